@@ -1,0 +1,33 @@
+"""`python -m cartoon COMMAND ...`: each model family registers its own sub-commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# Modules with a `register(subparsers)` that adds sub-commands whose `func(args)` returns an exit code.
+COMMAND_MODULES = ["cartoon.whitebox.cli", "cartoon.acgan.cli", "cartoon.twingan.cli", "cartoon.sheet"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m cartoon", description=__doc__)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name == name:  # family not built yet; its commands are simply absent
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

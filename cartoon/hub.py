@@ -1,0 +1,110 @@
+"""Where each model's weights come from: the Hugging Face Hub when it answers, else `weights/`.
+
+Every model class is a `huggingface_hub.PyTorchModelHubMixin`, so a model folder is a
+`config.json` plus a `model.safetensors`, whether it sits in a Hub repo, in the local Hub cache
+or in this repository's `weights/` folder. Only safetensors are ever read.
+
+Resolution order for `load_model(name)`:
+1. `CARTOON_WEIGHTS_<NAME>=/some/folder`: that folder, nothing else (for retrained models).
+2. The Hub repo id (`CARTOON_HUB_<NAME>=owner/repo` overrides the registry's default), first
+   from the local Hub cache, then from the network unless the Hub is unreachable or
+   `HF_HUB_OFFLINE=1`.
+3. The folder shipped in `weights/`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+log = logging.getLogger(__name__)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+HUB_HOST = "huggingface.co"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    model_class: str  # "module:Class", imported only when the model is loaded
+    repo_id: str  # default Hub repo id
+    folder: str  # shipped folder under weights/
+
+    def resolve_class(self):
+        module, _, name = self.model_class.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+
+REGISTRY: dict[str, ModelEntry] = {
+    "whitebox": ModelEntry("cartoon.whitebox.model:Generator", "cartoon-people/whitebox-cartoonizer", "whitebox"),
+    "acgan": ModelEntry("cartoon.acgan.model:Generator", "cartoon-people/acgan-avatars", "acgan"),
+    "twingan": ModelEntry("cartoon.twingan.model:TwinGAN", "cartoon-people/twingan-selfie2anime", "twingan"),
+}
+
+
+def _env_key(name: str) -> str:
+    return name.upper().replace("-", "_")
+
+
+def repo_id_for(name: str) -> str:
+    return os.environ.get(f"CARTOON_HUB_{_env_key(name)}", REGISTRY[name].repo_id)
+
+
+def shipped_folder(name: str) -> Path:
+    override = os.environ.get(f"CARTOON_WEIGHTS_{_env_key(name)}")
+    return Path(override) if override else WEIGHTS_DIR / REGISTRY[name].folder
+
+
+def hub_offline() -> bool:
+    """True when the Hub should not be asked: the user said so, or it does not answer in time."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}:
+        return True
+    return not _hub_reachable()
+
+
+@functools.lru_cache(maxsize=1)
+def _hub_reachable(timeout: float = 1.5) -> bool:
+    # One short TCP probe per process, so an offline machine never waits on the Hub
+    # client's own (much longer) timeouts and retries for every model.
+    try:
+        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def load_model(name: str, device: str | torch.device = "cpu", hub: bool = True) -> torch.nn.Module:
+    """Load a registered model in eval mode; see the module docstring for where from."""
+    if name not in REGISTRY:
+        raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")
+    cls = REGISTRY[name].resolve_class()
+    model = None
+    explicit_folder = f"CARTOON_WEIGHTS_{_env_key(name)}" in os.environ
+    if hub and not explicit_folder:
+        model = _from_hub(cls, repo_id_for(name))
+    if model is None:
+        folder = shipped_folder(name)
+        if not (folder / "model.safetensors").is_file():
+            raise FileNotFoundError(
+                f"no weights for {name!r}: {folder}/model.safetensors is missing and the Hub "
+                f"repo {repo_id_for(name)!r} could not be loaded"
+            )
+        model = cls.from_pretrained(str(folder))
+    return model.to(device).eval()
+
+
+def _from_hub(cls, repo_id: str):
+    """The model from the Hub cache or the Hub, or None when neither has it."""
+    attempts = [True] if hub_offline() else [True, False]
+    for local_only in attempts:
+        try:
+            return cls.from_pretrained(repo_id, local_files_only=local_only)
+        except Exception as error:  # missing repo, no network, half-written cache: fall back
+            log.debug("hub load of %s (local_only=%s) failed: %s", repo_id, local_only, error)
+    return None

