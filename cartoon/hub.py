@@ -19,15 +19,18 @@ import importlib
 import logging
 import os
 import socket
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from huggingface_hub import snapshot_download
 
 log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
 HUB_HOST = "huggingface.co"
+MODEL_FILES = ("config.json", "model.safetensors")
 
 
 @dataclass(frozen=True)
@@ -70,13 +73,22 @@ def hub_offline() -> bool:
 
 @functools.lru_cache(maxsize=1)
 def _hub_reachable(timeout: float = 1.5) -> bool:
-    # One short TCP probe per process, so an offline machine never waits on the Hub
-    # client's own (much longer) timeouts and retries for every model.
-    try:
-        with socket.create_connection((HUB_HOST, 443), timeout=timeout):
-            return True
-    except OSError:
-        return False
+    # One short TCP probe per process, so an offline machine never waits on the Hub client's own
+    # (much longer) timeouts and retries for every model. It runs in a thread because a name
+    # lookup ignores socket timeouts and can hang on a machine without DNS.
+    answered = threading.Event()
+
+    def probe():
+        try:
+            with socket.create_connection((HUB_HOST, 443), timeout=timeout):
+                answered.set()
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return answered.is_set()
 
 
 def load_model(name: str, device: str | torch.device = "cpu", hub: bool = True) -> torch.nn.Module:
@@ -95,7 +107,7 @@ def load_model(name: str, device: str | torch.device = "cpu", hub: bool = True) 
                 f"no weights for {name!r}: {folder}/model.safetensors is missing and the Hub "
                 f"repo {repo_id_for(name)!r} could not be loaded"
             )
-        model = cls.from_pretrained(str(folder))
+        model = _from_folder(cls, folder)
     return model.to(device).eval()
 
 
@@ -104,7 +116,17 @@ def _from_hub(cls, repo_id: str):
     attempts = [True] if hub_offline() else [True, False]
     for local_only in attempts:
         try:
-            return cls.from_pretrained(repo_id, local_files_only=local_only)
-        except Exception as error:  # missing repo, no network, half-written cache: fall back
+            # Fetch exactly the config and the safetensors: the mixin itself would fall back to a
+            # pickled `pytorch_model.bin` when a repo has no safetensors, and we never load pickles.
+            folder = snapshot_download(repo_id, allow_patterns=list(MODEL_FILES), local_files_only=local_only)
+        except Exception as error:  # missing repo, no network, no cache entry: fall back
             log.debug("hub load of %s (local_only=%s) failed: %s", repo_id, local_only, error)
+            continue
+        if all((Path(folder) / name).is_file() for name in MODEL_FILES):
+            return _from_folder(cls, Path(folder))
     return None
+
+
+def _from_folder(cls, folder: Path):
+    # strict: a checkpoint that does not match the architecture is an error, not a silent half-load
+    return cls.from_pretrained(str(folder), strict=True)
