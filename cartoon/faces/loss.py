@@ -1,0 +1,63 @@
+"""A differentiable landmark loss: the cartoon's face must keep the photo's five landmarks.
+
+The frozen RetinaFace regresses landmarks relative to each anchor. We find where the photo's
+face is (its confident anchors, without gradients) and read the cartoon's landmark regression at
+those same anchors, with gradients: moving an eye in the cartoon moves the regressed eye, so the
+loss pulls the cartoon's features back to where the photo has them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cartoon.faces.retinaface import RetinaFaceDetector
+
+
+class LandmarkLoss(nn.Module):
+    """loss = LandmarkLoss()(photo, cartoon) → scalar tensor.
+
+    photo, cartoon: (B, 3, H, W) RGB in [-1, 1], same size, H and W ≥ 64 (128² crops work).
+    For each photo, the anchors whose face score exceeds `threshold` (at most `top_k`, weighted
+    by score) give reference landmarks; the cartoon's landmarks are regressed at the same
+    anchors. The distance is a smooth L1 over the 5 points (eyes, nose, mouth corners) in units of
+    the photo's eye distance, so it means the same at any crop size. Photos without a confident
+    face contribute 0; the result is the sum over faces divided by B, so it stays comparable
+    to per-image means in a weighted sum of losses. Gradients flow only into `cartoon`; the
+    detector is frozen and always in eval mode.
+
+    `confidence_weight` > 0 adds −log(face score) of the cartoon at those anchors, which keeps the
+    cartoon recognisable as a face to the detector (0 by default: landmarks only).
+    """
+
+    def __init__(self, threshold: float = 0.8, top_k: int = 8, confidence_weight: float = 0.0):
+        super().__init__()
+        self.detector = RetinaFaceDetector()
+        self.threshold = threshold
+        self.top_k = top_k
+        self.confidence_weight = confidence_weight
+
+    def forward(self, photo: torch.Tensor, cartoon: torch.Tensor) -> torch.Tensor:
+        if photo.shape != cartoon.shape:
+            raise ValueError(f"photo {tuple(photo.shape)} and cartoon {tuple(cartoon.shape)} must have the same shape")
+        if min(photo.shape[-2:]) < 64:
+            raise ValueError(f"LandmarkLoss needs images of at least 64×64, got {tuple(photo.shape[-2:])}")
+        with torch.no_grad():
+            _, photo_scores, photo_points = self.detector(photo)
+            scores, anchors = photo_scores.topk(min(self.top_k, photo_scores.shape[1]), dim=1)
+            weights = scores * (scores > self.threshold)
+            batch = torch.arange(photo.shape[0], device=photo.device).unsqueeze(1)
+            reference = photo_points[batch, anchors]  # (B, K, 5, 2)
+            eye_distance = (reference[:, :, 1] - reference[:, :, 0]).norm(dim=-1).clamp(min=4.0)
+
+        _, cartoon_scores, cartoon_points = self.detector(cartoon)
+        moved = cartoon_points[batch, anchors]
+        offset = (moved - reference) / eye_distance[..., None, None]  # in eye distances
+        # smooth L1: quadratic within 5% of the eye distance, so the optimum is not a kink
+        distance = F.smooth_l1_loss(offset, torch.zeros_like(offset), reduction="none", beta=0.05).sum(-1).mean(-1)
+        if self.confidence_weight:
+            confidence = -torch.log(cartoon_scores[batch, anchors].clamp(min=1e-6))
+            distance = distance + self.confidence_weight * confidence
+        per_image = (distance * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
+        return per_image.sum() / photo.shape[0]
