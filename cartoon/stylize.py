@@ -1,0 +1,75 @@
+"""Apply an image-to-image model to a photo in one of three ways, shared by every photo model.
+
+- "faces": each face (up to `max_faces`) is aligned, transformed at the model's preferred size and
+  pasted back with a feathered edge over the transformed whole picture;
+- "whole": the whole picture in one pass;
+- "crop": the aligned face crops only, side by side.
+Without a face, "faces" and "crop" fall back to the whole picture and say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from PIL import Image
+
+MODES = {
+    "faces": "Faces, pasted back",
+    "whole": "Whole image",
+    "crop": "Face crop only",
+}
+MAX_FACES = 8
+
+Transform = Callable[[Image.Image], Image.Image]
+
+
+@dataclass
+class Stylized:
+    image: Image.Image
+    source: Image.Image  # what `image` is a transformation of: the photo, or its face crops
+    notes: list[str] = field(default_factory=list)
+    faces: int = 0
+
+
+def stylize(
+    image: Image.Image,
+    transform: Transform,
+    mode: str = "faces",
+    face_size: int = 256,
+    max_faces: int = MAX_FACES,
+    whole_transform: Transform | None = None,
+) -> Stylized:
+    """`transform` handles aligned face crops; `whole_transform` (default: `transform`) the picture."""
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
+    whole_transform = whole_transform or transform
+    if mode == "whole":
+        return Stylized(whole_transform(image), image)
+
+    from cartoon.faces import align_face, detect_faces, paste_faces
+
+    # Ask for one more face than we use, to know whether some were left out.
+    faces = detect_faces(image, max_faces=max_faces + 1)
+    notes = []
+    if len(faces) > max_faces:
+        faces = faces[:max_faces]
+        notes.append(f"More than {max_faces} faces: the {max_faces} largest were processed.")
+    if not faces:
+        return Stylized(whole_transform(image), image, ["No face found: the whole image was processed instead."])
+
+    aligned = [align_face(image, face, size=face_size) for face in faces]
+    crops = [transform(crop) for crop, _ in aligned]
+    if mode == "crop":
+        return Stylized(side_by_side(crops), side_by_side([crop for crop, _ in aligned]), notes, len(faces))
+    pasted = paste_faces(whole_transform(image), crops, [matrix for _, matrix in aligned])
+    return Stylized(pasted, image, notes, len(faces))
+
+
+def side_by_side(images: list[Image.Image]) -> Image.Image:
+    strip = Image.new("RGB", (sum(i.width for i in images), max(i.height for i in images)), "white")
+    x = 0
+    for image in images:
+        strip.paste(image, (x, 0))
+        x += image.width
+    return strip
