@@ -1,0 +1,224 @@
+"""Train the ACGAN avatar generator on a tagged folder of faces.
+
+    python -m cartoon.acgan.train --threads 1                     # ../shared/data/anime_tags, runs/acgan
+    python -m cartoon.acgan.train --resume --steps 20000          # continue the same run
+    torchrun --nproc_per_node 4 -m cartoon.acgan.train --device cuda
+
+Losses: hinge for realness; cross-entropy for hair and eyes weighted by `--cls-weight`, the
+discriminator learning to classify *real* faces only (a clean colour judge) and the generator
+learning to make its faces classified as the colours it was asked for. DiffAugment
+(translation + cutout, never colour: colour is the label) is applied to every image the
+discriminator sees. Every `--snapshot-every` steps the EMA generator is saved with
+`save_pretrained` under `RUN/snapshots/` so evaluation can pick the best one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from cartoon.acgan.data import HELD_OUT_PER_PAIR, TaggedFaces, read_tags, split_tags
+from cartoon.acgan.model import Discriminator, Generator
+from cartoon.data import ANIME_TAGS
+from cartoon.training import (
+    Distributed,
+    Run,
+    add_common_args,
+    evaluating,
+    forever,
+    seed_everything,
+    set_threads,
+    unwrap,
+    update_ema,
+)
+
+
+def diff_augment(images: torch.Tensor) -> torch.Tensor:
+    """Random translation by up to 1/8 of the side and one random square cut out (Zhao et al. 2020).
+
+    Applied to real and fake batches alike, so the discriminator cannot tell them apart by the
+    augmentation, while the generator still learns un-augmented faces.
+    """
+    n, _, h, w = images.shape
+    shift = h // 8
+    padded = F.pad(images, (shift, shift, shift, shift), mode="reflect")
+    dy = torch.randint(0, 2 * shift + 1, (n,), device=images.device)
+    dx = torch.randint(0, 2 * shift + 1, (n,), device=images.device)
+    rows = (torch.arange(h, device=images.device)[None, :] + dy[:, None])[:, None, :, None].expand(n, 3, h, w)
+    cols = (torch.arange(w, device=images.device)[None, :] + dx[:, None])[:, None, None, :].expand(n, 3, h, w)
+    batch = torch.arange(n, device=images.device)[:, None, None, None]
+    channel = torch.arange(3, device=images.device)[None, :, None, None]
+    shifted = padded[batch, channel, rows, cols]
+    size = h // 2
+    cy = torch.randint(0, h - size + 1, (n, 1, 1), device=images.device)
+    cx = torch.randint(0, w - size + 1, (n, 1, 1), device=images.device)
+    ys = torch.arange(h, device=images.device)[None, :, None]
+    xs = torch.arange(w, device=images.device)[None, None, :]
+    keep = ~((ys >= cy) & (ys < cy + size) & (xs >= cx) & (xs < cx + size))
+    return shifted * keep[:, None].to(images.dtype)
+
+
+def random_labels(n: int, generator: Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hair and eyes drawn independently and uniformly: every one of the 120 pairs gets trained."""
+    hair = torch.randint(0, generator.hair_classes, (n,), device=device)
+    eyes = torch.randint(0, generator.eye_classes, (n,), device=device)
+    return hair, eyes
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(generator: Generator, batches: int = 16, batch_size: int = 64, seed: int = 0) -> Generator:
+    """A copy of `generator` whose batch-norm statistics are measured on its own weights.
+
+    The EMA generator averages weights but copies the live model's running statistics, which
+    belong to other weights; re-measuring them makes the EMA samples match the EMA weights.
+    """
+    calibrated = copy.deepcopy(generator)
+    device = next(calibrated.parameters()).device
+    for module in calibrated.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.reset_running_stats()
+            module.momentum = None  # cumulative average over the calibration batches
+    calibrated.train()
+    rng = torch.Generator(device="cpu").manual_seed(seed)
+    for _ in range(batches):
+        noise = torch.randn(batch_size, calibrated.noise_dim, generator=rng).to(device)
+        hair = torch.randint(0, calibrated.hair_classes, (batch_size,), generator=rng).to(device)
+        eyes = torch.randint(0, calibrated.eye_classes, (batch_size,), generator=rng).to(device)
+        calibrated(noise, hair, eyes)
+    for module in calibrated.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = 0.1
+    return calibrated.eval()
+
+
+def class_grid_inputs(generator: Generator, columns: int, device, seed: int = 1234):
+    """Fixed inputs for the sample grid: one row per hair colour, eye colours cycling along the row.
+
+    Column j uses the same noise in every row, so a column shows one face in every hair colour.
+    """
+    noise = torch.randn(columns, generator.noise_dim, generator=torch.Generator().manual_seed(seed)).to(device)
+    rows = generator.hair_classes
+    hair = torch.arange(rows, device=device).repeat_interleave(columns)
+    eyes = torch.arange(columns, device=device).repeat(rows) % generator.eye_classes
+    return noise.repeat(rows, 1), hair, eyes
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser, "acgan")
+    parser.add_argument("--data", default=str(ANIME_TAGS), help="folder with tags.csv (file,hair,eyes) and its images")
+    parser.add_argument("--held-out-per-pair", type=int, default=HELD_OUT_PER_PAIR, help="faces per (hair, eyes) kept for evaluation")
+    parser.add_argument("--limit", type=int, default=0, help="train on the first N training faces only (tests, smoke runs)")
+    parser.add_argument("--noise-dim", type=int, default=128)
+    parser.add_argument("--width", type=int, default=48, help="generator trunk channels")
+    parser.add_argument("--blocks", type=int, default=4, help="generator residual blocks")
+    parser.add_argument("--d-width", type=int, default=24, help="discriminator base channels")
+    parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--snapshot-every", type=int, default=1000, help="save the EMA generator for evaluation")
+    parser.set_defaults(batch_size=32, workers=0, log_every=25, sample_every=250, save_every=200)
+    return parser.parse_args(argv)
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run (or resume) training; returns the last logged values."""
+    set_threads(args.threads)
+    dist = Distributed(args.device)
+    seed_everything(args.seed + dist.rank)
+    device = dist.device
+    run = Run(args.run, dist.main)
+
+    train_rows, _ = split_tags(read_tags(args.data), args.held_out_per_pair)
+    if args.limit:
+        train_rows = train_rows[: args.limit]
+    dataset = TaggedFaces(train_rows)
+    batches = forever(dist.loader(dataset, args.batch_size, args.workers, args.seed))
+
+    generator = Generator(args.noise_dim, width=args.width, blocks=args.blocks).to(device)
+    discriminator = Discriminator(width=args.d_width).to(device)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.0, 0.99))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr, betas=(0.0, 0.99))
+    step = 0
+    if args.resume:
+        step = run.load_checkpoint(device, generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
+    generator, discriminator = dist.wrap(generator), dist.wrap(discriminator)
+    grid_inputs = class_grid_inputs(ema, 10, device)
+
+    values: dict = {}
+    sums: dict = {}
+    started, started_step = time.time(), step
+    progress = tqdm(total=args.steps, initial=step, disable=not dist.main, desc="acgan", dynamic_ncols=True)
+    while step < args.steps:
+        real, hair_real, eyes_real = (t.to(device) for t in next(batches))
+        real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3))
+        hair, eyes = random_labels(len(real), unwrap(generator), device)
+        noise = torch.randn(len(real), args.noise_dim, device=device)
+        fake = generator(noise, hair, eyes)
+
+        # discriminator: hinge on realness, colour classification on real faces only
+        score_real, hair_logits, eyes_logits = discriminator(diff_augment(real))
+        score_fake, _, _ = discriminator(diff_augment(fake.detach()))
+        cls_real = F.cross_entropy(hair_logits, hair_real) + F.cross_entropy(eyes_logits, eyes_real)
+        loss_d = F.relu(1 - score_real).mean() + F.relu(1 + score_fake).mean() + args.cls_weight * cls_real
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        # generator: fool the realness head, be classified as the requested colours
+        score, hair_fake, eyes_fake = discriminator(diff_augment(fake))
+        cls_fake = F.cross_entropy(hair_fake, hair) + F.cross_entropy(eyes_fake, eyes)
+        loss_g = -score.mean() + args.cls_weight * cls_fake
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        update_ema(ema, generator, args.ema_decay)
+        step += 1
+        progress.update(1)
+
+        measured = {
+            "loss_d": loss_d,
+            "loss_g": loss_g,
+            "score_real": score_real.mean(),
+            "score_fake": score_fake.mean(),
+            "cls_real": cls_real,
+            "cls_fake": cls_fake,
+            "acc_hair_real": (hair_logits.argmax(1) == hair_real).float().mean(),
+            "acc_eyes_real": (eyes_logits.argmax(1) == eyes_real).float().mean(),
+            "acc_hair_fake": (hair_fake.argmax(1) == hair).float().mean(),
+            "acc_eyes_fake": (eyes_fake.argmax(1) == eyes).float().mean(),
+        }
+        for key, value in measured.items():
+            sums[key] = sums.get(key, 0.0) + float(dist.mean(value.detach()))
+        if step % args.log_every == 0 or step == args.steps:
+            count = args.log_every if step % args.log_every == 0 else step % args.log_every
+            values = {key: total / count for key, total in sums.items()}
+            values["steps_per_second"] = (step - started_step) / (time.time() - started)
+            run.log(step, **values)
+            progress.set_postfix(d=f"{values['loss_d']:.2f}", g=f"{values['loss_g']:.2f}", hair=f"{values['acc_hair_fake']:.2f}")
+            sums = {}
+        if step % args.sample_every == 0 or step == args.steps:
+            sampler = recalibrate_batchnorm(ema)
+            with evaluating(sampler):
+                run.save_grid(step, sampler(*grid_inputs), rows=10)
+        if step % args.snapshot_every == 0 and dist.main:
+            recalibrate_batchnorm(ema).save_pretrained(str(run.folder / "snapshots" / f"step_{step:06d}"))
+        if step % args.save_every == 0 or step == args.steps:
+            run.save_checkpoint(step, generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
+    progress.close()
+    dist.close()
+    return values
+
+
+def main(argv=None) -> int:
+    train(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
