@@ -1,0 +1,231 @@
+"""Train TwinGAN on two folders of faces: human photos and anime portraits.
+
+    python -m cartoon.twingan.train --threads 1                      # project data, runs/twingan
+    python -m cartoon.twingan.train --resume --steps 20000           # continue the same run
+    python -m cartoon.twingan.train --photos A/ --anime B/           # any two folders
+    torchrun --nproc_per_node 2 -m cartoon.twingan.train -- --run runs/x   # several processes
+    python -m cartoon.twingan.train --export weights/twingan         # EMA generator → save_pretrained
+
+Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
+a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
+human→anime→human cycle L1, and the mirror anime→human GAN with anime→human→anime cycle, so the
+reverse direction is trained as well.
+With the project's own data folders only their train split is used (`cartoon.data.split`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import ConcatDataset
+from torchvision import transforms
+
+from cartoon import data
+from cartoon.training import (
+    Distributed,
+    ImageFolder,
+    Run,
+    add_common_args,
+    evaluating,
+    forever,
+    seed_everything,
+    set_threads,
+    update_ema,
+)
+from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN
+
+
+def training_files(folder) -> list:
+    """The train split of a project data folder; every image of any other folder."""
+    folder = data.Path(folder).resolve()
+    for known in data.HOLDOUT:
+        if known.resolve() == folder:
+            return data.split(known)[0]
+    return data.images_in(folder)
+
+
+def face_dataset(folders, resolution: int):
+    transform = transforms.Compose([
+        transforms.Resize(resolution, antialias=True),
+        transforms.CenterCrop(resolution),
+        transforms.RandomHorizontalFlip(),
+        transforms.ToTensor(),
+        transforms.Normalize([0.5] * 3, [0.5] * 3),
+    ])
+    return ConcatDataset([ImageFolder(files=training_files(f), transform=transform) for f in folders])
+
+
+def diff_augment(images: torch.Tensor, policy: str) -> torch.Tensor:
+    """Differentiable augmentation (Zhao et al. 2020), applied alike to real and generated images."""
+    n = images.shape[0]
+    if "color" in policy:
+        images = images + (torch.rand(n, 1, 1, 1, device=images.device) - 0.5)
+        mean = images.mean(1, keepdim=True)
+        images = (images - mean) * (torch.rand(n, 1, 1, 1, device=images.device) * 2) + mean
+        mean = images.mean((1, 2, 3), keepdim=True)
+        images = (images - mean) * (torch.rand(n, 1, 1, 1, device=images.device) + 0.5) + mean
+    if "translation" in policy:
+        # shift by up to 1/8 of the side, zeros coming in (grid units span 2 per side)
+        shift = (torch.rand(n, 2, device=images.device) - 0.5) * 0.5
+        theta = torch.zeros(n, 2, 3, device=images.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1
+        theta[:, :, 2] = shift
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        images = F.grid_sample(images, grid, padding_mode="zeros", align_corners=False)
+    if "cutout" in policy:
+        side = images.shape[-1]
+        half = side // 4  # a square of half the side, as in DiffAugment
+        centre = torch.randint(0, side, (n, 2, 1, 1), device=images.device)
+        coords = torch.arange(side, device=images.device)
+        inside_y = (coords.view(1, side, 1) - centre[:, 0]).abs() < half
+        inside_x = (coords.view(1, 1, side) - centre[:, 1]).abs() < half
+        images = images * (~(inside_y & inside_x)).unsqueeze(1).to(images.dtype)
+    return images
+
+
+def build_models(args):
+    generator = TwinGAN(resolution=args.resolution, width=args.width, max_width=args.max_width, skip_resolutions=args.skips)
+    critics = torch.nn.ModuleList(Discriminator(args.resolution, args.width, args.max_width) for _ in range(2))
+    return generator, critics
+
+
+def train(args):
+    set_threads(args.threads)
+    seed_everything(args.seed)
+    dist = Distributed(args.device)
+    run = Run(args.run, dist.main)
+    device = dist.device
+
+    generator, critics = build_models(args)
+    generator, critics = generator.to(device), critics.to(device)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
+    opt_d = torch.optim.Adam(critics.parameters(), lr=args.lr, betas=(0.5, 0.99))
+    step = 0
+    if args.resume and run.checkpoint_path.is_file():
+        step = run.load_checkpoint(device, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d)
+        if dist.main:
+            print(f"resumed {run.checkpoint_path} at step {step}")
+    g = dist.wrap(generator)
+    wrapped_critics = [dist.wrap(c) for c in critics]  # synchronised in the critic step
+
+    photos = face_dataset(args.photos, args.resolution)
+    anime = face_dataset(args.anime, args.resolution)
+    photo_batches = forever(dist.loader(photos, args.batch_size, args.workers, args.seed))
+    anime_batches = forever(dist.loader(anime, args.batch_size, args.workers, args.seed + 1))
+    fixed_photos, fixed_anime = next(photo_batches)[:8].to(device), next(anime_batches)[:8].to(device)
+    if dist.main:
+        print(f"{len(photos)} photos, {len(anime)} anime images, {sum(p.numel() for p in generator.parameters()) / 1e6:.1f}M generator parameters")
+
+    def augment(x):
+        return diff_augment(x, args.diffaugment) if args.diffaugment != "none" else x
+
+    started, last_step = time.time(), step
+    while step < args.steps:
+        human = next(photo_batches).to(device, non_blocking=True)
+        drawn = next(anime_batches).to(device, non_blocking=True)
+
+        # Generator forward: each encoding is decoded into both domains.
+        human_to_human, human_to_anime = g(human, [HUMAN, ANIME])
+        anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME])
+        cycle_human = g(human_to_anime, HUMAN)
+        cycle_anime = g(anime_to_human, ANIME)
+        fakes = {HUMAN: torch.cat([human_to_human, anime_to_human]), ANIME: torch.cat([anime_to_anime, human_to_anime])}
+        reals = {HUMAN: human, ANIME: drawn}
+
+        # Critics: hinge loss, each domain's real images against everything generated into it.
+        critics.requires_grad_(True)
+        loss_d = 0.0
+        for domain in (HUMAN, ANIME):
+            scores = wrapped_critics[domain](augment(torch.cat([reals[domain], fakes[domain].detach()])))
+            real_score, fake_score = scores[: len(reals[domain])], scores[len(reals[domain]):]
+            loss_d = loss_d + F.relu(1 - real_score).mean() + F.relu(1 + fake_score).mean()
+        opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        opt_d.step()
+
+        # Generator: fool both critics, reconstruct each domain, close both cycles. The critics are
+        # frozen here, so their unwrapped modules suffice (nothing of theirs needs synchronising).
+        critics.requires_grad_(False)
+        loss_gan = -sum(critics[domain](augment(fakes[domain])).mean() for domain in (HUMAN, ANIME))
+        loss_recon = F.l1_loss(human_to_human, human) + F.l1_loss(anime_to_anime, drawn)
+        loss_cycle = F.l1_loss(cycle_human, human) + F.l1_loss(cycle_anime, drawn)
+        loss_g = loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle
+        opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        opt_g.step()
+        update_ema(ema, generator, args.ema_decay)
+        step += 1
+
+        if step % args.log_every == 0 or step == args.steps:
+            elapsed = time.time() - started
+            rate = (step - last_step) / max(elapsed, 1e-9)
+            started, last_step = time.time(), step
+            values = {name: dist.mean(torch.as_tensor(float(v.detach() if torch.is_tensor(v) else v))) for name, v in
+                      dict(loss_d=loss_d, loss_gan=loss_gan, loss_recon=loss_recon, loss_cycle=loss_cycle).items()}
+            run.log(step, it_per_s=rate, **values)
+            if dist.main:
+                print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
+        if step % args.sample_every == 0 or step == args.steps:
+            with evaluating(ema):
+                to_anime = ema(fixed_photos, ANIME)
+                to_human = ema(fixed_anime, HUMAN)
+                grid = torch.cat([fixed_photos, to_anime, ema(to_anime, HUMAN), fixed_anime, to_human, ema(to_human, ANIME)])
+            run.save_grid(step, grid, rows=len(fixed_photos))
+        if step % args.save_every == 0 or step == args.steps:
+            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, config=model_config(args))
+    dist.close()
+
+
+def model_config(args) -> dict:
+    return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width, "skip_resolutions": list(args.skips)}
+
+
+def export(args):
+    """Write the run's EMA generator as a Hub model folder (config.json + model.safetensors)."""
+    run = Run(args.run, main=False)
+    if not run.checkpoint_path.is_file():
+        raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
+    payload = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
+    model = TwinGAN(**payload["config"])
+    model.load_state_dict(payload["ema"])
+    model.save_pretrained(args.export)
+    print(f"exported step {payload['step']} EMA generator to {args.export}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser, "twingan")
+    parser.add_argument("--photos", nargs="+", default=[str(data.SELFIE_PHOTOS), str(data.UTKFACE)], help="human photo folders")
+    parser.add_argument("--anime", nargs="+", default=[str(data.SELFIE_ANIME)], help="anime portrait folders")
+    parser.add_argument("--resolution", type=int, default=128)
+    parser.add_argument("--width", type=int, default=16, help="channels at full resolution, doubling per halving")
+    parser.add_argument("--max-width", type=int, default=256)
+    parser.add_argument("--skips", type=int, nargs="*", default=[8, 16, 32], help="resolutions with U-Net skips")
+    parser.add_argument("--recon-weight", type=float, default=10.0)
+    parser.add_argument("--cycle-weight", type=float, default=10.0)
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--diffaugment", default="color,translation,cutout", help="policy, or 'none'")
+    parser.add_argument("--export", metavar="FOLDER", help="only export RUN's EMA generator to FOLDER and exit")
+    parser.set_defaults(batch_size=8, lr=2e-4, log_every=10, sample_every=250, save_every=100)
+    return parser
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--"]:  # `torchrun ... -m cartoon.twingan.train -- --run X`: torchrun would take --run as its own
+        argv = argv[1:]
+    args = build_parser().parse_args(argv)
+    if args.export:
+        export(args)
+    else:
+        train(args)
+
+
+if __name__ == "__main__":
+    main()
