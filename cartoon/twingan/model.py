@@ -106,6 +106,12 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
             self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains)
             res *= 2
         self.to_rgb = nn.Conv2d(widths[resolution], 3, 1)
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                # He init for leaky ReLU keeps activations at unit scale through the 12-layer encoder;
+                # torch's default shrinks them about 3× per layer, leaving a near-constant bottleneck.
+                nn.init.kaiming_normal_(module.weight, a=0.2)
+                nn.init.zeros_(module.bias)
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """The shared code: a 4×4 bottleneck and the skip features the generator reuses."""
@@ -117,7 +123,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
             skip, x = block(x)
             if int(res) in self.skip_resolutions:
                 skips[int(res)] = skip
-        return F.leaky_relu(self.bottleneck(x), 0.2), skips
+        return self.bottleneck(x), skips  # linear: a code centred near zero, good for cosine search
 
     def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int) -> torch.Tensor:
         x = F.leaky_relu(self.start_norm(self.start(code), domain), 0.2)

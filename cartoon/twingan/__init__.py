@@ -1,0 +1,67 @@
+"""Photo ↔ anime with TwinGAN, and look-alike search in its shared embedding.
+
+    from cartoon.twingan import to_anime, anime_photo, lookalikes
+
+    anime = to_anime(face)                      # a face image → anime face (PIL, model resolution)
+    human = to_anime(anime, reverse=True)       # and back
+    result = anime_photo(photo, mode="crop")    # the shared face pipeline: detect, align, (paste back)
+    matches = lookalikes(photo, k=8, gallery="my_faces/")   # {"anime": [Match…], "human": […]}
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+from PIL import Image, ImageOps
+
+from cartoon.images import to_image, to_tensor
+from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
+
+__all__ = ["to_anime", "anime_photo", "lookalikes", "get_model", "square_tensor", "TwinGAN"]
+
+
+@functools.lru_cache(maxsize=1)
+def get_model() -> TwinGAN:
+    """The registered TwinGAN (Hub, Hub cache or weights/twingan), loaded once per process."""
+    from cartoon.hub import load_model
+
+    return load_model("twingan")
+
+
+def square_tensor(image: Image.Image, resolution: int) -> torch.Tensor:
+    """Centre square crop resized to the model's input: (1, 3, R, R) in [-1, 1]."""
+    return to_tensor(ImageOps.fit(image.convert("RGB"), (resolution, resolution), Image.Resampling.LANCZOS))
+
+
+@torch.no_grad()
+def to_anime(image: Image.Image, reverse: bool = False, model: TwinGAN | None = None) -> Image.Image:
+    """Translate one face image human → anime (or anime → human with `reverse`), at model resolution."""
+    model = model or get_model()
+    domain = HUMAN if reverse else ANIME
+    return to_image(model(square_tensor(image, model.resolution), domain))
+
+
+def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", model: TwinGAN | None = None):
+    """A whole photo through the shared face pipeline (`cartoon.stylize` modes); returns `Stylized`."""
+    from cartoon.stylize import stylize
+
+    model = model or get_model()
+
+    def translate_crop(crop: Image.Image) -> Image.Image:
+        # back to the crop's size, so a pasted-back face lands where the photo's face was
+        return to_anime(crop, reverse, model).resize(crop.size, Image.Resampling.BICUBIC)
+
+    return stylize(image, translate_crop, mode=mode, face_size=256, whole_transform=translate_crop)
+
+
+def lookalikes(image: Image.Image, k: int = 8, gallery=None, model: TwinGAN | None = None, align: bool = True):
+    """The `k` nearest gallery images per gallery group ("anime", "human", …), nearest first.
+
+    `gallery` is a folder (None: the project's default gallery, made by its own models). With
+    `align`, the query is the largest face found, aligned as in training; else the whole image.
+    """
+    from cartoon.twingan.gallery import open_gallery, query_image
+
+    model = model or get_model()
+    return open_gallery(gallery, model).search(model, query_image(image) if align else image, k)
