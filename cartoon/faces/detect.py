@@ -23,14 +23,18 @@ from cartoon.images import to_tensor
 
 log = logging.getLogger(__name__)
 
-# Detection runs on a copy whose longest side is at most this: a 12000-px photo costs what a
-# 1024-px one does, and faces smaller than ~1.5% of the image side are not looked for.
-DETECT_MAX_SIDE = 1024
-# Small images are enlarged to this longest side first: RetinaFace's anchors start at 16 px.
-DETECT_MIN_SIDE = 256
+# Detection runs on a copy whose longest side is this (a 12000-px photo costs what a small one
+# does). RetinaFace's anchors span 16-512 px, so at this size a face filling the frame and a face
+# of 1/30 of the image side are both found; the border below brings the input to 640 px, the
+# size the network was trained at.
+DETECT_SIDE = 512
+# Images much larger than that get a second, finer pass for faces too small for the first one.
+FINE_SIDE = 1280
 # A grey border of this fraction of the longest side lets faces that fill the frame (tight
 # crops such as UTKFace's) sit inside an anchor instead of spilling over the edge.
 BORDER = 0.125
+# A face box lying mostly inside a larger face box is a part of that face seen at a finer scale.
+CONTAINED = 0.6
 SCORE_THRESHOLD = 0.8
 NMS_IOU = 0.4
 MTCNN_THRESHOLD = 0.95
@@ -77,24 +81,40 @@ def detect_faces(image: Image.Image, max_faces: int = 8, fallback: bool = True) 
     if max_faces < 1:
         return []
     image = image.convert("RGB")
-    scale = _working_scale(image.size)
-    working = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BILINEAR) if scale != 1 else image
     detector = retinaface()
-    faces = _retinaface_faces(detector, working) if detector is not None else []
+    faces = []
+    if detector is not None:
+        sides = [DETECT_SIDE] + ([FINE_SIDE] if max(image.size) > 2 * DETECT_SIDE else [])
+        for side in sides:
+            working, scale = _resized(image, side)
+            faces += [_rescaled(face, 1 / scale) for face in _retinaface_faces(detector, working)]
     if not faces and (fallback or detector is None):
-        faces = _mtcnn_faces(working)
-    faces = [_rescaled(face, 1 / scale) for face in faces]
-    faces.sort(key=lambda face: face.area, reverse=True)
-    return faces[:max_faces]
+        working, scale = _resized(image, DETECT_SIDE)
+        faces = [_rescaled(face, 1 / scale) for face in _mtcnn_faces(working)]
+    return _distinct(faces)[:max_faces]
 
 
-def _working_scale(size: tuple[int, int]) -> float:
-    longest = max(size)
-    if longest > DETECT_MAX_SIDE:
-        return DETECT_MAX_SIDE / longest
-    if longest < DETECT_MIN_SIDE:
-        return DETECT_MIN_SIDE / longest
-    return 1.0
+def _resized(image: Image.Image, side: int) -> tuple[Image.Image, float]:
+    """`image` scaled (up or down) to a longest side of `side`, and the scale factor."""
+    scale = side / max(image.size)
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    return (image.resize(size, Image.Resampling.BILINEAR) if size != image.size else image), scale
+
+
+def _distinct(faces: list[Face]) -> list[Face]:
+    """Largest first; drops a face whose box overlaps or lies mostly inside a larger one's."""
+    kept: list[Face] = []
+    for face in sorted(faces, key=lambda face: face.area, reverse=True):
+        if all(_overlap(face, larger) <= CONTAINED for larger in kept):
+            kept.append(face)
+    return kept
+
+
+def _overlap(face: Face, other: Face) -> float:
+    """Share of `face`'s box covered by `other`'s."""
+    width = min(face.box[2], other.box[2]) - max(face.box[0], other.box[0])
+    height = min(face.box[3], other.box[3]) - max(face.box[1], other.box[1])
+    return max(0.0, width) * max(0.0, height) / max(face.area, 1e-6)
 
 
 def _retinaface_faces(detector, image: Image.Image) -> list[Face]:
