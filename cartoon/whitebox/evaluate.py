@@ -1,0 +1,171 @@
+"""Quality figures of the white-box cartoonizer on held-out photos, split by gender and age.
+
+    python -m cartoon.whitebox.evaluate [--weights weights/whitebox] [--output runs/whitebox_eval.json]
+
+For each held-out photo (UTKFace and selfie2anime, never seen in training) the whole photo is
+cartoonized and compared with it:
+- landmark distance: mean distance between the photo's and the cartoon's 5 RetinaFace landmarks,
+  in units of the photo's eye distance (0 = the face kept its exact shape and place);
+- face kept: share of photos with a face whose cartoon still has one detected at the same place;
+- flattening: unique colours of the cartoon / of the photo (below 1: flatter colour regions) and
+  Canny edge density of the cartoon / of the photo (how much line work survives or is added).
+RetinaFace alone is used (no MTCNN fallback), so every figure comes from one detector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from cartoon import data
+from cartoon.faces import detect_faces
+from cartoon.training import set_threads
+
+METRICS = ("landmark_distance", "face_kept", "colour_ratio", "edge_ratio")
+# A cartoon face counts as the photo's face when their boxes overlap at least this much (IoU).
+SAME_FACE_IOU = 0.3
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", help="a saved Generator folder (config.json + model.safetensors); default: the registry's whitebox model")
+    parser.add_argument("--random-weights", action="store_true", help="an untrained Generator (to try the script before weights exist)")
+    parser.add_argument("--output", default="runs/whitebox_eval.json", help="JSON with per-group figures and per-image records")
+    parser.add_argument("--limit", type=int, default=0, help="at most this many photos per dataset (0: all held-out photos)")
+    parser.add_argument("--threads", type=int, default=1)
+    return parser.parse_args(argv)
+
+
+def load_generator(args) -> torch.nn.Module:
+    from cartoon.whitebox.model import Generator
+
+    if args.random_weights:
+        torch.manual_seed(0)
+        return Generator().eval()
+    if args.weights:
+        return Generator.from_pretrained(args.weights).eval()
+    from cartoon.whitebox import default_model
+
+    return default_model()
+
+
+def held_out_photos(limit: int = 0) -> list[tuple[Path, dict]]:
+    """(path, groups) of every held-out photo; groups name the rows it counts in."""
+    photos = []
+    for path in data.split(data.UTKFACE)[1][: limit or None]:
+        person = data.utkface_attributes(path)
+        band = data.age_band(person["age"])
+        photos.append((path, {"dataset": "UTKFace", "gender": person["gender"], "age": band}))
+    for path in data.split(data.SELFIE_PHOTOS)[1][: limit or None]:
+        # selfie2anime's photos are all of women, adults in practice (the dataset README)
+        photos.append((path, {"dataset": "selfie2anime", "gender": "female", "age": "adult (13-59)"}))
+    return photos
+
+
+def unique_colours(pixels: np.ndarray) -> int:
+    packed = pixels[..., 0].astype(np.int32) << 16 | pixels[..., 1].astype(np.int32) << 8 | pixels[..., 2]
+    return len(np.unique(packed))
+
+
+def edge_density(pixels: np.ndarray) -> float:
+    return float((cv2.Canny(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), 100, 200) > 0).mean())
+
+
+def box_iou(a, b) -> float:
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, width) * max(0.0, height)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def compare(photo: Image.Image, cartoon: Image.Image) -> dict:
+    """The four figures for one photo and its cartoon (face figures None without a face in the photo)."""
+    photo_pixels, cartoon_pixels = np.asarray(photo), np.asarray(cartoon)
+    record = {
+        "colour_ratio": unique_colours(cartoon_pixels) / max(unique_colours(photo_pixels), 1),
+        "edge_ratio": edge_density(cartoon_pixels) / max(edge_density(photo_pixels), 1e-6),
+        "landmark_distance": None,
+        "face_kept": None,
+    }
+    photo_faces = detect_faces(photo, max_faces=1, fallback=False)
+    if not photo_faces:
+        return record
+    face = photo_faces[0]
+    matches = [f for f in detect_faces(cartoon, fallback=False) if box_iou(f.box, face.box) >= SAME_FACE_IOU]
+    record["face_kept"] = float(bool(matches))
+    if matches:
+        match = max(matches, key=lambda f: box_iou(f.box, face.box))
+        eyes = float(np.linalg.norm(face.landmarks[1] - face.landmarks[0]))
+        record["landmark_distance"] = float(np.linalg.norm(match.landmarks - face.landmarks, axis=1).mean() / max(eyes, 1.0))
+    return record
+
+
+def summarise(records: list[dict]) -> dict[str, dict]:
+    """Mean of each figure per row: all, each dataset, UTKFace by gender, by age band, and both."""
+    rows: dict[str, list[dict]] = {"all": records}
+    for record in records:
+        groups = record["groups"]
+        keys = [groups["dataset"]]
+        if groups["dataset"] == "UTKFace":
+            keys += [f"UTKFace {groups['gender']}", f"UTKFace {groups['age']}", f"UTKFace {groups['gender']} {groups['age']}"]
+        for key in keys:
+            rows.setdefault(key, []).append(record)
+    summary = {}
+    for name, members in rows.items():
+        row = {"photos": len(members), "photos_with_face": sum(m["face_kept"] is not None for m in members)}
+        for metric in METRICS:
+            values = [m[metric] for m in members if m[metric] is not None]
+            row[metric] = statistics.fmean(values) if values else None
+            if metric == "landmark_distance" and values:
+                row["landmark_distance_median"] = statistics.median(values)
+        summary[name] = row
+    return summary
+
+
+def table(summary: dict[str, dict]) -> str:
+    header = f"{'group':34} {'photos':>6} {'faces':>5} {'lmk dist':>8} {'median':>7} {'kept %':>7} {'colours':>8} {'edges':>6}"
+    lines = [header, "-" * len(header)]
+    for name, row in summary.items():
+        def fmt(value, spec):
+            return format(value, spec) if value is not None else "-"
+
+        kept = row["face_kept"] * 100 if row["face_kept"] is not None else None
+        lines.append(
+            f"{name:34} {row['photos']:>6} {row['photos_with_face']:>5} {fmt(row['landmark_distance'], '8.3f')} "
+            f"{fmt(row.get('landmark_distance_median'), '7.3f')} {fmt(kept, '7.1f')} {fmt(row['colour_ratio'], '8.3f')} {fmt(row['edge_ratio'], '6.2f')}"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    set_threads(args.threads)
+    from cartoon.whitebox import cartoonize
+
+    generator = load_generator(args)
+    records = []
+    for path, groups in tqdm(held_out_photos(args.limit), desc="evaluate", unit="photo"):
+        photo = Image.open(path).convert("RGB")
+        record = compare(photo, cartoonize(photo, model=generator))
+        records.append({"file": path.name, "groups": groups, **record})
+    summary = summarise(records)
+    print(table(summary))
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    model = "random weights" if args.random_weights else args.weights or "registry: whitebox"
+    output.write_text(json.dumps({"model": model, "summary": summary, "images": records}, indent=1))
+    print(f"written to {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,70 @@
+"""Losses of the white-box cartoonizer: two patch discriminators, VGG content, total variation.
+
+    surface    LSGAN on guided-filter-smoothed cartoons vs smoothed outputs   (--w0)
+    texture    LSGAN on randomly greyed cartoons vs greyed outputs             (--w1)
+    structure  VGG16 relu4_3 L1 between the output and its own superpixel map  (--w2)
+    content    VGG16 relu4_3 L1 between the output and the input photo        (--w3)
+    smoothness total variation of the output                                   (--w4)
+    landmarks  the faces helper's landmark loss: cartoon keeps the photo's face (--w-landmark)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from cartoon.vgg import VGG16Features
+
+
+class PatchDiscriminator(nn.Module):
+    """Three stride-2 stages of spectrally normalised convolutions; one realness score per patch."""
+
+    def __init__(self, in_channels: int = 3, channels: int = 32, stages: int = 3):
+        super().__init__()
+        layers, width = [], in_channels
+        for stage in range(stages):
+            out = channels * 2**stage
+            layers += [
+                spectral_norm(nn.Conv2d(width, out, 3, 2, 1)),
+                nn.LeakyReLU(0.2, inplace=True),
+                spectral_norm(nn.Conv2d(out, out, 3, 1, 1)),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+            width = out
+        layers.append(spectral_norm(nn.Conv2d(width, 1, 1)))
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, images):
+        return self.layers(images)
+
+
+def discriminator_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """Least-squares GAN: real patches toward 1, generated ones toward 0."""
+    return 0.5 * ((real_scores - 1).pow(2).mean() + fake_scores.pow(2).mean())
+
+
+def generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    return (fake_scores - 1).pow(2).mean()
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of neighbouring pixels (both directions)."""
+    dy = images[..., 1:, :] - images[..., :-1, :]
+    dx = images[..., :, 1:] - images[..., :, :-1]
+    return dy.pow(2).mean() + dx.pow(2).mean()
+
+
+class ContentLoss(nn.Module):
+    """L1 distance of VGG16 relu4_3 features; targets are compared without gradient."""
+
+    def __init__(self, vgg: VGG16Features | None = None):
+        super().__init__()
+        self.vgg = vgg or VGG16Features("relu4_3")
+
+    def forward(self, output: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
+        features = self.vgg(output)
+        with torch.no_grad():
+            target_features = self.vgg(torch.cat(targets)).split(output.shape[0])
+        return [F.l1_loss(features, t) for t in target_features]

@@ -1,0 +1,74 @@
+"""The three cartoon representations the white-box losses compare (Wang & Yu 2020, sec. 3).
+
+surface    guided-filter self-smoothing: keeps edges and overall colour, drops texture and detail.
+structure  superpixels, each painted one colour chosen by how varied the region is (adaptive
+           colouring), giving the flat, sparse regions of cel shading.
+texture    a random grey conversion: colour and luminance are taken away, only strokes and edges stay.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from scipy import ndimage
+from skimage.segmentation import felzenszwalb, slic
+
+from cartoon.whitebox.guided_filter import guided_filter
+
+# Ranges of the random grey weights for R, G and B, centred near the usual luminance weights.
+GREY_WEIGHT_RANGES = ((0.199, 0.399), (0.487, 0.687), (0.014, 0.214))
+# Standard deviation (0..255 scale) below which a region is painted its mean, above which its median.
+FLAT_STD, BUSY_STD = 20.0, 40.0
+
+
+def surface(images: torch.Tensor, radius: int = 5, eps: float = 0.2) -> torch.Tensor:
+    return guided_filter(images, images, radius, eps)
+
+
+def texture(*batches: torch.Tensor, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Each (N, 3, H, W) batch → (N, 1, H, W) grey, all with the same random channel weights."""
+    low = torch.tensor([r[0] for r in GREY_WEIGHT_RANGES])
+    high = torch.tensor([r[1] for r in GREY_WEIGHT_RANGES])
+    weights = low + (high - low) * torch.rand(3, generator=generator)
+    weights = (weights / weights.sum()).view(1, 3, 1, 1)
+    return [(batch * weights.to(batch)).sum(dim=1, keepdim=True) for batch in batches]
+
+
+def segment(image: np.ndarray, method: str = "slic", segments: int = 200) -> np.ndarray:
+    """Superpixel labels (H, W) of an RGB float image in [0, 1]."""
+    if method == "slic":
+        return slic(image, n_segments=segments, compactness=10, start_label=0, channel_axis=-1)
+    if method == "felzenszwalb":
+        # scale grows with the image so that the segment count stays near `segments`
+        return felzenszwalb(image, scale=image.shape[0] * image.shape[1] / segments, sigma=0.8, min_size=20)
+    raise ValueError(f"unknown superpixel method {method!r}; use 'slic' or 'felzenszwalb'")
+
+
+def adaptive_colouring(image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Paint each region of `labels` one colour: its mean when it is flat, its median when busy.
+
+    The mean of a busy region is a washed-out grey; its median is a colour actually present,
+    which keeps contrast (the paper's fix for the low contrast of plain superpixel means).
+    In between, the two are blended.
+    """
+    ids = np.unique(labels)
+    painted = np.empty_like(image)
+    spread = np.asarray(ndimage.standard_deviation(image.mean(axis=-1) * 255, labels, ids))
+    # 0 → mean, 1 → median, linear in between
+    weight = np.clip((spread - FLAT_STD) / (BUSY_STD - FLAT_STD), 0, 1)
+    lookup = np.zeros(labels.max() + 1, dtype=np.int64)
+    lookup[ids] = np.arange(len(ids))
+    index = lookup[labels]
+    for channel in range(image.shape[-1]):
+        values = image[..., channel]
+        means = np.asarray(ndimage.mean(values, labels, ids))
+        medians = np.asarray(ndimage.median(values, labels, ids))
+        painted[..., channel] = ((1 - weight) * means + weight * medians)[index]
+    return painted
+
+
+def structure(images: torch.Tensor, method: str = "slic", segments: int = 200) -> torch.Tensor:
+    """Superpixel representation of a batch (N, 3, H, W) in [-1, 1]; not differentiable."""
+    arrays = ((images.detach().float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu().numpy()
+    painted = [adaptive_colouring(a, segment(a, method, segments)) for a in arrays]
+    return torch.from_numpy(np.stack(painted)).permute(0, 3, 1, 2).to(images) * 2 - 1

@@ -1,0 +1,156 @@
+"""Full white-box training: photos in, cartoons out, steered by three representations.
+
+Starts from a reconstruction-pre-trained generator (`--pretrained runs/whitebox_pretrain`).
+
+    python -m cartoon.whitebox.train --pretrained runs/whitebox_pretrain --threads 1
+    python -m cartoon.whitebox.train --resume --w-landmark 1          # add the landmark term later
+    python -m cartoon.whitebox.train --export weights/whitebox        # ship the run's EMA generator
+    torchrun --nproc_per_node 4 -m cartoon.whitebox.train --photos a/ b/ --cartoons c/
+
+Loss weights (see `cartoon.whitebox.losses`): --w0 surface GAN, --w1 texture GAN, --w2 structure
+content, --w3 photo content, --w4 total variation, --w-landmark face landmarks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+
+import torch
+from tqdm import tqdm
+
+from cartoon.training import Distributed, Run, add_common_args, evaluating, forever, seed_everything, set_threads, unwrap, update_ema
+from cartoon.whitebox import representations as rep
+from cartoon.whitebox.data import add_data_args, image_dataset
+from cartoon.whitebox.losses import ContentLoss, PatchDiscriminator, discriminator_loss, generator_loss, total_variation
+from cartoon.whitebox.model import Generator
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser, "whitebox")
+    add_data_args(parser)
+    parser.add_argument("--pretrained", help="run folder of cartoon.whitebox.pretrain to start the generator from")
+    parser.add_argument("--export", help="write the run's EMA generator here (save_pretrained) and exit")
+    parser.add_argument("--w0", type=float, default=0.5, help="surface GAN weight")
+    parser.add_argument("--w1", type=float, default=1.0, help="texture GAN weight")
+    parser.add_argument("--w2", type=float, default=1.0, help="structure (superpixel) content weight")
+    parser.add_argument("--w3", type=float, default=1.0, help="photo content weight")
+    parser.add_argument("--w4", type=float, default=0.5, help="total variation weight")
+    parser.add_argument("--w-landmark", type=float, default=0.0, help="face landmark weight (cartoon.faces.LandmarkLoss)")
+    parser.add_argument("--landmark-every", type=int, default=1, help="apply the landmark term every k steps")
+    parser.add_argument("--superpixels", choices=["slic", "felzenszwalb"], default="slic")
+    parser.add_argument("--segments", type=int, default=100, help="superpixels per training crop")
+    parser.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (default: --lr)")
+    parser.add_argument("--ema", type=float, default=0.999, help="decay of the generator's moving average")
+    parser.set_defaults(steps=20000, batch_size=8)
+    return parser.parse_args(argv)
+
+
+class Trainer:
+    """Models, optimisers and one training step; kept apart from the loop so tests can drive it."""
+
+    def __init__(self, args, device, wrap=lambda m: m):
+        self.args = args
+        self.generator = Generator(channels=args.channels, blocks=args.blocks).to(device)
+        self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        self.d_surface = PatchDiscriminator(3).to(device)
+        self.d_texture = PatchDiscriminator(1).to(device)
+        self.content = ContentLoss().to(device)
+        self.landmarks = None
+        if args.w_landmark > 0:
+            from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
+
+            self.landmarks = LandmarkLoss().to(device)
+        self.g = wrap(self.generator)
+        self.ds, self.dt = wrap(self.d_surface), wrap(self.d_texture)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
+        d_params = list(self.d_surface.parameters()) + list(self.d_texture.parameters())
+        self.opt_d = torch.optim.Adam(d_params, lr=args.d_lr or args.lr, betas=(0.5, 0.99))
+
+    def state(self):
+        return dict(generator=self.generator, ema=self.ema, d_surface=self.d_surface, d_texture=self.d_texture,
+                    opt_g=self.opt_g, opt_d=self.opt_d)
+
+    def step(self, photo, cartoon, step: int) -> dict[str, torch.Tensor]:
+        a = self.args
+        fake = self.g(photo)
+
+        # discriminators: real cartoons vs current outputs, as smoothed surfaces and as grey textures
+        grey_cartoon, grey_fake = rep.texture(cartoon, fake)
+        d_surface = discriminator_loss(self.ds(rep.surface(cartoon)), self.ds(rep.surface(fake.detach())))
+        d_texture = discriminator_loss(self.dt(grey_cartoon), self.dt(grey_fake.detach()))
+        self.opt_d.zero_grad(set_to_none=True)
+        (d_surface + d_texture).backward()
+        self.opt_d.step()
+
+        # generator
+        losses = {
+            "surface": generator_loss(self.ds(rep.surface(fake))),
+            "texture": generator_loss(self.dt(grey_fake)),
+        }
+        structure = rep.structure(fake, a.superpixels, a.segments)
+        losses["structure"], losses["content"] = self.content(fake, structure, photo)
+        losses["tv"] = total_variation(fake)
+        weights = {"surface": a.w0, "texture": a.w1, "structure": a.w2, "content": a.w3, "tv": a.w4}
+        if self.landmarks is not None and step % a.landmark_every == 0:
+            losses["landmark"] = self.landmarks(photo, fake)
+            weights["landmark"] = a.w_landmark
+        total = sum(weights[k] * v for k, v in losses.items())
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+        update_ema(self.ema, self.generator, a.ema)
+
+        losses.update(total=total, d_surface=d_surface, d_texture=d_texture)
+        return {k: v.detach() for k, v in losses.items()}
+
+
+def export(args):
+    """Save the run's EMA generator as a shippable Hub folder (config.json + model.safetensors)."""
+    generator = Generator(channels=args.channels, blocks=args.blocks)
+    step = Run(args.run, main=False).load_checkpoint("cpu", ema=generator)
+    generator.save_pretrained(args.export)
+    print(f"exported step {step} of {args.run} to {args.export}")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.export:
+        return export(args)
+    set_threads(args.threads)
+    dist = Distributed(args.device)
+    seed_everything(args.seed + dist.rank)
+    run = Run(args.run, dist.main)
+    trainer = Trainer(args, dist.device, dist.wrap)
+
+    step = 0
+    if args.resume:
+        step = run.load_checkpoint(dist.device, **trainer.state())
+    elif args.pretrained:
+        Run(args.pretrained, main=False).load_checkpoint(dist.device, generator=trainer.generator)
+        trainer.ema.load_state_dict(trainer.generator.state_dict())
+
+    photos = forever(dist.loader(image_dataset(args.photos, args.size), args.batch_size, args.workers, args.seed))
+    cartoons = forever(dist.loader(image_dataset(args.cartoons, args.size), args.batch_size, args.workers, args.seed + 1))
+    preview = next(photos)[:8].to(dist.device)
+
+    bar = tqdm(range(step, args.steps), initial=step, total=args.steps, disable=not dist.main, desc="whitebox")
+    for step in bar:
+        losses = trainer.step(next(photos).to(dist.device), next(cartoons).to(dist.device), step)
+        done = step + 1
+        if done % args.log_every == 0:
+            values = {k: dist.mean(v).item() for k, v in losses.items()}
+            run.log(done, **values)
+            bar.set_postfix(g=f"{values['total']:.3f}", d=f"{values['d_surface'] + values['d_texture']:.3f}")
+        if done % args.sample_every == 0 or done == args.steps:
+            with evaluating(trainer.generator):
+                grid = torch.cat([preview, trainer.generator(preview), trainer.ema(preview)])
+            run.save_grid(done, grid, rows=len(preview))
+        if done % args.save_every == 0 or done == args.steps:
+            run.save_checkpoint(done, args=vars(args), **trainer.state())
+    dist.close()
+
+
+if __name__ == "__main__":
+    main()
