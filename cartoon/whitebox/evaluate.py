@@ -111,38 +111,42 @@ def compare(photo: Image.Image, cartoon: Image.Image) -> dict:
 
 def summarise(records: list[dict]) -> dict[str, dict]:
     """Mean of each figure per row: all, each dataset, UTKFace by gender, by age band, and both."""
-    rows: dict[str, list[dict]] = {"all": records}
+    genders, bands = ("male", "female"), (data.age_band(5), data.age_band(30), data.age_band(70))
+    names = ["all", "selfie2anime", "UTKFace"] + [f"UTKFace {g}" for g in genders] + [f"UTKFace {b}" for b in bands]
+    names += [f"UTKFace {g} {b}" for g in genders for b in bands]
+    rows: dict[str, list[dict]] = {name: [] for name in names}
     for record in records:
         groups = record["groups"]
-        keys = [groups["dataset"]]
+        keys = ["all", groups["dataset"]]
         if groups["dataset"] == "UTKFace":
             keys += [f"UTKFace {groups['gender']}", f"UTKFace {groups['age']}", f"UTKFace {groups['gender']} {groups['age']}"]
         for key in keys:
-            rows.setdefault(key, []).append(record)
+            rows[key].append(record)
     summary = {}
     for name, members in rows.items():
+        if not members:
+            continue
         row = {"photos": len(members), "photos_with_face": sum(m["face_kept"] is not None for m in members)}
         for metric in METRICS:
             values = [m[metric] for m in members if m[metric] is not None]
             row[metric] = statistics.fmean(values) if values else None
-            if metric == "landmark_distance" and values:
-                row["landmark_distance_median"] = statistics.median(values)
+            if metric == "landmark_distance":
+                row["landmark_distance_median"] = statistics.median(values) if values else None
         summary[name] = row
     return summary
 
 
 def table(summary: dict[str, dict]) -> str:
-    header = f"{'group':34} {'photos':>6} {'faces':>5} {'lmk dist':>8} {'median':>7} {'kept %':>7} {'colours':>8} {'edges':>6}"
+    columns = [  # (title, key, width, format, scale)
+        ("photos", "photos", 6, "d", 1), ("faces", "photos_with_face", 5, "d", 1),
+        ("lmk dist", "landmark_distance", 8, ".3f", 1), ("median", "landmark_distance_median", 7, ".3f", 1),
+        ("kept %", "face_kept", 7, ".1f", 100), ("colours", "colour_ratio", 8, ".3f", 1), ("edges", "edge_ratio", 6, ".2f", 1),
+    ]
+    header = f"{'group':30}" + "".join(f" {title:>{width}}" for title, _, width, _, _ in columns)
     lines = [header, "-" * len(header)]
     for name, row in summary.items():
-        def fmt(value, spec):
-            return format(value, spec) if value is not None else "-"
-
-        kept = row["face_kept"] * 100 if row["face_kept"] is not None else None
-        lines.append(
-            f"{name:34} {row['photos']:>6} {row['photos_with_face']:>5} {fmt(row['landmark_distance'], '8.3f')} "
-            f"{fmt(row.get('landmark_distance_median'), '7.3f')} {fmt(kept, '7.1f')} {fmt(row['colour_ratio'], '8.3f')} {fmt(row['edge_ratio'], '6.2f')}"
-        )
+        cells = [format(row[key] * scale, spec) if row[key] is not None else "-" for _, key, _, spec, scale in columns]
+        lines.append(f"{name:30}" + "".join(f" {cell:>{width}}" for cell, (_, _, width, _, _) in zip(cells, columns)))
     return "\n".join(lines)
 
 

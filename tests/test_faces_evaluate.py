@@ -1,0 +1,46 @@
+"""The white-box quality figures behave as their definitions say on cases with known answers."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageFilter
+
+from cartoon import data
+from cartoon.whitebox.evaluate import compare, summarise
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small convolutions: one thread is as fast, and far faster when the machine is busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_a_photo_compared_with_itself_scores_perfectly_and_a_blank_loses_the_face():
+    photo = Image.open(data.split(data.SELFIE_PHOTOS)[1][0]).convert("RGB")
+    same = compare(photo, photo)
+    assert same["landmark_distance"] == 0.0 and same["face_kept"] == 1.0
+    assert same["colour_ratio"] == 1.0 and same["edge_ratio"] == 1.0
+
+    posterised = photo.quantize(colors=16).convert("RGB").filter(ImageFilter.GaussianBlur(1))
+    flat = compare(photo, posterised)
+    assert flat["colour_ratio"] < 0.5 and flat["face_kept"] == 1.0 and flat["landmark_distance"] < 0.1
+
+    blank = compare(photo, Image.new("RGB", photo.size, (128, 128, 128)))
+    assert blank["face_kept"] == 0.0 and blank["landmark_distance"] is None and blank["edge_ratio"] == 0.0
+
+
+def test_rows_split_utkface_by_gender_and_age_band():
+    def record(dataset, gender, age, kept):
+        groups = {"dataset": dataset, "gender": gender, "age": data.age_band(age)}
+        return {"groups": groups, "landmark_distance": 0.1 if kept else None, "face_kept": float(kept), "colour_ratio": 0.5, "edge_ratio": 1.0}
+
+    records = [record("UTKFace", "male", 70, True), record("UTKFace", "male", 8, False), record("selfie2anime", "female", 30, True)]
+    summary = summarise(records)
+    assert summary["all"]["photos"] == 3 and np.isclose(summary["all"]["face_kept"], 2 / 3)
+    assert summary["UTKFace male"]["face_kept"] == 0.5
+    assert summary["UTKFace male older (60+)"]["landmark_distance"] == 0.1
+    assert summary["UTKFace male child (<13)"]["landmark_distance"] is None
+    assert "UTKFace female" not in summary
