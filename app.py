@@ -99,11 +99,146 @@ def cartoonize_tab():
         button.click(run_cartoonize, [photo, mode, strength, max_side], [compare, download, notes], api_name="cartoonize")
 
 
+# --- Avatar and Interpolate ---------------------------------------------------------------------
+
+
+def avatar_tab() -> gr.Textbox:
+    """The Avatar tab; returns the textbox holding the recipe of the face last picked in its grid."""
+    from cartoon.acgan import EYE_COLOURS, HAIR_COLOURS, MAX_FACES, MAX_SEED, RANDOM, Recipe, avatars, grid, upscale
+
+    def draw(hair, eyes, seed, count, trunc, scale):
+        try:
+            recipe = Recipe(hair, eyes, int(seed), int(count), round(float(trunc), 3))
+            faces, own = avatars(recipe)
+            sheet = upscale(grid(faces), int(scale))
+        except ValueError as error:
+            raise gr.Error(str(error), title="Cannot draw these avatars") from None
+        gallery = [(upscale(face, int(scale)), str(r)) for face, r in zip(faces, own)]
+        message = f"{recipe.n} face{'s' if recipe.n > 1 else ''}. Click a face to get its own recipe (and use it in Interpolate)."
+        return sheet, gallery, [str(r) for r in own], str(recipe), gr.DownloadButton(value=png_download(sheet, "avatars"), visible=True), message
+
+    def from_recipe(text, scale):
+        try:
+            recipe = Recipe.parse(text)
+        except ValueError as error:
+            raise gr.Error(str(error), title="Cannot read this recipe") from None
+        return (recipe.hair, recipe.eyes, recipe.seed, recipe.n, recipe.trunc) + draw(recipe.hair, recipe.eyes, recipe.seed, recipe.n, recipe.trunc, scale)
+
+    def pick(recipes, evt: gr.SelectData):
+        return recipes[evt.index]
+
+    with gr.Tab("Avatar"):
+        gr.Markdown("64×64 anime faces with the hair and eye colours you ask for (ACGAN). The recipe reproduces them exactly.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                hair = gr.Dropdown([RANDOM, *HAIR_COLOURS], value="blue", label="Hair colour")
+                eyes = gr.Dropdown([RANDOM, *EYE_COLOURS], value="red", label="Eye colour")
+                with gr.Row():
+                    seed = gr.Number(7, label="Seed", precision=0, minimum=0, maximum=MAX_SEED, scale=3)
+                    dice = gr.Button("🎲", scale=1, min_width=48)
+                count = gr.Slider(1, MAX_FACES, value=16, step=1, label="Faces")
+                trunc = gr.Slider(0, 2, value=0.8, step=0.05, label="Noise scale (truncation): lower is more typical, higher more varied")
+                scale = gr.Slider(1, 8, value=4, step=1, label="Display size (× nearest-neighbour, stays sharp)")
+                button = gr.Button("Draw", variant="primary")
+                recipe = gr.Textbox(label="Recipe (paste one and press Enter to redraw it)", max_lines=1)
+            with gr.Column(scale=2):
+                sheet = gr.Image(label="Avatars", type="pil", format="png", height=520)
+                download = gr.DownloadButton("Download grid PNG", visible=False)
+                message = gr.Markdown()
+                gallery = gr.Gallery(label="Single faces (click one; each downloads on its own)", format="png", columns=8, height=320)
+                picked = gr.Textbox(label="Picked face recipe", max_lines=1)
+        face_recipes = gr.State([])
+        controls = [hair, eyes, seed, count, trunc, scale]
+        outputs = [sheet, gallery, face_recipes, recipe, download, message]
+        button.click(draw, controls, outputs, api_name="avatars")
+        dice.click(lambda: int.from_bytes(os.urandom(4), "big") >> 1, None, seed, api_name=False).then(draw, controls, outputs)
+        recipe.submit(from_recipe, [recipe, scale], [hair, eyes, seed, count, trunc, *outputs], api_name="avatars_recipe")
+        gallery.select(pick, face_recipes, picked, api_name=False)
+    return picked
+
+
+def interpolate_tab(picked: gr.Textbox):
+    """The Interpolate tab; `picked` is the Avatar tab's picked-face recipe, offered as an endpoint."""
+    from cartoon.acgan import MAX_FRAMES, morph, save_gif, save_video, strip, upscale, video_encoder, walk
+
+    def export(frames, scale, fps, stem):
+        cutoff = time.time() - DOWNLOAD_LIFETIME_SECONDS
+        for old in [*DOWNLOADS.glob("*/*.gif"), *DOWNLOADS.glob("*/*.mp4")]:
+            if old.stat().st_mtime < cutoff:
+                old.unlink(missing_ok=True)
+                if not any(old.parent.iterdir()):
+                    old.parent.rmdir()
+        folder = DOWNLOADS / uuid.uuid4().hex
+        folder.mkdir()
+        gif = save_gif(frames, folder / f"{stem}.gif", int(fps), int(scale))
+        mp4 = save_video(frames, folder / f"{stem}.mp4", int(fps), max(int(scale), 2)) if video_encoder() else None
+        shown = upscale(strip(frames), int(scale))
+        return frames, shown, str(gif), gr.DownloadButton(value=str(gif), visible=True), str(mp4) if mp4 else None, gr.Slider(1, len(frames), value=1, step=1, label="Frame"), upscale(frames[0], int(scale))
+
+    def run_morph(start, end, frames, mode, scale, fps):
+        try:
+            result = morph(start, end, int(frames), mode)
+        except ValueError as error:
+            raise gr.Error(str(error), title="Cannot morph") from None
+        return export(result, scale, fps, "morph") + (f"{len(result)} frames, {mode}: colours move linearly. MP4 via imageio-ffmpeg's bundled ffmpeg." if video_encoder() else f"{len(result)} frames (no MP4 encoder installed).",)
+
+    def run_walk(seed, stops, frames, mode, scale, fps):
+        try:
+            result, endpoints = walk(int(seed), int(stops), int(frames), mode)
+        except ValueError as error:
+            raise gr.Error(str(error), title="Cannot walk") from None
+        visited = "\n".join(f"- `{r}`" for r in endpoints)
+        return export(result, scale, fps, "walk") + (f"A loop through {len(endpoints)} faces:\n{visited}",)
+
+    def show_frame(frames, index, scale):
+        if not frames:
+            return None
+        return upscale(frames[min(max(int(index), 1), len(frames)) - 1], int(scale))
+
+    with gr.Tab("Interpolate"):
+        gr.Markdown("Morph one avatar into another. Endpoints are recipes from the Avatar tab (the first face of each is used).")
+        with gr.Row():
+            with gr.Column(scale=1):
+                with gr.Row():
+                    start = gr.Textbox("acgan:v1;hair=blue;eyes=red;seed=7;n=1;trunc=0.8", label="Start recipe", scale=4)
+                    start_pick = gr.Button("← picked face", scale=1, min_width=80)
+                with gr.Row():
+                    end = gr.Textbox("acgan:v1;hair=blonde;eyes=green;seed=42;n=1;trunc=0.8", label="End recipe", scale=4)
+                    end_pick = gr.Button("← picked face", scale=1, min_width=80)
+                frames = gr.Slider(2, MAX_FRAMES, value=30, step=1, label="Frames")
+                mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Noise interpolation")
+                fps = gr.Slider(1, 30, value=15, step=1, label="Frames per second")
+                scale = gr.Slider(1, 8, value=4, step=1, label="Display size (× nearest-neighbour)")
+                button = gr.Button("Morph", variant="primary")
+                with gr.Accordion("Walk: a loop through random faces", open=False):
+                    walk_seed = gr.Number(0, label="Walk seed", precision=0, minimum=0)
+                    stops = gr.Slider(2, 8, value=4, step=1, label="Faces visited")
+                    walk_button = gr.Button("Walk")
+            with gr.Column(scale=2):
+                animation = gr.Image(label="Animation (GIF)", type="filepath", height=300)
+                with gr.Row():
+                    gif_download = gr.DownloadButton("Download GIF", visible=False)
+                video = gr.Video(label="MP4", loop=True, autoplay=True, height=300)
+                frame_slider = gr.Slider(1, 2, value=1, step=1, label="Frame")
+                frame = gr.Image(label="Frame", type="pil", format="png", height=260)
+                strip_image = gr.Image(label="Strip", type="pil", format="png")
+                message = gr.Markdown()
+        state = gr.State([])
+        outputs = [state, strip_image, animation, gif_download, video, frame_slider, frame, message]
+        start_pick.click(lambda r: r or gr.skip(), picked, start, api_name=False)
+        end_pick.click(lambda r: r or gr.skip(), picked, end, api_name=False)
+        button.click(run_morph, [start, end, frames, mode, scale, fps], outputs, api_name="morph")
+        walk_button.click(run_walk, [walk_seed, stops, frames, mode, scale, fps], outputs, api_name="walk")
+        frame_slider.change(show_frame, [state, frame_slider, scale], frame, api_name=False)
+
+
 def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tabs():
             cartoonize_tab()
+            picked = avatar_tab()
+            interpolate_tab(picked)
     # Two requests at a time keep a 2-core CPU responsive; a full queue answers "busy" at once.
     demo.queue(default_concurrency_limit=2, max_size=32)
     return demo

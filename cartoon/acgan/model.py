@@ -54,7 +54,7 @@ class PixelShuffleUp(nn.Module):
 class Generator(nn.Module, PyTorchModelHubMixin):
     """(noise, hair index, eye index) → 64×64 RGB face in [-1, 1]."""
 
-    def __init__(self, noise_dim: int = 128, hair_classes: int = 12, eye_classes: int = 10, width: int = 64, blocks: int = 4):
+    def __init__(self, noise_dim: int = 128, hair_classes: int = 12, eye_classes: int = 10, width: int = 32, blocks: int = 4):
         super().__init__()
         self.noise_dim, self.hair_classes, self.eye_classes = noise_dim, hair_classes, eye_classes
         self.width = width
@@ -100,7 +100,7 @@ def mlp_head(features: int, outputs: int) -> nn.Sequential:
 class Discriminator(nn.Module):
     """64×64 image → (realness score, hair logits, eye logits)."""
 
-    def __init__(self, hair_classes: int = 12, eye_classes: int = 10, width: int = 32):
+    def __init__(self, hair_classes: int = 12, eye_classes: int = 10, width: int = 16):
         super().__init__()
         # a strided 4×4 conv halves the resolution at once: full-resolution convs cost most on a CPU
         self.from_rgb = spectral_norm(nn.Conv2d(3, width, 4, stride=2, padding=1))  # 32×32

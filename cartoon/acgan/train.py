@@ -115,13 +115,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--held-out-per-pair", type=int, default=HELD_OUT_PER_PAIR, help="faces per (hair, eyes) kept for evaluation")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N training faces only (tests, smoke runs)")
     parser.add_argument("--noise-dim", type=int, default=128)
-    parser.add_argument("--width", type=int, default=48, help="generator trunk channels")
+    parser.add_argument("--width", type=int, default=32, help="generator trunk channels")
     parser.add_argument("--blocks", type=int, default=4, help="generator residual blocks")
-    parser.add_argument("--d-width", type=int, default=24, help="discriminator base channels")
+    parser.add_argument("--d-width", type=int, default=16, help="discriminator base channels")
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--snapshot-every", type=int, default=1000, help="save the EMA generator for evaluation")
-    parser.set_defaults(batch_size=32, workers=0, log_every=25, sample_every=250, save_every=200)
+    parser.set_defaults(batch_size=16, workers=0, log_every=25, sample_every=250, save_every=200)
     return parser.parse_args(argv)
 
 

@@ -1,0 +1,316 @@
+"""Anime avatars by hair and eye colour, and morphs between them.
+
+    from cartoon.acgan import Recipe, avatars, morph, save_gif
+    faces, recipes = avatars(Recipe.parse("acgan:v1;hair=blue;eyes=red;seed=7;n=16;trunc=0.8"))
+    frames = morph(recipes[0], recipes[1], frames=60)
+    save_gif(frames, "morph.gif")
+
+A recipe names a set of faces exactly. Face k of a recipe with seed s is drawn from its own
+random stream seeded with s + k (noise first, then any "random" colour), so
+`recipe.face(k)` — seed s + k, n = 1, colours resolved — reproduces that one face alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS, Generator
+
+RECIPE_PREFIX = "acgan:v1"
+RANDOM = "random"
+MAX_FACES = 64
+MAX_SEED = 2**32 - 1
+TRUNC_RANGE = (0.0, 2.0)
+MAX_FRAMES = 120
+FACE_SIZE = 64
+
+__all__ = [
+    "EYE_COLOURS",
+    "HAIR_COLOURS",
+    "Recipe",
+    "avatars",
+    "grid",
+    "lerp",
+    "load_generator",
+    "morph",
+    "save_gif",
+    "save_video",
+    "slerp",
+    "strip",
+    "upscale",
+    "video_encoder",
+    "walk",
+]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides a set of avatars; `str(recipe)` and `Recipe.parse` round-trip."""
+
+    hair: str = RANDOM
+    eyes: str = RANDOM
+    seed: int = 0
+    n: int = 1
+    trunc: float = 1.0
+
+    def __post_init__(self):
+        if self.hair != RANDOM and self.hair not in HAIR_COLOURS:
+            raise ValueError(f"unknown hair colour {self.hair!r}; choose one of: {', '.join(HAIR_COLOURS)} or random")
+        if self.eyes != RANDOM and self.eyes not in EYE_COLOURS:
+            raise ValueError(f"unknown eye colour {self.eyes!r}; choose one of: {', '.join(EYE_COLOURS)} or random")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be a whole number from 0 to {MAX_SEED}, not {self.seed!r}")
+        if isinstance(self.n, bool) or not isinstance(self.n, int) or not 1 <= self.n <= MAX_FACES:
+            raise ValueError(f"n (number of faces) must be a whole number from 1 to {MAX_FACES}, not {self.n!r}")
+        if not isinstance(self.trunc, (int, float)) or not TRUNC_RANGE[0] <= self.trunc <= TRUNC_RANGE[1]:
+            raise ValueError(f"trunc (noise scale) must be a number from {TRUNC_RANGE[0]} to {TRUNC_RANGE[1]}, not {self.trunc!r}")
+
+    def __str__(self) -> str:
+        return f"{RECIPE_PREFIX};hair={self.hair};eyes={self.eyes};seed={self.seed};n={self.n};trunc={self.trunc:g}"
+
+    @classmethod
+    def parse(cls, text: str) -> Recipe:
+        """Read `acgan:v1;key=value;…` (keys hair, eyes, seed, n, trunc; omitted ones take defaults)."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"empty recipe; expected something like {cls(hair='blue', eyes='red', seed=7, n=16, trunc=0.8)}")
+        head, *fields = [part.strip() for part in text.strip().split(";")]
+        if head != RECIPE_PREFIX:
+            raise ValueError(f"a recipe starts with {RECIPE_PREFIX!r}, not {head[:40]!r}")
+        values: dict = {}
+        for field in fields:
+            if not field:
+                continue
+            key, sep, value = (part.strip() for part in field.partition("="))
+            if not sep or not key or not value:
+                raise ValueError(f"recipe field {field[:40]!r} is not key=value")
+            if key in values:
+                raise ValueError(f"recipe field {key!r} is given twice")
+            if key in ("hair", "eyes"):
+                values[key] = value.lower()
+            elif key in ("seed", "n"):
+                if not re.fullmatch(r"\d{1,12}", value):
+                    raise ValueError(f"recipe field {key} must be a whole number, not {value[:40]!r}")
+                values[key] = int(value)
+            elif key == "trunc":
+                try:
+                    values[key] = float(value)
+                except ValueError:
+                    raise ValueError(f"recipe field trunc must be a number, not {value[:40]!r}") from None
+                if not math.isfinite(values[key]):
+                    raise ValueError(f"recipe field trunc must be a finite number, not {value[:40]!r}")
+            else:
+                raise ValueError(f"unknown recipe field {key[:40]!r}; known: hair, eyes, seed, n, trunc")
+        return cls(**values)
+
+    def face(self, k: int) -> Recipe:
+        """The one-face recipe of face `k`, with its colours resolved."""
+        if not 0 <= k < self.n:
+            raise ValueError(f"face {k} does not exist in a recipe of {self.n} faces")
+        _, hair, eyes = face_inputs(self, k, 1)
+        return Recipe(HAIR_COLOURS[hair], EYE_COLOURS[eyes], self.seed + k, 1, self.trunc)
+
+
+def face_inputs(recipe: Recipe, k: int, noise_dim: int) -> tuple[torch.Tensor, int, int]:
+    """Noise (scaled by trunc), hair index and eye index of face `k` of a recipe."""
+    stream = torch.Generator().manual_seed(recipe.seed + k)
+    noise = torch.randn(noise_dim, generator=stream) * recipe.trunc
+    hair = int(torch.randint(len(HAIR_COLOURS), (1,), generator=stream)) if recipe.hair == RANDOM else HAIR_COLOURS.index(recipe.hair)
+    eyes = int(torch.randint(len(EYE_COLOURS), (1,), generator=stream)) if recipe.eyes == RANDOM else EYE_COLOURS.index(recipe.eyes)
+    return noise, hair, eyes
+
+
+@functools.lru_cache(maxsize=1)
+def load_generator() -> Generator:
+    """The registered "acgan" generator (Hub, Hub cache or weights/acgan), loaded once per process."""
+    from cartoon.hub import load_model
+
+    return load_model("acgan")
+
+
+def recipe_inputs(recipe: Recipe, noise_dim: int):
+    """Noise (n, noise_dim) and one-hot hair / eye weights for every face of a recipe."""
+    faces = [face_inputs(recipe, k, noise_dim) for k in range(recipe.n)]
+    noise = torch.stack([f[0] for f in faces])
+    hair = torch.nn.functional.one_hot(torch.tensor([f[1] for f in faces]), len(HAIR_COLOURS)).float()
+    eyes = torch.nn.functional.one_hot(torch.tensor([f[2] for f in faces]), len(EYE_COLOURS)).float()
+    return noise, hair, eyes
+
+
+def to_images(batch: torch.Tensor) -> list[Image.Image]:
+    pixels = ((batch.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+    return [Image.fromarray(p) for p in pixels]
+
+
+@torch.no_grad()
+def render(generator: Generator, noise, hair, eyes, batch_size: int = 64) -> list[Image.Image]:
+    generator.eval()
+    images = []
+    for chunk in range(0, len(noise), batch_size):
+        part = slice(chunk, chunk + batch_size)
+        images += to_images(generator(noise[part], hair[part], eyes[part]))
+    return images
+
+
+def avatars(recipe: Recipe | str, generator: Generator | None = None) -> tuple[list[Image.Image], list[Recipe]]:
+    """The faces of a recipe (64×64 PIL images) and each face's own one-face recipe."""
+    recipe = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
+    generator = generator or load_generator()
+    images = render(generator, *recipe_inputs(recipe, generator.noise_dim))
+    return images, [recipe.face(k) for k in range(recipe.n)]
+
+
+def upscale(image: Image.Image, factor: int) -> Image.Image:
+    """Nearest-neighbour enlargement: pixels stay crisp squares instead of blurring."""
+    if not isinstance(factor, int) or not 1 <= factor <= 16:
+        raise ValueError(f"display scale must be a whole number from 1 to 16, not {factor!r}")
+    return image if factor == 1 else image.resize((image.width * factor, image.height * factor), Image.NEAREST)
+
+
+def grid(images: list[Image.Image], columns: int | None = None, gap: int = 2) -> Image.Image:
+    """Images tiled in rows (about square unless `columns` is given) on a white background."""
+    if not images:
+        raise ValueError("no images to put in a grid")
+    columns = columns or math.ceil(math.sqrt(len(images)))
+    rows = math.ceil(len(images) / columns)
+    w, h = images[0].size
+    sheet = Image.new("RGB", (columns * w + (columns - 1) * gap, rows * h + (rows - 1) * gap), "white")
+    for i, image in enumerate(images):
+        sheet.paste(image, ((i % columns) * (w + gap), (i // columns) * (h + gap)))
+    return sheet
+
+
+def strip(frames: list[Image.Image], count: int = 12, gap: int = 2) -> Image.Image:
+    """Up to `count` evenly spaced frames (first and last included) side by side."""
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
+    return grid([frames[i] for i in picks], columns=len(picks), gap=gap)
+
+
+def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    return a + (b - a) * t
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
+    """Spherical interpolation along the last axis; keeps the noise norm typical of the prior.
+
+    Directions are interpolated on the great circle and the length linearly, so the endpoints
+    are exactly `a` and `b` even when their lengths differ (different truncations).
+    """
+    a_norm, b_norm = a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True)
+    a_dir, b_dir = a / a_norm.clamp_min(1e-12), b / b_norm.clamp_min(1e-12)
+    cosine = (a_dir * b_dir).sum(-1, keepdim=True).clamp(-1, 1)
+    angle = torch.acos(cosine)
+    if t == 0:
+        return a.clone()
+    if t == 1:
+        return b.clone()
+    sine = torch.sin(angle)
+    if float(sine.abs().min()) < 1e-6:  # (anti)parallel: the great circle is undefined, fall back to a line
+        return lerp(a, b, t)
+    direction = (torch.sin((1 - t) * angle) * a_dir + torch.sin(t * angle) * b_dir) / sine
+    return direction * lerp(a_norm, b_norm, t)
+
+
+INTERPOLATIONS = {"slerp": slerp, "lerp": lerp}
+
+
+def check_frames(frames: int) -> int:
+    if isinstance(frames, bool) or not isinstance(frames, int) or not 2 <= frames <= MAX_FRAMES:
+        raise ValueError(f"frames must be a whole number from 2 to {MAX_FRAMES}, not {frames!r}")
+    return frames
+
+
+def path_inputs(endpoints: list[Recipe], frames: int, mode: str, noise_dim: int, closed: bool = False):
+    """Noise and colour weights for `frames` frames along a path through one-face recipes.
+
+    Noise follows `mode` (slerp or lerp); colours always move linearly between one-hots. A
+    closed path returns to its first endpoint and leaves out the duplicate last frame, so it loops.
+    """
+    if mode not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {mode!r}")
+    points = [recipe_inputs(r, noise_dim) for r in endpoints]
+    if closed:
+        points.append(points[0])
+    legs = len(points) - 1
+    noise, hair, eyes = [], [], []
+    positions = np.linspace(0, legs, frames, endpoint=not closed)
+    for position in positions:
+        leg = min(int(position), legs - 1)
+        t = float(position - leg)
+        (za, ha, ea), (zb, hb, eb) = points[leg], points[leg + 1]
+        noise.append(INTERPOLATIONS[mode](za[0], zb[0], t))
+        hair.append(lerp(ha[0], hb[0], t))
+        eyes.append(lerp(ea[0], eb[0], t))
+    return torch.stack(noise), torch.stack(hair), torch.stack(eyes)
+
+
+def first_face(recipe: Recipe | str) -> Recipe:
+    recipe = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
+    return recipe.face(0)
+
+
+def morph(start: Recipe | str, end: Recipe | str, frames: int = 60, mode: str = "slerp", generator: Generator | None = None) -> list[Image.Image]:
+    """Frames from the first face of `start` to the first face of `end`, both included."""
+    check_frames(frames)
+    generator = generator or load_generator()
+    return render(generator, *path_inputs([first_face(start), first_face(end)], frames, mode, generator.noise_dim))
+
+
+def walk(seed: int, stops: int = 4, frames: int = 60, mode: str = "slerp", hair: str = RANDOM, eyes: str = RANDOM, trunc: float = 1.0, generator: Generator | None = None):
+    """A looping walk through `stops` random faces; returns (frames, the stops' one-face recipes)."""
+    check_frames(frames)
+    if isinstance(stops, bool) or not isinstance(stops, int) or not 2 <= stops <= 16:
+        raise ValueError(f"a walk visits 2 to 16 faces, not {stops!r}")
+    if frames < stops:
+        raise ValueError(f"a walk through {stops} faces needs at least {stops} frames")
+    recipe = Recipe(hair, eyes, seed, stops, trunc)
+    endpoints = [recipe.face(k) for k in range(stops)]
+    generator = generator or load_generator()
+    return render(generator, *path_inputs(endpoints, frames, mode, generator.noise_dim, closed=True)), endpoints
+
+
+def save_gif(frames: list[Image.Image], path: str | Path, fps: int = 20, scale: int = 1, loop: bool = True) -> Path:
+    """An animated GIF (PIL); each frame gets its own palette, which 64×64 faces need for their colours."""
+    if not frames:
+        raise ValueError("no frames to save")
+    frames = [upscale(f, scale) for f in frames]
+    path = Path(path)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0 if loop else 1, optimize=False, disposal=1)
+    return path
+
+
+def video_encoder() -> str | None:
+    """Path of the ffmpeg binary bundled in the imageio-ffmpeg wheel (works offline), or None."""
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except (ImportError, RuntimeError):
+        return None
+
+
+def save_video(frames: list[Image.Image], path: str | Path, fps: int = 20, scale: int = 4) -> Path:
+    """An H.264 MP4 via imageio-ffmpeg's bundled ffmpeg; frames are upscaled (nearest) to a size players like."""
+    if not frames:
+        raise ValueError("no frames to save")
+    if video_encoder() is None:
+        raise RuntimeError("no video encoder: imageio-ffmpeg is not installed, use the GIF instead")
+    import imageio_ffmpeg
+
+    frames = [upscale(f, scale) for f in frames]
+    path = Path(path)
+    writer = imageio_ffmpeg.write_frames(
+        str(path), frames[0].size, fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=8, macro_block_size=16, ffmpeg_log_level="error"
+    )
+    writer.send(None)
+    for frame in frames:
+        writer.send(np.ascontiguousarray(np.asarray(frame.convert("RGB"))))
+    writer.close()
+    return path

