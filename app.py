@@ -20,23 +20,24 @@ DOWNLOADS = Path(tempfile.mkdtemp(prefix="cartoon-downloads-"))
 DOWNLOAD_LIFETIME_SECONDS = 3600
 
 
-class PhotoInput(gr.Image):
-    """An image input that hands the raw upload to `cartoon.images.open_image`.
+def photo_input(label: str = "Photo") -> gr.Image:
+    """An image input whose handler receives the raw upload path.
 
-    gr.Image decodes uploads with Pillow before our code runs, so a corrupt or empty file would
-    end in a generic error; passing the path through lets the loader explain what is wrong.
+    gr.Image decodes uploads with Pillow before our code runs, so a corrupt or empty file would end
+    in a generic error; passing the path through lets `cartoon.images.open_image` say what is wrong.
+    (The instance's method is replaced rather than subclassing: gradio writes a .pyi stub next to
+    the module of every component subclass.)
     """
+    image = gr.Image(label=label, type="filepath", sources=["upload", "webcam", "clipboard"], height=360)
+    decode = image.preprocess
 
-    is_template = True  # rendered by the frontend as a plain gr.Image
-
-    def preprocess(self, payload):
+    def raw_path(payload):
         if payload is not None and payload.path and not (payload.url or "").startswith("data:"):
             return payload.path
-        return super().preprocess(payload)
+        return decode(payload)
 
-
-def photo_input(label: str = "Photo") -> PhotoInput:
-    return PhotoInput(label=label, type="filepath", sources=["upload", "webcam", "clipboard"], height=360)
+    image.preprocess = raw_path
+    return image
 
 
 def png_download(image, stem: str) -> str:
@@ -97,6 +98,72 @@ def cartoonize_tab():
                 notes = gr.Markdown()
         gr.Examples([[str(EXAMPLES / "astronaut.jpg")], [str(EXAMPLES / "astronaut_pair.jpg")]], inputs=[photo])
         button.click(run_cartoonize, [photo, mode, strength, max_side], [compare, download, notes], api_name="cartoonize")
+
+
+# --- Photo → Anime ----------------------------------------------------------------------------
+
+ANIME_DIRECTIONS = [("Human → anime", "to_anime"), ("Anime → human", "to_human")]
+
+
+def run_anime(path, direction, mode, max_side, progress=gr.Progress()):
+    from cartoon.twingan import anime_photo
+
+    progress(0.1, desc="Reading the image")
+    loaded = load_photo(path, max_side)
+    progress(0.3, desc="Finding faces and translating")
+    try:
+        result = anime_photo(loaded.image, reverse=direction == "to_human", mode=mode)
+    except FileNotFoundError:
+        raise gr.Error("The TwinGAN weights are not installed (weights/twingan).", title="Model missing") from None
+    notes = loaded.notes + result.notes
+    if mode != "whole" and result.faces:
+        notes.append(f"{result.faces} face{'s' if result.faces > 1 else ''} translated.")
+    return (result.source, result.image), gr.DownloadButton(value=png_download(result.image, "anime"), visible=True), notes_markdown(notes)
+
+
+def run_lookalikes(path, k, gallery_files, progress=gr.Progress()):
+    from cartoon.twingan import lookalikes
+    from cartoon.twingan.gallery import gallery_from_upload, thumbnails
+
+    progress(0.1, desc="Reading the image")
+    loaded = load_photo(path, DEFAULT_MAX_SIDE)
+    progress(0.3, desc="Embedding the gallery and searching")
+    try:
+        folder = gallery_from_upload(gallery_files) if gallery_files else None
+        matches = lookalikes(loaded.image, k=int(k), gallery=folder)
+    except ImageError as error:
+        raise gr.Error(str(error), title="Cannot search this gallery") from None
+    except FileNotFoundError:
+        raise gr.Error("The TwinGAN weights are not installed (weights/twingan).", title="Model missing") from None
+    counts = ", ".join(f"{len(found)} {group}" for group, found in matches.items())
+    return thumbnails(matches), notes_markdown(loaded.notes + [f"Nearest in the shared embedding (cosine distance): {counts}."])
+
+
+def anime_tab():
+    with gr.Tab("Photo → Anime"):
+        gr.Markdown("The same person as an anime character, or back (TwinGAN), and the look-alikes nearest to them.")
+        with gr.Row():
+            with gr.Column():
+                photo = photo_input("Portrait")
+                direction = gr.Radio(ANIME_DIRECTIONS, value="to_anime", label="Direction")
+                mode = gr.Radio([(label, key) for key, label in MODES.items()], value="crop", label="Mode")
+                max_side = gr.Slider(256, 2048, value=DEFAULT_MAX_SIDE, step=64, label="Longest side (pixels)")
+                button = gr.Button("Translate", variant="primary")
+            with gr.Column():
+                compare = gr.ImageSlider(label="Before / after", type="pil", height=420)
+                download = gr.DownloadButton("Download PNG", visible=False)
+                notes = gr.Markdown()
+        gr.Examples([[str(EXAMPLES / "astronaut.jpg")]], inputs=[photo])
+        with gr.Accordion("Look-alikes", open=False):
+            with gr.Row():
+                k = gr.Slider(1, 24, value=8, step=1, label="Look-alikes per group")
+                gallery_files = gr.File(label="Your gallery: images or a zip (anime/ and human/ folders are searched apart); empty: the built-in one",
+                                        file_count="multiple", file_types=["image", ".zip"])
+            search = gr.Button("Find look-alikes")
+            found = gr.Gallery(label="Nearest faces", columns=8, height=360)
+            search_notes = gr.Markdown()
+        button.click(run_anime, [photo, direction, mode, max_side], [compare, download, notes], api_name="anime")
+        search.click(run_lookalikes, [photo, k, gallery_files], [found, search_notes], api_name="lookalikes")
 
 
 # --- Avatar and Interpolate ---------------------------------------------------------------------
@@ -237,6 +304,7 @@ def build_app() -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\n{INTRO}")
         with gr.Tabs():
             cartoonize_tab()
+            anime_tab()
             picked = avatar_tab()
             interpolate_tab(picked)
     # Two requests at a time keep a 2-core CPU responsive; a full queue answers "busy" at once.

@@ -3,6 +3,7 @@
     from cartoon.whitebox import cartoonize
     cartoon = cartoonize(photo)                 # PIL in, PIL out, any size
     halfway = cartoonize(photo, strength=0.5)   # blend of photo and cartoon
+    result = cartoonize_photo(photo, mode="faces")  # faces aligned, cartoonized, pasted back
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import torch
 from PIL import Image
 
 from cartoon.images import to_image, to_tensor
+from cartoon.stylize import Stylized, stylize
 
-__all__ = ["cartoonize", "default_model"]
+__all__ = ["cartoonize", "cartoonize_photo", "default_model"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -37,3 +39,8 @@ def cartoonize(image: Image.Image, strength: float = 1.0, model: torch.nn.Module
     with torch.inference_mode():
         cartoon = model(photo.to(device)).clamp(-1, 1).cpu()
     return to_image(torch.lerp(photo, cartoon, strength))
+
+
+def cartoonize_photo(image: Image.Image, mode: str = "faces", strength: float = 1.0, model=None) -> Stylized:
+    """Cartoonize a photo in one of `cartoon.stylize.MODES`: faces pasted back, whole image, or crops."""
+    return stylize(image, lambda picture: cartoonize(picture, strength, model), mode=mode)
