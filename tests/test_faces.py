@@ -12,6 +12,7 @@ from PIL import Image
 
 from cartoon import data
 from cartoon.faces import LandmarkLoss, align_face, apply_to_faces, detect_faces, paste_faces
+from cartoon.faces import detect
 from cartoon.faces.align import TEMPLATE
 from cartoon.faces.retinaface import BGR_MEAN, build_network, convert_onnx, onnx_bytes, read_onnx
 from cartoon.images import to_tensor
@@ -94,6 +95,15 @@ def test_finds_the_face_in_a_held_out_photo(selfies):
 
 def test_blank_image_has_no_face():
     assert detect_faces(Image.new("RGB", (320, 240), (180, 180, 180))) == []
+
+
+def test_mtcnn_finds_the_face_when_retinaface_is_unavailable(selfies, monkeypatch):
+    image = selfies[0]
+    expected = detect_faces(image)[0].landmarks
+    monkeypatch.setattr(detect, "retinaface", lambda: None)
+    faces = detect_faces(image)
+    assert len(faces) == 1
+    assert np.abs(faces[0].landmarks - expected).max() < 0.25 * eye_distance(expected)
 
 
 def test_many_faces_are_capped_largest_first(utkfaces):
@@ -191,7 +201,7 @@ def test_landmark_loss_ignores_photos_without_a_face(utkfaces, landmark_loss):
     cartoon = torch.rand(1, 3, 128, 128, requires_grad=True)
     loss = landmark_loss(blank, cartoon)
     loss.backward()
-    assert float(loss) == 0.0 and cartoon.grad is not None
+    assert float(loss.detach()) == 0.0 and cartoon.grad is not None
     face = to_tensor(utkfaces[4].resize((128, 128)))
     mixed = landmark_loss(torch.cat([blank, face]), torch.cat([cartoon.detach(), shifted(face, torch.tensor(6.0), torch.tensor(0.0))]))
     alone = landmark_loss(face, shifted(face, torch.tensor(6.0), torch.tensor(0.0)))

@@ -38,6 +38,7 @@ CONTAINED = 0.6
 SCORE_THRESHOLD = 0.8
 NMS_IOU = 0.4
 MTCNN_THRESHOLD = 0.95
+MTCNN_MIN_SIDE = 24  # its smallest face is 20 px
 
 
 @dataclass
@@ -78,6 +79,8 @@ def detect_faces(image: Image.Image, max_faces: int = 8, fallback: bool = True) 
 
     `fallback=False` uses RetinaFace alone (for measurements that must not mix detectors).
     """
+    if not isinstance(image, Image.Image):
+        raise ValueError(f"detect_faces expects a PIL image, not {type(image).__name__}")
     if max_faces < 1:
         return []
     image = image.convert("RGB")
@@ -137,8 +140,13 @@ def _mtcnn_faces(image: Image.Image) -> list[Face]:
     except Exception as error:
         log.warning("MTCNN unavailable (%s)", error)
         return []
-    with _lock, torch.no_grad():
-        boxes, probabilities, points = detector.detect(image, landmarks=True)
+    if min(image.size) < MTCNN_MIN_SIDE:
+        return []
+    try:
+        with _lock, torch.no_grad():
+            boxes, probabilities, points = detector.detect(image, landmarks=True)
+    except (RuntimeError, ValueError):  # facenet-pytorch fails instead of returning nothing when no window passes its first stage
+        return []
     if boxes is None:
         return []
     return [
