@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +33,10 @@ GROUPS = ("anime", "human")
 OTHER = "other"
 EMBED_BATCH = 32
 DEFAULT_GALLERY_SIZE = 64
+# Bounds on an uploaded gallery, so a zip bomb or a huge archive is refused, not unpacked.
+MAX_UPLOAD_IMAGES = 5000
+MAX_UPLOAD_BYTES = 512 * 2**20
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 _lock = threading.Lock()
 _open: dict[tuple[str, str], "Gallery"] = {}
 
@@ -201,3 +207,75 @@ def default_gallery(model: TwinGAN, size: int = DEFAULT_GALLERY_SIZE) -> Path:
             to_image(image).save(folder / group / f"{group}_{i:03d}.png")
     done.touch()
     return folder
+
+
+def gallery_from_upload(files) -> Path:
+    """A gallery folder from uploaded images and/or zip archives (anime/ and human/ paths kept as groups).
+
+    The folder is named by the uploads' content, so the same upload reuses its cached embeddings.
+    """
+    files = [Path(f) for f in files or []]
+    if not files:
+        raise ImageError("Upload images or a zip of images for the gallery.")
+    entries: list[tuple[str, bytes]] = []  # (relative name, content)
+    total = 0
+    for path in files:
+        if path.suffix.lower() == ".zip":
+            try:
+                with zipfile.ZipFile(path) as archive:
+                    for info in archive.infolist():
+                        if info.is_dir() or not info.filename.lower().endswith(IMAGE_SUFFIXES):
+                            continue
+                        total += info.file_size
+                        if len(entries) >= MAX_UPLOAD_IMAGES or total > MAX_UPLOAD_BYTES:
+                            raise ImageError(f"The gallery is too large: at most {MAX_UPLOAD_IMAGES} images and {MAX_UPLOAD_BYTES // 2**20} MB.")
+                        entries.append((_safe_name(info.filename), archive.read(info)))
+            except zipfile.BadZipFile as error:
+                raise ImageError(f"{path.name} is not a readable zip archive.") from error
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            total += path.stat().st_size
+            if len(entries) >= MAX_UPLOAD_IMAGES or total > MAX_UPLOAD_BYTES:
+                raise ImageError(f"The gallery is too large: at most {MAX_UPLOAD_IMAGES} images and {MAX_UPLOAD_BYTES // 2**20} MB.")
+            entries.append((path.name, path.read_bytes()))
+        else:
+            raise ImageError(f"{path.name}: the gallery takes images ({', '.join(IMAGE_SUFFIXES)}) or zip archives.")
+    if not entries:
+        raise ImageError("The uploaded gallery holds no images.")
+    digest = hashlib.sha1()
+    for name, content in sorted(entries):
+        digest.update(name.encode() + b"\0" + hashlib.sha1(content).digest())
+    folder = cache_dir() / "twingan-uploads" / digest.hexdigest()[:16]
+    if not folder.is_dir():
+        temporary = folder.with_name(folder.name + f".{os.getpid()}.{threading.get_ident()}.tmp")
+        for index, (name, content) in enumerate(entries):
+            target = temporary / name
+            if target.exists():  # the same name twice (flattened folders): keep both
+                target = target.with_name(f"{target.stem}_{index}{target.suffix}")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(content)
+        try:
+            temporary.rename(folder)
+        except OSError:  # another request unpacked the same upload first
+            shutil.rmtree(temporary, ignore_errors=True)
+    return folder
+
+
+def _safe_name(member: str) -> str:
+    """`anime/x.png` or `human/x.png` keep their group; every other path is flattened to its file name."""
+    parts = [p for p in member.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    groups = [p.lower() for p in parts[:-1] if p.lower() in GROUPS]
+    name = parts[-1]
+    return f"{groups[-1]}/{name}" if groups else name
+
+
+def thumbnails(matches: dict[str, list[Match]], size: int = 160) -> list[tuple[Image.Image, str]]:
+    """(thumbnail, "group #rank · distance") for display, group by group, nearest first."""
+    shown = []
+    for group, found in matches.items():
+        for rank, match in enumerate(found, 1):
+            try:
+                image = open_image(match.path, max_side=size).image
+            except ImageError:
+                continue  # deleted or damaged since it was indexed
+            shown.append((image, f"{group} #{rank} · distance {match.distance:.3f}"))
+    return shown

@@ -1,0 +1,89 @@
+"""TwinGAN's training script on two tiny folders: steps, resume, export; then the CLI on the export."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cartoon.__main__ import main as cartoon_main
+from cartoon.twingan import get_model
+from cartoon.twingan.model import ANIME, TwinGAN
+from cartoon.twingan.train import diff_augment
+from cartoon.twingan.train import main as train_main
+
+TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--skips", "8", "16", "--batch-size", "2",
+        "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2"]
+
+
+def write_faces(folder, count, seed):
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).resize((40, 40)).save(folder / f"{i}.png")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("twingan")
+    write_faces(root / "photos", 4, 0)
+    write_faces(root / "anime", 4, 1)
+    run = root / "run"
+    common = TINY + ["--run", str(run), "--photos", str(root / "photos"), "--anime", str(root / "anime")]
+    train_main(common + ["--steps", "2"])
+    train_main(common + ["--steps", "3", "--resume"])
+    train_main(["--run", str(run), "--export", str(root / "export")])
+    yield root
+    torch.set_num_threads(threads)
+
+
+def test_training_logs_samples_and_resumes(trained):
+    records = [json.loads(line) for line in (trained / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2, 3]  # the resumed run went on from step 2
+    assert all(np.isfinite(r[k]) for r in records for k in ("loss_d", "loss_gan", "loss_recon", "loss_cycle"))
+    assert sorted(p.name for p in (trained / "run" / "samples").iterdir()) == ["step_000002.png", "step_000003.png"]
+
+
+def test_export_is_the_checkpoints_ema_generator(trained):
+    payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert payload["step"] == 3
+    exported = TwinGAN.from_pretrained(str(trained / "export")).eval()
+    reference = TwinGAN(**payload["config"])
+    reference.load_state_dict(payload["ema"])
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert torch.equal(exported(images, ANIME), reference.eval()(images, ANIME))
+
+
+def test_cli_translates_folders_and_reports_bad_files(trained, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CARTOON_WEIGHTS_TWINGAN", str(trained / "export"))
+    monkeypatch.setenv("CARTOON_CACHE", str(tmp_path / "cache"))
+    get_model.cache_clear()
+    (tmp_path / "in").mkdir()
+    Image.new("RGB", (60, 40), "tan").save(tmp_path / "in" / "plain.png")
+    (tmp_path / "in" / "broken.png").write_bytes(b"not an image")
+    try:
+        for reverse in ([], ["--reverse"]):
+            out = tmp_path / f"out{len(reverse)}"
+            assert cartoon_main(["anime", str(tmp_path / "in"), "-o", str(out), "--mode", "whole"] + reverse) == 0
+            assert Image.open(out / "plain.png").size == (60, 40)
+            assert not (out / "broken.png").exists()
+        assert "1 of 2 images translated" in capsys.readouterr().out
+        code = cartoon_main(["lookalike", str(tmp_path / "in" / "plain.png"), "--gallery", str(trained / "anime"), "-k", "2", "--whole"])
+        listing = capsys.readouterr().out.splitlines()
+        assert code == 0 and listing[0] == "other:"  # a folder without anime/ or human/ is one group
+        assert len(listing) == 3 and all(line.startswith("  ") for line in listing[1:])
+        with pytest.raises(SystemExit, match="does not exist"):
+            cartoon_main(["lookalike", str(tmp_path / "in" / "plain.png"), "--gallery", str(tmp_path / "nowhere")])
+    finally:
+        get_model.cache_clear()
+
+
+def test_diff_augment_keeps_shape_and_gradient():
+    images = (torch.rand(3, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    augmented = diff_augment(images, "color,translation,cutout")
+    assert augmented.shape == images.shape
+    augmented.sum().backward()
+    assert images.grad.abs().sum() > 0
