@@ -9,6 +9,7 @@ coordinates, so it scales with the face.
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import cv2
@@ -40,27 +41,42 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 
 def align_face(image: Image.Image, face: Face, size: int = 256) -> tuple[Image.Image, np.ndarray]:
     """(size×size RGB crop, 2×3 matrix mapping image pixels to crop pixels)."""
-    pixels = np.asarray(image.convert("RGB"))
     matrix = similarity_transform(np.asarray(face.landmarks, np.float64), TEMPLATE * size)
+    # Work on the part of the image the crop covers (+2 px for interpolation), not the whole photo.
+    (x0, y0), (x1, y1) = _footprint(cv2.invertAffineTransform(matrix), size, size, image.size, margin=2)
+    if x1 <= x0 or y1 <= y0:  # the face lies outside the image: sample its nearest edge
+        x0, y0, x1, y1 = 0, 0, image.width, image.height
+    pixels = np.asarray(image.crop((x0, y0, x1, y1)).convert("RGB"))
+    sampled = matrix + matrix[:, :2] @ np.array([[0, 0, x0], [0, 0, y0]], np.float64)
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale < 0.5:
         # warpAffine samples bilinearly: shrink a large face with area averaging first so the
         # crop is not aliased, then warp from the smaller copy.
         factor = 2 * scale
         pixels = cv2.resize(pixels, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        sampled = matrix @ np.diag([1 / factor, 1 / factor, 1.0])
-    else:
-        sampled = matrix
+        sampled = sampled @ np.diag([1 / factor, 1 / factor, 1.0])
     crop = cv2.warpAffine(pixels, sampled, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     return Image.fromarray(crop), matrix
 
 
-def paste_mask(size: int) -> np.ndarray:
-    """(size, size) float mask: 1 inside a rounded square, smoothly 0 at the crop's border."""
-    axis = (np.arange(size) + 0.5) / size * 2 - 1
-    radius = (np.abs(axis)[None, :] ** 4 + np.abs(axis)[:, None] ** 4) ** 0.25
+def _footprint(crop_to_image: np.ndarray, crop_width: int, crop_height: int, image_size, margin: int):
+    """Integer bounds (x0, y0), (x1, y1) of a crop's corners mapped into the image, clipped to it."""
+    corners = np.array([[0, 0], [crop_width, 0], [0, crop_height], [crop_width, crop_height]], np.float64)
+    mapped = corners @ crop_to_image[:, :2].T + crop_to_image[:, 2]
+    low = np.maximum(np.floor(mapped.min(0)).astype(int) - margin, 0)
+    high = np.minimum(np.ceil(mapped.max(0)).astype(int) + margin, image_size)
+    return low, high
+
+
+@functools.lru_cache(maxsize=8)
+def paste_mask(width: int, height: int) -> np.ndarray:
+    """(height, width) float mask: 1 inside a rounded rectangle, smoothly 0 at the crop's border."""
+    across, down = ((np.arange(n) + 0.5) / n * 2 - 1 for n in (width, height))
+    radius = (np.abs(across)[None, :] ** 4 + np.abs(down)[:, None] ** 4) ** 0.25
     ramp = np.clip((1 - radius) / FEATHER, 0, 1)
-    return (ramp * ramp * (3 - 2 * ramp)).astype(np.float32)  # smoothstep: no visible seam
+    mask = (ramp * ramp * (3 - 2 * ramp)).astype(np.float32)  # smoothstep: no visible seam
+    mask.flags.writeable = False  # shared between calls through the cache
+    return mask
 
 
 def paste_faces(image: Image.Image, crops: list[Image.Image], matrices: list[np.ndarray]) -> Image.Image:
@@ -72,9 +88,16 @@ def paste_faces(image: Image.Image, crops: list[Image.Image], matrices: list[np.
     for crop, matrix in zip(crops, matrices):
         pixels = np.asarray(crop.convert("RGB"), dtype=np.float32)
         inverse = cv2.invertAffineTransform(np.asarray(matrix, np.float64))
-        warped = cv2.warpAffine(pixels, inverse, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        mask = cv2.warpAffine(paste_mask(crop.width), inverse, (width, height), flags=cv2.INTER_LINEAR, borderValue=0)
-        result += (warped - result) * mask[..., None]
+        # Warp only into the crop's footprint on the image: the cost follows the face, not the photo.
+        (x0, y0), (x1, y1) = _footprint(inverse, crop.width, crop.height, (width, height), margin=1)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        local = inverse - np.array([[0, 0, x0], [0, 0, y0]], np.float64)
+        region = (int(x1 - x0), int(y1 - y0))
+        warped = cv2.warpAffine(pixels, local, region, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        mask = cv2.warpAffine(paste_mask(crop.width, crop.height), local, region, flags=cv2.INTER_LINEAR, borderValue=0)
+        target = result[y0:y1, x0:x1]
+        target += (warped - target) * mask[..., None]
     return Image.fromarray(np.clip(result + 0.5, 0, 255).astype(np.uint8))
 
 

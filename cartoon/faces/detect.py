@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 # size the network was trained at.
 DETECT_SIDE = 512
 # Images much larger than that get a second, finer pass for faces too small for the first one.
-FINE_SIDE = 1280
+FINE_SIDE = 1024
 # A grey border of this fraction of the longest side lets faces that fill the frame (tight
 # crops such as UTKFace's) sit inside an anchor instead of spilling over the edge.
 BORDER = 0.125
