@@ -179,3 +179,37 @@ def test_uploaded_zip_keeps_groups_and_flattens_other_paths(tmp_path, monkeypatc
     folder = gallery_from_upload([archive])
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == ["anime/a.png", "b.png"]
     assert gallery_from_upload([archive]) == folder  # same content, same folder, cached embeddings reused
+
+
+def test_default_gallery_is_made_by_the_projects_own_models(tmp_path, monkeypatch):
+    import cartoon.hub
+    from cartoon.acgan.model import Generator
+    from cartoon.twingan.gallery import default_gallery
+
+    monkeypatch.setenv("CARTOON_CACHE", str(tmp_path / "cache"))
+    torch.manual_seed(0)
+    avatars = Generator(noise_dim=16, width=16, blocks=1).eval()
+    monkeypatch.setattr(cartoon.hub, "load_model", lambda name, *a, **k: avatars if name == "acgan" else None)
+    model = tiny_model().eval()
+    folder = default_gallery(model, size=4)
+    assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == [
+        f"{group}/{group}_{i:03d}.png" for group in ("anime", "human") for i in range(4)
+    ]
+    assert Image.open(folder / "human" / "human_000.png").size == (32, 32)
+    assert default_gallery(model, size=4) == folder  # made once, then reused
+    matches = open_gallery(None, model).search(model, Image.open(folder / "anime" / "anime_002.png"), k=2)
+    assert matches["anime"][0].path == folder / "anime" / "anime_002.png"
+
+
+def test_missing_avatar_weights_give_a_clear_message(tmp_path, monkeypatch):
+    import cartoon.hub
+    from cartoon.twingan.gallery import default_gallery
+
+    monkeypatch.setenv("CARTOON_CACHE", str(tmp_path / "cache"))
+
+    def no_weights(name, *args, **kwargs):
+        raise FileNotFoundError("no weights")
+
+    monkeypatch.setattr(cartoon.hub, "load_model", no_weights)
+    with pytest.raises(ImageError, match="choose a gallery folder"):
+        default_gallery(tiny_model().eval())
