@@ -213,3 +213,14 @@ def test_missing_avatar_weights_give_a_clear_message(tmp_path, monkeypatch):
     monkeypatch.setattr(cartoon.hub, "load_model", no_weights)
     with pytest.raises(ImageError, match="choose a gallery folder"):
         default_gallery(tiny_model().eval())
+
+
+def test_api_reads_paths_and_rejects_non_images(tmp_path):
+    model = tiny_model().eval()
+    face_like(3).save(tmp_path / "face.png")
+    assert to_anime(tmp_path / "face.png", reverse=True, model=model).size == (32, 32)
+    (tmp_path / "fake.png").write_bytes(b"not an image")
+    with pytest.raises(ImageError, match="not an image"):
+        to_anime(tmp_path / "fake.png", model=model)
+    with pytest.raises(ImageError):
+        to_anime(None, model=model)

@@ -15,7 +15,7 @@ import functools
 import torch
 from PIL import Image, ImageOps
 
-from cartoon.images import to_image, to_tensor
+from cartoon.images import open_image, to_image, to_tensor
 from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
 
 __all__ = ["to_anime", "anime_photo", "lookalikes", "get_model", "square_tensor", "TwinGAN"]
@@ -29,13 +29,18 @@ def get_model() -> TwinGAN:
     return load_model("twingan")
 
 
-def square_tensor(image: Image.Image, resolution: int) -> torch.Tensor:
-    """Centre square crop resized to the model's input: (1, 3, R, R) in [-1, 1]."""
+def square_tensor(image, resolution: int) -> torch.Tensor:
+    """Centre square crop resized to the model's input: (1, 3, R, R) in [-1, 1].
+
+    `image` is a PIL image or anything `cartoon.images.open_image` reads (path, bytes, array).
+    """
+    if not isinstance(image, Image.Image):
+        image = open_image(image).image
     return to_tensor(ImageOps.fit(image.convert("RGB"), (resolution, resolution), Image.Resampling.LANCZOS))
 
 
 @torch.no_grad()
-def to_anime(image: Image.Image, reverse: bool = False, model: TwinGAN | None = None) -> Image.Image:
+def to_anime(image, reverse: bool = False, model: TwinGAN | None = None) -> Image.Image:
     """Translate one face image human → anime (or anime → human with `reverse`), at model resolution."""
     model = model or get_model()
     domain = HUMAN if reverse else ANIME
@@ -64,4 +69,5 @@ def lookalikes(image: Image.Image, k: int = 8, gallery=None, model: TwinGAN | No
     from cartoon.twingan.gallery import open_gallery, query_image
 
     model = model or get_model()
+    image = image if isinstance(image, Image.Image) else open_image(image).image
     return open_gallery(gallery, model).search(model, query_image(image) if align else image, k)

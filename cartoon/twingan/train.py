@@ -19,6 +19,7 @@ import argparse
 import copy
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -42,7 +43,7 @@ from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN
 
 def training_files(folder) -> list:
     """The train split of a project data folder; every image of any other folder."""
-    folder = data.Path(folder).resolve()
+    folder = Path(folder).resolve()
     for known in data.HOLDOUT:
         if known.resolve() == folder:
             return data.split(known)[0]
