@@ -13,7 +13,7 @@ from PIL import Image
 from cartoon import data
 from cartoon.faces import LandmarkLoss, align_face, apply_to_faces, detect_faces, paste_faces
 from cartoon.faces import detect
-from cartoon.faces.align import TEMPLATE
+from cartoon.faces.align import FRAMINGS
 from cartoon.faces.retinaface import BGR_MEAN, build_network, convert_onnx, onnx_bytes, read_onnx
 from cartoon.images import to_tensor
 
@@ -129,15 +129,16 @@ def test_tiny_and_huge_images_give_landmarks_in_their_own_pixels(selfies):
         assert np.abs(faces[0].landmarks / side - reference).max() < 0.03
 
 
-def test_aligned_crop_puts_the_eyes_on_the_template(selfies, utkfaces):
+@pytest.mark.parametrize("framing", ["ffhq", "utkface"])
+def test_aligned_crop_puts_the_eyes_on_the_template(selfies, utkfaces, framing):
     for image in (selfies[0], utkfaces[0]):
         face = detect_faces(image)[0]
-        crop, matrix = align_face(image, face, size=256)
+        crop, matrix = align_face(image, face, size=256, framing=framing)
         assert crop.size == (256, 256) and matrix.shape == (2, 3)
         found = detect_faces(crop)[0].landmarks
         mapped = face.landmarks @ matrix[:, :2].T + matrix[:, 2]
         assert np.abs(found - mapped).max() < 0.15 * eye_distance(mapped)  # the matrix says where the face went
-        eyes = TEMPLATE[:2] * 256
+        eyes = FRAMINGS[framing][:2] * 256
         assert np.abs(found[:2].mean(0) - eyes.mean(0)).max() < 0.03 * 256
         assert eye_distance(found) == pytest.approx(eye_distance(eyes), rel=0.1)
 
@@ -148,6 +149,8 @@ def test_align_then_paste_with_identity_leaves_the_image_unchanged(selfies):
     pasted = np.asarray(paste_faces(image, [crop], [matrix]), np.float32)
     difference = np.abs(pasted - np.asarray(image, np.float32))
     assert difference.mean() < 2.0 and np.percentile(difference, 99) < 20
+    with pytest.raises(ValueError):
+        align_face(image, detect_faces(image)[0], framing="passport")
 
 
 def test_apply_to_faces_pastes_onto_the_background_only_where_faces_are(selfies):

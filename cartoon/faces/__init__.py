@@ -5,6 +5,7 @@
     faces = detect_faces(image, max_faces=8)      # list[Face], largest first
     face.box, face.landmarks, face.score          # (x0,y0,x1,y1); (5,2) eyes, nose, mouth corners; score
     crop, matrix = align_face(image, faces[0], size=256)   # FFHQ-like crop, 2×3 image→crop matrix
+    crop, matrix = align_face(image, face, framing="selfie2anime")  # or "utkface": a dataset's own framing
     result = paste_faces(image, [crop], [matrix])          # feathered paste-back
     result, faces = apply_to_faces(image, transform, size=256, background=whole_image_cartoon)
     loss = LandmarkLoss()(photo, cartoon)         # (B,3,H,W) in [-1, 1], H, W ≥ 64 → scalar

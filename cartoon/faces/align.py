@@ -1,8 +1,9 @@
 """Align faces to a square crop by their 5 landmarks, and paste processed crops back seamlessly.
 
-The crop frames a face as FFHQ does (eyes a little above the middle, hair and chin inside): a
-similarity transform (rotation, uniform scale, shift) fitted by least squares maps the detected
-landmarks onto a fixed template. Pasting inverts that transform and blends through a mask that
+By default the crop frames a face as FFHQ does (eyes a little above the middle, hair and chin
+inside; other framings match the project's training data, see FRAMINGS): a similarity
+transform (rotation, uniform scale, shift) fitted by least squares maps the detected landmarks
+onto the framing's template. Pasting inverts that transform and blends through a mask that
 is 1 inside a rounded square and fades to 0 towards the crop's edges; the fade is drawn in crop
 coordinates, so it scales with the face.
 """
@@ -18,10 +19,18 @@ from PIL import Image
 
 from cartoon.faces.detect import Face, detect_faces
 
-# Landmarks of an FFHQ-aligned face as fractions of the crop side: eyes, nose, mouth corners.
-TEMPLATE = np.array(
-    [[0.377, 0.469], [0.623, 0.469], [0.500, 0.613], [0.393, 0.725], [0.611, 0.725]], dtype=np.float64
-)
+# Where the 5 landmarks (eyes, nose, mouth corners) sit in a crop, as fractions of its side.
+# "ffhq": FFHQ's alignment, with hair and chin inside (the default). The other two are the mean
+# RetinaFace landmarks of 300 training images of the project's datasets, made left-right
+# symmetric, so a model trained on raw images of one of them sees its own framing at inference:
+# "selfie2anime" (256² selfies: face a little high, shoulders visible), "utkface" (tight crops).
+FRAMINGS = {
+    "ffhq": [[0.377, 0.469], [0.623, 0.469], [0.500, 0.613], [0.393, 0.725], [0.611, 0.725]],
+    "selfie2anime": [[0.366, 0.354], [0.634, 0.354], [0.500, 0.535], [0.385, 0.636], [0.615, 0.636]],
+    "utkface": [[0.306, 0.294], [0.694, 0.294], [0.500, 0.520], [0.329, 0.686], [0.671, 0.686]],
+}
+FRAMINGS = {name: np.array(points, dtype=np.float64) for name, points in FRAMINGS.items()}
+TEMPLATE = FRAMINGS["ffhq"]
 # Width of the paste-back fade, as a fraction of the crop's half side.
 FEATHER = 0.25
 
@@ -39,9 +48,11 @@ def similarity_transform(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.hstack([scale * rotation, shift[:, None]])
 
 
-def align_face(image: Image.Image, face: Face, size: int = 256) -> tuple[Image.Image, np.ndarray]:
-    """(size×size RGB crop, 2×3 matrix mapping image pixels to crop pixels)."""
-    matrix = similarity_transform(np.asarray(face.landmarks, np.float64), TEMPLATE * size)
+def align_face(image: Image.Image, face: Face, size: int = 256, framing: str = "ffhq") -> tuple[Image.Image, np.ndarray]:
+    """(size×size RGB crop, 2×3 matrix mapping image pixels to crop pixels); `framing`: a key of FRAMINGS."""
+    if framing not in FRAMINGS:
+        raise ValueError(f"unknown framing {framing!r}; choose one of: {', '.join(FRAMINGS)}")
+    matrix = similarity_transform(np.asarray(face.landmarks, np.float64), FRAMINGS[framing] * size)
     # Work on the part of the image the crop covers (+2 px for interpolation), not the whole photo.
     (x0, y0), (x1, y1) = _footprint(cv2.invertAffineTransform(matrix), size, size, image.size, margin=2)
     if x1 <= x0 or y1 <= y0:  # the face lies outside the image: sample its nearest edge
@@ -107,6 +118,7 @@ def apply_to_faces(
     size: int = 256,
     max_faces: int = 8,
     background: Image.Image | None = None,
+    framing: str = "ffhq",
 ) -> tuple[Image.Image, list[Face]]:
     """Detect faces, run `transform` on each aligned crop, paste the results onto `background`.
 
@@ -121,7 +133,7 @@ def apply_to_faces(
     faces = detect_faces(image, max_faces=max_faces)
     crops, matrices = [], []
     for face in faces:
-        crop, matrix = align_face(image, face, size)
+        crop, matrix = align_face(image, face, size, framing)
         result = transform(crop).convert("RGB")
         if result.size != crop.size:
             result = result.resize(crop.size, Image.Resampling.LANCZOS)
