@@ -8,13 +8,17 @@ cartoonized and compared with it:
   in units of the photo's eye distance (0 = the face kept its exact shape and place);
 - face kept: share of photos with a face whose cartoon still has one detected at the same place;
 - flattening: unique colours of the cartoon / of the photo (below 1: flatter colour regions) and
-  Canny edge density of the cartoon / of the photo (how much line work survives or is added).
+  Canny edge density of the cartoon / of the photo (how much line work survives or is added),
+  each a ratio of the group's means.
 RetinaFace alone is used (no MTCNN fallback), so every figure comes from one detector.
+`--reference` adds, for scale, the same figures for OpenCV's untrained stylization filter and for
+the photo re-encoded as JPEG (how much landmarks move from detector noise alone).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import statistics
 from pathlib import Path
@@ -29,7 +33,10 @@ from cartoon import data
 from cartoon.faces import detect_faces
 from cartoon.training import set_threads
 
-METRICS = ("landmark_distance", "face_kept", "colour_ratio", "edge_ratio")
+METRICS = ("landmark_distance", "face_kept")
+# Flattening per group is a ratio of means (cartoon / photo), not a mean of per-photo ratios, which
+# a few photos with almost no edges would dominate.
+RATIOS = {"colour_ratio": ("cartoon_colours", "photo_colours"), "edge_ratio": ("cartoon_edges", "photo_edges")}
 # A cartoon face counts as the photo's face when their boxes overlap at least this much (IoU).
 SAME_FACE_IOU = 0.3
 
@@ -40,6 +47,7 @@ def parse_args(argv=None):
     parser.add_argument("--random-weights", action="store_true", help="an untrained Generator (to try the script before weights exist)")
     parser.add_argument("--output", default="runs/whitebox_eval.json", help="JSON with per-group figures and per-image records")
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos per dataset (0: all held-out photos)")
+    parser.add_argument("--reference", action="store_true", help="also measure OpenCV's untrained stylization filter and a JPEG re-encoding (detector noise) on the same photos")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -91,8 +99,10 @@ def compare(photo: Image.Image, cartoon: Image.Image) -> dict:
     """The four figures for one photo and its cartoon (face figures None without a face in the photo)."""
     photo_pixels, cartoon_pixels = np.asarray(photo), np.asarray(cartoon)
     record = {
-        "colour_ratio": unique_colours(cartoon_pixels) / max(unique_colours(photo_pixels), 1),
-        "edge_ratio": edge_density(cartoon_pixels) / max(edge_density(photo_pixels), 1e-6),
+        "photo_colours": unique_colours(photo_pixels),
+        "cartoon_colours": unique_colours(cartoon_pixels),
+        "photo_edges": edge_density(photo_pixels),
+        "cartoon_edges": edge_density(cartoon_pixels),
         "landmark_distance": None,
         "face_kept": None,
     }
@@ -132,6 +142,9 @@ def summarise(records: list[dict]) -> dict[str, dict]:
             row[metric] = statistics.fmean(values) if values else None
             if metric == "landmark_distance":
                 row["landmark_distance_median"] = statistics.median(values) if values else None
+        for ratio, (cartoon_key, photo_key) in RATIOS.items():
+            photo_total = sum(m[photo_key] for m in members)
+            row[ratio] = sum(m[cartoon_key] for m in members) / photo_total if photo_total else None
         summary[name] = row
     return summary
 
@@ -150,23 +163,42 @@ def table(summary: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
+def opencv_stylization(photo: Image.Image) -> Image.Image:
+    """A classic, untrained cartoon filter (OpenCV's edge-preserving stylization), as a reference."""
+    return Image.fromarray(cv2.stylization(np.asarray(photo), sigma_s=60, sigma_r=0.45))
+
+
+def jpeg_copy(photo: Image.Image, quality: int = 50) -> Image.Image:
+    """The photo itself, re-encoded: how far landmarks move when nothing but noise changes."""
+    buffer = io.BytesIO()
+    photo.save(buffer, "JPEG", quality=quality)
+    return Image.open(buffer).convert("RGB")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     set_threads(args.threads)
     from cartoon.whitebox import cartoonize
 
     generator = load_generator(args)
-    records = []
+    methods = {"whitebox": lambda photo: cartoonize(photo, model=generator)}
+    if args.reference:
+        methods["opencv stylization"] = opencv_stylization
+        methods["photo as JPEG q50 (detector noise floor)"] = jpeg_copy
+    records = {name: [] for name in methods}
     for path, groups in tqdm(held_out_photos(args.limit), desc="evaluate", unit="photo"):
         photo = Image.open(path).convert("RGB")
-        record = compare(photo, cartoonize(photo, model=generator))
-        records.append({"file": path.name, "groups": groups, **record})
-    summary = summarise(records)
-    print(table(summary))
+        for name, method in methods.items():
+            records[name].append({"file": path.name, "groups": groups, **compare(photo, method(photo))})
+    results = {}
+    for name, method_records in records.items():
+        summary = summarise(method_records)
+        print(f"\n{name}\n{table(summary)}")
+        results[name] = {"summary": summary, "images": method_records}
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     model = "random weights" if args.random_weights else args.weights or "registry: whitebox"
-    output.write_text(json.dumps({"model": model, "summary": summary, "images": records}, indent=1))
+    output.write_text(json.dumps({"model": model, "results": results}, indent=1))
     print(f"written to {output}")
     return 0
 
