@@ -14,6 +14,7 @@ decoding, both differentiable, for `detect_faces` and `LandmarkLoss` alike.
 
 from __future__ import annotations
 
+import logging
 import re
 
 import numpy as np
@@ -24,6 +25,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from cartoon.vgg import cache_dir
+
+log = logging.getLogger(__name__)
 
 CACHE_NAME = "retinaface_mobile0.25.safetensors"
 # The network was trained on BGR pixels in [0, 255] minus this per-channel mean.
@@ -170,7 +173,10 @@ def build_network() -> RetinaFace:
 def retinaface_state_dict() -> dict[str, torch.Tensor]:
     cached = cache_dir() / CACHE_NAME
     if cached.is_file():
-        return load_file(cached)
+        try:
+            return load_file(cached)
+        except Exception as error:  # damaged cache: convert again and overwrite it
+            log.warning("reconverting RetinaFace weights: %s unreadable (%s)", cached, error)
     state = convert_onnx(onnx_bytes())
     cached.parent.mkdir(parents=True, exist_ok=True)
     temporary = cached.with_suffix(".partial")
