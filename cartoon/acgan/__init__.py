@@ -30,7 +30,7 @@ MAX_FACES = 64
 MAX_SEED = 2**32 - 1
 TRUNC_RANGE = (0.0, 2.0)
 MAX_FRAMES = 120
-FACE_SIZE = 64
+RENDER_BATCH = 64
 
 __all__ = [
     "EYE_COLOURS",
@@ -119,11 +119,17 @@ class Recipe:
 
 
 def face_inputs(recipe: Recipe, k: int, noise_dim: int) -> tuple[torch.Tensor, int, int]:
-    """Noise (scaled by trunc), hair index and eye index of face `k` of a recipe."""
+    """Noise (scaled by trunc), hair index and eye index of face `k` of a recipe.
+
+    The colour draws come first and are made even for fixed colours, so a face keeps its noise
+    whether its colours are chosen or random, and whatever the generator's noise size.
+    """
     stream = torch.Generator().manual_seed(recipe.seed + k)
+    random_hair = int(torch.randint(len(HAIR_COLOURS), (1,), generator=stream))
+    random_eyes = int(torch.randint(len(EYE_COLOURS), (1,), generator=stream))
     noise = torch.randn(noise_dim, generator=stream) * recipe.trunc
-    hair = int(torch.randint(len(HAIR_COLOURS), (1,), generator=stream)) if recipe.hair == RANDOM else HAIR_COLOURS.index(recipe.hair)
-    eyes = int(torch.randint(len(EYE_COLOURS), (1,), generator=stream)) if recipe.eyes == RANDOM else EYE_COLOURS.index(recipe.eyes)
+    hair = random_hair if recipe.hair == RANDOM else HAIR_COLOURS.index(recipe.hair)
+    eyes = random_eyes if recipe.eyes == RANDOM else EYE_COLOURS.index(recipe.eyes)
     return noise, hair, eyes
 
 
@@ -150,12 +156,20 @@ def to_images(batch: torch.Tensor) -> list[Image.Image]:
 
 
 @torch.no_grad()
-def render(generator: Generator, noise, hair, eyes, batch_size: int = 64) -> list[Image.Image]:
+def render(generator: Generator, noise, hair, eyes) -> list[Image.Image]:
+    """Faces for the given inputs, always computed in zero-padded batches of RENDER_BATCH.
+
+    CPU kernels are chosen by batch size and may round differently for 1 face than for 6;
+    with one fixed batch shape every face comes out bit-identical whether it is drawn alone
+    or in a grid, at any position, which is what makes a recipe reproduce a face exactly.
+    """
     generator.eval()
     images = []
-    for chunk in range(0, len(noise), batch_size):
-        part = slice(chunk, chunk + batch_size)
-        images += to_images(generator(noise[part], hair[part], eyes[part]))
+    for start in range(0, len(noise), RENDER_BATCH):
+        part = slice(start, start + RENDER_BATCH)
+        count = len(noise[part])
+        padded = [torch.cat([t[part], t.new_zeros(RENDER_BATCH - count, *t.shape[1:])]) for t in (noise, hair, eyes)]
+        images += to_images(generator(*padded)[:count])
     return images
 
 

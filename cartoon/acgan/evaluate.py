@@ -52,12 +52,10 @@ class AttributeClassifier(nn.Module, PyTorchModelHubMixin):
             *stage(width * 2, width * 4, 2),  # 16×16
             *stage(width * 4, width * 8, 2),  # 8×8
             *stage(width * 8, width * 8, 1),
-            nn.AdaptiveAvgPool2d(1),
-            nn.Flatten(),
-            nn.Dropout(0.2),
         )
-        self.hair = nn.Linear(width * 8, hair_classes)
-        self.eyes = nn.Linear(width * 8, eye_classes)
+        self.hair = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(width * 8, hair_classes))
+        # eyes are small and in a fixed place: this head keeps the 8×8 layout instead of pooling it away
+        self.eyes = nn.Sequential(nn.Conv2d(width * 8, 16, 1), nn.ReLU(inplace=True), nn.Flatten(), nn.Dropout(0.2), nn.Linear(16 * 64, eye_classes))
 
     def forward(self, images):
         x = self.features(images)

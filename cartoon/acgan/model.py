@@ -93,8 +93,8 @@ class DownBlock(nn.Module):
         return h + self.skip(F.avg_pool2d(x, 2))
 
 
-def mlp_head(features: int, outputs: int) -> nn.Sequential:
-    return nn.Sequential(spectral_norm(nn.Linear(features, features)), nn.LeakyReLU(0.2), spectral_norm(nn.Linear(features, outputs)))
+def mlp_head(features: int, hidden: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(spectral_norm(nn.Linear(features, hidden)), nn.LeakyReLU(0.2), spectral_norm(nn.Linear(hidden, outputs)))
 
 
 class Discriminator(nn.Module):
@@ -110,11 +110,13 @@ class Discriminator(nn.Module):
             DownBlock(width * 4, width * 8),  # 4×4
         )
         features = width * 8
-        self.realness = mlp_head(features, 1)
-        self.hair = mlp_head(features, hair_classes)
-        self.eyes = mlp_head(features, eye_classes)
+        self.realness = mlp_head(features, features, 1)
+        self.hair = mlp_head(features, features, hair_classes)
+        # Eyes are a few pixels at a fixed place in these crops: their head sees the 4×4 map
+        # laid out flat, so it can look where the eyes are; pooled features are ruled by hair.
+        self.eyes = mlp_head(features * 16, features, eye_classes)
 
     def forward(self, images: torch.Tensor):
-        x = self.trunk(self.from_rgb(images))
-        x = F.leaky_relu(x, 0.2).sum(dim=(2, 3))
-        return self.realness(x).squeeze(1), self.hair(x), self.eyes(x)
+        x = F.leaky_relu(self.trunk(self.from_rgb(images)), 0.2)
+        pooled = x.sum(dim=(2, 3))
+        return self.realness(pooled).squeeze(1), self.hair(pooled), self.eyes(x.flatten(1))

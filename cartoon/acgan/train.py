@@ -71,7 +71,7 @@ def random_labels(n: int, generator: Generator, device) -> tuple[torch.Tensor, t
 
 
 @torch.no_grad()
-def recalibrate_batchnorm(generator: Generator, batches: int = 16, batch_size: int = 64, seed: int = 0) -> Generator:
+def recalibrate_batchnorm(generator: Generator, batches: int = 8, batch_size: int = 64, seed: int = 0) -> Generator:
     """A copy of `generator` whose batch-norm statistics are measured on its own weights.
 
     The EMA generator averages weights but copies the live model's running statistics, which
@@ -177,7 +177,8 @@ def train(args: argparse.Namespace) -> dict:
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        update_ema(ema, generator, args.ema_decay)
+        # early on the average would be mostly the random initialisation: warm the decay up
+        update_ema(ema, generator, min(args.ema_decay, (1 + step) / (10 + step)))
         step += 1
         progress.update(1)
 

@@ -1,0 +1,85 @@
+"""Time the avatar sampler on this CPU: 64 avatars, and a 60-frame morph saved as GIF (and MP4).
+
+    python bench/avatars.py [--repeats 5] [--threads 0]
+
+Targets from the issue: 64 avatars under 0.25 s, a 60-frame GIF under 2 s. Times depend on
+the machine and on whatever else runs on it, so each is also given as a ratio to a reference
+measured in the same run: one plain forward pass of the generator on 64 noise vectors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cartoon.acgan import Recipe, avatars, morph, save_gif, save_video, video_encoder  # noqa: E402
+from cartoon.acgan.model import Generator  # noqa: E402
+from cartoon.hub import shipped_folder  # noqa: E402
+
+
+def median_seconds(work, repeats: int) -> float:
+    work()  # warm-up: kernel selection and allocation happen on the first call
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    folder = shipped_folder("acgan")
+    if (folder / "model.safetensors").is_file():
+        generator, source = Generator.from_pretrained(str(folder)).eval(), str(folder)
+    else:
+        generator, source = Generator().eval(), "random weights (same architecture; none shipped yet)"
+    noise = torch.randn(64, generator.noise_dim)
+    hair, eyes = torch.randint(0, 12, (64,)), torch.randint(0, 10, (64,))
+
+    def reference():
+        with torch.no_grad():
+            generator(noise, hair, eyes)
+
+    recipe = Recipe("blue", "red", seed=7, n=64, trunc=0.8)
+    start, end = Recipe("blue", "red", 7), Recipe("blonde", "green", 42)
+
+    def gif():
+        save_gif(morph(start, end, 60, generator=generator), Path(scratch) / "m.gif", 20, 2)
+
+    def mp4():
+        save_video(morph(start, end, 60, generator=generator), Path(scratch) / "m.mp4", 20, 4)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        rows = [("reference: generator forward, 64 faces", median_seconds(reference, args.repeats), None)]
+        rows.append(("64 avatars (recipe → PIL images)", median_seconds(lambda: avatars(recipe, generator), args.repeats), 0.25))
+        rows.append(("60-frame morph → GIF (×2)", median_seconds(gif, args.repeats), 2.0))
+        if video_encoder():
+            rows.append(("60-frame morph → MP4 (×4, H.264)", median_seconds(mp4, args.repeats), None))
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"weights: {source}; torch threads: {torch.get_num_threads()}; load average: {load:.1f}; median of {args.repeats}")
+    reference_seconds = rows[0][1]
+    for name, seconds, target in rows:
+        verdict = "" if target is None else f"  target < {target:g} s: {'met' if seconds < target else 'MISSED'}"
+        print(f"{name:42s} {seconds:8.3f} s  ×{seconds / reference_seconds:5.2f} of reference{verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

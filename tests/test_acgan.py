@@ -1,0 +1,187 @@
+"""ACGAN avatars: recipes, determinism, colour control, interpolation, export, training."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cartoon.acgan import Recipe, avatars, grid, morph, save_gif, save_video, slerp, lerp, strip, upscale, video_encoder, walk
+from cartoon.acgan.cli import run_avatars
+from cartoon.acgan.data import read_tags, split_tags
+from cartoon.acgan.model import Discriminator, Generator
+from cartoon.data import ANIME_TAGS
+from cartoon.hub import load_model
+
+
+@pytest.fixture(scope="module")
+def tiny_generator():
+    torch.manual_seed(0)
+    return Generator(width=8, blocks=1).eval()
+
+
+@pytest.fixture(scope="module")
+def trained_generator():
+    """The shipped generator: colour-control tests only mean something for trained weights."""
+    return load_model("acgan", hub=False)
+
+
+def pixels(images):
+    return np.stack([np.asarray(i) for i in images])
+
+
+def test_recipe_round_trip_and_defaults():
+    recipe = Recipe.parse("acgan:v1;hair=blue;eyes=red;seed=7;n=16;trunc=0.8")
+    assert recipe == Recipe("blue", "red", 7, 16, 0.8)
+    assert Recipe.parse(str(recipe)) == recipe
+    assert Recipe.parse(" acgan:v1 ; hair = Blue ;") == Recipe(hair="blue")
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("", "empty"),
+        ("hair=blue", "starts with"),
+        ("acgan:v2;hair=blue", "starts with"),
+        ("acgan:v1;hair=teal", "unknown hair colour"),
+        ("acgan:v1;eyes=white", "unknown eye colour"),
+        ("acgan:v1;n=0", "from 1 to 64"),
+        ("acgan:v1;n=65", "from 1 to 64"),
+        ("acgan:v1;seed=-3", "whole number"),
+        ("acgan:v1;seed=1e3", "whole number"),
+        ("acgan:v1;trunc=2.5", "from 0.0 to 2.0"),
+        ("acgan:v1;trunc=inf", "finite"),
+        ("acgan:v1;trunc=abc", "must be a number"),
+        ("acgan:v1;colour=blue", "unknown recipe field"),
+        ("acgan:v1;hair", "key=value"),
+        ("acgan:v1;seed=1;seed=2", "twice"),
+    ],
+)
+def test_bad_recipes_say_what_is_wrong(text, words):
+    with pytest.raises(ValueError, match=words):
+        Recipe.parse(text)
+
+
+def test_same_recipe_same_pixels_and_faces_reproduce_alone(tiny_generator):
+    recipe = Recipe("random", "green", seed=11, n=6, trunc=0.7)
+    first, own = avatars(recipe, tiny_generator)
+    second, _ = avatars(str(recipe), tiny_generator)
+    assert len(first) == 6 and first[0].size == (64, 64)
+    assert np.array_equal(pixels(first), pixels(second))
+    alone, _ = avatars(own[4], tiny_generator)  # one face's own recipe gives that face
+    assert own[4].n == 1 and own[4].hair != "random" and own[4].seed == 15
+    assert np.array_equal(pixels(alone)[0], pixels(first)[4])
+    other, _ = avatars(Recipe("random", "green", seed=12, n=6, trunc=0.7), tiny_generator)
+    assert not np.array_equal(pixels(other)[0], pixels(first)[0])  # faces of a grid differ
+
+
+def test_hair_label_changes_the_hair_more_than_the_face(trained_generator):
+    # Anime face crops: hair fills the top band and the sides; the middle-lower box is skin,
+    # eyes and mouth. Eyes are held fixed, so the face box should change less than the hair.
+    top, face = (slice(0, 14), slice(None)), (slice(30, 58), slice(20, 44))
+    hair_change, face_change = [], []
+    for seed in range(4):
+        base, _ = avatars(Recipe("blonde", "blue", seed, n=4, trunc=0.7), trained_generator)
+        for hair in ("black", "red", "green"):
+            changed, _ = avatars(Recipe(hair, "blue", seed, n=4, trunc=0.7), trained_generator)
+            diff = np.abs(pixels(changed).astype(float) - pixels(base).astype(float)).mean(-1)
+            hair_change.append(diff[:, top[0], top[1]].mean())
+            face_change.append(diff[:, face[0], face[1]].mean())
+    assert np.mean(hair_change) > 1.5 * np.mean(face_change)
+
+
+def test_slerp_and_lerp_endpoints_are_the_inputs():
+    a, b = torch.randn(128), torch.randn(128) * 0.5
+    for blend in (slerp, lerp):
+        assert torch.allclose(blend(a, b, 0.0), a) and torch.allclose(blend(a, b, 1.0), b)
+    middle = slerp(a, b, 0.5)
+    assert torch.isclose(middle.norm(), (a.norm() + b.norm()) / 2, rtol=1e-4)  # no norm dip, unlike lerp
+    assert lerp(a, b, 0.5).norm() < middle.norm()
+    assert torch.allclose(slerp(a, 2 * a, 0.5), 1.5 * a)  # parallel inputs fall back to a line
+
+
+def test_morph_ends_on_both_faces_and_walk_loops(tiny_generator):
+    start, end = Recipe("blue", "red", 3), Recipe("pink", "green", 9)
+    frames = morph(start, end, frames=7, mode="slerp", generator=tiny_generator)
+    assert len(frames) == 7
+    assert np.array_equal(np.asarray(frames[0]), pixels(avatars(start, tiny_generator)[0])[0])
+    assert np.array_equal(np.asarray(frames[-1]), pixels(avatars(end, tiny_generator)[0])[0])
+    loop, stops = walk(seed=5, stops=3, frames=9, generator=tiny_generator)
+    assert len(loop) == 9 and len(stops) == 3
+    assert np.array_equal(np.asarray(loop[0]), pixels(avatars(stops[0], tiny_generator)[0])[0])
+    assert np.array_equal(np.asarray(loop[3]), pixels(avatars(stops[1], tiny_generator)[0])[0])
+    with pytest.raises(ValueError, match="from 2 to 120"):
+        morph(start, end, frames=121, generator=tiny_generator)
+    with pytest.raises(ValueError, match="slerp"):
+        morph(start, end, frames=5, mode="cubic", generator=tiny_generator)
+
+
+def test_gif_and_mp4_export(tmp_path, tiny_generator):
+    frames = morph(Recipe("blue", "red", 1), Recipe("red", "blue", 2), frames=6, generator=tiny_generator)
+    gif = Image.open(save_gif(frames, tmp_path / "m.gif", fps=10, scale=2))
+    assert gif.n_frames == 6 and gif.size == (128, 128)
+    assert video_encoder() is not None  # imageio-ffmpeg's wheel bundles an ffmpeg binary
+    mp4 = save_video(frames, tmp_path / "m.mp4", fps=10, scale=4)
+    import imageio.v3 as iio
+
+    video = iio.imread(mp4)
+    assert video.shape[0] == 6 and video.shape[1:3] == (256, 256)
+
+
+def test_display_upscale_is_sharp_and_grid_tiles():
+    face = Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+    big = np.asarray(upscale(face, 4))
+    assert big.shape == (256, 256, 3) and np.array_equal(big[::4, ::4], np.asarray(face))
+    assert np.array_equal(big[1::4, 2::4], np.asarray(face))  # every 4×4 block is one source pixel
+    assert grid([face] * 5, gap=2).size == (3 * 64 + 4, 2 * 64 + 2)
+    assert strip([face] * 30, count=12).size == (12 * 64 + 22, 64)
+    with pytest.raises(ValueError):
+        upscale(face, 0)
+
+
+def test_cli_reports_bad_input_without_traceback(capsys, tmp_path):
+    from argparse import Namespace
+
+    args = Namespace(recipe=None, hair="teal", eyes="red", count=4, seed=1, trunc=1.0, scale=1, faces=None, output=str(tmp_path / "g.png"))
+    assert run_avatars(args) == 2
+    assert "unknown hair colour 'teal'" in capsys.readouterr().err
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_held_out_split_is_stratified_and_disjoint():
+    rows = read_tags(ANIME_TAGS)
+    train, held = split_tags(rows)
+    assert not set(train) & set(held) and len(train) + len(held) == len(rows)
+    pairs = {(h, e) for _, h, e in held}
+    assert len(pairs) == 119 and len(held) == 1190
+    assert split_tags(rows) == (train, held)
+
+
+def test_models_shapes_and_save_load_round_trip(tmp_path, tiny_generator):
+    noise = torch.randn(3, tiny_generator.noise_dim)
+    hair, eyes = torch.tensor([0, 5, 11]), torch.tensor([9, 1, 0])
+    with torch.no_grad():
+        images = tiny_generator(noise, hair, eyes)
+    assert images.shape == (3, 3, 64, 64) and images.abs().max() <= 1
+    realness, hair_logits, eye_logits = Discriminator(width=8)(images)
+    assert realness.shape == (3,) and hair_logits.shape == (3, 12) and eye_logits.shape == (3, 10)
+    tiny_generator.save_pretrained(str(tmp_path / "g"))
+    loaded = Generator.from_pretrained(str(tmp_path / "g")).eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(noise, hair, eyes), images)
+
+
+def test_short_training_lowers_classification_loss_and_resumes(tmp_path):
+    from cartoon.acgan.train import parse_args, train
+
+    common = ["--run", str(tmp_path / "run"), "--limit", "300", "--batch-size", "16", "--width", "8", "--blocks", "1",
+              "--d-width", "8", "--lr", "1e-3", "--log-every", "10", "--sample-every", "1000", "--save-every", "1000",
+              "--snapshot-every", "1000", "--threads", "1", "--device", "cpu"]
+    train(parse_args(common + ["--steps", "30"]))
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert log[-1]["cls_real"] < log[0]["cls_real"]
+    assert (tmp_path / "run" / "samples" / "step_000030.png").is_file()
+    train(parse_args(common + ["--steps", "40", "--resume"]))
+    steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert steps == [10, 20, 30, 40]  # resumed at step 30, not from scratch
