@@ -2,9 +2,11 @@
 
 Starts `python app.py` on a free port, warms every endpoint once (models load on first use), then
 runs --clients threads, each with its own `gradio_client.Client`, sending --requests requests
-that rotate through the endpoints in REQUESTS. Reports errors (target 0), p50/p95 latency overall
-and per endpoint, and the server's resident memory (VmRSS, children included) after warm-up and
-after the load (target: within 10%). Then a burst larger than the queue checks what a user gets
+that rotate through the endpoints in REQUESTS, in --rounds equal rounds. Reports errors (target
+0), p50/p95 latency overall and per endpoint, and the server's resident memory (VmRSS, children
+included) after the warm-up and after each round (target: within 10%). The first concurrent round
+also pays for per-thread buffers that a sequential warm-up never allocates, so memory growth
+that continues from round to round is what would show a leak. Then a burst larger than the queue checks what a user gets
 when the queue is full: the app's queue holds 32 events, and the rest must hear "busy, try again".
 
     python bench/load.py                      # 16 clients × 10 requests, then a 48-event burst
@@ -29,13 +31,15 @@ from gradio_client import Client, handle_file
 from served import EXAMPLES, resident_bytes, served_app
 
 PHOTO = EXAMPLES / "astronaut.jpg"
-# api_name → arguments of one typical request (bounded sizes, so a run stays minutes long)
+# api_name → arguments of request number n (bounded sizes, so a run stays minutes long). The
+# photo endpoints all get the example photo, as when many visitors click the same example; the
+# avatar endpoints vary their seed, as visitors do.
 REQUESTS = {
-    "/cartoonize": lambda: (handle_file(str(PHOTO)), "faces", 1.0, 512),
-    "/anime": lambda: (handle_file(str(PHOTO)), "to_anime", "crop", 512),
-    "/lookalikes": lambda: (handle_file(str(PHOTO)), 8, None),
-    "/avatars": lambda: ("blue", "red", 7, 16, 0.8, 4),
-    "/morph": lambda: ("acgan:v1;hair=blue;eyes=red;seed=7;n=1;trunc=0.8", "acgan:v1;hair=blonde;eyes=green;seed=42;n=1;trunc=0.8", 30, "slerp", 4, 15),
+    "/cartoonize": lambda n: (handle_file(str(PHOTO)), "faces", 1.0, 512),
+    "/anime": lambda n: (handle_file(str(PHOTO)), "to_anime", "crop", 512),
+    "/lookalikes": lambda n: (handle_file(str(PHOTO)), 8, None),
+    "/avatars": lambda n: ("blue", "red", n, 16, 0.8, 4),
+    "/morph": lambda n: (f"acgan:v1;hair=blue;eyes=red;seed={n};n=1;trunc=0.8", "acgan:v1;hair=blonde;eyes=green;seed=42;n=1;trunc=0.8", 30, "slerp", 4, 15),
 }
 BURST_ENDPOINT = "/cartoonize"
 
@@ -45,26 +49,27 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def timed_request(client: Client, endpoint: str, timeout: float) -> tuple[float, str | None]:
+def timed_request(client: Client, endpoint: str, number: int, timeout: float) -> tuple[float, str | None]:
     started = time.perf_counter()
     try:
-        client.submit(*REQUESTS[endpoint](), api_name=endpoint).result(timeout=timeout)
+        client.submit(*REQUESTS[endpoint](number), api_name=endpoint).result(timeout=timeout)
         error = None
     except Exception as failure:  # every failure is a finding of the load test, reported below
         error = f"{type(failure).__name__}: {str(failure).splitlines()[0] if str(failure) else ''}"[:200]
     return time.perf_counter() - started, error
 
 
-def client_session(url: str, index: int, endpoints: list[str], requests: int, deadline: float, results: list, lock):
+def client_session(url: str, index: int, endpoints: list[str], steps: range, deadline: float, results: list, lock):
     client = Client(url, verbose=False)
-    for step in range(requests):
+    for step in steps:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             with lock:
                 results.append(("(deadline)", 0.0, "not sent: --time-limit reached"))
             continue
         endpoint = endpoints[(index + step) % len(endpoints)]
-        seconds, error = timed_request(client, endpoint, remaining)
+        seconds, error = timed_request(client, endpoint, index * 1000 + step, remaining)
+        error = error and f"{endpoint} {error}"
         with lock:
             results.append((endpoint, seconds, error))
 
@@ -72,7 +77,7 @@ def client_session(url: str, index: int, endpoints: list[str], requests: int, de
 def burst(url: str, events: int, timeout: float) -> Counter:
     """Submit `events` jobs at once from one client; count how each one ended."""
     client = Client(url, verbose=False)
-    jobs = [client.submit(*REQUESTS[BURST_ENDPOINT](), api_name=BURST_ENDPOINT) for _ in range(events)]
+    jobs = [client.submit(*REQUESTS[BURST_ENDPOINT](n), api_name=BURST_ENDPOINT) for n in range(events)]
     outcomes: Counter = Counter()
     for job in jobs:
         try:
@@ -87,6 +92,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--requests", type=int, default=10, help="requests per client")
+    parser.add_argument("--rounds", type=int, default=2, help="split each client's requests into this many rounds")
     parser.add_argument("--burst", type=int, default=48, help="events submitted at once after the load (0: skip)")
     parser.add_argument("--time-limit", type=float, default=1500, help="seconds for the whole load phase")
     parser.add_argument("--json", help="also write the figures to this file")
@@ -98,18 +104,22 @@ def main() -> int:
         not_covered = sorted(offered - set(REQUESTS))
         idle = resident_bytes(process.pid)
         warm_client = Client(url, verbose=False)
-        warm_up = {endpoint: timed_request(warm_client, endpoint, 600) for endpoint in endpoints}
+        warm_up = {endpoint: timed_request(warm_client, endpoint, 10**6, 600) for endpoint in endpoints}
         before = resident_bytes(process.pid)
 
         results: list = []
         lock = threading.Lock()
         deadline = time.monotonic() + args.time_limit
         started = time.perf_counter()
-        with ThreadPoolExecutor(args.clients) as pool:
-            for index in range(args.clients):
-                pool.submit(client_session, url, index, endpoints, args.requests, deadline, results, lock)
+        after_rounds = []
+        bounds = [round(args.requests * r / args.rounds) for r in range(args.rounds + 1)]
+        for first, last in zip(bounds, bounds[1:]):
+            with ThreadPoolExecutor(args.clients) as pool:
+                for index in range(args.clients):
+                    pool.submit(client_session, url, index, endpoints, range(first, last), deadline, results, lock)
+            after_rounds.append(resident_bytes(process.pid))
         wall = time.perf_counter() - started
-        after = resident_bytes(process.pid)
+        after = after_rounds[-1]
         outcomes = burst(url, args.burst, 600) if args.burst else Counter()
         after_burst = resident_bytes(process.pid)
 
@@ -136,10 +146,11 @@ def main() -> int:
         "rss_mb": {
             "idle": round(idle / 2**20),
             "before_load": round(before / 2**20),
-            "after_load": round(after / 2**20),
+            "after_rounds": [round(rss / 2**20) for rss in after_rounds],
             "after_burst": round(after_burst / 2**20),
         },
         "rss_change_percent": round(100 * (after - before) / before, 1),
+        "rss_change_last_round_percent": round(100 * (after - after_rounds[0]) / after_rounds[0], 1) if args.rounds > 1 else None,
         "burst": dict(outcomes),
         "not_covered": not_covered,
     }
@@ -147,8 +158,9 @@ def main() -> int:
     print(
         f"\n{report['requests']} requests from {args.clients} clients in {report['wall_seconds']} s: "
         f"{report['errors']} errors, p50 {report['p50_seconds']} s, p95 {report['p95_seconds']} s; "
-        f"RSS {report['rss_mb']['before_load']} → {report['rss_mb']['after_load']} MB "
-        f"({report['rss_change_percent']:+.1f}%, target within ±10%)"
+        f"RSS {report['rss_mb']['before_load']} MB before, {report['rss_mb']['after_rounds']} MB after each round "
+        f"({report['rss_change_percent']:+.1f}% overall, {report['rss_change_last_round_percent']}% after the first round; "
+        f"target within ±10%); burst of {args.burst}: {dict(outcomes)}"
     )
     if args.json:
         with open(args.json, "w") as handle:
