@@ -160,7 +160,8 @@ def train(args):
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
-        update_ema(ema, generator, args.ema_decay)
+        # Warm-up: early on the average follows the generator closely instead of the random init.
+        update_ema(ema, generator, min(args.ema_decay, (1 + step) / (10 + step)))
         step += 1
 
         if step % args.log_every == 0 or step == args.steps:
