@@ -7,9 +7,9 @@ cartoonized and compared with it:
 - landmark distance: mean distance between the photo's and the cartoon's 5 RetinaFace landmarks,
   in units of the photo's eye distance (0 = the face kept its exact shape and place);
 - face kept: share of photos with a face whose cartoon still has one detected at the same place;
-- flattening: unique colours of the cartoon / of the photo (below 1: flatter colour regions) and
-  Canny edge density of the cartoon / of the photo (how much line work survives or is added),
-  each a ratio of the group's means.
+- flattening: distinct colours (6 bits per channel) of the cartoon / of the photo (below 1:
+  flatter colour regions) and Canny edge density of the cartoon / of the photo (how much line
+  work survives or is added), each a ratio of the group's means.
 RetinaFace alone is used (no MTCNN fallback), so every figure comes from one detector.
 `--reference` adds, for scale, the same figures for OpenCV's untrained stylization filter and for
 the photo re-encoded as JPEG (how much landmarks move from detector noise alone).
@@ -34,6 +34,9 @@ from cartoon.faces import detect_faces
 from cartoon.training import set_threads
 
 METRICS = ("landmark_distance", "face_kept")
+# Colours are counted at 6 bits per channel: at 8 bits a mere blur *adds* colours (smooth
+# gradients between JPEG blocks), which would read as the opposite of flattening.
+COLOUR_BITS = 6
 # Flattening per group is a ratio of means (cartoon / photo), not a mean of per-photo ratios, which
 # a few photos with almost no edges would dominate.
 RATIOS = {"colour_ratio": ("cartoon_colours", "photo_colours"), "edge_ratio": ("cartoon_edges", "photo_edges")}
@@ -78,9 +81,10 @@ def held_out_photos(limit: int = 0) -> list[tuple[Path, dict]]:
     return photos
 
 
-def unique_colours(pixels: np.ndarray) -> int:
-    packed = pixels[..., 0].astype(np.int32) << 16 | pixels[..., 1].astype(np.int32) << 8 | pixels[..., 2]
-    return len(np.unique(packed))
+def unique_colours(pixels: np.ndarray, bits: int = COLOUR_BITS) -> int:
+    """Distinct colours with each channel cut to `bits` bits."""
+    levels = pixels.astype(np.int32) >> (8 - bits)
+    return len(np.unique(levels[..., 0] << 2 * bits | levels[..., 1] << bits | levels[..., 2]))
 
 
 def edge_density(pixels: np.ndarray) -> float:
