@@ -8,6 +8,9 @@ each batch-norm an exact identity plus that bias (scale 1, mean 0, variance 1 âˆ
 file is read with a minimal protobuf reader, so the `onnx` package is not needed; the converted
 state dict is cached as safetensors in `cartoon.vgg.cache_dir()`.
 
+Only facexlib's network class is used: never its `init_detection_model` (it downloads) nor its
+FaceRestoreHelper (it loads a parsing network); facexlib 0.3.0 imports without patches here.
+
 `RetinaFaceDetector` wraps the network with its input convention (RGB in [-1, 1]) and its anchor
 decoding, both differentiable, for `detect_faces` and `LandmarkLoss` alike.
 """
