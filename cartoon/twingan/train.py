@@ -112,14 +112,17 @@ def train(args):
         step = run.load_checkpoint(device, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d)
         if dist.main:
             print(f"resumed {run.checkpoint_path} at step {step}")
+        # A new shuffle per resume: short sessions would otherwise replay the same first batches.
+        seed_everything(args.seed + step)
     g = dist.wrap(generator)
     wrapped_critics = [dist.wrap(c) for c in critics]  # synchronised in the critic step
 
     photos = face_dataset(args.photos, args.resolution)
     anime = face_dataset(args.anime, args.resolution)
-    photo_batches = forever(dist.loader(photos, args.batch_size, args.workers, args.seed))
-    anime_batches = forever(dist.loader(anime, args.batch_size, args.workers, args.seed + 1))
-    fixed_photos, fixed_anime = next(photo_batches)[:8].to(device), next(anime_batches)[:8].to(device)
+    photo_batches = forever(dist.loader(photos, args.batch_size, args.workers, args.seed + step))
+    anime_batches = forever(dist.loader(anime, args.batch_size, args.workers, args.seed + step + 1))
+    # The same faces in every grid of the run, across resumes (spread over both photo folders).
+    fixed_photos, fixed_anime = (torch.stack([d[i] for i in range(0, len(d), max(1, len(d) // 8))][:8]).to(device) for d in (photos, anime))
     if dist.main:
         print(f"{len(photos)} photos, {len(anime)} anime images, {sum(p.numel() for p in generator.parameters()) / 1e6:.1f}M generator parameters")
 
