@@ -313,9 +313,10 @@ def build_app() -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    from cartoon.runtime import limit_malloc_arenas
+    from cartoon.runtime import atomic_gradio_image_cache, limit_malloc_arenas
 
     limit_malloc_arenas()  # worker threads otherwise each grow their own heap under load
+    atomic_gradio_image_cache()  # two identical results at once otherwise break a download
     build_app().launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         max_file_size=MAX_FILE_BYTES,

@@ -1,0 +1,66 @@
+"""Serving settings: the atomic image cache never exposes a half-written file; malloc arenas capped."""
+
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio import processing_utils
+from PIL import Image
+
+from cartoon.runtime import atomic_gradio_image_cache, limit_malloc_arenas
+
+IMAGE = Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
+
+
+@pytest.fixture
+def gradio_original(monkeypatch):
+    """The unpatched function; the module attribute is restored after the test."""
+    original = processing_utils.save_pil_to_cache
+    monkeypatch.setattr(processing_utils, "save_pil_to_cache", original)
+    return original
+
+
+def test_same_path_and_bytes_as_gradio(gradio_original, tmp_path):
+    expected = Path(gradio_original(IMAGE, str(tmp_path / "a"), format="png"))
+    atomic_gradio_image_cache()
+    saved = Path(processing_utils.save_pil_to_cache(IMAGE, str(tmp_path / "b"), format="png"))
+    assert saved.relative_to(tmp_path / "b") == expected.relative_to(tmp_path / "a")
+    assert saved.read_bytes() == expected.read_bytes()
+    assert [p.name for p in saved.parent.iterdir()] == [saved.name]  # no staging file left behind
+
+
+def partial_reads(save, cache: Path) -> int:
+    """Rewrite one image from 4 threads while a reader checks it; count incomplete reads."""
+    path = Path(save(IMAGE, str(cache), format="png"))
+    size = path.stat().st_size
+    stop, partial = threading.Event(), []
+
+    def read():
+        while not stop.is_set():
+            partial.append(len(path.read_bytes()) != size)
+
+    def write():
+        for _ in range(40):
+            save(IMAGE, str(cache), format="png")
+
+    reader = threading.Thread(target=read)
+    writers = [threading.Thread(target=write) for _ in range(4)]
+    reader.start()
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    stop.set()
+    reader.join()
+    return sum(partial)
+
+
+def test_a_reader_never_sees_a_half_written_image(gradio_original, tmp_path):
+    atomic_gradio_image_cache()
+    assert partial_reads(processing_utils.save_pil_to_cache, tmp_path) == 0
+
+
+def test_malloc_arenas_are_capped_where_glibc_is():
+    assert limit_malloc_arenas(2) is sys.platform.startswith("linux")  # elsewhere: a no-op, said so
