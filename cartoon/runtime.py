@@ -1,9 +1,10 @@
 """Process-level settings for serving the app.
 
-Malloc arenas: glibc gives each thread that allocates concurrently its own malloc arena and rarely returns their
-memory. Gradio runs handlers on a pool of worker threads, so under load every thread grows an
-arena of torch/PIL buffers: bench/load.py measured the server's resident memory growing by 91%
-over 160 requests with the default, and by 53% (7.6% in the second half) with two arenas.
+Malloc arenas: glibc gives each thread that allocates concurrently its own malloc arena and
+rarely returns their memory. Gradio runs handlers on a pool of worker threads, so under load every
+thread grows an arena of torch/PIL buffers: bench/load.py measured the server's resident memory
+growing by 91% over 160 requests with the default, and by 40–53% with two arenas, all of it in the
+first concurrent round (the second round: −2.5% to +7.6%).
 
 Atomic image cache: Gradio 6.31 writes every output image to a path named by the hash of its
 bytes, rewriting the file in place each time. Two requests with the same result (two visitors
