@@ -5,7 +5,8 @@
     structure  VGG16 relu4_3 L1 between the output and its own superpixel map  (--w2)
     content    VGG16 relu4_3 L1 between the output and the input photo        (--w3)
     smoothness total variation of the output                                   (--w4)
-    landmarks  the faces helper's landmark loss: cartoon keeps the photo's face (--w-landmark)
+    landmarks  cartoon.faces.LandmarkLoss: the cartoon keeps the photo's face (--w-landmark)
+    flat       L1 between the output and its superpixel map, a shortcut to flat regions (--w-flat)
 """
 
 from __future__ import annotations

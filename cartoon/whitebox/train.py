@@ -8,7 +8,8 @@ Starts from a reconstruction-pre-trained generator (`--pretrained runs/whitebox_
     torchrun --nproc_per_node 4 -m cartoon.whitebox.train --photos a/ b/ --cartoons c/
 
 Loss weights (see `cartoon.whitebox.losses`): --w0 surface GAN, --w1 texture GAN, --w2 structure
-content, --w3 photo content, --w4 total variation, --w-landmark face landmarks.
+content, --w3 photo content, --w4 total variation, --w-landmark face landmarks, --w-flat pixel pull toward the
+superpixel map.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import copy
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from cartoon.training import Distributed, Run, add_common_args, evaluating, forever, seed_everything, set_threads, unwrap, update_ema
@@ -37,6 +39,8 @@ def parse_args(argv=None):
     parser.add_argument("--w2", type=float, default=1.0, help="structure (superpixel) content weight")
     parser.add_argument("--w3", type=float, default=1.0, help="photo content weight")
     parser.add_argument("--w4", type=float, default=0.5, help="total variation weight")
+    parser.add_argument("--w-flat", type=float, default=0.0,
+                        help="L1 pixel pull toward the superpixel map (not in the paper: flattens colour regions in few steps)")
     parser.add_argument("--w-landmark", type=float, default=0.0, help="face landmark weight (cartoon.faces.LandmarkLoss)")
     parser.add_argument("--landmark-every", type=int, default=1, help="apply the landmark term every k steps")
     parser.add_argument("--superpixels", choices=["slic", "felzenszwalb"], default="slic")
@@ -93,6 +97,9 @@ class Trainer:
         losses["structure"], losses["content"] = self.content(fake, structure, photo)
         losses["tv"] = total_variation(fake)
         weights = {"surface": a.w0, "texture": a.w1, "structure": a.w2, "content": a.w3, "tv": a.w4}
+        if a.w_flat > 0:
+            losses["flat"] = F.l1_loss(fake, structure)
+            weights["flat"] = a.w_flat
         if self.landmarks is not None and step % a.landmark_every == 0:
             losses["landmark"] = self.landmarks(photo, fake)
             weights["landmark"] = a.w_landmark
