@@ -180,6 +180,8 @@ def avatar_tab() -> gr.Textbox:
             sheet = upscale(grid(faces), int(scale))
         except ValueError as error:
             raise gr.Error(str(error), title="Cannot draw these avatars") from None
+        except FileNotFoundError:
+            raise gr.Error("The avatar generator's weights are not installed (weights/acgan).", title="Model missing") from None
         gallery = [(upscale(face, int(scale)), str(r)) for face, r in zip(faces, own)]
         message = f"{recipe.n} face{'s' if recipe.n > 1 else ''}. Click a face to get its own recipe (and use it in Interpolate)."
         return sheet, gallery, [str(r) for r in own], str(recipe), gr.DownloadButton(value=png_download(sheet, "avatars"), visible=True), message
@@ -247,6 +249,8 @@ def interpolate_tab(picked: gr.Textbox):
             result = morph(start, end, int(frames), mode)
         except ValueError as error:
             raise gr.Error(str(error), title="Cannot morph") from None
+        except FileNotFoundError:
+            raise gr.Error("The avatar generator's weights are not installed (weights/acgan).", title="Model missing") from None
         return export(result, scale, fps, "morph") + (f"{len(result)} frames, {mode}: colours move linearly. MP4 via imageio-ffmpeg's bundled ffmpeg." if video_encoder() else f"{len(result)} frames (no MP4 encoder installed).",)
 
     def run_walk(seed, stops, frames, mode, scale, fps):
@@ -254,6 +258,8 @@ def interpolate_tab(picked: gr.Textbox):
             result, endpoints = walk(int(seed), int(stops), int(frames), mode)
         except ValueError as error:
             raise gr.Error(str(error), title="Cannot walk") from None
+        except FileNotFoundError:
+            raise gr.Error("The avatar generator's weights are not installed (weights/acgan).", title="Model missing") from None
         visited = "\n".join(f"- `{r}`" for r in endpoints)
         return export(result, scale, fps, "walk") + (f"A loop through {len(endpoints)} faces:\n{visited}",)
 

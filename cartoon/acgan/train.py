@@ -2,6 +2,7 @@
 
     python -m cartoon.acgan.train --threads 1                     # ../shared/data/anime_tags, runs/acgan
     python -m cartoon.acgan.train --resume --steps 20000          # continue the same run
+    python -m cartoon.acgan.train --export weights/acgan          # ship the run's EMA generator
     torchrun --nproc_per_node 4 -m cartoon.acgan.train --device cuda
 
 Losses: hinge for realness; cross-entropy for hair and eyes weighted by `--cls-weight`, the
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import copy
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -121,6 +123,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--snapshot-every", type=int, default=1000, help="save the EMA generator for evaluation")
+    parser.add_argument("--export", metavar="FOLDER", help="only write the EMA generator of RUN/checkpoint.pt to FOLDER (save_pretrained)")
     parser.set_defaults(batch_size=16, workers=0, log_every=25, sample_every=250, save_every=200)
     return parser.parse_args(argv)
 
@@ -216,8 +219,22 @@ def train(args: argparse.Namespace) -> dict:
     return values
 
 
+def export(args: argparse.Namespace) -> Path:
+    """The run's EMA generator, batch norm re-measured, as a shippable `save_pretrained` folder."""
+    ema = Generator(args.noise_dim, width=args.width, blocks=args.blocks)
+    step = Run(args.run).load_checkpoint("cpu", ema=ema)
+    folder = Path(args.export)
+    recalibrate_batchnorm(ema).save_pretrained(str(folder))
+    print(f"step {step} EMA generator -> {folder}")
+    return folder
+
+
 def main(argv=None) -> int:
-    train(parse_args(argv))
+    args = parse_args(argv)
+    if args.export:
+        export(args)
+    else:
+        train(args)
     return 0
 
 
