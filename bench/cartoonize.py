@@ -165,7 +165,8 @@ def main():
         for name in models:
             command = [sys.executable, __file__, "--child", name, str(size), "--repeats", str(args.repeats),
                        "--threads", str(args.threads), "--weights", args.weights]
-            results[name] = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            results[name] = json.loads(output.strip().splitlines()[-1])  # the Hub mixin may print first
         ours = results["ours"]
         for name in models:
             r = results[name]
