@@ -81,13 +81,12 @@ def test_hair_label_changes_the_hair_more_than_the_face(trained_generator):
     # eyes and mouth. Eyes are held fixed, so the face box should change less than the hair.
     top, face = (slice(0, 14), slice(None)), (slice(30, 58), slice(20, 44))
     hair_change, face_change = [], []
-    for seed in range(4):
-        base, _ = avatars(Recipe("blonde", "blue", seed, n=4, trunc=0.7), trained_generator)
-        for hair in ("black", "red", "green"):
-            changed, _ = avatars(Recipe(hair, "blue", seed, n=4, trunc=0.7), trained_generator)
-            diff = np.abs(pixels(changed).astype(float) - pixels(base).astype(float)).mean(-1)
-            hair_change.append(diff[:, top[0], top[1]].mean())
-            face_change.append(diff[:, face[0], face[1]].mean())
+    base, _ = avatars(Recipe("blonde", "blue", seed=0, n=16, trunc=0.7), trained_generator)
+    for hair in ("black", "red", "green"):
+        changed, _ = avatars(Recipe(hair, "blue", seed=0, n=16, trunc=0.7), trained_generator)
+        diff = np.abs(pixels(changed).astype(float) - pixels(base).astype(float)).mean(-1)
+        hair_change.append(diff[:, top[0], top[1]].mean())
+        face_change.append(diff[:, face[0], face[1]].mean())
     assert np.mean(hair_change) > 1.5 * np.mean(face_change)
 
 
