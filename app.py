@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import time
 import uuid
@@ -40,16 +41,20 @@ def photo_input(label: str = "Photo") -> gr.Image:
     return image
 
 
-def png_download(image, stem: str) -> str:
-    """Write `image` as a PNG for a download button; files older than an hour are removed."""
+def download_folder() -> Path:
+    """A fresh folder for one result's downloads; folders older than an hour are removed."""
     cutoff = time.time() - DOWNLOAD_LIFETIME_SECONDS
-    for old in DOWNLOADS.glob("*/*.png"):
+    for old in DOWNLOADS.iterdir():
         if old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
-            old.parent.rmdir()
+            shutil.rmtree(old, ignore_errors=True)
     folder = DOWNLOADS / uuid.uuid4().hex
     folder.mkdir()
-    path = folder / f"{stem}.png"
+    return folder
+
+
+def png_download(image, stem: str) -> str:
+    """Write `image` as a PNG for a download button."""
+    path = download_folder() / f"{stem}.png"
     image.save(path)
     return str(path)
 
@@ -231,14 +236,7 @@ def interpolate_tab(picked: gr.Textbox):
     from cartoon.acgan import MAX_FRAMES, morph, save_gif, save_video, strip, upscale, video_encoder, walk
 
     def export(frames, scale, fps, stem):
-        cutoff = time.time() - DOWNLOAD_LIFETIME_SECONDS
-        for old in [*DOWNLOADS.glob("*/*.gif"), *DOWNLOADS.glob("*/*.mp4")]:
-            if old.stat().st_mtime < cutoff:
-                old.unlink(missing_ok=True)
-                if not any(old.parent.iterdir()):
-                    old.parent.rmdir()
-        folder = DOWNLOADS / uuid.uuid4().hex
-        folder.mkdir()
+        folder = download_folder()
         gif = save_gif(frames, folder / f"{stem}.gif", int(fps), int(scale))
         mp4 = save_video(frames, folder / f"{stem}.mp4", int(fps), max(int(scale), 2)) if video_encoder() else None
         shown = upscale(strip(frames), int(scale))
