@@ -10,9 +10,13 @@ Without a face, "faces" and "crop" fall back to the whole picture and say so.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from PIL import Image
+from tqdm import tqdm
+
+from cartoon.images import ImageError, list_images, open_image
 
 MODES = {
     "faces": "Faces, pasted back",
@@ -73,3 +77,32 @@ def side_by_side(images: list[Image.Image]) -> Image.Image:
         strip.paste(image, (x, 0))
         x += image.width
     return strip
+
+
+def stylize_files(inputs, output, apply: Callable[[Image.Image], Stylized], max_side: int, verb: str) -> int:
+    """The command-line loop: every image below `inputs` → `output/<name>.png`, with a progress bar.
+
+    Unreadable files are reported and skipped; the exit code is 1 only when nothing succeeded.
+    """
+    try:
+        files = list_images(inputs)
+    except ImageError as error:
+        raise SystemExit(str(error))
+    if not files:
+        raise SystemExit("No images found in the given inputs.")
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for path in tqdm(files, desc=verb, unit="image"):
+        try:
+            loaded = open_image(path, max_side=max_side)
+            result = apply(loaded.image)
+        except ImageError as error:
+            tqdm.write(f"skipped {path}: {error}")
+            failures += 1
+            continue
+        result.image.save(output / f"{path.stem}.png")
+        for note in loaded.notes + result.notes:
+            tqdm.write(f"{path.name}: {note}")
+    print(f"{len(files) - failures} of {len(files)} images {verb}d into {output}")
+    return 1 if failures == len(files) else 0

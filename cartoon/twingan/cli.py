@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tqdm import tqdm
-
-from cartoon.images import DEFAULT_MAX_SIDE, ImageError, list_images, open_image
-from cartoon.stylize import MODES
+from cartoon.images import DEFAULT_MAX_SIDE, ImageError, open_image
+from cartoon.stylize import MODES, stylize_files
 
 
 def register(subparsers):
@@ -30,29 +26,14 @@ def register(subparsers):
 def run_anime(args) -> int:
     from cartoon.twingan import anime_photo, get_model
 
-    try:
-        files = list_images(args.inputs)
-    except ImageError as error:
-        raise SystemExit(str(error))
-    if not files:
-        raise SystemExit("No images found in the given inputs.")
     model = get_model()
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for path in tqdm(files, desc="anime" if not args.reverse else "human", unit="image"):
-        try:
-            loaded = open_image(path, max_side=args.max_side)
-            result = anime_photo(loaded.image, reverse=args.reverse, mode=args.mode, model=model)
-        except ImageError as error:
-            tqdm.write(f"skipped {path}: {error}")
-            failures += 1
-            continue
-        result.image.save(output / f"{path.stem}.png")
-        for note in loaded.notes + result.notes:
-            tqdm.write(f"{path.name}: {note}")
-    print(f"{len(files) - failures} of {len(files)} images translated into {output}")
-    return 1 if failures == len(files) else 0
+    return stylize_files(
+        args.inputs,
+        args.output,
+        lambda image: anime_photo(image, reverse=args.reverse, mode=args.mode, model=model),
+        args.max_side,
+        "humanize" if args.reverse else "translate",
+    )
 
 
 def run_lookalike(args) -> int:

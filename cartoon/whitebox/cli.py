@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tqdm import tqdm
-
-from cartoon.images import DEFAULT_MAX_SIDE, ImageError, list_images, open_image
-from cartoon.stylize import MODES
+from cartoon.images import DEFAULT_MAX_SIDE
+from cartoon.stylize import MODES, stylize_files
 
 
 def register(subparsers):
@@ -25,23 +21,10 @@ def run(args) -> int:
 
     if not 0.0 <= args.strength <= 1.0:
         raise SystemExit("--strength must be between 0 and 1")
-    try:
-        files = list_images(args.inputs)
-    except ImageError as error:
-        raise SystemExit(str(error))
-    output = Path(args.output)
-    output.mkdir(parents=True, exist_ok=True)
-    failures = 0
-    for path in tqdm(files, desc="cartoonize", unit="image"):
-        try:
-            loaded = open_image(path, max_side=args.max_side)
-            result = cartoonize_photo(loaded.image, mode=args.mode, strength=args.strength)
-        except ImageError as error:
-            tqdm.write(f"skipped {path}: {error}")
-            failures += 1
-            continue
-        result.image.save(output / f"{path.stem}.png")
-        for note in loaded.notes + result.notes:
-            tqdm.write(f"{path.name}: {note}")
-    print(f"{len(files) - failures} of {len(files)} images cartoonized into {output}")
-    return 1 if failures == len(files) else 0
+    return stylize_files(
+        args.inputs,
+        args.output,
+        lambda photo: cartoonize_photo(photo, mode=args.mode, strength=args.strength),
+        args.max_side,
+        "cartoonize",
+    )
