@@ -26,7 +26,12 @@ def images_in(folder: Path) -> list[Path]:
 
 
 def split(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(train, held-out) files of one of the project's data folders."""
+    """(train, held-out) files of SELFIE_PHOTOS, SELFIE_ANIME or UTKFACE.
+
+    ANIME_TAGS is split per (hair, eyes) pair instead, by `cartoon.acgan.data`.
+    """
+    if folder not in HOLDOUT:
+        raise ValueError(f"{folder} has no held-out split here; ANIME_TAGS is split by cartoon.acgan.data")
     return split_files(images_in(folder), HOLDOUT[folder], seed=0)
 
 
