@@ -26,6 +26,8 @@ from pathlib import Path
 import torch
 from huggingface_hub import snapshot_download
 
+from cartoon.device import default_device
+
 log = logging.getLogger(__name__)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -91,8 +93,11 @@ def _hub_reachable(timeout: float = 1.5) -> bool:
     return answered.is_set()
 
 
-def load_model(name: str, device: str | torch.device = "cpu", hub: bool = True) -> torch.nn.Module:
-    """Load a registered model in eval mode; see the module docstring for where from."""
+def load_model(name: str, device: str | torch.device | None = None, hub: bool = True) -> torch.nn.Module:
+    """Load a registered model in eval mode on `device` (default: CUDA when present, else CPU).
+
+    See the module docstring for where the weights come from.
+    """
     if name not in REGISTRY:
         raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")
     cls = REGISTRY[name].resolve_class()
@@ -108,7 +113,7 @@ def load_model(name: str, device: str | torch.device = "cpu", hub: bool = True) 
                 f"repo {repo_id_for(name)!r} could not be loaded"
             )
         model = _from_folder(cls, folder)
-    return model.to(device).eval()
+    return model.to(device or default_device()).eval()
 
 
 def _from_hub(cls, repo_id: str):

@@ -113,3 +113,11 @@ def test_mismatched_weights_are_an_error(registry):
 def test_unknown_model_name():
     with pytest.raises(KeyError, match="known:"):
         hub.load_model("nope")
+
+
+def test_default_device_is_the_project_default(registry, monkeypatch):
+    """Without a device, models go where `cartoon.device.default_device` says (CUDA when present)."""
+    seeded_model(1).save_pretrained(registry / "weights" / "tiny")
+    monkeypatch.setattr(hub, "default_device", lambda: torch.device("meta"))
+    assert next(hub.load_model("tiny").parameters()).device.type == "meta"
+    assert next(hub.load_model("tiny", device="cpu").parameters()).device.type == "cpu"

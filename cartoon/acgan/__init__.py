@@ -164,11 +164,12 @@ def render(generator: Generator, noise, hair, eyes) -> list[Image.Image]:
     or in a grid, at any position, which is what makes a recipe reproduce a face exactly.
     """
     generator.eval()
+    device = next(generator.parameters()).device
     images = []
     for start in range(0, len(noise), RENDER_BATCH):
         part = slice(start, start + RENDER_BATCH)
         count = len(noise[part])
-        padded = [torch.cat([t[part], t.new_zeros(RENDER_BATCH - count, *t.shape[1:])]) for t in (noise, hair, eyes)]
+        padded = [torch.cat([t[part], t.new_zeros(RENDER_BATCH - count, *t.shape[1:])]).to(device) for t in (noise, hair, eyes)]
         images += to_images(generator(*padded)[:count])
     return images
 

@@ -44,7 +44,8 @@ def to_anime(image, reverse: bool = False, model: TwinGAN | None = None) -> Imag
     """Translate one face image human → anime (or anime → human with `reverse`), at model resolution."""
     model = model or get_model()
     domain = HUMAN if reverse else ANIME
-    return to_image(model(square_tensor(image, model.resolution), domain))
+    device = next(model.parameters()).device
+    return to_image(model(square_tensor(image, model.resolution).to(device), domain))
 
 
 def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", model: TwinGAN | None = None):

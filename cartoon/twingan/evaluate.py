@@ -157,7 +157,7 @@ def load_generator(args) -> TwinGAN:
         return model.eval()
     from cartoon.hub import load_model
 
-    return load_model("twingan")
+    return load_model("twingan", device="cpu")  # the evaluation feeds CPU tensors
 
 
 def evaluate(args) -> dict:

@@ -71,7 +71,7 @@ def group_of(path: Path, root: Path) -> str:
 def embed_images(model: TwinGAN, images: list[Image.Image]) -> np.ndarray:
     from cartoon.twingan import square_tensor
 
-    batch = torch.cat([square_tensor(image, model.resolution) for image in images])
+    batch = torch.cat([square_tensor(image, model.resolution) for image in images]).to(next(model.parameters()).device)
     return model.embed(batch).cpu().numpy().astype(np.float32)
 
 
@@ -199,7 +199,8 @@ def default_gallery(model: TwinGAN, size: int = DEFAULT_GALLERY_SIZE) -> Path:
     noise = torch.randn(size, avatars.noise_dim, generator=generator)
     hair = torch.randint(0, avatars.hair_classes, (size,), generator=generator)
     eyes = torch.randint(0, avatars.eye_classes, (size,), generator=generator)
-    faces = torch.nn.functional.interpolate(avatars(noise, hair, eyes), size=model.resolution, mode="bicubic", align_corners=False).clamp(-1, 1)
+    device = next(avatars.parameters()).device
+    faces = torch.nn.functional.interpolate(avatars(noise.to(device), hair.to(device), eyes.to(device)), size=model.resolution, mode="bicubic", align_corners=False).clamp(-1, 1)
     humans = model(faces, HUMAN)
     for group, images in (("anime", faces), ("human", humans)):
         (folder / group).mkdir(parents=True, exist_ok=True)
