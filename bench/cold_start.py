@@ -17,13 +17,11 @@ import json
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 from gradio_client import Client, handle_file
 
-from served import EXAMPLES, free_port, start_app, wait_until_up
+from served import EXAMPLES, served_app
 
 TARGET_SECONDS = 15
 
@@ -36,25 +34,12 @@ def bare_import_seconds() -> float:
 
 def cold_start_seconds() -> tuple[float, float]:
     """(seconds until the page answers, seconds until the first cartoon arrived)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    with tempfile.TemporaryDirectory(prefix="cartoon-cold-") as folder:
-        log_path = Path(folder) / "app.log"
-        with open(log_path, "w") as log:
-            started = time.perf_counter()
-            process = start_app(port, log)
-            try:
-                wait_until_up(process, url, 300, log_path)
-                page = time.perf_counter() - started
-                client = Client(url, verbose=False)
-                client.predict(handle_file(str(EXAMPLES / "astronaut.jpg")), "faces", 1.0, 1024, api_name="/cartoonize")
-                first = time.perf_counter() - started
-            finally:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+    started = time.perf_counter()
+    with served_app() as (url, _):
+        page = time.perf_counter() - started
+        client = Client(url, verbose=False)
+        client.predict(handle_file(str(EXAMPLES / "astronaut.jpg")), "faces", 1.0, 1024, api_name="/cartoonize")
+        first = time.perf_counter() - started
     return page, first
 
 
