@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cartoon.twingan.model import ANIME, TwinGAN  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
 
 class CycleGANResNet(nn.Module):
@@ -61,15 +61,6 @@ class CycleGANResNet(nn.Module):
             x = x + block(x)
         return self.up(x)
 
-
-def median_seconds(function, repeats: int) -> float:
-    function()  # warm-up: allocator, kernels chosen
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 @torch.no_grad()

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -24,16 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cartoon.acgan import Recipe, avatars, morph, save_gif, save_video, video_encoder  # noqa: E402
 from cartoon.acgan.model import Generator  # noqa: E402
 from cartoon.hub import shipped_folder  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
-
-def median_seconds(work, repeats: int) -> float:
-    work()  # warm-up: kernel selection and allocation happen on the first call
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main() -> int:

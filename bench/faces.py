@@ -14,9 +14,7 @@ uses it. Latency is the median of --repeats runs after one warm-up.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -30,16 +28,8 @@ from cartoon.faces import LandmarkLoss, align_face, detect_faces, paste_faces  #
 from cartoon.faces.detect import BORDER, DETECT_SIDE  # noqa: E402
 from cartoon.faces.retinaface import BGR_MEAN, onnx_bytes  # noqa: E402
 from cartoon.images import to_tensor  # noqa: E402
+from timing import median_seconds  # noqa: E402
 
-
-def median_seconds(function, repeats: int) -> float:
-    function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def group_photo(side: int) -> Image.Image:

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -20,3 +21,15 @@ def app_url():
             yield url
     except SystemExit as error:  # served_app's way of saying the app did not come up
         pytest.fail(str(error))
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small convolutions: one torch thread is as fast, and far faster when the machine is busy.
+
+    Modules that need it say `pytestmark = pytest.mark.usefixtures("one_thread")`.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

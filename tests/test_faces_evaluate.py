@@ -2,20 +2,13 @@
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image, ImageFilter
 
 from cartoon import data
 from cartoon.whitebox.evaluate import compare, summarise
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small convolutions: one thread is as fast, and far faster when the machine is busy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_photo_compared_with_itself_scores_perfectly_and_a_blank_loses_the_face():

@@ -4,7 +4,6 @@ import io
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from cartoon.images import ImageError, list_images, open_image, to_image, to_tensor

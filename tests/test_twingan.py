@@ -12,13 +12,7 @@ from cartoon.twingan.gallery import Gallery, gallery_from_upload, open_gallery
 from cartoon.twingan.model import ANIME, HUMAN, DomainBatchNorm, Discriminator, TwinGAN
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # On a shared 2-core machine two torch threads wait on each other: 1 thread is ~10× faster here.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(**kwargs):
