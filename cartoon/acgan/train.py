@@ -9,7 +9,8 @@ Losses: hinge for realness; cross-entropy for hair and eyes weighted by `--cls-w
 discriminator learning to classify *real* faces only (a clean colour judge) and the generator
 learning to make its faces classified as the colours it was asked for. DiffAugment
 (translation + cutout, never colour: colour is the label) is applied to every image the
-discriminator sees. Every `--snapshot-every` steps the EMA generator is saved with
+discriminator sees; the colour heads read the translated faces without the cutout, which would
+often hide the eyes. Every `--snapshot-every` steps the EMA generator is saved with
 `save_pretrained` under `RUN/snapshots/` so evaluation can pick the best one.
 """
 
@@ -40,12 +41,8 @@ from cartoon.training import (
 )
 
 
-def diff_augment(images: torch.Tensor) -> torch.Tensor:
-    """Random translation by up to 1/8 of the side and one random square cut out (Zhao et al. 2020).
-
-    Applied to real and fake batches alike, so the discriminator cannot tell them apart by the
-    augmentation, while the generator still learns un-augmented faces.
-    """
+def translate(images: torch.Tensor) -> torch.Tensor:
+    """Random translation by up to 1/8 of the side, reflecting at the border (DiffAugment, Zhao et al. 2020)."""
     n, _, h, w = images.shape
     shift = h // 8
     padded = F.pad(images, (shift, shift, shift, shift), mode="reflect")
@@ -55,14 +52,32 @@ def diff_augment(images: torch.Tensor) -> torch.Tensor:
     cols = (torch.arange(w, device=images.device)[None, :] + dx[:, None])[:, None, None, :].expand(n, 3, h, w)
     batch = torch.arange(n, device=images.device)[:, None, None, None]
     channel = torch.arange(3, device=images.device)[None, :, None, None]
-    shifted = padded[batch, channel, rows, cols]
+    return padded[batch, channel, rows, cols]
+
+
+def cut_out(images: torch.Tensor) -> torch.Tensor:
+    """Zero one random square of half the side per image (DiffAugment's cutout)."""
+    n, _, h, w = images.shape
     size = h // 2
     cy = torch.randint(0, h - size + 1, (n, 1, 1), device=images.device)
     cx = torch.randint(0, w - size + 1, (n, 1, 1), device=images.device)
     ys = torch.arange(h, device=images.device)[None, :, None]
     xs = torch.arange(w, device=images.device)[None, None, :]
     keep = ~((ys >= cy) & (ys < cy + size) & (xs >= cx) & (xs < cx + size))
-    return shifted * keep[:, None].to(images.dtype)
+    return images * keep[:, None].to(images.dtype)
+
+
+def judge(discriminator, images: torch.Tensor):
+    """Realness of translated + cut-out images; hair and eye logits of the same images translated only.
+
+    Cutout hides the eyes in about half the faces, which would make the eye label noise for the
+    colour heads; realness needs it (both real and fake get it, so it cannot give them away).
+    Both views go through the discriminator as one batch.
+    """
+    shifted = translate(images)
+    score, hair, eyes = discriminator(torch.cat([cut_out(shifted), shifted]))
+    n = len(images)
+    return score[:n], hair[n:], eyes[n:]
 
 
 def random_labels(n: int, generator: Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -165,8 +180,8 @@ def train(args: argparse.Namespace) -> dict:
         fake = generator(noise, hair, eyes)
 
         # discriminator: hinge on realness, colour classification on real faces only
-        score_real, hair_logits, eyes_logits = discriminator(diff_augment(real))
-        score_fake, _, _ = discriminator(diff_augment(fake.detach()))
+        score_real, hair_logits, eyes_logits = judge(discriminator, real)
+        score_fake = discriminator(cut_out(translate(fake.detach())))[0]
         cls_real = F.cross_entropy(hair_logits, hair_real) + F.cross_entropy(eyes_logits, eyes_real)
         loss_d = F.relu(1 - score_real).mean() + F.relu(1 + score_fake).mean() + args.cls_weight * cls_real
         opt_d.zero_grad(set_to_none=True)
@@ -174,7 +189,7 @@ def train(args: argparse.Namespace) -> dict:
         opt_d.step()
 
         # generator: fool the realness head, be classified as the requested colours
-        score, hair_fake, eyes_fake = discriminator(diff_augment(fake))
+        score, hair_fake, eyes_fake = judge(discriminator, fake)
         cls_fake = F.cross_entropy(hair_fake, hair) + F.cross_entropy(eyes_fake, eyes)
         loss_g = -score.mean() + args.cls_weight * cls_fake
         opt_g.zero_grad(set_to_none=True)
