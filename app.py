@@ -110,14 +110,14 @@ def cartoonize_tab():
 ANIME_DIRECTIONS = [("Human → anime", "to_anime"), ("Anime → human", "to_human")]
 
 
-def run_anime(path, direction, mode, max_side, progress=gr.Progress()):
+def run_anime(path, direction, mode, strength, max_side, progress=gr.Progress()):
     from cartoon.twingan import anime_photo
 
     progress(0.1, desc="Reading the image")
     loaded = load_photo(path, max_side)
     progress(0.3, desc="Finding faces and translating")
     try:
-        result = anime_photo(loaded.image, reverse=direction == "to_human", mode=mode)
+        result = anime_photo(loaded.image, reverse=direction == "to_human", mode=mode, strength=float(strength))
     except FileNotFoundError:
         raise gr.Error("The TwinGAN weights are not installed (weights/twingan).", title="Model missing") from None
     notes = loaded.notes + result.notes
@@ -126,7 +126,7 @@ def run_anime(path, direction, mode, max_side, progress=gr.Progress()):
     return (result.source, result.image), gr.DownloadButton(value=png_download(result.image, "anime"), visible=True), notes_markdown(notes)
 
 
-def run_lookalikes(path, k, gallery_files, progress=gr.Progress()):
+def run_lookalikes(path, k, gallery_files, gallery_folder, progress=gr.Progress()):
     from cartoon.twingan import lookalikes
     from cartoon.twingan.gallery import gallery_from_upload, thumbnails
 
@@ -134,7 +134,8 @@ def run_lookalikes(path, k, gallery_files, progress=gr.Progress()):
     loaded = load_photo(path, DEFAULT_MAX_SIDE)
     progress(0.3, desc="Embedding the gallery and searching")
     try:
-        folder = gallery_from_upload(gallery_files) if gallery_files else None
+        uploads = (gallery_files or []) + (gallery_folder or [])
+        folder = gallery_from_upload(uploads) if uploads else None
         matches = lookalikes(loaded.image, k=int(k), gallery=folder)
     except ImageError as error:
         raise gr.Error(str(error), title="Cannot search this gallery") from None
@@ -152,6 +153,8 @@ def anime_tab():
                 photo = photo_input("Portrait")
                 direction = gr.Radio(ANIME_DIRECTIONS, value="to_anime", label="Direction")
                 mode = gr.Radio([(label, key) for key, label in MODES.items()], value="crop", label="Mode")
+                strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength",
+                                     info="0 = the face rebuilt in its own domain, 1 = fully translated; in between blends the domain switch")
                 max_side = gr.Slider(256, 2048, value=DEFAULT_MAX_SIDE, step=64, label="Longest side (pixels)")
                 button = gr.Button("Translate", variant="primary")
             with gr.Column():
@@ -164,11 +167,12 @@ def anime_tab():
                 k = gr.Slider(1, 24, value=8, step=1, label="Look-alikes per group")
                 gallery_files = gr.File(label="Your gallery: images or a zip (anime/ and human/ folders are searched apart); empty: the built-in one",
                                         file_count="multiple", file_types=["image", ".zip"])
+                gallery_folder = gr.File(label="…or a whole folder of images", file_count="directory")
             search = gr.Button("Find look-alikes")
             found = gr.Gallery(label="Nearest faces", columns=8, height=360)
             search_notes = gr.Markdown()
-        button.click(run_anime, [photo, direction, mode, max_side], [compare, download, notes], api_name="anime")
-        search.click(run_lookalikes, [photo, k, gallery_files], [found, search_notes], api_name="lookalikes")
+        button.click(run_anime, [photo, direction, mode, strength, max_side], [compare, download, notes], api_name="anime")
+        search.click(run_lookalikes, [photo, k, gallery_files, gallery_folder], [found, search_notes], api_name="lookalikes")
 
 
 # --- Avatar and Interpolate ---------------------------------------------------------------------

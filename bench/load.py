@@ -36,8 +36,8 @@ PHOTO = EXAMPLES / "astronaut.jpg"
 # avatar endpoints vary their seed, as visitors do.
 REQUESTS = {
     "/cartoonize": lambda n: (handle_file(str(PHOTO)), "faces", 1.0, 512),
-    "/anime": lambda n: (handle_file(str(PHOTO)), "to_anime", "crop", 512),
-    "/lookalikes": lambda n: (handle_file(str(PHOTO)), 8, None),
+    "/anime": lambda n: (handle_file(str(PHOTO)), "to_anime", "crop", 1.0, 512),
+    "/lookalikes": lambda n: (handle_file(str(PHOTO)), 8, None, None),
     "/avatars": lambda n: ("blue", "red", n, 16, 0.8, 4),
     "/morph": lambda n: (f"acgan:v1;hair=blue;eyes=red;seed={n};n=1;trunc=0.8", "acgan:v1;hair=blonde;eyes=green;seed=42;n=1;trunc=0.8", 30, "slerp", 4, 15),
 }

@@ -15,8 +15,8 @@ def client(app_url):
     return Client(app_url, verbose=False)
 
 
-def translate(client, path, direction="to_anime", mode="crop", max_side=1024):
-    return client.predict(handle_file(str(path)), direction, mode, max_side, api_name="/anime")
+def translate(client, path, direction="to_anime", mode="crop", max_side=1024, strength=1.0):
+    return client.predict(handle_file(str(path)), direction, mode, strength, max_side, api_name="/anime")
 
 
 def result_image(value):
@@ -54,7 +54,7 @@ def test_lookalikes_in_an_uploaded_gallery(client, tmp_path):
                 picture = tmp_path / f"{group}{i}.png"
                 Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize((64, 64)).save(picture)
                 zipped.write(picture, f"{group}/{i}.png")
-    found, notes = client.predict(handle_file(str(EXAMPLES / "astronaut.jpg")), 2, [handle_file(str(archive))], api_name="/lookalikes")
+    found, notes = client.predict(handle_file(str(EXAMPLES / "astronaut.jpg")), 2, [handle_file(str(archive))], None, api_name="/lookalikes")
     captions = [item["caption"] for item in found]
     assert [c.split(" ·")[0] for c in captions] == ["anime #1", "anime #2", "human #1", "human #2"]
     distances = [float(c.rsplit(" ", 1)[1]) for c in captions]
@@ -66,4 +66,23 @@ def test_unusable_gallery_upload_gets_a_clear_message(client, tmp_path):
     notes = tmp_path / "notes.txt"
     notes.write_text("not a gallery")
     with pytest.raises(Exception, match="zip"):
-        client.predict(handle_file(str(EXAMPLES / "astronaut.jpg")), 2, [handle_file(str(notes))], api_name="/lookalikes")
+        client.predict(handle_file(str(EXAMPLES / "astronaut.jpg")), 2, [handle_file(str(notes))], None, api_name="/lookalikes")
+
+
+def test_lookalikes_in_an_uploaded_folder(client, tmp_path):
+    rng = np.random.default_rng(1)
+    pictures = []
+    for i in range(3):
+        pictures.append(tmp_path / f"face{i}.png")
+        Image.fromarray(rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)).resize((64, 64)).save(pictures[-1])
+    found, notes = client.predict(handle_file(str(EXAMPLES / "astronaut.jpg")), 5, None, [handle_file(str(p)) for p in pictures], api_name="/lookalikes")
+    assert len(found) == 3 and "3 other" in notes
+
+
+def test_strength_zero_rebuilds_the_face_and_one_translates_it(client):
+    results = {}
+    for strength in (0.0, 0.5, 1.0):
+        (_, after), _, _ = translate(client, EXAMPLES / "astronaut.jpg", strength=strength)
+        results[strength] = np.asarray(result_image(after), dtype=float)
+    full = np.abs(results[1.0] - results[0.0]).mean()
+    assert full > 2 and 0 < np.abs(results[0.5] - results[0.0]).mean() < full

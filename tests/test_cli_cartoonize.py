@@ -29,3 +29,5 @@ def test_nothing_usable_is_an_error(tmp_path):
         main(["cartoonize", str(tmp_path / "missing.jpg"), "-o", str(tmp_path / "out")])
     with pytest.raises(SystemExit, match="strength"):
         main(["cartoonize", str(tmp_path / "broken.jpg"), "-o", str(tmp_path / "out"), "--strength", "2"])
+    with pytest.raises(SystemExit, match="strength"):
+        main(["anime", str(tmp_path / "broken.jpg"), "-o", str(tmp_path / "out"), "--strength", "-1"])

@@ -6,13 +6,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from cartoon.images import ImageError
-from cartoon.twingan import to_anime
+from cartoon.images import ImageError, to_image
+from cartoon.twingan import square_tensor, to_anime
 from cartoon.twingan.gallery import Gallery, gallery_from_upload, open_gallery
 from cartoon.twingan.model import ANIME, HUMAN, DomainBatchNorm, Discriminator, TwinGAN
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image, dtype=float)
 
 
 def tiny_model(**kwargs):
@@ -39,6 +43,23 @@ def test_domain_switch_changes_output_with_one_shared_encoding():
     code, skips = model.encode(images)
     assert torch.allclose(model.decode(code, skips, ANIME), anime, atol=1e-6)
     assert torch.allclose(model(images, HUMAN), human, atol=1e-6)
+
+
+def test_strength_blends_the_domain_switch_from_reconstruction_to_translation():
+    model = tiny_model().eval()
+    randomise_domain_norms(model)
+    face = Image.fromarray((np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8))
+    human, anime = (pixels(to_anime(face, model=model, strength=s)) for s in (0.0, 1.0))
+    assert np.array_equal(human, pixels(to_image(model(square_tensor(face, 32), HUMAN))))
+    assert np.array_equal(anime, pixels(to_image(model(square_tensor(face, 32), ANIME))))
+    # the float switch at its ends is exactly the integer one (up to 8-bit rounding)
+    assert np.abs(pixels(to_anime(face, model=model, strength=1e-9)) - human).max() <= 1
+    # halfway lies between the two ends, and the reverse direction mirrors the blend
+    half = pixels(to_anime(face, model=model, strength=0.5))
+    assert 0 < np.abs(half - human).mean() < np.abs(anime - human).mean()
+    assert np.array_equal(half, pixels(to_anime(face, reverse=True, model=model, strength=0.5)))
+    with pytest.raises(ValueError, match="strength"):
+        to_anime(face, model=model, strength=1.5)
 
 
 def test_only_the_chosen_domain_norms_learn_from_a_domain_loss():

@@ -3,6 +3,7 @@
     from cartoon.twingan import to_anime, anime_photo, lookalikes
 
     anime = to_anime(face)                      # a face image → anime face (PIL, model resolution)
+    halfway = to_anime(face, strength=0.5)      # the domain switch half thrown
     human = to_anime(anime, reverse=True)       # and back
     result = anime_photo(photo, mode="crop")    # the shared face pipeline: detect, align, (paste back)
     matches = lookalikes(photo, k=8, gallery="my_faces/")   # {"anime": [Match…], "human": […]}
@@ -40,15 +41,24 @@ def square_tensor(image, resolution: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def to_anime(image, reverse: bool = False, model: TwinGAN | None = None) -> Image.Image:
-    """Translate one face image human → anime (or anime → human with `reverse`), at model resolution."""
+def to_anime(image, reverse: bool = False, model: TwinGAN | None = None, strength: float = 1.0) -> Image.Image:
+    """Translate one face image human → anime (or anime → human with `reverse`), at model resolution.
+
+    `strength` 0 reconstructs the input in its own domain, 1 translates fully, in between blends
+    the generator's per-domain batch norms.
+    """
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"strength must be between 0 and 1, got {strength}")
     model = model or get_model()
-    domain = HUMAN if reverse else ANIME
+    target, source = (HUMAN, ANIME) if reverse else (ANIME, HUMAN)
+    domain = source + (target - source) * float(strength)
+    if strength in (0.0, 1.0):
+        domain = int(domain)  # one domain's norms: no blend to compute
     device = next(model.parameters()).device
     return to_image(model(square_tensor(image, model.resolution).to(device), domain))
 
 
-def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", model: TwinGAN | None = None):
+def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", model: TwinGAN | None = None, strength: float = 1.0):
     """A whole photo through the shared face pipeline (`cartoon.stylize` modes); returns `Stylized`."""
     from cartoon.stylize import stylize
 
@@ -56,7 +66,7 @@ def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", m
 
     def translate_crop(crop: Image.Image) -> Image.Image:
         # back to the crop's size, so a pasted-back face lands where the photo's face was
-        return to_anime(crop, reverse, model).resize(crop.size, Image.Resampling.BICUBIC)
+        return to_anime(crop, reverse, model, strength).resize(crop.size, Image.Resampling.BICUBIC)
 
     return stylize(image, translate_crop, mode=mode, face_size=256, whole_transform=translate_crop)
 

@@ -12,6 +12,7 @@ def register(subparsers):
     anime.add_argument("-o", "--output", required=True, help="folder for the PNG results")
     anime.add_argument("--reverse", action="store_true", help="anime → human instead")
     anime.add_argument("--mode", choices=list(MODES), default="crop", help="face crops (default), faces pasted back, or whole image")
+    anime.add_argument("--strength", type=float, default=1.0, help="0 rebuilds the face in its own domain, 1 (default) translates fully")
     anime.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE, help="longest side the input is scaled to")
     anime.set_defaults(func=run_anime)
 
@@ -26,11 +27,13 @@ def register(subparsers):
 def run_anime(args) -> int:
     from cartoon.twingan import anime_photo, get_model
 
+    if not 0.0 <= args.strength <= 1.0:
+        raise SystemExit("--strength must be between 0 and 1")
     model = get_model()
     return stylize_files(
         args.inputs,
         args.output,
-        lambda image: anime_photo(image, reverse=args.reverse, mode=args.mode, model=model),
+        lambda image: anime_photo(image, reverse=args.reverse, mode=args.mode, model=model, strength=args.strength),
         args.max_side,
         "humanize" if args.reverse else "translate",
     )

@@ -39,7 +39,10 @@ class DomainBatchNorm(nn.Module):
         self.scale = nn.Parameter(torch.ones(domains, channels))
         self.shift = nn.Parameter(torch.zeros(domains, channels))
 
-    def forward(self, x: torch.Tensor, domain: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, domain) -> torch.Tensor:
+        """`domain` is an index, or a float t in [0, 1]: the two domains' outputs mixed (1 - t) : t."""
+        if isinstance(domain, float):
+            return torch.lerp(self(x, 0), self(x, 1), domain)
         x = self.norms[domain](x)
         return x * self.scale[domain].view(1, -1, 1, 1) + self.shift[domain].view(1, -1, 1, 1)
 
@@ -132,9 +135,13 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         return torch.tanh(self.to_rgb(x))
 
     def forward(self, images: torch.Tensor, domain):
-        """Translate into `domain`; a list of domains gives a list of outputs from one shared encoding."""
+        """Translate into `domain`; a list of domains gives a list of outputs from one shared encoding.
+
+        A float domain t in [0, 1] blends the switch itself, human (0) to anime (1), layer by layer:
+        the translation's strength.
+        """
         code, skips = self.encode(images)
-        if isinstance(domain, int):
+        if isinstance(domain, (int, float)):
             return self.decode(code, skips, domain)
         return [self.decode(code, skips, d) for d in domain]
 
