@@ -321,9 +321,10 @@ def build_app() -> gr.Blocks:
 
 
 if __name__ == "__main__":
-    from cartoon.runtime import atomic_gradio_image_cache, limit_malloc_arenas
+    from cartoon.runtime import atomic_gradio_image_cache, limit_malloc_arenas, trim_malloc_periodically
 
     limit_malloc_arenas()  # worker threads otherwise each grow their own heap under load
+    trim_malloc_periodically()  # and freed memory otherwise stays at the busiest moment's peak
     atomic_gradio_image_cache()  # two identical results at once otherwise break a download
     build_app().launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),

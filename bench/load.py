@@ -4,7 +4,8 @@ Starts `python app.py` on a free port, warms every endpoint once (models load on
 runs --clients threads, each with its own `gradio_client.Client`, sending --requests requests
 that rotate through the endpoints in REQUESTS, in --rounds equal rounds. Reports errors (target
 0), p50/p95 latency overall and per endpoint, and the server's resident memory (VmRSS, children
-included) after the warm-up and after each round (target: within 10%). The first concurrent round
+included) after the warm-up and after each round (target: within 10%), each time after the server
+has been idle for --settle seconds (the app returns freed heap memory to the system every 5 s). The first concurrent round
 also pays for per-thread buffers that a sequential warm-up never allocates, so memory growth
 that continues from round to round is what would show a leak. Then a burst larger than the queue checks what a user gets
 when the queue is full: the app's queue holds 32 events, and the rest must hear "busy, try again".
@@ -95,6 +96,7 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=2, help="split each client's requests into this many rounds")
     parser.add_argument("--burst", type=int, default=48, help="events submitted at once after the load (0: skip)")
     parser.add_argument("--time-limit", type=float, default=1500, help="seconds for the whole load phase")
+    parser.add_argument("--settle", type=float, default=10.0, help="idle seconds before each memory reading")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
 
@@ -105,6 +107,7 @@ def main() -> int:
         idle = resident_bytes(process.pid)
         warm_client = Client(url, verbose=False)
         warm_up = {endpoint: timed_request(warm_client, endpoint, 10**6, 600) for endpoint in endpoints}
+        time.sleep(args.settle)
         before = resident_bytes(process.pid)
 
         results: list = []
@@ -117,6 +120,9 @@ def main() -> int:
             with ThreadPoolExecutor(args.clients) as pool:
                 for index in range(args.clients):
                     pool.submit(client_session, url, index, endpoints, range(first, last), deadline, results, lock)
+            round_ended = time.perf_counter()
+            time.sleep(args.settle)
+            started += time.perf_counter() - round_ended  # the wall time counts load, not settling
             after_rounds.append(resident_bytes(process.pid))
         wall = time.perf_counter() - started
         after = after_rounds[-1]
