@@ -62,7 +62,8 @@ def split_files(files, holdout: int, seed: int = 0):
 
 def add_common_args(parser: argparse.ArgumentParser, default_run: str) -> argparse.ArgumentParser:
     """Flags every training script takes, with the same names and meanings."""
-    parser.add_argument("--run", default=f"runs/{default_run}", help="run folder: checkpoints, logs, sample grids")
+    # not "--run": torchrun reads that as an abbreviation of its own --run-path, even after the module
+    parser.add_argument("--run-dir", dest="run", default=f"runs/{default_run}", help="run folder: checkpoints, logs, sample grids")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
     parser.add_argument("--steps", type=int, default=10000, help="total optimiser steps")
     parser.add_argument("--batch-size", type=int, default=16, help="per process")

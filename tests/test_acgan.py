@@ -174,7 +174,7 @@ def test_models_shapes_and_save_load_round_trip(tmp_path, tiny_generator):
 def test_short_training_lowers_classification_loss_and_resumes(tmp_path):
     from cartoon.acgan.train import parse_args, train
 
-    common = ["--run", str(tmp_path / "run"), "--limit", "300", "--batch-size", "16", "--width", "8", "--blocks", "1",
+    common = ["--run-dir", str(tmp_path / "run"), "--limit", "300", "--batch-size", "16", "--width", "8", "--blocks", "1",
               "--d-width", "8", "--lr", "1e-3", "--log-every", "10", "--sample-every", "1000", "--save-every", "1000",
               "--snapshot-every", "1000", "--threads", "1", "--device", "cpu"]
     train(parse_args(common + ["--steps", "30"]))

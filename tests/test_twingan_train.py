@@ -32,10 +32,10 @@ def trained(tmp_path_factory):
     write_faces(root / "photos", 4, 0)
     write_faces(root / "anime", 4, 1)
     run = root / "run"
-    common = TINY + ["--run", str(run), "--photos", str(root / "photos"), "--anime", str(root / "anime")]
+    common = TINY + ["--run-dir", str(run), "--photos", str(root / "photos"), "--anime", str(root / "anime")]
     train_main(common + ["--steps", "2"])
     train_main(common + ["--steps", "3", "--resume"])
-    train_main(["--run", str(run), "--export", str(root / "export")])
+    train_main(["--run-dir", str(run), "--export", str(root / "export")])
     yield root
     torch.set_num_threads(threads)
 

@@ -85,7 +85,7 @@ COMMON = ["--size", "32", "--batch-size", "2", "--workers", "0", "--threads", "1
 def test_pretraining_learns_to_reconstruct_and_resumes(tmp_path):
     photos = make_images(tmp_path / "photos", 6, seed=0)
     run = tmp_path / "pretrain"
-    args = ["--photos", str(photos), "--run", str(run), "--lr", "3e-3", "--log-every", "5", "--save-every", "20"]
+    args = ["--photos", str(photos), "--run-dir", str(run), "--lr", "3e-3", "--log-every", "5", "--save-every", "20"]
     pretrain.main(args + COMMON + ["--steps", "40", "--sample-every", "40"])
     log = read_log(run)
     assert log[-1]["reconstruction"] < 0.5 * log[0]["reconstruction"]
@@ -99,7 +99,7 @@ def test_full_training_lowers_the_generator_loss_and_exports(tmp_path):
     photos = make_images(tmp_path / "photos", 6, seed=0)
     cartoons = make_images(tmp_path / "cartoons", 6, seed=1)
     run = tmp_path / "train"
-    args = ["--photos", str(photos), "--cartoons", str(cartoons), "--run", str(run), "--segments", "10",
+    args = ["--photos", str(photos), "--cartoons", str(cartoons), "--run-dir", str(run), "--segments", "10",
             "--lr", "2e-3", "--log-every", "5", "--steps", "20", "--sample-every", "20", "--save-every", "20"]
     train.main(args + COMMON)
     log = read_log(run)

@@ -1,7 +1,7 @@
 """Evaluate TwinGAN on held-out faces only: realism, pose kept, and who it changes.
 
     python -m cartoon.twingan.evaluate                        # shipped weights (registry)
-    python -m cartoon.twingan.evaluate --run runs/twingan     # a training run's EMA generator
+    python -m cartoon.twingan.evaluate --run-dir runs/twingan     # a training run's EMA generator
     python -m cartoon.twingan.evaluate --limit 40 --probe-train 200   # a quick, rougher look
 
 Measured, and written to `--out` as JSON plus a Markdown table:
@@ -236,7 +236,7 @@ def markdown(results: dict) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run", help="evaluate this run's checkpoint (EMA) instead of the registered weights")
+    parser.add_argument("--run-dir", dest="run", help="evaluate this run's checkpoint (EMA) instead of the registered weights")
     parser.add_argument("--limit", type=int, default=0, help="at most this many held-out images per set (0: all)")
     parser.add_argument("--probe-train", type=int, default=600, help="UTKFace train images for the gender probe")
     parser.add_argument("--threads", type=int, default=0)

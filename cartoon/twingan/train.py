@@ -3,7 +3,7 @@
     python -m cartoon.twingan.train --threads 1                      # project data, runs/twingan
     python -m cartoon.twingan.train --resume --steps 20000           # continue the same run
     python -m cartoon.twingan.train --photos A/ --anime B/           # any two folders
-    torchrun --nproc_per_node 2 -m cartoon.twingan.train -- --run runs/x   # several processes
+    torchrun --nproc_per_node 2 -m cartoon.twingan.train --run-dir runs/x   # several processes
     python -m cartoon.twingan.train --export weights/twingan         # EMA generator → save_pretrained
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
 from pathlib import Path
 
@@ -222,9 +221,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--"]:  # `torchrun ... -m cartoon.twingan.train -- --run X`: torchrun would take --run as its own
-        argv = argv[1:]
     args = build_parser().parse_args(argv)
     if args.export:
         export(args)
