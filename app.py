@@ -134,8 +134,7 @@ def run_lookalikes(path, k, gallery_files, gallery_folder, progress=gr.Progress(
     loaded = load_photo(path, DEFAULT_MAX_SIDE)
     progress(0.3, desc="Embedding the gallery and searching")
     try:
-        uploads = (gallery_files or []) + (gallery_folder or [])
-        folder = gallery_from_upload(uploads) if uploads else None
+        folder = gallery_from_upload(gallery_files, gallery_folder) if gallery_files or gallery_folder else None
         matches = lookalikes(loaded.image, k=int(k), gallery=folder)
     except ImageError as error:
         raise gr.Error(str(error), title="Cannot search this gallery") from None
@@ -167,7 +166,7 @@ def anime_tab():
                 k = gr.Slider(1, 24, value=8, step=1, label="Look-alikes per group")
                 gallery_files = gr.File(label="Your gallery: images or a zip (anime/ and human/ folders are searched apart); empty: the built-in one",
                                         file_count="multiple", file_types=["image", ".zip"])
-                gallery_folder = gr.File(label="…or a whole folder of images", file_count="directory")
+                gallery_folder = gr.File(label="…or a folder of images (searched as one group)", file_count="directory")
             search = gr.Button("Find look-alikes")
             found = gr.Gallery(label="Nearest faces", columns=8, height=360)
             search_notes = gr.Markdown()

@@ -120,9 +120,9 @@ def main() -> int:
             with ThreadPoolExecutor(args.clients) as pool:
                 for index in range(args.clients):
                     pool.submit(client_session, url, index, endpoints, range(first, last), deadline, results, lock)
-            round_ended = time.perf_counter()
             time.sleep(args.settle)
-            started += time.perf_counter() - round_ended  # the wall time counts load, not settling
+            started += args.settle  # the wall time and the time limit count load, not settling
+            deadline += args.settle
             after_rounds.append(resident_bytes(process.pid))
         wall = time.perf_counter() - started
         after = after_rounds[-1]

@@ -49,16 +49,21 @@ def limit_malloc_arenas(count: int = 2) -> bool:
     return bool(mallopt and mallopt(M_ARENA_MAX, count))
 
 
-def trim_malloc_periodically(seconds: float = 5.0) -> threading.Thread | None:
-    """Return freed heap memory to the system every `seconds` from a daemon thread; None without glibc."""
+def trim_malloc() -> bool:
+    """Return the free pages of every malloc arena to the system; False where there is no glibc."""
     malloc_trim = _glibc_function("malloc_trim")
-    if malloc_trim is None:
+    return malloc_trim is not None and malloc_trim(0) in (0, 1)  # 1: memory released, 0: none to release
+
+
+def trim_malloc_periodically(seconds: float = 5.0) -> threading.Thread | None:
+    """Call `trim_malloc` every `seconds` from a daemon thread; None without glibc."""
+    if _glibc_function("malloc_trim") is None:
         return None
 
     def trim():
         while True:
             time.sleep(seconds)
-            malloc_trim(0)
+            trim_malloc()
 
     thread = threading.Thread(target=trim, name="malloc-trim", daemon=True)
     thread.start()

@@ -171,6 +171,24 @@ def test_models_shapes_and_save_load_round_trip(tmp_path, tiny_generator):
         assert torch.equal(loaded(noise, hair, eyes), images)
 
 
+def test_colour_heads_judge_faces_without_the_cutout():
+    from cartoon.acgan.train import cut_out, judge, translate
+
+    torch.manual_seed(0)
+    discriminator = Discriminator(width=4).eval()
+    faces = torch.rand(3, 3, 64, 64) * 2 - 1
+    torch.manual_seed(1)
+    score, hair, eyes = judge(discriminator, faces)
+    assert score.shape == (3,) and hair.shape == (3, 12) and eyes.shape == (3, 10)
+    torch.manual_seed(1)  # the same random shifts and squares, one view at a time
+    shifted = translate(faces)
+    cut_score = discriminator(cut_out(shifted))[0]
+    _, whole_hair, whole_eyes = discriminator(shifted)
+    assert torch.allclose(score, cut_score, atol=1e-5)
+    assert torch.allclose(hair, whole_hair, atol=1e-5) and torch.allclose(eyes, whole_eyes, atol=1e-5)
+    assert not torch.allclose(eyes, discriminator(cut_out(shifted))[2], atol=1e-3)  # the cutout would have changed them
+
+
 def test_short_training_lowers_classification_loss_and_resumes(tmp_path):
     from cartoon.acgan.train import parse_args, train
 

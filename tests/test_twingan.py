@@ -60,6 +60,8 @@ def test_strength_blends_the_domain_switch_from_reconstruction_to_translation():
     assert np.array_equal(half, pixels(to_anime(face, reverse=True, model=model, strength=0.5)))
     with pytest.raises(ValueError, match="strength"):
         to_anime(face, model=model, strength=1.5)
+    with pytest.raises(ValueError, match="eval"):  # a blend must never update running statistics
+        model.train()(square_tensor(face, 32), 0.5)
 
 
 def test_only_the_chosen_domain_norms_learn_from_a_domain_loss():
@@ -194,6 +196,16 @@ def test_uploaded_zip_keeps_groups_and_flattens_other_paths(tmp_path, monkeypatc
     folder = gallery_from_upload([archive])
     assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*.png")) == ["anime/a.png", "b.png"]
     assert gallery_from_upload([archive]) == folder  # same content, same folder, cached embeddings reused
+
+
+def test_uploaded_folder_keeps_its_images_and_passes_over_other_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("CARTOON_CACHE", str(tmp_path / "cache"))
+    face_like(2).save(tmp_path / "c.jpg")
+    (tmp_path / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    folder = gallery_from_upload(None, [tmp_path / "c.jpg", tmp_path / ".DS_Store"])
+    assert [p.name for p in folder.iterdir()] == ["c.jpg"]
+    with pytest.raises(ImageError, match="Upload images"):
+        gallery_from_upload(None, [tmp_path / ".DS_Store"])
 
 
 def test_default_gallery_is_made_by_the_projects_own_models(tmp_path, monkeypatch):

@@ -210,12 +210,14 @@ def default_gallery(model: TwinGAN, size: int = DEFAULT_GALLERY_SIZE) -> Path:
     return folder
 
 
-def gallery_from_upload(files) -> Path:
+def gallery_from_upload(files, folder=()) -> Path:
     """A gallery folder from uploaded images and/or zip archives (anime/ and human/ paths kept as groups).
 
-    The folder is named by the uploads' content, so the same upload reuses its cached embeddings.
+    `folder` holds the files of an uploaded folder: its images join the gallery and anything else
+    in it (.DS_Store, notes) is passed over, as inside a zip. The gallery folder is named by the
+    uploads' content, so the same upload reuses its cached embeddings.
     """
-    files = [Path(f) for f in files or []]
+    files = [Path(f) for f in files or []] + [Path(f) for f in folder or [] if Path(f).suffix.lower() in IMAGE_SUFFIXES]
     if not files:
         raise ImageError("Upload images or a zip of images for the gallery.")
     entries: list[tuple[str, bytes]] = []  # (relative name, content)

@@ -42,6 +42,8 @@ class DomainBatchNorm(nn.Module):
     def forward(self, x: torch.Tensor, domain) -> torch.Tensor:
         """`domain` is an index, or a float t in [0, 1]: the two domains' outputs mixed (1 - t) : t."""
         if isinstance(domain, float):
+            if self.training:  # one batch would update both domains' running statistics
+                raise ValueError("a blended domain is for inference: call .eval() first")
             return torch.lerp(self(x, 0), self(x, 1), domain)
         x = self.norms[domain](x)
         return x * self.scale[domain].view(1, -1, 1, 1) + self.shift[domain].view(1, -1, 1, 1)
@@ -128,7 +130,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
                 skips[int(res)] = skip
         return self.bottleneck(x), skips  # linear: a code centred near zero, good for cosine search
 
-    def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int) -> torch.Tensor:
+    def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float) -> torch.Tensor:
         x = F.leaky_relu(self.start_norm(self.start(code), domain), 0.2)
         for res, block in self.generator.items():
             x = block(x, skips.get(int(res)), domain)

@@ -18,12 +18,16 @@ from cartoon.whitebox.data import add_data_args, image_dataset
 from cartoon.whitebox.model import Generator
 
 
-def parse_args(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser, "whitebox_pretrain")
     add_data_args(parser)
     parser.set_defaults(steps=3000, batch_size=16)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 def main(argv=None):

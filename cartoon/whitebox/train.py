@@ -28,7 +28,7 @@ from cartoon.whitebox.losses import ContentLoss, PatchDiscriminator, discriminat
 from cartoon.whitebox.model import Generator
 
 
-def parse_args(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser, "whitebox")
     add_data_args(parser)
@@ -48,7 +48,11 @@ def parse_args(argv=None):
     parser.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (default: --lr)")
     parser.add_argument("--ema", type=float, default=0.999, help="decay of the generator's moving average")
     parser.set_defaults(steps=20000, batch_size=8)
-    return parser.parse_args(argv)
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return build_parser().parse_args(argv)
 
 
 class Trainer:
