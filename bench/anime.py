@@ -1,10 +1,11 @@
 """TwinGAN translation latency, and look-alike search latency over a 10,000-image gallery.
 
-Translation: TwinGAN at 128² (the shipped configuration) and the same architecture at 256²,
+Translation: TwinGAN in the shipped configuration (weights/twingan/config.json: widths, skips) at
+128², its trained size, and the same architecture at 256²,
 against CycleGAN's ResNet-9 generator (64 channels, the selfie2anime baseline) at the same sizes,
 rebuilt with random weights: only the cost matters. Median of --repeats runs after a warm-up.
 
-Search: 10,000 synthetic L2-normalised embeddings of TwinGAN's width (256); hnswlib (cosine,
+Search: 10,000 synthetic L2-normalised embeddings of the shipped TwinGAN's width; hnswlib (cosine,
 M=16, ef=64, one thread) against exact brute-force numpy search (one matrix-vector product and a
 partial sort), with hnswlib's recall@k against the exact answer. Embedding the gallery itself is
 a one-off cost cached on disk (see `cartoon.twingan.gallery`) and is not part of a query.
@@ -63,12 +64,16 @@ class CycleGANResNet(nn.Module):
 
 
 
+def shipped_config() -> dict:
+    return json.loads((Path(__file__).resolve().parent.parent / "weights" / "twingan" / "config.json").read_text())
+
+
 @torch.no_grad()
 def translation(sizes, repeats: int) -> list[dict]:
     rows = []
     for size in sizes:
         torch.manual_seed(0)
-        ours = TwinGAN(resolution=size).eval()
+        ours = TwinGAN(**{**shipped_config(), "resolution": size}).eval()
         reference = CycleGANResNet().eval()
         image = torch.rand(1, 3, size, size) * 2 - 1
         ours_s = median_seconds(lambda: ours(image, ANIME), repeats)
@@ -117,7 +122,7 @@ def main():
     torch.set_num_threads(args.threads)
 
     results = {"threads": args.threads, "translation": translation(args.sizes, args.repeats),
-               "search": search(args.gallery, 256, 8, 200, args.threads)}
+               "search": search(args.gallery, TwinGAN(**shipped_config()).embedding_size, 8, 200, args.threads)}
     print(f"Translation, 1 image, {args.threads} thread(s), median of {args.repeats}:")
     print("| size | TwinGAN ms | CycleGAN ResNet-9 ms | ratio (TwinGAN / CycleGAN) |\n|---|---|---|---|")
     for row in results["translation"]:
