@@ -4,8 +4,9 @@ Starts `python app.py` on a free port, warms every endpoint once (models load on
 runs --clients threads, each with its own `gradio_client.Client`, sending --requests requests
 that rotate through the endpoints in REQUESTS, in --rounds equal rounds. Reports errors (target
 0), p50/p95 latency overall and per endpoint, and the server's resident memory (VmRSS, children
-included) after the warm-up and after each round (target: within 10%), each time after the server
-has been idle for --settle seconds (the app returns freed heap memory to the system every 5 s). The first concurrent round
+included) after the warm-up and after each round (target: within 10%), each time after the round's visitors have left
+(their clients closed) and the server has been idle for --settle seconds (the app returns freed
+heap memory to the system every 5 s). The first concurrent round
 also pays for per-thread buffers that a sequential warm-up never allocates, so memory growth
 that continues from round to round is what would show a leak. Then a burst larger than the queue checks what a user gets
 when the queue is full: the app's queue holds 32 events, and the rest must hear "busy, try again".
@@ -61,18 +62,22 @@ def timed_request(client: Client, endpoint: str, number: int, timeout: float) ->
 
 
 def client_session(url: str, index: int, endpoints: list[str], steps: range, deadline: float, results: list, lock):
+    """One visitor: a session of requests, then leaving (closing the client ends its heartbeat)."""
     client = Client(url, verbose=False)
-    for step in steps:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+    try:
+        for step in steps:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                with lock:
+                    results.append(("(deadline)", 0.0, "not sent: --time-limit reached"))
+                continue
+            endpoint = endpoints[(index + step) % len(endpoints)]
+            seconds, error = timed_request(client, endpoint, index * 1000 + step, remaining)
+            error = error and f"{endpoint} {error}"
             with lock:
-                results.append(("(deadline)", 0.0, "not sent: --time-limit reached"))
-            continue
-        endpoint = endpoints[(index + step) % len(endpoints)]
-        seconds, error = timed_request(client, endpoint, index * 1000 + step, remaining)
-        error = error and f"{endpoint} {error}"
-        with lock:
-            results.append((endpoint, seconds, error))
+                results.append((endpoint, seconds, error))
+    finally:
+        client.close()
 
 
 def burst(url: str, events: int, timeout: float) -> Counter:
@@ -86,6 +91,7 @@ def burst(url: str, events: int, timeout: float) -> Counter:
             outcomes["served"] += 1
         except Exception as failure:
             outcomes[f"{type(failure).__name__}: {failure}"] += 1
+    client.close()
     return outcomes
 
 
@@ -101,12 +107,15 @@ def main() -> int:
     args = parser.parse_args()
 
     with served_app() as (url, process):
-        offered = set(Client(url, verbose=False).view_api(return_format="dict", print_info=False)["named_endpoints"])
+        probe = Client(url, verbose=False)
+        offered = set(probe.view_api(return_format="dict", print_info=False)["named_endpoints"])
+        probe.close()
         endpoints = [name for name in REQUESTS if name in offered]
         not_covered = sorted(offered - set(REQUESTS))
         idle = resident_bytes(process.pid)
         warm_client = Client(url, verbose=False)
         warm_up = {endpoint: timed_request(warm_client, endpoint, 10**6, 600) for endpoint in endpoints}
+        warm_client.close()
         time.sleep(args.settle)
         before = resident_bytes(process.pid)
 
