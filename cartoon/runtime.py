@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import tempfile
 import threading
@@ -34,6 +35,7 @@ from pathlib import Path
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 
 
+@functools.lru_cache(maxsize=None)  # find_library runs `ldconfig -p`: once per process, not every trim
 def _glibc_function(name: str):
     """A function of the C library by name, or None where it is not glibc (macOS, musl)."""
     library = ctypes.util.find_library("c")
