@@ -52,8 +52,6 @@ def to_anime(image, reverse: bool = False, model: TwinGAN | None = None, strengt
     model = model or get_model()
     target, source = (HUMAN, ANIME) if reverse else (ANIME, HUMAN)
     domain = source + (target - source) * float(strength)
-    if strength in (0.0, 1.0):
-        domain = int(domain)  # one domain's norms: no blend to compute
     device = next(model.parameters()).device
     return to_image(model(square_tensor(image, model.resolution).to(device), domain))
 

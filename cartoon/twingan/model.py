@@ -40,11 +40,15 @@ class DomainBatchNorm(nn.Module):
         self.shift = nn.Parameter(torch.zeros(domains, channels))
 
     def forward(self, x: torch.Tensor, domain) -> torch.Tensor:
-        """`domain` is an index, or a float t in [0, 1]: the two domains' outputs mixed (1 - t) : t."""
-        if isinstance(domain, float):
+        """`domain` is an index, or a float t in [0, 1]: the two domains' outputs mixed (1 - t) : t.
+
+        A whole float (0.0, 1.0) is that domain's index: exact, and no second norm to compute.
+        """
+        if isinstance(domain, float) and not domain.is_integer():
             if self.training:  # one batch would update both domains' running statistics
                 raise ValueError("a blended domain is for inference: call .eval() first")
             return torch.lerp(self(x, 0), self(x, 1), domain)
+        domain = int(domain)
         x = self.norms[domain](x)
         return x * self.scale[domain].view(1, -1, 1, 1) + self.shift[domain].view(1, -1, 1, 1)
 
