@@ -67,6 +67,12 @@ def load_photo(path, max_side: int):
         raise gr.Error(str(error), title="Cannot use this image") from None
 
 
+def weights_missing(name: str) -> gr.Error:
+    """What a handler raises when the registered model `name` has no weights installed."""
+    owner = {"twingan": "The TwinGAN", "acgan": "The avatar generator's"}[name]
+    return gr.Error(f"{owner} weights are not installed (weights/{name}).", title="Model missing")
+
+
 def notes_markdown(notes: list[str]) -> str:
     return "\n".join(f"- {note}" for note in notes)
 
@@ -119,7 +125,7 @@ def run_anime(path, direction, mode, strength, max_side, progress=gr.Progress())
     try:
         result = anime_photo(loaded.image, reverse=direction == "to_human", mode=mode, strength=float(strength))
     except FileNotFoundError:
-        raise gr.Error("The TwinGAN weights are not installed (weights/twingan).", title="Model missing") from None
+        raise weights_missing("twingan") from None
     notes = loaded.notes + result.notes
     if mode != "whole" and result.faces:
         notes.append(f"{result.faces} face{'s' if result.faces > 1 else ''} translated.")
@@ -139,7 +145,7 @@ def run_lookalikes(path, k, gallery_files, gallery_folder, progress=gr.Progress(
     except ImageError as error:
         raise gr.Error(str(error), title="Cannot search this gallery") from None
     except FileNotFoundError:
-        raise gr.Error("The TwinGAN weights are not installed (weights/twingan).", title="Model missing") from None
+        raise weights_missing("twingan") from None
     counts = ", ".join(f"{len(found)} {group}" for group, found in matches.items())
     return thumbnails(matches), notes_markdown(loaded.notes + [f"Nearest in the shared embedding (cosine distance): {counts}."])
 
@@ -189,7 +195,7 @@ def avatar_tab() -> gr.Textbox:
         except ValueError as error:
             raise gr.Error(str(error), title="Cannot draw these avatars") from None
         except FileNotFoundError:
-            raise gr.Error("The avatar generator's weights are not installed (weights/acgan).", title="Model missing") from None
+            raise weights_missing("acgan") from None
         gallery = [(upscale(face, int(scale)), str(r)) for face, r in zip(faces, own)]
         message = f"{recipe.n} face{'s' if recipe.n > 1 else ''}. Click a face to get its own recipe (and use it in Interpolate)."
         return sheet, gallery, [str(r) for r in own], str(recipe), gr.DownloadButton(value=png_download(sheet, "avatars"), visible=True), message
@@ -251,7 +257,7 @@ def interpolate_tab(picked: gr.Textbox):
         except ValueError as error:
             raise gr.Error(str(error), title="Cannot morph") from None
         except FileNotFoundError:
-            raise gr.Error("The avatar generator's weights are not installed (weights/acgan).", title="Model missing") from None
+            raise weights_missing("acgan") from None
         return export(result, scale, fps, "morph") + (f"{len(result)} frames, {mode}: colours move linearly. MP4 via imageio-ffmpeg's bundled ffmpeg." if video_encoder() else f"{len(result)} frames (no MP4 encoder installed).",)
 
     def run_walk(seed, stops, frames, mode, scale, fps):
@@ -260,7 +266,7 @@ def interpolate_tab(picked: gr.Textbox):
         except ValueError as error:
             raise gr.Error(str(error), title="Cannot walk") from None
         except FileNotFoundError:
-            raise gr.Error("The avatar generator's weights are not installed (weights/acgan).", title="Model missing") from None
+            raise weights_missing("acgan") from None
         visited = "\n".join(f"- `{r}`" for r in endpoints)
         return export(result, scale, fps, "walk") + (f"A loop through {len(endpoints)} faces:\n{visited}",)
 
