@@ -29,6 +29,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cartoon.hub import shipped_folder  # noqa: E402
 from cartoon.twingan.model import ANIME, TwinGAN  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
@@ -63,17 +64,12 @@ class CycleGANResNet(nn.Module):
         return self.up(x)
 
 
-
-def shipped_config() -> dict:
-    return json.loads((Path(__file__).resolve().parent.parent / "weights" / "twingan" / "config.json").read_text())
-
-
 @torch.no_grad()
-def translation(sizes, repeats: int) -> list[dict]:
+def translation(config: dict, sizes, repeats: int) -> list[dict]:
     rows = []
     for size in sizes:
         torch.manual_seed(0)
-        ours = TwinGAN(**{**shipped_config(), "resolution": size}).eval()
+        ours = TwinGAN(**{**config, "resolution": size}).eval()
         reference = CycleGANResNet().eval()
         image = torch.rand(1, 3, size, size) * 2 - 1
         ours_s = median_seconds(lambda: ours(image, ANIME), repeats)
@@ -121,8 +117,9 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    results = {"threads": args.threads, "translation": translation(args.sizes, args.repeats),
-               "search": search(args.gallery, TwinGAN(**shipped_config()).embedding_size, 8, 200, args.threads)}
+    config = json.loads((shipped_folder("twingan") / "config.json").read_text())
+    results = {"threads": args.threads, "translation": translation(config, args.sizes, args.repeats),
+               "search": search(args.gallery, TwinGAN(**config).embedding_size, 8, 200, args.threads)}
     print(f"Translation, 1 image, {args.threads} thread(s), median of {args.repeats}:")
     print("| size | TwinGAN ms | CycleGAN ResNet-9 ms | ratio (TwinGAN / CycleGAN) |\n|---|---|---|---|")
     for row in results["translation"]:

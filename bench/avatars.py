@@ -25,7 +25,6 @@ from cartoon.hub import shipped_folder  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
 
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)

@@ -31,7 +31,6 @@ from cartoon.images import to_tensor  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
 
-
 def group_photo(side: int) -> Image.Image:
     """A side×side mosaic of 4 held-out portraits (read at run time, never stored)."""
     faces = [Image.open(path).convert("RGB") for path in data.split(data.SELFIE_PHOTOS)[1][:4]]
