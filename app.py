@@ -12,6 +12,7 @@ from pathlib import Path
 import gradio as gr
 
 from cartoon.images import DEFAULT_MAX_SIDE, MAX_FILE_BYTES, ImageError, open_image
+from cartoon.runtime import INFERENCE_THREADS, on_inference_threads
 from cartoon.stylize import MODES
 
 TITLE = "Cartoon people"
@@ -80,6 +81,7 @@ def notes_markdown(notes: list[str]) -> str:
 # --- Cartoonize -------------------------------------------------------------------------------
 
 
+@on_inference_threads
 def run_cartoonize(path, mode, strength, max_side, progress=gr.Progress()):
     from cartoon.whitebox import cartoonize_photo
 
@@ -116,6 +118,7 @@ def cartoonize_tab():
 ANIME_DIRECTIONS = [("Human → anime", "to_anime"), ("Anime → human", "to_human")]
 
 
+@on_inference_threads
 def run_anime(path, direction, mode, strength, max_side, progress=gr.Progress()):
     from cartoon.twingan import anime_photo
 
@@ -132,6 +135,7 @@ def run_anime(path, direction, mode, strength, max_side, progress=gr.Progress())
     return (result.source, result.image), gr.DownloadButton(value=png_download(result.image, "anime"), visible=True), notes_markdown(notes)
 
 
+@on_inference_threads
 def run_lookalikes(path, k, gallery_files, gallery_folder, progress=gr.Progress()):
     from cartoon.twingan import lookalikes
     from cartoon.twingan.gallery import gallery_from_upload, thumbnails
@@ -187,6 +191,7 @@ def avatar_tab() -> gr.Textbox:
     """The Avatar tab; returns the textbox holding the recipe of the face last picked in its grid."""
     from cartoon.acgan import EYE_COLOURS, HAIR_COLOURS, MAX_FACES, MAX_SEED, RANDOM, Recipe, avatars, grid, upscale
 
+    @on_inference_threads
     def draw(hair, eyes, seed, count, trunc, scale):
         try:
             recipe = Recipe(hair, eyes, int(seed), int(count), round(float(trunc), 3))
@@ -200,6 +205,7 @@ def avatar_tab() -> gr.Textbox:
         message = f"{recipe.n} face{'s' if recipe.n > 1 else ''}. Click a face to get its own recipe (and use it in Interpolate)."
         return sheet, gallery, [str(r) for r in own], str(recipe), gr.DownloadButton(value=png_download(sheet, "avatars"), visible=True), message
 
+    @on_inference_threads
     def from_recipe(text, scale):
         try:
             recipe = Recipe.parse(text)
@@ -251,6 +257,7 @@ def interpolate_tab(picked: gr.Textbox):
         shown = upscale(strip(frames), int(scale))
         return frames, shown, str(gif), gr.DownloadButton(value=str(gif), visible=True), str(mp4) if mp4 else None, gr.Slider(1, len(frames), value=1, step=1, label="Frame"), upscale(frames[0], int(scale))
 
+    @on_inference_threads
     def run_morph(start, end, frames, mode, scale, fps):
         try:
             result = morph(start, end, int(frames), mode)
@@ -260,6 +267,7 @@ def interpolate_tab(picked: gr.Textbox):
             raise weights_missing("acgan") from None
         return export(result, scale, fps, "morph") + (f"{len(result)} frames, {mode}: colours move linearly. MP4 via imageio-ffmpeg's bundled ffmpeg." if video_encoder() else f"{len(result)} frames (no MP4 encoder installed).",)
 
+    @on_inference_threads
     def run_walk(seed, stops, frames, mode, scale, fps):
         try:
             result, endpoints = walk(int(seed), int(stops), int(frames), mode)
@@ -320,8 +328,9 @@ def build_app() -> gr.Blocks:
             anime_tab()
             picked = avatar_tab()
             interpolate_tab(picked)
-    # Two requests at a time keep a 2-core CPU responsive; a full queue answers "busy" at once.
-    demo.queue(default_concurrency_limit=2, max_size=32)
+    # Gradio's limit is per endpoint; the handlers' model work shares INFERENCE_THREADS threads
+    # (cartoon.runtime), so a 2-core CPU runs two at a time. A full queue answers "busy" at once.
+    demo.queue(default_concurrency_limit=INFERENCE_THREADS, max_size=32)
     return demo
 
 

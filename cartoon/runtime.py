@@ -13,6 +13,18 @@ a daemon thread calls it every few seconds. bench/load.py, 16 clients × 4 reque
 session, resident memory after the load vs after the warm-up: +46% without trimming, +14% with it
 (readings after 10 s idle; the second round adds nothing further in either case).
 
+Inference threads: Gradio calls a handler on whichever thread of its AnyIO worker pool (up to 40)
+is free, and its queue limits concurrency per endpoint, not across endpoints, so under a mixed
+load the model code ran on a dozen or more different threads. Every thread that runs torch ops
+keeps native buffers of its own for as long as it lives (they are not Python objects and not
+freed heap, so neither tracemalloc nor trimming sees them): the models called in-process on a new
+thread per call, two at a time, grew resident memory from 791 to 976 MB over 20 calls and to 1098
+MB over 20 more (45 threads), against 793 → 847 → 847 MB when the same calls all ran on two fixed
+threads. The same held with OpenMP at one thread (803 → 996 MB), so it is per calling thread, not
+OpenMP's thread teams. `on_inference_threads` therefore runs handlers on one small fixed pool;
+the Gradio worker thread only waits for the result. The pool also bounds model work to
+INFERENCE_THREADS at a time across all endpoints, which is what a 2-core machine can serve.
+
 Atomic image cache: Gradio 6.31 writes every output image to a path named by the hash of its
 bytes, rewriting the file in place each time. Two requests with the same result (two visitors
 clicking the same example) then race: one rewrites the file while the other's client downloads
@@ -23,6 +35,7 @@ Gradio already writes copies of files through a temporary name and a rename; ima
 
 from __future__ import annotations
 
+import contextvars
 import ctypes
 import ctypes.util
 import functools
@@ -30,9 +43,39 @@ import os
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
+INFERENCE_THREADS = 2  # model work at a time, across all endpoints: one per CPU core here
+INFERENCE_THREAD_NAME = "inference"
+
+_on_pool = threading.local()
+
+
+def _mark_inference_thread():
+    _on_pool.inside = True
+
+
+_inference_pool = ThreadPoolExecutor(INFERENCE_THREADS, INFERENCE_THREAD_NAME, initializer=_mark_inference_thread)
+
+
+def on_inference_threads(handler):
+    """`handler`, run on the fixed pool of INFERENCE_THREADS threads; the calling thread waits.
+
+    The signature is kept (functools.wraps), so Gradio still sees `progress=gr.Progress()` and
+    event-data parameters; the caller's context variables go along, which is how gr.Progress finds
+    its event. A wrapped handler called from another one already on the pool runs in place, since
+    waiting for a second pool thread there could deadlock.
+    """
+
+    @functools.wraps(handler)
+    def run_on_pool(*args, **kwargs):
+        if getattr(_on_pool, "inside", False):
+            return handler(*args, **kwargs)
+        return _inference_pool.submit(contextvars.copy_context().run, handler, *args, **kwargs).result()
+
+    return run_on_pool
 
 
 @functools.lru_cache(maxsize=None)  # find_library runs `ldconfig -p`: once per process, not every trim

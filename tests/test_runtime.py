@@ -1,8 +1,12 @@
-"""Serving settings: the atomic image cache never exposes a half-written file; malloc arenas capped; freed heap returned."""
+"""Serving settings: the atomic image cache never exposes a half-written file; malloc arenas capped; freed heap returned;
+model work on a fixed pool of inference threads."""
 
+import contextvars
+import inspect
 import platform
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +14,7 @@ import pytest
 from gradio import processing_utils
 from PIL import Image
 
-from cartoon.runtime import atomic_gradio_image_cache, limit_malloc_arenas, trim_malloc
+from cartoon.runtime import INFERENCE_THREADS, atomic_gradio_image_cache, limit_malloc_arenas, on_inference_threads, trim_malloc
 
 IMAGE = Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
 
@@ -84,3 +88,67 @@ def test_trimming_returns_freed_heap_memory():
     assert trim_malloc()
     assert before_trim - resident_mb() > 0.5 * 200  # most of the freed 200 MB went back
     assert held - before_trim < 0.5 * 200 and len(last) == 100_000
+
+
+def test_handlers_called_from_many_threads_run_on_the_few_inference_threads():
+    callers, runners = set(), set()
+
+    @on_inference_threads
+    def handler(n):
+        runners.add(threading.get_ident())
+        return n * n
+
+    def call(n):
+        callers.add(threading.get_ident())
+        return handler(n)
+
+    with ThreadPoolExecutor(12) as pool:  # like Gradio's worker pool: many threads over time
+        assert list(pool.map(call, range(48))) == [n * n for n in range(48)]
+    assert 1 <= len(runners) <= INFERENCE_THREADS and not runners & callers
+
+
+REQUEST = contextvars.ContextVar("request")
+
+
+def test_inference_threads_keep_what_gradio_relies_on():
+    def handler(text, progress=None):
+        """Doc."""
+        if text == "bad":
+            raise ValueError("a message for the user")
+        return REQUEST.get()
+
+    wrapped = on_inference_threads(handler)
+    assert inspect.signature(wrapped) == inspect.signature(handler) and wrapped.__name__ == "handler"
+    REQUEST.set("event 7")  # gr.Progress finds its event through context variables like this one
+    assert wrapped("good") == "event 7"
+    with pytest.raises(ValueError, match="a message for the user"):
+        wrapped("bad")
+
+
+def test_a_handler_calling_another_on_the_pool_does_not_wait_for_a_free_thread():
+    inner = on_inference_threads(lambda: threading.current_thread().name)
+    outer = on_inference_threads(lambda: (threading.current_thread().name, inner()))
+    with ThreadPoolExecutor(2 * INFERENCE_THREADS) as pool:  # every pool thread busy in `outer` at once
+        jobs = [pool.submit(outer) for _ in range(2 * INFERENCE_THREADS)]
+        for job in jobs:
+            outer_name, inner_name = job.result(timeout=60)  # a deadlock would never return
+            assert outer_name == inner_name and outer_name.startswith("inference")
+
+
+def test_the_apps_model_handlers_run_on_the_inference_threads(monkeypatch):
+    import app
+    import cartoon.acgan
+
+    seen = []
+
+    def recording_avatars(*args, **kwargs):
+        seen.append(threading.current_thread().name)
+        return drawn(*args, **kwargs)
+
+    drawn = cartoon.acgan.avatars
+    monkeypatch.setattr(cartoon.acgan, "avatars", recording_avatars)  # the tab imports it when built
+    draw = next(block.fn for block in app.build_app().fns.values() if block.api_name == "avatars")
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(lambda seed: draw("blue", "red", seed, 1, 0.8, 1), range(6)))
+    assert [result[3] for result in results] == [f"acgan:v1;hair=blue;eyes=red;seed={seed};n=1;trunc=0.8" for seed in range(6)]
+    assert len(seen) == 6 and all(name.startswith("inference") for name in seen)
