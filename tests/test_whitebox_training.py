@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from cartoon.training import Run
 from cartoon.whitebox import pretrain, representations as rep, train
 from cartoon.whitebox.model import Generator
 
@@ -107,6 +108,11 @@ def test_full_training_lowers_the_generator_loss_and_exports(tmp_path):
     assert log[-1]["total"] < log[0]["total"]
     assert (run / "samples" / "step_000020.png").is_file()
 
-    train.main(args + COMMON + ["--export", str(tmp_path / "export")])
+    train.main(args + COMMON + ["--export", str(tmp_path / "export"), "--export-radius", "3", "--export-eps", "0.05"])
     exported = Generator.from_pretrained(str(tmp_path / "export"))
     assert exported(torch.zeros(1, 3, 20, 20)).shape == (1, 3, 20, 20)
+    assert (exported.radius, exported.eps) == (3, 0.05)  # the inference filter, not the training one
+    trained = Generator(channels=4, blocks=1, radius=3, eps=0.05)
+    Run(run, main=False).load_checkpoint("cpu", ema=trained)
+    photo = torch.rand(1, 3, 20, 20) * 2 - 1
+    assert torch.equal(exported(photo), trained(photo))

@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_data_args(parser)
     parser.add_argument("--pretrained", help="run folder of cartoon.whitebox.pretrain to start the generator from")
     parser.add_argument("--export", help="write the run's EMA generator here (save_pretrained) and exit")
+    # Training keeps the paper's output filter (radius 1, eps 5e-3); a wider one at inference
+    # flattens colour regions while faces stay put (weights/whitebox/README.md has the figures).
+    parser.add_argument("--export-radius", type=int, default=4, help="radius of the exported model's output guided filter")
+    parser.add_argument("--export-eps", type=float, default=0.02, help="eps of the exported model's output guided filter")
     parser.add_argument("--w0", type=float, default=0.5, help="surface GAN weight")
     parser.add_argument("--w1", type=float, default=1.0, help="texture GAN weight")
     parser.add_argument("--w2", type=float, default=1.0, help="structure (superpixel) content weight")
@@ -119,7 +123,7 @@ class Trainer:
 
 def export(args):
     """Save the run's EMA generator as a shippable Hub folder (config.json + model.safetensors)."""
-    generator = Generator(channels=args.channels, blocks=args.blocks)
+    generator = Generator(channels=args.channels, blocks=args.blocks, radius=args.export_radius, eps=args.export_eps)
     step = Run(args.run, main=False).load_checkpoint("cpu", ema=generator)
     generator.save_pretrained(args.export)
     print(f"exported step {step} of {args.run} to {args.export}")
