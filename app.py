@@ -16,6 +16,11 @@ from cartoon.runtime import INFERENCE_THREADS, on_inference_threads
 from cartoon.stylize import MODES
 
 TITLE = "Cartoon people"
+# Gradio's concurrency limit is per endpoint unless events share a concurrency group. The model
+# handlers all run on cartoon.runtime's INFERENCE_THREADS threads, so they share one group of that
+# size: a visitor's page then shows a true queue position instead of "processing" while the
+# request actually waits for a free inference thread behind other endpoints' work.
+MODEL_QUEUE = {"concurrency_id": "inference", "concurrency_limit": INFERENCE_THREADS}
 INTRO = "Turn a photo into a cartoon or an anime character, or draw anime avatars. Everything runs on your CPU."
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 DOWNLOADS = Path(tempfile.mkdtemp(prefix="cartoon-downloads-"))
@@ -110,7 +115,7 @@ def cartoonize_tab():
                 download = gr.DownloadButton("Download PNG", visible=False)
                 notes = gr.Markdown()
         gr.Examples([[str(EXAMPLES / "astronaut.jpg")], [str(EXAMPLES / "astronaut_pair.jpg")]], inputs=[photo])
-        button.click(run_cartoonize, [photo, mode, strength, max_side], [compare, download, notes], api_name="cartoonize")
+        button.click(run_cartoonize, [photo, mode, strength, max_side], [compare, download, notes], api_name="cartoonize", **MODEL_QUEUE)
 
 
 # --- Photo → Anime ----------------------------------------------------------------------------
@@ -180,8 +185,8 @@ def anime_tab():
             search = gr.Button("Find look-alikes")
             found = gr.Gallery(label="Nearest faces", columns=8, height=360)
             search_notes = gr.Markdown()
-        button.click(run_anime, [photo, direction, mode, strength, max_side], [compare, download, notes], api_name="anime")
-        search.click(run_lookalikes, [photo, k, gallery_files, gallery_folder], [found, search_notes], api_name="lookalikes")
+        button.click(run_anime, [photo, direction, mode, strength, max_side], [compare, download, notes], api_name="anime", **MODEL_QUEUE)
+        search.click(run_lookalikes, [photo, k, gallery_files, gallery_folder], [found, search_notes], api_name="lookalikes", **MODEL_QUEUE)
 
 
 # --- Avatar and Interpolate ---------------------------------------------------------------------
@@ -239,9 +244,9 @@ def avatar_tab() -> gr.Textbox:
         face_recipes = gr.State([])
         controls = [hair, eyes, seed, count, trunc, scale]
         outputs = [sheet, gallery, face_recipes, recipe, download, message]
-        button.click(draw, controls, outputs, api_name="avatars")
-        dice.click(lambda: int.from_bytes(os.urandom(4), "big") >> 1, None, seed, api_name=False).then(draw, controls, outputs)
-        recipe.submit(from_recipe, [recipe, scale], [hair, eyes, seed, count, trunc, *outputs], api_name="avatars_recipe")
+        button.click(draw, controls, outputs, api_name="avatars", **MODEL_QUEUE)
+        dice.click(lambda: int.from_bytes(os.urandom(4), "big") >> 1, None, seed, api_name=False).then(draw, controls, outputs, **MODEL_QUEUE)
+        recipe.submit(from_recipe, [recipe, scale], [hair, eyes, seed, count, trunc, *outputs], api_name="avatars_recipe", **MODEL_QUEUE)
         gallery.select(pick, face_recipes, picked, api_name=False)
     return picked
 
@@ -315,8 +320,8 @@ def interpolate_tab(picked: gr.Textbox):
         outputs = [state, strip_image, animation, gif_download, video, frame_slider, frame, message]
         start_pick.click(lambda r: r or gr.skip(), picked, start, api_name=False)
         end_pick.click(lambda r: r or gr.skip(), picked, end, api_name=False)
-        button.click(run_morph, [start, end, frames, mode, scale, fps], outputs, api_name="morph")
-        walk_button.click(run_walk, [walk_seed, stops, frames, mode, scale, fps], outputs, api_name="walk")
+        button.click(run_morph, [start, end, frames, mode, scale, fps], outputs, api_name="morph", **MODEL_QUEUE)
+        walk_button.click(run_walk, [walk_seed, stops, frames, mode, scale, fps], outputs, api_name="walk", **MODEL_QUEUE)
         frame_slider.change(show_frame, [state, frame_slider, scale], frame, api_name=False)
 
 
@@ -328,8 +333,7 @@ def build_app() -> gr.Blocks:
             anime_tab()
             picked = avatar_tab()
             interpolate_tab(picked)
-    # Gradio's limit is per endpoint; the handlers' model work shares INFERENCE_THREADS threads
-    # (cartoon.runtime), so a 2-core CPU runs two at a time. A full queue answers "busy" at once.
+    # A full queue answers "busy" at once; model events share one limit through MODEL_QUEUE.
     demo.queue(default_concurrency_limit=INFERENCE_THREADS, max_size=32)
     return demo
 

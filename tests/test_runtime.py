@@ -152,3 +152,16 @@ def test_the_apps_model_handlers_run_on_the_inference_threads(monkeypatch):
         results = list(pool.map(lambda seed: draw("blue", "red", seed, 1, 0.8, 1), range(6)))
     assert [result[3] for result in results] == [f"acgan:v1;hair=blue;eyes=red;seed={seed};n=1;trunc=0.8" for seed in range(6)]
     assert len(seen) == 6 and all(name.startswith("inference") for name in seen)
+
+
+def test_the_apps_model_events_share_one_queue_group_of_the_pools_size():
+    import app
+
+    pooled = on_inference_threads(lambda: None).__code__  # the wrapper every pooled handler shares
+    events = list(app.build_app().fns.values())
+    model_events = [event for event in events if getattr(event.fn, "__code__", None) is pooled]
+    other_events = [event for event in events if event not in model_events]
+    assert {event.api_name for event in model_events} >= {"cartoonize", "anime", "lookalikes", "avatars", "avatars_recipe", "morph", "walk"}
+    assert {event.concurrency_id for event in model_events} == {"inference"}
+    assert {event.concurrency_limit for event in model_events} == {INFERENCE_THREADS}
+    assert other_events and all(event.concurrency_id != "inference" for event in other_events)
