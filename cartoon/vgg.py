@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -110,3 +111,17 @@ class VGG16Features(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.layers((images - self.shift) / self.scale)
+
+
+class ContentLoss(nn.Module):
+    """L1 distance of VGG16 relu4_3 features; targets are compared without gradient."""
+
+    def __init__(self, vgg: VGG16Features | None = None):
+        super().__init__()
+        self.vgg = vgg or VGG16Features("relu4_3")
+
+    def forward(self, output: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
+        features = self.vgg(output)
+        with torch.no_grad():
+            target_features = self.vgg(torch.cat(targets)).split(output.shape[0])
+        return [F.l1_loss(features, t) for t in target_features]

@@ -34,7 +34,7 @@ def trained(tmp_path_factory):
     run = root / "run"
     common = TINY + ["--run-dir", str(run), "--photos", str(root / "photos"), "--anime", str(root / "anime")]
     train_main(common + ["--steps", "2"])
-    train_main(common + ["--steps", "3", "--resume"])
+    train_main(common + ["--steps", "3", "--resume", "--content-weight", "1", "--content-size", "16"])
     train_main(["--run-dir", str(run), "--export", str(root / "export")])
     yield root
     torch.set_num_threads(threads)
@@ -44,6 +44,8 @@ def test_training_logs_samples_and_resumes(trained):
     records = [json.loads(line) for line in (trained / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3]  # the resumed run went on from step 2
     assert all(np.isfinite(r[k]) for r in records for k in ("loss_d", "loss_gan", "loss_recon", "loss_cycle"))
+    # the content term is off by default and on after the resume that asked for it
+    assert [r["loss_content"] > 0 for r in records] == [False, False, True]
     assert sorted(p.name for p in (trained / "run" / "samples").iterdir()) == ["step_000002.png", "step_000003.png"]
 
 

@@ -9,7 +9,9 @@
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
 human→anime→human cycle L1, and the mirror anime→human GAN with anime→human→anime cycle, so the
-reverse direction is trained as well.
+reverse direction is trained as well. With `--content-weight`, each photo's anime translation also
+keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss): the anime critic alone rewards
+dropping a man's cues, because nearly every selfie2anime portrait is a girl.
 With the project's own data folders only their train split is used (`cartoon.data.split`).
 """
 
@@ -38,6 +40,7 @@ from cartoon.training import (
     update_ema,
 )
 from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN
+from cartoon.vgg import ContentLoss
 
 
 def training_files(folder) -> list:
@@ -88,6 +91,14 @@ def diff_augment(images: torch.Tensor, policy: str) -> torch.Tensor:
     return images
 
 
+def content_distance(content: ContentLoss, translation: torch.Tensor, photo: torch.Tensor, side: int) -> torch.Tensor:
+    """VGG feature distance compared at `side`²: VGG is the costliest part of a CPU step, and at 64²
+    two different people are still twice as far apart as a photo and its anime translation."""
+    if translation.shape[-1] != side:
+        translation, photo = (F.interpolate(x, size=side, mode="bilinear", antialias=True, align_corners=False) for x in (translation, photo))
+    return content(translation, photo)[0]
+
+
 def build_models(args):
     generator = TwinGAN(resolution=args.resolution, width=args.width, max_width=args.max_width, skip_resolutions=args.skips)
     critics = torch.nn.ModuleList(Discriminator(args.resolution, args.width, args.max_width) for _ in range(2))
@@ -114,6 +125,7 @@ def train(args):
         # A new shuffle per resume: short sessions would otherwise replay the same first batches.
         seed_everything(args.seed + step)
     g = dist.wrap(generator)
+    content = ContentLoss().to(device) if args.content_weight else None
     wrapped_critics = [dist.wrap(c) for c in critics]  # synchronised in the critic step
 
     photos = face_dataset(args.photos, args.resolution)
@@ -158,7 +170,8 @@ def train(args):
         loss_gan = -sum(critics[domain](augment(fakes[domain])).mean() for domain in (HUMAN, ANIME))
         loss_recon = F.l1_loss(human_to_human, human) + F.l1_loss(anime_to_anime, drawn)
         loss_cycle = F.l1_loss(cycle_human, human) + F.l1_loss(cycle_anime, drawn)
-        loss_g = loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle
+        loss_content = content_distance(content, human_to_anime, human, args.content_size) if content else torch.zeros(())
+        loss_g = loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle + args.content_weight * loss_content
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         opt_g.step()
@@ -171,7 +184,7 @@ def train(args):
             rate = (step - last_step) / max(elapsed, 1e-9)
             started, last_step = time.time(), step
             values = {name: dist.mean(torch.as_tensor(float(v.detach() if torch.is_tensor(v) else v))) for name, v in
-                      dict(loss_d=loss_d, loss_gan=loss_gan, loss_recon=loss_recon, loss_cycle=loss_cycle).items()}
+                      dict(loss_d=loss_d, loss_gan=loss_gan, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content).items()}
             run.log(step, it_per_s=rate, **values)
             if dist.main:
                 print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
@@ -213,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--skips", type=int, nargs="*", default=[8, 16, 32], help="resolutions with U-Net skips")
     parser.add_argument("--recon-weight", type=float, default=10.0)
     parser.add_argument("--cycle-weight", type=float, default=10.0)
+    parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
+    parser.add_argument("--content-size", type=int, default=64, help="side at which the content loss compares")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--diffaugment", default="color,translation,cutout", help="policy, or 'none'")
     parser.add_argument("--export", metavar="FOLDER", help="only export RUN's EMA generator to FOLDER and exit")

@@ -1,4 +1,5 @@
-"""Losses of the white-box cartoonizer: two patch discriminators, VGG content, total variation.
+"""Losses of the white-box cartoonizer: two patch discriminators and total variation
+(VGG content is the shared `cartoon.vgg.ContentLoss`).
 
     surface    LSGAN on guided-filter-smoothed cartoons vs smoothed outputs   (--w0)
     texture    LSGAN on randomly greyed cartoons vs greyed outputs             (--w1)
@@ -12,11 +13,8 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
-
-from cartoon.vgg import VGG16Features
 
 
 class PatchDiscriminator(nn.Module):
@@ -55,17 +53,3 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
     dy = images[..., 1:, :] - images[..., :-1, :]
     dx = images[..., :, 1:] - images[..., :, :-1]
     return dy.pow(2).mean() + dx.pow(2).mean()
-
-
-class ContentLoss(nn.Module):
-    """L1 distance of VGG16 relu4_3 features; targets are compared without gradient."""
-
-    def __init__(self, vgg: VGG16Features | None = None):
-        super().__init__()
-        self.vgg = vgg or VGG16Features("relu4_3")
-
-    def forward(self, output: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
-        features = self.vgg(output)
-        with torch.no_grad():
-            target_features = self.vgg(torch.cat(targets)).split(output.shape[0])
-        return [F.l1_loss(features, t) for t in target_features]

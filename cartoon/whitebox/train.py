@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from cartoon.training import Distributed, Run, add_common_args, evaluating, forever, seed_everything, set_threads, update_ema
+from cartoon.vgg import ContentLoss
 from cartoon.whitebox import representations as rep
 from cartoon.whitebox.data import add_data_args, image_dataset
-from cartoon.whitebox.losses import ContentLoss, PatchDiscriminator, discriminator_loss, generator_loss, total_variation
+from cartoon.whitebox.losses import PatchDiscriminator, discriminator_loss, generator_loss, total_variation
 from cartoon.whitebox.model import Generator
 
 
