@@ -15,6 +15,7 @@ Measured, and written to `--out` as JSON plus a Markdown table:
 - Gender kept: a logistic-regression probe on pool3 features, trained on UTKFace's train split,
   judges the held-out photos and their anime → human round trips. The anime image is all the
   round trip has, so a man whose round trip reads as a woman was made a woman on the way.
+  Counted per face as well: of the photos the probe reads as male, the share that come back female.
   (The probe is not applied to anime images themselves: it never saw that domain.)
 """
 
@@ -136,6 +137,18 @@ class GenderProbe:
         return self.linear((features - self.mean) / self.std).squeeze(1) > 0
 
 
+def gender_summary(female_photo: torch.Tensor, female_round_trip: torch.Tensor) -> dict:
+    """How the probe reads one group's photos and round trips (boolean tensors, one entry per face)."""
+    read_male = ~female_photo
+    return {
+        "read_as_female_photo": float(female_photo.float().mean()),
+        "read_as_female_round_trip": float(female_round_trip.float().mean()),
+        # Per face, not per group: of the faces read as male, the share whose round trip reads female.
+        "male_turned_female": float((female_round_trip & read_male).sum() / max(int(read_male.sum()), 1)),
+        "read_as_male_photo_count": int(read_male.sum()),
+    }
+
+
 def realism(kid: KernelInceptionDistance, fid: FrechetInceptionDistance, fakes: torch.Tensor, real_count: int) -> dict:
     """KID×100 (mean ± std over subsets) and FID of `fakes` against the held-out anime already loaded."""
     kid.reset()
@@ -208,8 +221,7 @@ def evaluate(args) -> dict:
         if members.sum() < 2:
             continue
         row = realism(kid, fid, utk_anime[members], len(real)) | landmark_summary(list(errors[members.numpy()]))
-        row["read_as_female_photo"] = float(judged_photo[members].float().mean())
-        row["read_as_female_round_trip"] = float(judged_round_trip[members].float().mean())
+        row |= gender_summary(judged_photo[members], judged_round_trip[members])
         results["utkface"][name] = row
         print(name, row, flush=True)
     return results
@@ -217,14 +229,15 @@ def evaluate(args) -> dict:
 
 def markdown(results: dict) -> str:
     lines = [
-        "| held-out set | images | KID×100 | FID | landmark NME | faces found in translation | read as female: photo → round trip |",
-        "|---|---|---|---|---|---|---|",
+        "| held-out set | images | KID×100 | FID | landmark NME | faces found in translation | read as female: photo → round trip | read as male, back as female |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def row(name, r):
         nme = f"{r['landmark_nme']:.3f}" if r["landmark_nme"] is not None else "–"
         gender = f"{r['read_as_female_photo']:.0%} → {r['read_as_female_round_trip']:.0%}" if "read_as_female_photo" in r else "–"
-        lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {nme} | {r['faces_found']:.0%} | {gender} |")
+        turned = f"{r['male_turned_female']:.0%} of {r['read_as_male_photo_count']}" if "male_turned_female" in r else "–"
+        lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {nme} | {r['faces_found']:.0%} | {gender} | {turned} |")
 
     row("selfie2anime photos", results["selfie"])
     for name, r in results["utkface"].items():
