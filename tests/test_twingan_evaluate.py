@@ -20,23 +20,34 @@ def test_gender_probe_separates_held_out_features_it_was_not_trained_on():
 
 
 def test_per_face_count_sees_swaps_that_group_rates_hide():
-    # two faces swap genders on the way: the group's rates do not move, the per-face count does
+    # two faces swap genders between reconstruction and round trip: the group's rates do not move
     photo = torch.tensor([True, False, False, True])
+    reconstruction = torch.tensor([True, False, False, True])
     round_trip = torch.tensor([False, True, False, True])
-    summary = gender_summary(photo, round_trip)
-    assert summary["read_as_female_photo"] == summary["read_as_female_round_trip"] == 0.5
-    assert summary["read_as_male_photo_count"] == 2
+    summary = gender_summary(photo, reconstruction, round_trip)
+    assert summary["read_as_female_reconstruction"] == summary["read_as_female_round_trip"] == 0.5
+    assert summary["read_as_male_reconstruction_count"] == 2
     assert summary["male_turned_female"] == 0.5
-    assert gender_summary(photo, photo)["male_turned_female"] == 0.0
+    assert gender_summary(photo, reconstruction, reconstruction)["male_turned_female"] == 0.0
+
+
+def test_the_reconstruction_not_the_photo_is_the_control():
+    # the generator's blur alone reads every face as male: nothing is blamed on anime
+    photo = torch.tensor([True, True, False, False])
+    blurred = torch.tensor([False, False, False, False])
+    summary = gender_summary(photo, blurred, blurred)
+    assert summary["read_as_female_photo"] == 0.5 and summary["read_as_female_round_trip"] == 0.0
+    assert summary["male_turned_female"] == 0.0
 
 
 def test_markdown_reports_the_per_face_count():
     row = {"images": 4, "kid_x100": 20.0, "kid_x100_std": 1.0, "fid": 250.0, "landmark_nme": 0.2, "faces_found": 1.0}
+    male = torch.tensor([False] * 4)
     results = {
         "selfie": row,
-        "utkface": {"gender: male": row | gender_summary(torch.tensor([False] * 4), torch.tensor([True, False, False, False]))},
+        "utkface": {"gender: male": row | gender_summary(male, male, torch.tensor([True, False, False, False]))},
         "gender_probe": {"train_images": 10, "accuracy_on_held_out_photos": 0.9},
     }
     table = markdown(results)
     assert "25% of 4" in table
-    assert "0% → 25%" in table
+    assert "0% / 0% / 25%" in table

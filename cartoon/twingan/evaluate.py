@@ -13,9 +13,12 @@ Measured, and written to `--out` as JSON plus a Markdown table:
   distance divided by the photo's eye distance (NME), and how often a face is found at all.
 - The same on held-out UTKFace faces, split by gender and by age band.
 - Gender kept: a logistic-regression probe on pool3 features, trained on UTKFace's train split,
-  judges the held-out photos and their anime → human round trips. The anime image is all the
-  round trip has, so a man whose round trip reads as a woman was made a woman on the way.
-  Counted per face as well: of the photos the probe reads as male, the share that come back female.
+  judges the held-out photos, their human → human reconstructions and their human → anime → human
+  round trips. The anime image is all the round trip has, so a man whose round trip reads as a
+  woman was made a woman on the way. Generated faces are blurrier than photos and carry the
+  generator's artefacts, which alone can move the probe, so the reconstruction (the same generator,
+  never anime) is the control, counted per face: of the reconstructions read as male, the share
+  whose round trip reads female.
   (The probe is not applied to anime images themselves: it never saw that domain.)
 """
 
@@ -137,15 +140,20 @@ class GenderProbe:
         return self.linear((features - self.mean) / self.std).squeeze(1) > 0
 
 
-def gender_summary(female_photo: torch.Tensor, female_round_trip: torch.Tensor) -> dict:
-    """How the probe reads one group's photos and round trips (boolean tensors, one entry per face)."""
-    read_male = ~female_photo
+def gender_summary(female_photo: torch.Tensor, female_reconstruction: torch.Tensor, female_round_trip: torch.Tensor) -> dict:
+    """How the probe reads one group's photos, reconstructions and round trips (boolean, one per face).
+
+    The reconstruction (human → human) carries the generator's blur and artefacts but never passes
+    through anime, so it is the control: what the round trip changes beyond it, anime changed.
+    """
+    read_male = ~female_reconstruction
     return {
         "read_as_female_photo": float(female_photo.float().mean()),
+        "read_as_female_reconstruction": float(female_reconstruction.float().mean()),
         "read_as_female_round_trip": float(female_round_trip.float().mean()),
-        # Per face, not per group: of the faces read as male, the share whose round trip reads female.
+        # Per face, not per group: of the reconstructions read as male, the share whose round trip reads female.
         "male_turned_female": float((female_round_trip & read_male).sum() / max(int(read_male.sum()), 1)),
-        "read_as_male_photo_count": int(read_male.sum()),
+        "read_as_male_reconstruction_count": int(read_male.sum()),
     }
 
 
@@ -201,6 +209,7 @@ def evaluate(args) -> dict:
     faces = load_faces(utk, resolution)
     utk_anime = translate(model, faces, ANIME)
     round_trip = translate(model, utk_anime, HUMAN)
+    reconstruction = translate(model, faces, HUMAN)
     errors = np.array(landmark_errors(faces, utk_anime), dtype=object)
     attributes = [data.utkface_attributes(f) for f in utk]
     female = torch.tensor([a["gender"] == "female" for a in attributes])
@@ -210,6 +219,7 @@ def evaluate(args) -> dict:
     probe_female = torch.tensor([data.utkface_attributes(f)["gender"] == "female" for f in probe_files])
     probe = GenderProbe(probe_features, probe_female)
     judged_photo = probe.female(inception(as_uint8(faces)))
+    judged_reconstruction = probe.female(inception(as_uint8(reconstruction)))
     judged_round_trip = probe.female(inception(as_uint8(round_trip)))
     results["gender_probe"] = {"train_images": args.probe_train, "accuracy_on_held_out_photos": float((judged_photo == female).float().mean())}
 
@@ -221,7 +231,7 @@ def evaluate(args) -> dict:
         if members.sum() < 2:
             continue
         row = realism(kid, fid, utk_anime[members], len(real)) | landmark_summary(list(errors[members.numpy()]))
-        row |= gender_summary(judged_photo[members], judged_round_trip[members])
+        row |= gender_summary(judged_photo[members], judged_reconstruction[members], judged_round_trip[members])
         results["utkface"][name] = row
         print(name, row, flush=True)
     return results
@@ -229,14 +239,16 @@ def evaluate(args) -> dict:
 
 def markdown(results: dict) -> str:
     lines = [
-        "| held-out set | images | KID×100 | FID | landmark NME | faces found in translation | read as female: photo → round trip | read as male, back as female |",
+        "| held-out set | images | KID×100 | FID | landmark NME | faces found in translation | read as female: photo / reconstruction / round trip | reconstruction male, round trip female |",
         "|---|---|---|---|---|---|---|---|",
     ]
 
     def row(name, r):
         nme = f"{r['landmark_nme']:.3f}" if r["landmark_nme"] is not None else "–"
-        gender = f"{r['read_as_female_photo']:.0%} → {r['read_as_female_round_trip']:.0%}" if "read_as_female_photo" in r else "–"
-        turned = f"{r['male_turned_female']:.0%} of {r['read_as_male_photo_count']}" if "male_turned_female" in r else "–"
+        gender = "–"
+        if "read_as_female_photo" in r:
+            gender = " / ".join(f"{r[f'read_as_female_{k}']:.0%}" for k in ("photo", "reconstruction", "round_trip"))
+        turned = f"{r['male_turned_female']:.0%} of {r['read_as_male_reconstruction_count']}" if "male_turned_female" in r else "–"
         lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {nme} | {r['faces_found']:.0%} | {gender} | {turned} |")
 
     row("selfie2anime photos", results["selfie"])
