@@ -46,8 +46,23 @@ def test_markdown_reports_the_per_face_count():
     results = {
         "selfie": row,
         "utkface": {"gender: male": row | gender_summary(male, male, torch.tensor([True, False, False, False]))},
-        "gender_probe": {"train_images": 10, "accuracy_on_held_out_photos": 0.9},
+        "gender_probe": {"train_images": 10, "accuracy_on_held_out_photos": 0.9, "accuracy_on_held_out_reconstructions": 0.8},
     }
     table = markdown(results)
     assert "25% of 4" in table
     assert "0% / 0% / 25%" in table
+
+
+def test_inception_features_come_back_from_the_disk_cache(tmp_path):
+    from cartoon.twingan.evaluate import InceptionPool3
+
+    images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
+    first = InceptionPool3(tmp_path / "features.pt")
+    features = first(images)
+    assert features.shape == (2, 2048)
+    first.save()
+
+    again = InceptionPool3(tmp_path / "features.pt")
+    again.net = None  # a cached image must not reach the network
+    assert torch.equal(again(images), features)
+    assert torch.equal(again(images.flip(0)), features.flip(0))
