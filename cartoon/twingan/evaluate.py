@@ -75,15 +75,16 @@ class InceptionPool3(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         keys = [hashlib.sha1(image.cpu().numpy().tobytes()).hexdigest() for image in images]
         todo = [i for i, key in enumerate(keys) if key not in self.memory]
-        if todo:
-            x = images[todo].float() / 255.0
+        for start in range(0, len(todo), BATCH):  # in batches: a thousand 299² images at once take gigabytes
+            chunk = todo[start : start + BATCH]
+            x = images[chunk].float() / 255.0
             x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
             x = x * (INCEPTION_HIGH - INCEPTION_LOW) + INCEPTION_LOW
             with torch.no_grad():
                 features = self.net(x)
             if features.dim() > 2:
                 features = features.mean(dim=tuple(range(2, features.dim())))
-            for i, feature in zip(todo, features):
+            for i, feature in zip(chunk, features):
                 self.memory[keys[i]] = feature
         return torch.stack([self.memory[key] for key in keys])
 
