@@ -28,6 +28,7 @@ def test_per_face_count_sees_swaps_that_group_rates_hide():
     assert summary["read_as_female_reconstruction"] == summary["read_as_female_round_trip"] == 0.5
     assert summary["read_as_male_reconstruction_count"] == 2
     assert summary["male_turned_female"] == 0.5
+    assert summary["female_turned_male"] == 0.5 and summary["read_as_female_reconstruction_count"] == 2
     assert gender_summary(photo, reconstruction, reconstruction)["male_turned_female"] == 0.0
 
 
@@ -49,7 +50,7 @@ def test_markdown_reports_the_per_face_count():
         "gender_probe": {"train_images": 10, "accuracy_on_held_out_photos": 0.9, "accuracy_on_held_out_reconstructions": 0.8},
     }
     table = markdown(results)
-    assert "25% of 4" in table
+    assert "25% of 4 (back: 0% of 0)" in table
     assert "0% / 0% / 25%" in table
 
 

@@ -160,14 +160,17 @@ def gender_summary(female_photo: torch.Tensor, female_reconstruction: torch.Tens
     The reconstruction (human → human) carries the generator's blur and artefacts but never passes
     through anime, so it is the control: what the round trip changes beyond it, anime changed.
     """
-    read_male = ~female_reconstruction
+    read_male, read_female = ~female_reconstruction, female_reconstruction
     return {
         "read_as_female_photo": float(female_photo.float().mean()),
         "read_as_female_reconstruction": float(female_reconstruction.float().mean()),
         "read_as_female_round_trip": float(female_round_trip.float().mean()),
-        # Per face, not per group: of the reconstructions read as male, the share whose round trip reads female.
+        # Per face, not per group: of the reconstructions read as male, the share whose round trip
+        # reads female; the opposite flow is the probe's own disagreement between two generated images.
         "male_turned_female": float((female_round_trip & read_male).sum() / max(int(read_male.sum()), 1)),
         "read_as_male_reconstruction_count": int(read_male.sum()),
+        "female_turned_male": float((~female_round_trip & read_female).sum() / max(int(read_female.sum()), 1)),
+        "read_as_female_reconstruction_count": int(read_female.sum()),
     }
 
 
@@ -261,7 +264,7 @@ def evaluate(args) -> dict:
 
 def markdown(results: dict) -> str:
     lines = [
-        "| held-out set | images | KID×100 | FID | landmark NME | faces found in translation | read as female: photo / reconstruction / round trip | reconstruction male, round trip female |",
+        "| held-out set | images | KID×100 | FID | landmark NME | faces found in translation | read as female: photo / reconstruction / round trip | reconstruction male, round trip female (and the reverse) |",
         "|---|---|---|---|---|---|---|---|",
     ]
 
@@ -270,7 +273,10 @@ def markdown(results: dict) -> str:
         gender = "–"
         if "read_as_female_photo" in r:
             gender = " / ".join(f"{r[f'read_as_female_{k}']:.0%}" for k in ("photo", "reconstruction", "round_trip"))
-        turned = f"{r['male_turned_female']:.0%} of {r['read_as_male_reconstruction_count']}" if "male_turned_female" in r else "–"
+        turned = "–"
+        if "male_turned_female" in r:
+            turned = (f"{r['male_turned_female']:.0%} of {r['read_as_male_reconstruction_count']}"
+                      f" (back: {r['female_turned_male']:.0%} of {r['read_as_female_reconstruction_count']})")
         lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {nme} | {r['faces_found']:.0%} | {gender} | {turned} |")
 
     row("selfie2anime photos", results["selfie"])
