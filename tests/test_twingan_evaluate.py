@@ -67,3 +67,11 @@ def test_inception_features_come_back_from_the_disk_cache(tmp_path):
     again.net = None  # a cached image must not reach the network
     assert torch.equal(again(images), features)
     assert torch.equal(again(images.flip(0)), features.flip(0))
+
+
+def test_an_unreadable_feature_cache_is_ignored(tmp_path):
+    from cartoon.twingan.evaluate import InceptionPool3
+
+    (tmp_path / "features.pt").write_bytes(b"half a file")
+    images = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8)
+    assert InceptionPool3(tmp_path / "features.pt")(images).shape == (1, 2048)

@@ -28,6 +28,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import os
 import random
 from pathlib import Path
 
@@ -70,7 +71,10 @@ class InceptionPool3(nn.Module):
         self.net = torch.jit.load(str(Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"), map_location="cpu").eval()
         self.memory: dict[str, torch.Tensor] = {}
         if cache_file is not None and cache_file.is_file():
-            self.memory = torch.load(cache_file, map_location="cpu", weights_only=True)
+            try:
+                self.memory = torch.load(cache_file, map_location="cpu", weights_only=True)
+            except Exception as error:  # any unreadable file: a cache is only a shortcut
+                print(f"ignoring unreadable feature cache {cache_file}: {error}")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         keys = [hashlib.sha1(image.cpu().numpy().tobytes()).hexdigest() for image in images]
@@ -92,7 +96,7 @@ class InceptionPool3(nn.Module):
         """Keep this run's features for the next (written whole, then moved into place)."""
         if self.cache_file is not None:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.cache_file.with_suffix(".partial")
+            partial = self.cache_file.with_suffix(f".{os.getpid()}.partial")  # evaluations may run side by side
             torch.save(self.memory, partial)
             partial.replace(self.cache_file)
 
