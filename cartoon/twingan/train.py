@@ -10,8 +10,8 @@ Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugm
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
 human→anime→human cycle L1, and the mirror anime→human GAN with anime→human→anime cycle, so the
 reverse direction is trained as well. With `--content-weight`, each photo's anime translation also
-keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss): the anime critic alone rewards
-dropping a man's cues, because nearly every selfie2anime portrait is a girl.
+keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss): likeness over style. The model
+card has the trial: poses kept better, realism (KID) worse, so the shipped weights leave it off.
 With the project's own data folders only their train split is used (`cartoon.data.split`).
 """
 
