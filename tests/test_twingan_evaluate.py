@@ -65,8 +65,10 @@ def test_inception_features_come_back_from_the_disk_cache(tmp_path):
 
     again = InceptionPool3(tmp_path / "features.pt")
     again.net = None  # a cached image must not reach the network
-    assert torch.equal(again(images), features)
-    assert torch.equal(again(images.flip(0)), features.flip(0))
+    assert torch.equal(again(images[:1]), features[:1])
+    again.save()  # only what this run used is kept
+    assert list(torch.load(tmp_path / "features.pt", weights_only=True).values())[0].equal(features[0])
+    assert len(torch.load(tmp_path / "features.pt", weights_only=True)) == 1
 
 
 def test_an_unreadable_feature_cache_is_ignored(tmp_path):

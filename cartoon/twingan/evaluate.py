@@ -15,10 +15,10 @@ Measured, and written to `--out` as JSON plus a Markdown table:
 - Gender kept: a logistic-regression probe on pool3 features, trained on UTKFace's train split
   (photos and the model's reconstructions of them), judges the held-out photos, their human →
   human reconstructions and their human → anime → human round trips. The anime image is all the
-  round trip has, so a man whose round trip reads as a woman was made a woman on the way. Generated faces are blurrier than photos and carry the
-  generator's artefacts, which alone can move the probe, so the reconstruction (the same generator,
-  never anime) is the control, counted per face: of the reconstructions read as male, the share
-  whose round trip reads female.
+  round trip has, so a man whose round trip reads as a woman was made a woman on the way.
+  Generated faces are blurrier than photos and carry the generator's artefacts, which alone can
+  move the probe, so the reconstruction (the same generator, never anime) is the control, counted
+  per face: of the reconstructions read as male, the share whose round trip reads female.
   (The probe is not applied to anime images themselves: it never saw that domain.)
 """
 
@@ -70,6 +70,7 @@ class InceptionPool3(nn.Module):
         # A TorchScript archive shipped inside the wheel (not a pickle): torch.jit.load runs no Python from it.
         self.net = torch.jit.load(str(Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"), map_location="cpu").eval()
         self.memory: dict[str, torch.Tensor] = {}
+        self.used: set[str] = set()
         if cache_file is not None and cache_file.is_file():
             try:
                 self.memory = torch.load(cache_file, map_location="cpu", weights_only=True)
@@ -78,6 +79,7 @@ class InceptionPool3(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         keys = [hashlib.sha1(image.cpu().numpy().tobytes()).hexdigest() for image in images]
+        self.used.update(keys)
         todo = [i for i, key in enumerate(keys) if key not in self.memory]
         for start in range(0, len(todo), BATCH):  # in batches: a thousand 299² images at once take gigabytes
             chunk = todo[start : start + BATCH]
@@ -93,11 +95,11 @@ class InceptionPool3(nn.Module):
         return torch.stack([self.memory[key] for key in keys])
 
     def save(self):
-        """Keep this run's features for the next (written whole, then moved into place)."""
+        """Keep the features this run used (not every model's outputs ever seen: the file would only grow)."""
         if self.cache_file is not None:
             self.cache_file.parent.mkdir(parents=True, exist_ok=True)
             partial = self.cache_file.with_suffix(f".{os.getpid()}.partial")  # evaluations may run side by side
-            torch.save(self.memory, partial)
+            torch.save({key: self.memory[key] for key in self.used}, partial)
             partial.replace(self.cache_file)
 
 
