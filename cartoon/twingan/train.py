@@ -170,7 +170,7 @@ def train(args):
         loss_gan = -sum(critics[domain](augment(fakes[domain])).mean() for domain in (HUMAN, ANIME))
         loss_recon = F.l1_loss(human_to_human, human) + F.l1_loss(anime_to_anime, drawn)
         loss_cycle = F.l1_loss(cycle_human, human) + F.l1_loss(cycle_anime, drawn)
-        loss_content = content_distance(content, human_to_anime, human, args.content_size) if content else torch.zeros(())
+        loss_content = content_distance(content, human_to_anime, human, args.content_size) if content is not None else torch.zeros(())
         loss_g = loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle + args.content_weight * loss_content
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
