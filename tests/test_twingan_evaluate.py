@@ -47,11 +47,13 @@ def test_markdown_reports_the_per_face_count():
     results = {
         "selfie": row,
         "utkface": {"gender: male": row | gender_summary(male, male, torch.tensor([True, False, False, False]))},
-        "gender_probe": {"train_images": 10, "accuracy_on_held_out_photos": 0.9, "accuracy_on_held_out_reconstructions": 0.8},
+        "gender_probe": {"train_images": 10, "accuracy_on_held_out_photos": 0.9, "accuracy_on_held_out_reconstructions": 0.8,
+                         "accuracy_on_held_out_adult_photos": 0.95, "accuracy_on_held_out_adult_reconstructions": 0.85},
     }
     table = markdown(results)
     assert "25% of 4 (back: 0% of 0)" in table
     assert "0% / 0% / 25%" in table
+    assert "90% of held-out photos, 80% of their reconstructions (adults 13+: 95%, 85%)" in table
 
 
 def test_inception_features_come_back_from_the_disk_cache(tmp_path):

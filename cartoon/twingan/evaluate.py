@@ -2,7 +2,7 @@
 
     python -m cartoon.twingan.evaluate                        # shipped weights (registry)
     python -m cartoon.twingan.evaluate --run-dir runs/twingan     # a training run's EMA generator
-    python -m cartoon.twingan.evaluate --limit 40 --probe-train 200   # a quick, rougher look
+    python -m cartoon.twingan.evaluate --limit 40 --probe-train 400   # a quick, rougher look
 
 Measured, and written to `--out` as JSON plus a Markdown table:
 - KID×100 and FID of held-out selfie photos translated to anime vs held-out anime portraits (the
@@ -138,9 +138,14 @@ def landmark_summary(errors: list[float | None]) -> dict:
 
 
 class GenderProbe:
-    """Logistic regression on standardised pool3 features: P(female)."""
+    """Logistic regression on standardised pool3 features: P(female).
 
-    def __init__(self, features: torch.Tensor, female: torch.Tensor, steps: int = 500, weight_decay: float = 1e-3):
+    2,048 features against a few thousand faces overfit without a strong penalty. For the step-4,850
+    model, all 2,700 train faces with weight decay 1 judged 79% of held-out photos and 76% of their
+    reconstructions right (adults: 84%, 83%); 1,000 faces with 1e-3, as before, 76% and 70%.
+    """
+
+    def __init__(self, features: torch.Tensor, female: torch.Tensor, steps: int = 500, weight_decay: float = 1.0):
         self.mean, self.std = features.mean(0), features.std(0) + 1e-6
         x = (features - self.mean) / self.std
         self.linear = nn.Linear(x.shape[1], 1)
@@ -237,7 +242,8 @@ def evaluate(args) -> dict:
     attributes = [data.utkface_attributes(f) for f in utk]
     female = torch.tensor([a["gender"] == "female" for a in attributes])
 
-    probe_files = rng.sample(data.split(data.UTKFACE)[0], args.probe_train)
+    probe_files = data.split(data.UTKFACE)[0]
+    probe_files = rng.sample(probe_files, min(args.probe_train, len(probe_files))) if args.probe_train else probe_files
     probe_photos = load_faces(probe_files, resolution)
     # Trained on photos and on this generator's reconstructions of them: a probe that saw only photos
     # read most generated faces as male, whatever their gender (held-out women: 79% → 29%).
@@ -248,10 +254,14 @@ def evaluate(args) -> dict:
     judged_reconstruction = probe.female(inception(as_uint8(reconstruction)))
     judged_round_trip = probe.female(inception(as_uint8(round_trip)))
     inception.save()
+    # Children's faces carry little of gender, so adults' accuracy is the fairer reading of the judge.
+    adult = torch.tensor([a["age"] >= 13 for a in attributes])
     results["gender_probe"] = {
-        "train_images": args.probe_train,
+        "train_images": len(probe_files),
         "accuracy_on_held_out_photos": float((judged_photo == female).float().mean()),
         "accuracy_on_held_out_reconstructions": float((judged_reconstruction == female).float().mean()),
+        "accuracy_on_held_out_adult_photos": float((judged_photo == female)[adult].float().mean()),
+        "accuracy_on_held_out_adult_reconstructions": float((judged_reconstruction == female)[adult].float().mean()),
     }
 
     groups = {f"gender: {g}": [a["gender"] == g for a in attributes] for g in ("male", "female")}
@@ -290,7 +300,8 @@ def markdown(results: dict) -> str:
         row(f"UTKFace {name}", r)
     probe = results["gender_probe"]
     lines.append(f"\nGender probe: {probe['train_images']} UTKFace train faces and their reconstructions; accurate on "
-                 f"{probe['accuracy_on_held_out_photos']:.0%} of held-out photos, {probe['accuracy_on_held_out_reconstructions']:.0%} of their reconstructions.")
+                 f"{probe['accuracy_on_held_out_photos']:.0%} of held-out photos, {probe['accuracy_on_held_out_reconstructions']:.0%} of their reconstructions"
+                 f" (adults 13+: {probe['accuracy_on_held_out_adult_photos']:.0%}, {probe['accuracy_on_held_out_adult_reconstructions']:.0%}).")
     return "\n".join(lines)
 
 
@@ -298,7 +309,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", dest="run", help="evaluate this run's checkpoint (EMA) instead of the registered weights")
     parser.add_argument("--limit", type=int, default=0, help="at most this many held-out images per set (0: all)")
-    parser.add_argument("--probe-train", type=int, default=600, help="UTKFace train images for the gender probe")
+    parser.add_argument("--probe-train", type=int, default=0, help="UTKFace train images for the gender probe (0: all)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--no-cache", action="store_true", help="do not keep Inception features in the cache folder")
     parser.add_argument("--out", default="runs/twingan/eval.json")
