@@ -46,6 +46,7 @@ def test_markdown_reports_the_per_face_count():
     male = torch.tensor([False] * 4)
     results = {
         "selfie": row,
+        "anime_to_human": row | {"kid_x100": 30.0},
         "utkface": {"gender: male": row | gender_summary(male, male, torch.tensor([True, False, False, False]))},
         "gender_probe": {"train_images": 10, "accuracy_on_held_out_photos": 0.9, "accuracy_on_held_out_reconstructions": 0.8,
                          "accuracy_on_held_out_adult_photos": 0.95, "accuracy_on_held_out_adult_reconstructions": 0.85},
@@ -53,6 +54,7 @@ def test_markdown_reports_the_per_face_count():
     table = markdown(results)
     assert "25% of 4 (back: 0% of 0)" in table
     assert "0% / 0% / 25%" in table
+    assert "| selfie2anime anime → human | 4 | 30.00 ± 1.00 |" in table
     assert "90% of held-out photos, 80% of their reconstructions (adults 13+: 95%, 85%)" in table
 
 

