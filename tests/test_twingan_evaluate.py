@@ -1,5 +1,6 @@
 """The TwinGAN evaluation's gender accounting: the probe and the per-face count of men turned women."""
 
+import pytest
 import torch
 
 from cartoon.twingan.evaluate import GenderProbe, gender_summary, markdown
@@ -70,9 +71,24 @@ def test_inception_features_come_back_from_the_disk_cache(tmp_path):
     again = InceptionPool3(tmp_path / "features.pt")
     again.net = None  # a cached image must not reach the network
     assert torch.equal(again(images[:1]), features[:1])
-    again.save()  # only what this run used is kept
-    assert list(torch.load(tmp_path / "features.pt", weights_only=True).values())[0].equal(features[0])
-    assert len(torch.load(tmp_path / "features.pt", weights_only=True)) == 1
+
+
+def test_the_feature_cache_keeps_what_recent_evaluations_used(tmp_path):
+    from cartoon.twingan.evaluate import InceptionPool3
+
+    cache = tmp_path / "features.pt"
+    images = torch.randint(0, 256, (InceptionPool3.KEEP_EVALUATIONS + 1, 3, 32, 32), dtype=torch.uint8)
+    side_by_side = [InceptionPool3(cache) for _ in images]  # all started before any of them saved
+    for evaluation, image in zip(side_by_side, images):
+        evaluation(image[None])
+        evaluation.save()
+    assert len(torch.load(cache, weights_only=True)) == InceptionPool3.KEEP_EVALUATIONS
+
+    later = InceptionPool3(cache)
+    later.net = None
+    assert later(images[1:]).shape == (InceptionPool3.KEEP_EVALUATIONS, 2048)  # the newest evaluations' features
+    with pytest.raises(TypeError):  # the oldest was dropped, so it needs the (absent) network
+        later(images[:1])
 
 
 def test_an_unreadable_feature_cache_is_ignored(tmp_path):

