@@ -1,4 +1,4 @@
-"""The TwinGAN evaluation's gender accounting: the probe and the per-face count of men turned women."""
+"""The TwinGAN evaluation's bookkeeping: the gender probe, the per-face count of men turned women, the report, the feature cache."""
 
 import pytest
 import torch
