@@ -279,7 +279,7 @@ def evaluate(args) -> dict:
     judged_round_trip = probe.female(inception(as_uint8(round_trip)))
     inception.save()
     # Children's faces carry little of gender, so adults' accuracy is the fairer reading of the judge.
-    adult = torch.tensor([a["age"] >= 13 for a in attributes])
+    adult = torch.tensor([data.age_band(a["age"]) != "child (<13)" for a in attributes])
     results["gender_probe"] = {
         "train_images": len(probe_files),
         "accuracy_on_held_out_photos": float((judged_photo == female).float().mean()),
