@@ -310,11 +310,9 @@ def markdown(results: dict) -> str:
 
     def row(name, r):
         nme = f"{r['landmark_nme']:.3f}" if r["landmark_nme"] is not None else "–"
-        gender = "–"
-        if "read_as_female_photo" in r:
+        gender = turned = "–"
+        if "read_as_female_photo" in r:  # UTKFace rows carry gender_summary's figures
             gender = " / ".join(f"{r[f'read_as_female_{k}']:.0%}" for k in ("photo", "reconstruction", "round_trip"))
-        turned = "–"
-        if "male_turned_female" in r:
             turned = (f"{r['male_turned_female']:.0%} of {r['read_as_male_reconstruction_count']}"
                       f" (back: {r['female_turned_male']:.0%} of {r['read_as_female_reconstruction_count']})")
         lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {nme} | {r['faces_found']:.0%} | {gender} | {turned} |")
