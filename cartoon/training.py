@@ -191,7 +191,8 @@ class Run:
         if not self.main:
             return
         record = {"step": step, "seconds": round(time.time() - self.started, 1)}
-        record.update({k: round(float(v), 5) for k, v in values.items()})
+        # five significant digits, not decimals: a decaying learning rate of 1e-5 must not log as 0
+        record.update({k: float(f"{float(v):.5g}") for k, v in values.items()})
         with open(self.folder / "log.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
 
@@ -221,3 +222,17 @@ def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float):
         target.lerp_(source.detach(), 1 - decay)
     for target, source in zip(ema.buffers(), unwrap(model).buffers()):
         target.copy_(source)
+
+
+def linear_decay(step: int, start: int | None, end: int) -> float:
+    """Learning-rate factor: 1 until `start`, then falling linearly to 0 at `end` (CycleGAN's schedule).
+
+    A function of the step alone, so a resumed run lands on the same rate without saving a scheduler."""
+    if start is None or step < start:
+        return 1.0
+    return max(0.0, (end - step) / max(1, end - start))
+
+
+def set_learning_rate(optimiser: torch.optim.Optimizer, lr: float):
+    for group in optimiser.param_groups:
+        group["lr"] = lr

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from cartoon.__main__ import main as cartoon_main
+from cartoon.training import linear_decay
 from cartoon.twingan import get_model
 from cartoon.twingan.model import ANIME, TwinGAN
 from cartoon.twingan.train import diff_augment
@@ -34,7 +35,7 @@ def trained(tmp_path_factory):
     run = root / "run"
     common = TINY + ["--run-dir", str(run), "--photos", str(root / "photos"), "--anime", str(root / "anime")]
     train_main(common + ["--steps", "2"])
-    train_main(common + ["--steps", "3", "--resume", "--content-weight", "1", "--content-size", "16"])
+    train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--content-size", "16", "--lr-decay-from", "2"])
     train_main(["--run-dir", str(run), "--export", str(root / "export")])
     yield root
     torch.set_num_threads(threads)
@@ -42,16 +43,18 @@ def trained(tmp_path_factory):
 
 def test_training_logs_samples_and_resumes(trained):
     records = [json.loads(line) for line in (trained / "run" / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [1, 2, 3]  # the resumed run went on from step 2
+    assert [r["step"] for r in records] == [1, 2, 3, 4]  # the resumed run went on from step 2
+    # constant, then halfway down from step 2 to 0 at step 4: step 4's update used half the rate
+    assert [r["lr"] for r in records] == [2e-4, 2e-4, 2e-4, 1e-4]
     assert all(np.isfinite(r[k]) for r in records for k in ("loss_d", "loss_gan", "loss_recon", "loss_cycle"))
     # the content term is off by default and on after the resume that asked for it
-    assert [r["loss_content"] > 0 for r in records] == [False, False, True]
-    assert sorted(p.name for p in (trained / "run" / "samples").iterdir()) == ["step_000002.png", "step_000003.png"]
+    assert [r["loss_content"] > 0 for r in records] == [False, False, True, True]
+    assert sorted(p.name for p in (trained / "run" / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
 
 
 def test_export_is_the_checkpoints_ema_generator(trained):
     payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert payload["step"] == 3
+    assert payload["step"] == 4
     exported = TwinGAN.from_pretrained(str(trained / "export")).eval()
     reference = TwinGAN(**payload["config"])
     reference.load_state_dict(payload["ema"])
@@ -89,3 +92,8 @@ def test_diff_augment_keeps_shape_and_gradient():
     assert augmented.shape == images.shape
     augmented.sum().backward()
     assert images.grad.abs().sum() > 0
+
+
+def test_learning_rate_decay_is_constant_then_linear_to_zero():
+    assert [linear_decay(step, 6, 10) for step in range(4, 12)] == [1, 1, 1, 0.75, 0.5, 0.25, 0, 0]
+    assert linear_decay(10**6, None, 10) == 1  # no start: the rate never decays

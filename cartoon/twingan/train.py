@@ -3,6 +3,7 @@
     python -m cartoon.twingan.train --threads 1                      # project data, runs/twingan
     python -m cartoon.twingan.train --resume --steps 20000           # continue the same run
     python -m cartoon.twingan.train --photos A/ --anime B/           # any two folders
+    python -m cartoon.twingan.train --resume --steps 8000 --lr-decay-from 6000   # finish: lr → 0
     torchrun --nproc_per_node 2 -m cartoon.twingan.train --run-dir runs/x   # several processes
     python -m cartoon.twingan.train --export weights/twingan         # EMA generator → save_pretrained
 
@@ -35,7 +36,9 @@ from cartoon.training import (
     add_common_args,
     evaluating,
     forever,
+    linear_decay,
     seed_everything,
+    set_learning_rate,
     set_threads,
     update_ema,
 )
@@ -142,6 +145,9 @@ def train(args):
 
     started, last_step = time.time(), step
     while step < args.steps:
+        lr = args.lr * linear_decay(step, args.lr_decay_from, args.steps)
+        for optimiser in (opt_g, opt_d):
+            set_learning_rate(optimiser, lr)
         human = next(photo_batches).to(device, non_blocking=True)
         drawn = next(anime_batches).to(device, non_blocking=True)
 
@@ -185,7 +191,7 @@ def train(args):
             started, last_step = time.time(), step
             values = {name: dist.mean(torch.as_tensor(float(v.detach() if torch.is_tensor(v) else v))) for name, v in
                       dict(loss_d=loss_d, loss_gan=loss_gan, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content).items()}
-            run.log(step, it_per_s=rate, **values)
+            run.log(step, it_per_s=rate, lr=lr, **values)
             if dist.main:
                 print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
         if step % args.sample_every == 0 or step == args.steps:
@@ -228,6 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cycle-weight", type=float, default=10.0)
     parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
     parser.add_argument("--content-size", type=int, default=64, help="side at which the content loss compares")
+    parser.add_argument("--lr-decay-from", type=int, metavar="STEP", help="from STEP the learning rate falls linearly to 0 at --steps (default: constant)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--diffaugment", default="color,translation,cutout", help="policy, or 'none'")
     parser.add_argument("--export", metavar="FOLDER", help="only export RUN's EMA generator to FOLDER and exit")
