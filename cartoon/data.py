@@ -41,5 +41,8 @@ def utkface_attributes(path: Path) -> dict:
     return {"age": int(age), "gender": "female" if gender == "1" else "male", "race": int(race)}
 
 
+CHILD, ADULT, OLDER = AGE_BANDS = ("child (<13)", "adult (13-59)", "older (60+)")
+
+
 def age_band(age: int) -> str:
-    return "child (<13)" if age < 13 else "adult (13-59)" if age < 60 else "older (60+)"
+    return CHILD if age < 13 else ADULT if age < 60 else OLDER

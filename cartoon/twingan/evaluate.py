@@ -279,7 +279,7 @@ def evaluate(args) -> dict:
     judged_round_trip = probe.female(inception(as_uint8(round_trip)))
     inception.save()
     # Children's faces carry little of gender, so adults' accuracy is the fairer reading of the judge.
-    adult = torch.tensor([data.age_band(a["age"]) != "child (<13)" for a in attributes])
+    adult = torch.tensor([data.age_band(a["age"]) != data.CHILD for a in attributes])
     results["gender_probe"] = {
         "train_images": len(probe_files),
         "accuracy_on_held_out_photos": float((judged_photo == female).float().mean()),
@@ -289,7 +289,7 @@ def evaluate(args) -> dict:
     }
 
     groups = {f"gender: {g}": [a["gender"] == g for a in attributes] for g in ("male", "female")}
-    groups |= {f"age: {band}": [data.age_band(a["age"]) == band for a in attributes] for band in ("child (<13)", "adult (13-59)", "older (60+)")}
+    groups |= {f"age: {band}": [data.age_band(a["age"]) == band for a in attributes] for band in data.AGE_BANDS}
     results["utkface"] = {}
     for name, members in groups.items():
         members = torch.tensor(members)

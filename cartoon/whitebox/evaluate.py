@@ -125,7 +125,7 @@ def compare(photo: Image.Image, cartoon: Image.Image) -> dict:
 
 def summarise(records: list[dict]) -> dict[str, dict]:
     """Mean of each figure per row: all, each dataset, UTKFace by gender, by age band, and both."""
-    genders, bands = ("male", "female"), (data.age_band(5), data.age_band(30), data.age_band(70))
+    genders, bands = ("male", "female"), data.AGE_BANDS
     names = ["all", "selfie2anime", "UTKFace"] + [f"UTKFace {g}" for g in genders] + [f"UTKFace {b}" for b in bands]
     names += [f"UTKFace {g} {b}" for g in genders for b in bands]
     rows: dict[str, list[dict]] = {name: [] for name in names}
