@@ -207,8 +207,9 @@ class Realism:
     def __init__(self, inception: InceptionPool3, real: torch.Tensor):
         self.kid = KernelInceptionDistance(feature=inception, subsets=100, subset_size=100, reset_real_features=False)
         self.fid = FrechetInceptionDistance(feature=inception, reset_real_features=False)
-        self.kid.update(as_uint8(real), real=True)
-        self.fid.update(as_uint8(real), real=True)
+        real_uint8 = as_uint8(real)
+        self.kid.update(real_uint8, real=True)
+        self.fid.update(real_uint8, real=True)
         self.real_count = len(real)
 
     def __call__(self, fakes: torch.Tensor) -> dict:
