@@ -11,10 +11,10 @@ Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugm
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
 human→anime→human cycle L1, and the mirror anime→human GAN with anime→human→anime cycle, so the
 reverse direction is trained as well. With `--content-weight`, each photo's anime translation also
-keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss). The model card has both
-trials: at weight 2 from mid-training it kept poses but cost realism; at 0.5 in a learning-rate
-decay it beat the same decay without it in six of seven realism rows, and the shipped weights end
-with that phase.
+keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss). The model card has the
+trials: at weight 2 from mid-training, and at 1.0 in a later decay, it kept poses but cost realism;
+at 0.5 in a learning-rate decay it beat the same decay without it in six of seven realism rows, and
+the shipped weights end with that phase.
 With the project's own data folders only their train split is used (`cartoon.data.split`).
 """
 
