@@ -9,7 +9,7 @@ from PIL import Image
 from cartoon.images import ImageError, to_image
 from cartoon.twingan import square_tensor, to_anime
 from cartoon.twingan.gallery import Gallery, gallery_from_upload, open_gallery
-from cartoon.twingan.model import ANIME, HUMAN, DomainBatchNorm, Discriminator, TwinGAN
+from cartoon.twingan.model import ANIME, HUMAN, DomainBatchNorm, Discriminator, TwinGAN, widen
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -103,6 +103,28 @@ def test_save_load_round_trip(tmp_path):
     assert torch.equal(model(images, ANIME), loaded(images, ANIME))
     assert torch.equal(model.embed(images), loaded.embed(images))
 
+
+def test_widening_keeps_the_translation_and_the_twins_then_learn_apart():
+    narrow = tiny_model()
+    randomise_domain_norms(narrow)
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    narrow.train()(images, [HUMAN, ANIME])  # running statistics that are not the defaults
+    wide = widen(narrow, TwinGAN(resolution=32, width=16, max_width=64, skip_resolutions=(8, 16)))
+    assert sum(p.numel() for p in wide.parameters()) > 3 * sum(p.numel() for p in narrow.parameters())
+    with torch.no_grad():
+        for mode in ("eval", "train"):  # running statistics, then the batch's own
+            for domain in (HUMAN, ANIME):
+                narrow.train(mode == "train"), wide.train(mode == "train")
+                assert torch.allclose(wide(images, domain), narrow(images, domain), atol=1e-4)
+        narrow.eval(), wide.eval()
+        assert torch.allclose(wide.embed(images) @ wide.embed(images).T, narrow.embed(images) @ narrow.embed(images).T, atol=1e-5)
+    # twin channels start as copies, but the layer after them weighs them differently, so one
+    # gradient step already pulls their incoming weights apart
+    wide.train()(images, ANIME).square().mean().backward()
+    gradient = wide.generator["32"].conv1.weight.grad
+    assert not torch.allclose(gradient[0::2], gradient[1::2])
+    with pytest.raises(ValueError, match="widened twice"):
+        widen(narrow, TwinGAN(resolution=32, width=8, max_width=64, skip_resolutions=(8, 16)))
 
 def test_shapes_and_bad_sizes():
     model = tiny_model().eval()

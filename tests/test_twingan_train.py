@@ -62,6 +62,21 @@ def test_export_is_the_checkpoints_ema_generator(trained):
     assert torch.equal(exported(images, ANIME), reference.eval()(images, ANIME))
 
 
+def test_a_run_can_start_from_a_narrower_run_widened(trained):
+    wide_run = trained / "wide"
+    widths = ["--width", "16", "--max-width", "64", "--critic-width", "8", "--critic-max-width", "32"]
+    common = TINY[:2] + TINY[6:]  # TINY without its narrow widths
+    train_main(common + widths + ["--run-dir", str(wide_run), "--photos", str(trained / "photos"),
+                                  "--anime", str(trained / "anime"), "--widen-from", str(trained / "run"), "--steps", "5"])
+    records = [json.loads(line) for line in (wide_run / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [5]  # it goes on from the narrow run's step 4
+    payload = torch.load(wide_run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert payload["config"]["width"] == 16 and payload["config"]["max_width"] == 64
+    narrow = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    # the narrow run's critics, at their own widths, trained on with their optimiser's state
+    assert {k: v.shape for k, v in narrow["critics"].items()} == {k: v.shape for k, v in payload["critics"].items()}
+    assert [int(s["step"]) for s in payload["opt_d"]["state"].values()] == [5] * len(payload["opt_d"]["state"])
+
 def test_cli_translates_folders_and_reports_bad_files(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CARTOON_WEIGHTS_TWINGAN", str(trained / "export"))
     monkeypatch.setenv("CARTOON_CACHE", str(tmp_path / "cache"))

@@ -157,6 +157,35 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         return F.normalize(code.mean(dim=(2, 3)), dim=1)
 
 
+@torch.no_grad()
+def widen(narrow: TwinGAN, wide: TwinGAN, seed: int = 0) -> TwinGAN:
+    """Load `narrow` into `wide`, a TwinGAN with twice the channels at every resolution, so that
+    `wide` computes the same translations (Net2WiderNet, Chen et al. 2016): more capacity to train
+    on without starting over.
+
+    Channel c of `narrow` becomes channels 2c and 2c + 1 of `wide`, so concatenated skips keep their
+    order. A layer reading a duplicated pair splits each weight between the two at a random ratio;
+    the sum is unchanged, and the twins get different gradients, so they do not stay copies.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    narrow_state = narrow.state_dict()
+    wide_state = {}
+    for name, target in wide.state_dict().items():
+        source = narrow_state[name]
+        for dim, (old, new) in enumerate(zip(source.shape, target.shape)):
+            if new == 2 * old:
+                source = source.repeat_interleave(2, dim=dim)
+            elif new != old:
+                raise ValueError(f"{name}: {tuple(target.shape)} is not {tuple(narrow_state[name].shape)} widened twice")
+        if source.dim() == 4 and target.shape[1] == 2 * narrow_state[name].shape[1]:
+            share = torch.rand(source[:, ::2].shape, generator=generator) * 0.5 + 0.25
+            source = source.clone()
+            source[:, ::2] *= share
+            source[:, 1::2] *= 1 - share
+        wide_state[name] = source
+    wide.load_state_dict(wide_state)
+    return wide
+
 class Discriminator(nn.Module):
     """Spectral-norm convolutional critic for one domain; outputs one unbounded score per image."""
 

@@ -6,6 +6,8 @@
     python -m cartoon.twingan.train --resume --steps 8000 --lr-decay-from 6000   # finish: lr → 0
     torchrun --nproc_per_node 2 -m cartoon.twingan.train --run-dir runs/x   # several processes
     python -m cartoon.twingan.train --export weights/twingan         # EMA generator → save_pretrained
+    python -m cartoon.twingan.train --widen-from runs/a --run-dir runs/b --width 16 --max-width 256 \
+        --critic-width 8 --critic-max-width 128                      # go on with twice the channels
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -44,7 +46,7 @@ from cartoon.training import (
     set_threads,
     update_ema,
 )
-from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN
+from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN, widen
 from cartoon.vgg import ContentLoss
 
 
@@ -106,8 +108,22 @@ def content_distance(content: ContentLoss, translation: torch.Tensor, photo: tor
 
 def build_models(args):
     generator = TwinGAN(resolution=args.resolution, width=args.width, max_width=args.max_width, skip_resolutions=args.skips)
-    critics = torch.nn.ModuleList(Discriminator(args.resolution, args.width, args.max_width) for _ in range(2))
+    critic_width, critic_max_width = args.critic_width or args.width, args.critic_max_width or args.max_width
+    critics = torch.nn.ModuleList(Discriminator(args.resolution, critic_width, critic_max_width) for _ in range(2))
     return generator, critics
+
+
+def start_from_narrower(run_dir, generator, ema, critics, opt_d) -> int:
+    """Begin a run from another run's checkpoint with the generator (and its average) widened
+    twice, keeping that run's critics and their optimiser; returns the step it had reached."""
+    payload = torch.load(Run(run_dir, main=False).checkpoint_path, map_location="cpu", weights_only=True)
+    for key, target in (("generator", generator), ("ema", ema)):
+        narrow = TwinGAN(**payload["config"])
+        narrow.load_state_dict(payload[key])
+        widen(narrow, target)
+    critics.load_state_dict(payload["critics"])
+    opt_d.load_state_dict(payload["opt_d"])
+    return int(payload["step"])
 
 
 def train(args):
@@ -128,6 +144,11 @@ def train(args):
         if dist.main:
             print(f"resumed {run.checkpoint_path} at step {step}")
         # A new shuffle per resume: short sessions would otherwise replay the same first batches.
+        seed_everything(args.seed + step)
+    elif args.widen_from:
+        step = start_from_narrower(args.widen_from, generator, ema, critics, opt_d)
+        if dist.main:
+            print(f"widened the generator of {args.widen_from} at step {step}")
         seed_everything(args.seed + step)
     g = dist.wrap(generator)
     content = ContentLoss().to(device) if args.content_weight else None
@@ -231,6 +252,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
+    parser.add_argument("--critic-width", type=int, help="the critics' channels at full resolution (default: --width)")
+    parser.add_argument("--critic-max-width", type=int, help="(default: --max-width)")
+    parser.add_argument("--widen-from", metavar="RUN", help="start from RUN's checkpoint, its generator widened twice "
+                        "(give --width/--max-width twice RUN's, and RUN's widths as --critic-width/--critic-max-width)")
     parser.add_argument("--skips", type=int, nargs="*", default=[8, 16, 32], help="resolutions with U-Net skips")
     parser.add_argument("--recon-weight", type=float, default=10.0)
     parser.add_argument("--cycle-weight", type=float, default=10.0)
