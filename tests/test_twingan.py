@@ -112,11 +112,13 @@ def test_widening_keeps_the_translation_and_the_twins_then_learn_apart():
     wide = widen(narrow, TwinGAN(resolution=32, width=16, max_width=64, skip_resolutions=(8, 16)))
     assert sum(p.numel() for p in wide.parameters()) > 3 * sum(p.numel() for p in narrow.parameters())
     with torch.no_grad():
-        for mode in ("eval", "train"):  # running statistics, then the batch's own
+        for training in (False, True):  # running statistics, then the batch's own
+            narrow.train(training)
+            wide.train(training)
             for domain in (HUMAN, ANIME):
-                narrow.train(mode == "train"), wide.train(mode == "train")
                 assert torch.allclose(wide(images, domain), narrow(images, domain), atol=1e-4)
-        narrow.eval(), wide.eval()
+        narrow.eval()
+        wide.eval()
         assert torch.allclose(wide.embed(images) @ wide.embed(images).T, narrow.embed(images) @ narrow.embed(images).T, atol=1e-5)
     # twin channels start as copies, but the layer after them weighs them differently, so one
     # gradient step already pulls their incoming weights apart
@@ -125,6 +127,7 @@ def test_widening_keeps_the_translation_and_the_twins_then_learn_apart():
     assert not torch.allclose(gradient[0::2], gradient[1::2])
     with pytest.raises(ValueError, match="widened twice"):
         widen(narrow, TwinGAN(resolution=32, width=8, max_width=64, skip_resolutions=(8, 16)))
+
 
 def test_shapes_and_bad_sizes():
     model = tiny_model().eval()

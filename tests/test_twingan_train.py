@@ -77,6 +77,7 @@ def test_a_run_can_start_from_a_narrower_run_widened(trained):
     assert {k: v.shape for k, v in narrow["critics"].items()} == {k: v.shape for k, v in payload["critics"].items()}
     assert [int(s["step"]) for s in payload["opt_d"]["state"].values()] == [5] * len(payload["opt_d"]["state"])
 
+
 def test_cli_translates_folders_and_reports_bad_files(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CARTOON_WEIGHTS_TWINGAN", str(trained / "export"))
     monkeypatch.setenv("CARTOON_CACHE", str(tmp_path / "cache"))

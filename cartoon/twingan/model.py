@@ -186,6 +186,7 @@ def widen(narrow: TwinGAN, wide: TwinGAN, seed: int = 0) -> TwinGAN:
     wide.load_state_dict(wide_state)
     return wide
 
+
 class Discriminator(nn.Module):
     """Spectral-norm convolutional critic for one domain; outputs one unbounded score per image."""
 
