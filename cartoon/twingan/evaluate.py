@@ -43,9 +43,10 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from cartoon import data
 from cartoon.images import open_image, to_image
-from cartoon.training import set_threads
+from cartoon.training import Run, set_threads
 from cartoon.twingan import square_tensor
 from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
+from cartoon.twingan.train import checkpoint_generator
 from cartoon.vgg import cache_dir
 
 # default_1.pt is TF-FID's Inception taking [-1, 255/128 - 1] inputs (uint8 / 128 - 1), 299×299.
@@ -225,11 +226,9 @@ class Realism:
 
 def load_generator(args) -> TwinGAN:
     if args.run:
-        payload = torch.load(Path(args.run) / "checkpoint.pt", map_location="cpu", weights_only=True)
-        model = TwinGAN(**payload["config"])
-        model.load_state_dict(payload["ema"])
+        payload = torch.load(Run(args.run, main=False).checkpoint_path, map_location="cpu", weights_only=True)
         print(f"{args.run}: EMA generator at step {payload['step']}")
-        return model.eval()
+        return checkpoint_generator(payload).eval()
     from cartoon.hub import load_model
 
     return load_model("twingan", device="cpu")  # the evaluation feeds CPU tensors

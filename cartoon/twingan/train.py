@@ -114,14 +114,19 @@ def build_models(args):
     return generator, critics
 
 
+def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
+    """The generator (`key` "generator") or its moving average ("ema") from a checkpoint payload."""
+    model = TwinGAN(**payload["config"])
+    model.load_state_dict(payload[key])
+    return model
+
+
 def start_from_narrower(run_dir, generator, ema, critics, opt_d) -> int:
     """Begin a run from another run's checkpoint with the generator (and its average) widened
     twice, keeping that run's critics and their optimiser; returns the step it had reached."""
     payload = torch.load(Run(run_dir, main=False).checkpoint_path, map_location="cpu", weights_only=True)
     for key, target in (("generator", generator), ("ema", ema)):
-        narrow = TwinGAN(**payload["config"])
-        narrow.load_state_dict(payload[key])
-        widen(narrow, target)
+        widen(checkpoint_generator(payload, key), target)
     critics.load_state_dict(payload["critics"])
     opt_d.load_state_dict(payload["opt_d"])
     return int(payload["step"])
@@ -144,12 +149,12 @@ def train(args):
         step = run.load_checkpoint(device, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d)
         if dist.main:
             print(f"resumed {run.checkpoint_path} at step {step}")
-        # A new shuffle per resume: short sessions would otherwise replay the same first batches.
-        seed_everything(args.seed + step)
     elif args.widen_from:
         step = start_from_narrower(args.widen_from, generator, ema, critics, opt_d)
         if dist.main:
             print(f"widened the generator of {args.widen_from} at step {step}")
+    if step:
+        # A new shuffle per saved state taken up: short sessions would otherwise replay the same first batches.
         seed_everything(args.seed + step)
     g = dist.wrap(generator)
     content = ContentLoss().to(device) if args.content_weight else None
@@ -239,9 +244,7 @@ def export(args):
     if not run.checkpoint_path.is_file():
         raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
     payload = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
-    model = TwinGAN(**payload["config"])
-    model.load_state_dict(payload["ema"])
-    model.save_pretrained(args.export)
+    checkpoint_generator(payload).save_pretrained(args.export)
     print(f"exported step {payload['step']} EMA generator to {args.export}")
 
 
