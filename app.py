@@ -175,7 +175,8 @@ def anime_tab():
                 compare = gr.ImageSlider(label="Before / after", type="pil", height=420)
                 download = gr.DownloadButton("Download PNG", visible=False)
                 notes = gr.Markdown()
-        gr.Examples([[str(EXAMPLES / "astronaut.jpg")]], inputs=[photo])
+        gr.Examples([[str(EXAMPLES / "astronaut.jpg"), "to_anime"], [str(EXAMPLES / "astronaut_anime.png"), "to_human"]],
+                    inputs=[photo, direction], example_labels=["A photo, to anime", "Our anime translation of it, back to human"])
         with gr.Accordion("Look-alikes", open=False):
             with gr.Row():
                 k = gr.Slider(1, 24, value=8, step=1, label="Look-alikes per group")
