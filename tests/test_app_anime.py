@@ -32,6 +32,12 @@ def test_portrait_becomes_an_aligned_anime_crop(client):
     assert Image.open(download if isinstance(download, str) else download["value"]).format == "PNG"
 
 
+def test_reverse_example_is_found_as_a_face_and_translated_back(client):
+    (before, after), _, notes = translate(client, EXAMPLES / "astronaut_anime.png", direction="to_human")
+    assert "1 face translated" in notes  # the tab's anime example goes through the face pipeline, not the whole-image fallback
+    assert np.abs(np.asarray(result_image(after), float) - np.asarray(result_image(before), float)).mean() > 2
+
+
 @pytest.mark.parametrize("direction", ["to_anime", "to_human"])
 def test_whole_image_keeps_its_size_in_both_directions(client, direction):
     (_, after), _, _ = translate(client, EXAMPLES / "astronaut.jpg", direction=direction, mode="whole", max_side=256)
