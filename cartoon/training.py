@@ -176,10 +176,14 @@ class Run:
         torch.save(payload, temporary)
         temporary.replace(self.checkpoint_path)  # never leave a half-written checkpoint behind
 
+    def read_checkpoint(self, map_location="cpu") -> dict:
+        """The run's checkpoint payload: "step" and a state dict (or plain value) per saved name."""
+        # weights_only=True: a training checkpoint holds tensors, numbers and plain containers only.
+        return torch.load(self.checkpoint_path, map_location=map_location, weights_only=True)
+
     def load_checkpoint(self, map_location, **state) -> int:
         """Restore `state` objects in place from the run's checkpoint; returns the step reached."""
-        # weights_only=True: a training checkpoint holds tensors, numbers and plain containers only.
-        payload = torch.load(self.checkpoint_path, map_location=map_location, weights_only=True)
+        payload = self.read_checkpoint(map_location)
         for key, value in state.items():
             if key not in payload:
                 continue

@@ -226,7 +226,7 @@ class Realism:
 
 def load_generator(args) -> TwinGAN:
     if args.run:
-        payload = torch.load(Run(args.run, main=False).checkpoint_path, map_location="cpu", weights_only=True)
+        payload = Run(args.run, main=False).read_checkpoint()
         print(f"{args.run}: EMA generator at step {payload['step']}")
         return checkpoint_generator(payload).eval()
     from cartoon.hub import load_model

@@ -125,7 +125,7 @@ def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
 def start_from_narrower(run_dir, generator, ema, critics, opt_d) -> int:
     """Begin a run from another run's checkpoint with the generator (and its average) widened
     twice, keeping that run's critics and their optimiser; returns the step it had reached."""
-    payload = torch.load(Run(run_dir, main=False).checkpoint_path, map_location="cpu", weights_only=True)
+    payload = Run(run_dir, main=False).read_checkpoint()
     for key, target in (("generator", generator), ("ema", ema)):
         widen(checkpoint_generator(payload, key), target)
     critics.load_state_dict(payload["critics"])
@@ -244,7 +244,7 @@ def export(args):
     run = Run(args.run, main=False)
     if not run.checkpoint_path.is_file():
         raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
-    payload = torch.load(run.checkpoint_path, map_location="cpu", weights_only=True)
+    payload = run.read_checkpoint()
     checkpoint_generator(payload).save_pretrained(args.export)
     print(f"exported step {payload['step']} EMA generator to {args.export}")
 
