@@ -183,11 +183,13 @@ class Run:
 
     def load_checkpoint(self, map_location, **state) -> int:
         """Restore `state` objects in place from the run's checkpoint; returns the step reached."""
-        payload = self.read_checkpoint(map_location)
+        return self.restore(self.read_checkpoint(map_location), **state)
+
+    @staticmethod
+    def restore(payload: dict, **state) -> int:
+        """Restore `state` objects in place from a checkpoint payload; returns its step."""
         for key, value in state.items():
-            if key not in payload:
-                continue
-            if hasattr(value, "load_state_dict"):
+            if key in payload and hasattr(value, "load_state_dict"):
                 unwrap(value).load_state_dict(payload[key])
         return int(payload["step"])
 

@@ -78,6 +78,38 @@ def test_a_run_can_start_from_a_narrower_run_widened(trained):
     assert [int(s["step"]) for s in payload["opt_d"]["state"].values()] == [5] * len(payload["opt_d"]["state"])
 
 
+def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(trained):
+    tuned_run, exported = trained / "tuned", trained / "export"
+    # size flags unlike the saved model's: its config decides the generator's size
+    flags = TINY[:2] + ["--width", "4", "--max-width", "16"] + TINY[6:] + [
+        "--critic-width", "4", "--critic-max-width", "8", "--run-dir", str(tuned_run),
+        "--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--critic-warmup", "2"]
+    train_main(flags + ["--init-from", str(exported), "--steps", "2"])
+    saved_model = TwinGAN.from_pretrained(str(exported))
+    saved = saved_model.state_dict()
+    warmed = torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    config = json.loads((exported / "config.json").read_text())
+    assert warmed["config"] == {key: config[key] for key in ("resolution", "width", "max_width", "skip_resolutions")}
+    assert warmed["init_from"] == str(exported)
+    # two critic steps; the average untouched, and the generator's weights (its batch-norm running
+    # statistics follow the batches, as in any forward pass in training mode)
+    assert all(torch.equal(warmed["ema"][name], saved[name]) for name in saved)
+    assert all(torch.equal(warmed["generator"][name], saved[name]) for name, _ in saved_model.named_parameters())
+    assert not warmed["opt_g"]["state"]
+    assert [int(s["step"]) for s in warmed["opt_d"]["state"].values()] == [2] * len(warmed["opt_d"]["state"])
+    assert warmed["critics"]["0.score.weight_orig"].shape == (1, 8 * 16)  # the critics' own widths
+
+    train_main(flags + ["--resume", "--steps", "3"])  # no --init-from: the run remembers it
+    tuned = torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    name = "to_rgb.weight"
+    assert not torch.equal(tuned["generator"][name], saved[name])
+    # the average took the full decay's share of the step (0.001), not the 0.75 that the warm-up
+    # meant for a random init would give at step 2 (up to float32 rounding of weights near 1)
+    moved = (tuned["ema"][name] - saved[name]).double()
+    stepped = (tuned["generator"][name] - saved[name]).double()
+    assert moved.norm() / stepped.norm() == pytest.approx(0.001, rel=0.1)
+
+
 def test_cli_translates_folders_and_reports_bad_files(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CARTOON_WEIGHTS_TWINGAN", str(trained / "export"))
     monkeypatch.setenv("CARTOON_CACHE", str(tmp_path / "cache"))

@@ -8,6 +8,8 @@
     python -m cartoon.twingan.train --export weights/twingan         # EMA generator → save_pretrained
     python -m cartoon.twingan.train --widen-from runs/a --run-dir runs/b --width 16 --max-width 256 \
         --critic-width 8 --critic-max-width 128                      # go on with twice the channels
+    python -m cartoon.twingan.train --init-from weights/twingan --critic-warmup 300 --run-dir runs/c
+                                                                     # fine-tune a saved model, new critics
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import time
 from pathlib import Path
 
@@ -133,6 +136,12 @@ def start_from_narrower(run_dir, generator, ema, critics, opt_d) -> int:
     return int(payload["step"])
 
 
+def adopt_generator_config(args, config: dict) -> None:
+    """Size the generator as a saved one is sized (its `config`), whatever the size flags say."""
+    args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
+    args.skips = list(config["skip_resolutions"])
+
+
 def train(args):
     set_threads(args.threads)
     seed_everything(args.seed)
@@ -140,14 +149,26 @@ def train(args):
     run = Run(args.run, dist.main)
     device = dist.device
 
+    resuming = args.resume and run.checkpoint_path.is_file()
+    payload = run.read_checkpoint(device) if resuming else None
+    # A fine-tuning run, now or when it began, skips the EMA warm-up.
+    init_from = payload.get("init_from") if resuming else args.init_from
+    if resuming:
+        adopt_generator_config(args, payload["config"])
+    elif init_from:
+        adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
     generator, critics = build_models(args)
     generator, critics = generator.to(device), critics.to(device)
-    ema = copy.deepcopy(generator).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(critics.parameters(), lr=args.lr, betas=(0.5, 0.99))
+    if init_from and not resuming:
+        generator.load_state_dict(TwinGAN.from_pretrained(init_from).state_dict())
+        if dist.main:
+            print(f"fine-tuning {init_from} with new critics")
+    ema = copy.deepcopy(generator).eval().requires_grad_(False)
     step = 0
-    if args.resume and run.checkpoint_path.is_file():
-        step = run.load_checkpoint(device, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d)
+    if resuming:
+        step = Run.restore(payload, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d)
         if dist.main:
             print(f"resumed {run.checkpoint_path} at step {step}")
     elif args.widen_from:
@@ -180,12 +201,15 @@ def train(args):
             set_learning_rate(optimiser, lr)
         human = next(photo_batches).to(device, non_blocking=True)
         drawn = next(anime_batches).to(device, non_blocking=True)
+        # During the critic warm-up the generator stands still: no graph through it, no update.
+        training_generator = step >= args.critic_warmup
 
         # Generator forward: each encoding is decoded into both domains.
-        human_to_human, human_to_anime = g(human, [HUMAN, ANIME])
-        anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME])
-        cycle_human = g(human_to_anime, HUMAN)
-        cycle_anime = g(anime_to_human, ANIME)
+        with torch.set_grad_enabled(training_generator):
+            human_to_human, human_to_anime = g(human, [HUMAN, ANIME])
+            anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME])
+            cycle_human = g(human_to_anime, HUMAN)
+            cycle_anime = g(anime_to_human, ANIME)
         fakes = {HUMAN: torch.cat([human_to_human, anime_to_human]), ANIME: torch.cat([anime_to_anime, human_to_anime])}
         reals = {HUMAN: human, ANIME: drawn}
 
@@ -203,16 +227,20 @@ def train(args):
         # Generator: fool both critics, reconstruct each domain, close both cycles. The critics are
         # frozen here, so their unwrapped modules suffice (nothing of theirs needs synchronising).
         critics.requires_grad_(False)
-        loss_gan = -sum(critics[domain](augment(fakes[domain])).mean() for domain in (HUMAN, ANIME))
-        loss_recon = F.l1_loss(human_to_human, human) + F.l1_loss(anime_to_anime, drawn)
-        loss_cycle = F.l1_loss(cycle_human, human) + F.l1_loss(cycle_anime, drawn)
-        loss_content = content_distance(content, human_to_anime, human, args.content_size) if content is not None else torch.zeros(())
-        loss_g = loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle + args.content_weight * loss_content
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        # Warm-up: early on the average follows the generator closely instead of the random init.
-        update_ema(ema, generator, min(args.ema_decay, (1 + step) / (10 + step)))
+        with torch.set_grad_enabled(training_generator):
+            loss_gan = -sum(critics[domain](augment(fakes[domain])).mean() for domain in (HUMAN, ANIME))
+            loss_recon = F.l1_loss(human_to_human, human) + F.l1_loss(anime_to_anime, drawn)
+            loss_cycle = F.l1_loss(cycle_human, human) + F.l1_loss(cycle_anime, drawn)
+            loss_content = content_distance(content, human_to_anime, human, args.content_size) if content is not None else torch.zeros(())
+            loss_g = loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle + args.content_weight * loss_content
+        if training_generator:
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            # Warm-up: early on the average follows the generator closely instead of the random
+            # init. A fine-tuned model's average starts at trained weights and needs none.
+            decay = args.ema_decay if init_from else min(args.ema_decay, (1 + step) / (10 + step))
+            update_ema(ema, generator, decay)
         step += 1
 
         if step % args.log_every == 0 or step == args.steps:
@@ -231,7 +259,8 @@ def train(args):
                 grid = torch.cat([fixed_photos, to_anime, ema(to_anime, HUMAN), fixed_anime, to_human, ema(to_human, ANIME)])
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or step == args.steps:
-            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, config=model_config(args))
+            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
+                                config=model_config(args), init_from=init_from)
     dist.close()
 
 
@@ -259,8 +288,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-width", type=int, default=128)
     parser.add_argument("--critic-width", type=int, help="the critics' channels at full resolution (default: --width)")
     parser.add_argument("--critic-max-width", type=int, help="(default: --max-width)")
-    parser.add_argument("--widen-from", metavar="RUN", help="start from RUN's checkpoint, its generator widened twice "
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--widen-from", metavar="RUN", help="start from RUN's checkpoint, its generator widened twice "
                         "(give --width/--max-width twice RUN's, and RUN's widths as --critic-width/--critic-max-width)")
+    start.add_argument("--init-from", metavar="FOLDER", help="fine-tune a saved model (config.json + model.safetensors, "
+                        "as in weights/twingan): the generator and its average start as that model, sized by its config, "
+                        "with new critics and optimisers")
+    parser.add_argument("--critic-warmup", type=int, default=0, metavar="STEPS", help="for the run's first STEPS steps "
+                        "train only the critics, so new critics learn the generator's output before it sees their gradient")
     parser.add_argument("--skips", type=int, nargs="*", default=[8, 16, 32], help="resolutions with U-Net skips")
     parser.add_argument("--recon-weight", type=float, default=10.0)
     parser.add_argument("--cycle-weight", type=float, default=10.0)
