@@ -83,7 +83,8 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     # size flags unlike the saved model's: its config decides the generator's size
     flags = TINY[:2] + ["--width", "4", "--max-width", "16"] + TINY[6:] + [
         "--critic-width", "4", "--critic-max-width", "8", "--run-dir", str(tuned_run),
-        "--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--critic-warmup", "2"]
+        "--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--critic-warmup", "2",
+        "--lr", "1e-4", "--critic-lr", "5e-4"]
     train_main(flags + ["--init-from", str(exported), "--steps", "2"])
     saved_model = TwinGAN.from_pretrained(str(exported))
     saved = saved_model.state_dict()
@@ -96,6 +97,7 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     assert all(torch.equal(warmed["ema"][name], saved[name]) for name in saved)
     assert all(torch.equal(warmed["generator"][name], saved[name]) for name, _ in saved_model.named_parameters())
     assert not warmed["opt_g"]["state"]
+    assert (warmed["opt_g"]["param_groups"][0]["lr"], warmed["opt_d"]["param_groups"][0]["lr"]) == (1e-4, 5e-4)
     assert [int(s["step"]) for s in warmed["opt_d"]["state"].values()] == [2] * len(warmed["opt_d"]["state"])
     assert warmed["critics"]["0.score.weight_orig"].shape == (1, 8 * 16)  # the critics' own widths
 

@@ -160,7 +160,8 @@ def train(args):
     generator, critics = build_models(args)
     generator, critics = generator.to(device), critics.to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
-    opt_d = torch.optim.Adam(critics.parameters(), lr=args.lr, betas=(0.5, 0.99))
+    critic_lr = args.critic_lr or args.lr
+    opt_d = torch.optim.Adam(critics.parameters(), lr=critic_lr, betas=(0.5, 0.99))
     if init_from and not resuming:
         generator.load_state_dict(TwinGAN.from_pretrained(init_from).state_dict())
         if dist.main:
@@ -196,9 +197,10 @@ def train(args):
 
     started, last_step = time.time(), step
     while step < args.steps:
-        lr = args.lr * linear_decay(step, args.lr_decay_from, args.steps)
-        for optimiser in (opt_g, opt_d):
-            set_learning_rate(optimiser, lr)
+        schedule = linear_decay(step, args.lr_decay_from, args.steps)
+        lr = args.lr * schedule
+        set_learning_rate(opt_g, lr)
+        set_learning_rate(opt_d, critic_lr * schedule)
         human = next(photo_batches).to(device, non_blocking=True)
         drawn = next(anime_batches).to(device, non_blocking=True)
         # During the critic warm-up the generator stands still: no graph through it, no update.
@@ -301,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cycle-weight", type=float, default=10.0)
     parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
     parser.add_argument("--content-size", type=int, default=64, help="side at which the content loss compares")
+    parser.add_argument("--critic-lr", type=float, help="the critics' learning rate (default: --lr, the generator's)")
     parser.add_argument("--lr-decay-from", type=int, metavar="STEP", help="from STEP the learning rate falls linearly to 0 at --steps (default: constant)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--diffaugment", default="color,translation,cutout", help="policy, or 'none'")
