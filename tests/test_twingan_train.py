@@ -1,6 +1,7 @@
 """TwinGAN's training script on two tiny folders: steps, resume, export; then the CLI on the export."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -11,11 +12,13 @@ from cartoon.__main__ import main as cartoon_main
 from cartoon.training import linear_decay
 from cartoon.twingan import get_model
 from cartoon.twingan.model import ANIME, TwinGAN
-from cartoon.twingan.train import diff_augment
+from cartoon.twingan.train import diff_augment, estimate_norm_statistics, translate_both_ways
 from cartoon.twingan.train import main as train_main
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--skips", "8", "16", "--batch-size", "2",
         "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2"]
+
+NORM_BATCHES = ["--norm-batches", "3", "--batch-size", "2", "--threads", "1"]
 
 
 def write_faces(folder, count, seed):
@@ -33,10 +36,11 @@ def trained(tmp_path_factory):
     write_faces(root / "photos", 4, 0)
     write_faces(root / "anime", 4, 1)
     run = root / "run"
-    common = TINY + ["--run-dir", str(run), "--photos", str(root / "photos"), "--anime", str(root / "anime")]
+    folders = ["--photos", str(root / "photos"), "--anime", str(root / "anime")]
+    common = TINY + ["--run-dir", str(run)] + folders
     train_main(common + ["--steps", "2"])
     train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--content-size", "16", "--lr-decay-from", "2"])
-    train_main(["--run-dir", str(run), "--export", str(root / "export")])
+    train_main(["--run-dir", str(run), "--export", str(root / "export")] + NORM_BATCHES + folders)
     yield root
     torch.set_num_threads(threads)
 
@@ -52,14 +56,44 @@ def test_training_logs_samples_and_resumes(trained):
     assert sorted(p.name for p in (trained / "run" / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
 
 
-def test_export_is_the_checkpoints_ema_generator(trained):
+def test_export_is_the_checkpoints_ema_generator_with_its_own_norm_statistics(trained):
     payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert payload["step"] == 4
-    exported = TwinGAN.from_pretrained(str(trained / "export")).eval()
-    reference = TwinGAN(**payload["config"])
-    reference.load_state_dict(payload["ema"])
-    images = torch.rand(2, 3, 32, 32) * 2 - 1
-    assert torch.equal(exported(images, ANIME), reference.eval()(images, ANIME))
+    exported = TwinGAN.from_pretrained(str(trained / "export")).state_dict()
+    parameters = dict(TwinGAN(**payload["config"]).named_parameters())
+    assert all(torch.equal(exported[name], payload["ema"][name]) for name in parameters)
+    statistics = [name for name in exported if name.endswith(("running_mean", "running_var"))]
+    assert statistics and not any(torch.equal(exported[name], payload["ema"][name]) for name in statistics)
+
+    # the estimate does not depend on the statistics it replaces: re-estimating the export, over
+    # the same batches, writes it again
+    folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
+    shutil.copytree(trained / "export", trained / "again")
+    train_main(["--recalibrate", str(trained / "again")] + NORM_BATCHES + folders)
+    again = TwinGAN.from_pretrained(str(trained / "again")).state_dict()
+    assert all(torch.equal(again[name], exported[name]) for name in exported)
+
+    # --norm-batches 0: the running estimates the average was checkpointed with
+    train_main(["--run-dir", str(trained / "run"), "--export", str(trained / "as-is"), "--norm-batches", "0"])
+    as_is = TwinGAN.from_pretrained(str(trained / "as-is")).state_dict()
+    assert all(torch.equal(as_is[name], payload["ema"][name]) for name in as_is)
+
+
+def test_norm_statistics_are_the_mean_over_every_training_pass():
+    torch.manual_seed(0)
+    model = TwinGAN(resolution=16, width=4, max_width=8, skip_resolutions=[8])
+    photos, anime = [torch.rand(2, 3, 16, 16) * 2 - 1 for _ in range(3)], [torch.rand(2, 3, 16, 16) - 1 for _ in range(3)]
+    norm = model.start_norm.norms[ANIME]
+    seen = []  # the channel means of every batch the anime norm normalises in three training steps
+    hook = norm.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].mean((0, 2, 3))))
+    with torch.no_grad():
+        for human, drawn in zip(photos, anime):
+            translate_both_ways(model.train(), human, drawn)
+    hook.remove()
+    assert len(seen) == 3 * 3  # per step: the photos, the anime portraits, and their human versions on the way back
+    estimate_norm_statistics(model, iter(photos), iter(anime), batches=3)
+    assert not model.training and norm.momentum == 0.1
+    assert torch.allclose(norm.running_mean, torch.stack(seen).mean(0), atol=1e-6)
 
 
 def test_a_run_can_start_from_a_narrower_run_widened(trained):

@@ -6,6 +6,7 @@
     python -m cartoon.twingan.train --resume --steps 8000 --lr-decay-from 6000   # finish: lr → 0
     torchrun --nproc_per_node 2 -m cartoon.twingan.train --run-dir runs/x   # several processes
     python -m cartoon.twingan.train --export weights/twingan         # EMA generator → save_pretrained
+    python -m cartoon.twingan.train --recalibrate weights/twingan    # a saved model's batch-norm statistics
     python -m cartoon.twingan.train --widen-from runs/a --run-dir runs/b --width 16 --max-width 256 \
         --critic-width 8 --critic-max-width 128                      # go on with twice the channels
     python -m cartoon.twingan.train --init-from weights/twingan --critic-warmup 300 --run-dir runs/c
@@ -21,6 +22,9 @@ at 0.5 in a learning-rate decay it beat the same decay without it in six of seve
 the shipped weights end with that phase. Twice the channels (`--widen-from`) in the same phase
 gained on anime → human only, and a second decay at that width lost on every UTKFace row (card,
 Tried).
+Export writes the moving average with batch-norm statistics estimated for its own weights, the
+mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
+estimates copied from the raw generator's last few batches.
 With the project's own data folders only their train split is used (`cartoon.data.split`).
 """
 
@@ -31,10 +35,12 @@ import copy
 import json
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import ConcatDataset
+from torch import nn
+from torch.utils.data import ConcatDataset, DataLoader
 from torchvision import transforms
 
 from cartoon import data
@@ -109,6 +115,46 @@ def content_distance(content: ContentLoss, translation: torch.Tensor, photo: tor
     if translation.shape[-1] != side:
         translation, photo = (F.interpolate(x, size=side, mode="bilinear", antialias=True, align_corners=False) for x in (translation, photo))
     return content(translation, photo)[0]
+
+
+class Translations(NamedTuple):
+    human_to_human: torch.Tensor
+    human_to_anime: torch.Tensor
+    anime_to_human: torch.Tensor
+    anime_to_anime: torch.Tensor
+    cycle_human: torch.Tensor  # human → anime → human
+    cycle_anime: torch.Tensor  # anime → human → anime
+
+
+def translate_both_ways(g, human: torch.Tensor, drawn: torch.Tensor) -> Translations:
+    """A training step's generator passes: each encoding decoded into both domains, then each
+    translation back (in this order, which is the order batch norm sees the batches in)."""
+    human_to_human, human_to_anime = g(human, [HUMAN, ANIME])
+    anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME])
+    return Translations(human_to_human, human_to_anime, anime_to_human, anime_to_anime,
+                        g(human_to_anime, HUMAN), g(anime_to_human, ANIME))
+
+
+@torch.no_grad()
+def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batches: int) -> TwinGAN:
+    """Set every batch norm's running statistics to their mean over `batches` training passes of
+    `model` itself, and return it in eval mode.
+
+    In training each running estimate follows the raw generator's last few batches (momentum 0.1)
+    and the moving average copies it, so the average is shipped with statistics of other weights,
+    and noisy ones: every checkpoint translates a little differently for that alone.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative mean over every batch from here
+    model.train()
+    for _ in range(batches):
+        translate_both_ways(model, next(photo_batches), next(anime_batches))
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    return model.eval()
 
 
 def build_models(args):
@@ -208,11 +254,8 @@ def train(args):
 
         # Generator forward: each encoding is decoded into both domains.
         with torch.set_grad_enabled(training_generator):
-            human_to_human, human_to_anime = g(human, [HUMAN, ANIME])
-            anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME])
-            cycle_human = g(human_to_anime, HUMAN)
-            cycle_anime = g(anime_to_human, ANIME)
-        fakes = {HUMAN: torch.cat([human_to_human, anime_to_human]), ANIME: torch.cat([anime_to_anime, human_to_anime])}
+            out = translate_both_ways(g, human, drawn)
+        fakes = {HUMAN: torch.cat([out.human_to_human, out.anime_to_human]), ANIME: torch.cat([out.anime_to_anime, out.human_to_anime])}
         reals = {HUMAN: human, ANIME: drawn}
 
         # Critics: hinge loss, each domain's real images against everything generated into it.
@@ -231,9 +274,9 @@ def train(args):
         critics.requires_grad_(False)
         with torch.set_grad_enabled(training_generator):
             loss_gan = -sum(critics[domain](augment(fakes[domain])).mean() for domain in (HUMAN, ANIME))
-            loss_recon = F.l1_loss(human_to_human, human) + F.l1_loss(anime_to_anime, drawn)
-            loss_cycle = F.l1_loss(cycle_human, human) + F.l1_loss(cycle_anime, drawn)
-            loss_content = content_distance(content, human_to_anime, human, args.content_size) if content is not None else torch.zeros(())
+            loss_recon = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
+            loss_cycle = F.l1_loss(out.cycle_human, human) + F.l1_loss(out.cycle_anime, drawn)
+            loss_content = content_distance(content, out.human_to_anime, human, args.content_size) if content is not None else torch.zeros(())
             loss_g = loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle + args.content_weight * loss_content
         if training_generator:
             opt_g.zero_grad(set_to_none=True)
@@ -270,14 +313,35 @@ def model_config(args) -> dict:
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width, "skip_resolutions": list(args.skips)}
 
 
+def training_batches(args, resolution: int):
+    """Endless shuffled training batches of photos and of anime portraits, as training draws them."""
+    seed_everything(args.seed)
+    return tuple(forever(DataLoader(face_dataset(folders, resolution), args.batch_size, shuffle=True, drop_last=True))
+                 for folders in (args.photos, args.anime))
+
+
+def save_model(model: TwinGAN, folder, args):
+    """`save_pretrained`, the batch-norm statistics first estimated afresh (unless --norm-batches 0)."""
+    if args.norm_batches:
+        set_threads(args.threads)
+        model = estimate_norm_statistics(model, *training_batches(args, model.resolution), args.norm_batches)
+    model.save_pretrained(folder)
+
+
 def export(args):
     """Write the run's EMA generator as a Hub model folder (config.json + model.safetensors)."""
     run = Run(args.run, main=False)
     if not run.checkpoint_path.is_file():
         raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
     payload = run.read_checkpoint()
-    checkpoint_generator(payload).save_pretrained(args.export)
+    save_model(checkpoint_generator(payload), args.export, args)
     print(f"exported step {payload['step']} EMA generator to {args.export}")
+
+
+def recalibrate(args):
+    """Re-estimate a saved model's batch-norm statistics, in place."""
+    save_model(TwinGAN.from_pretrained(args.recalibrate), args.recalibrate, args)
+    print(f"re-estimated the batch-norm statistics of {args.recalibrate} over {args.norm_batches} batches")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -308,6 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--diffaugment", default="color,translation,cutout", help="policy, or 'none'")
     parser.add_argument("--export", metavar="FOLDER", help="only export RUN's EMA generator to FOLDER and exit")
+    parser.add_argument("--recalibrate", metavar="FOLDER", help="only re-estimate the batch-norm statistics of the "
+                        "saved model in FOLDER (in place) and exit")
+    parser.add_argument("--norm-batches", type=int, default=400, help="training batches whose mean batch-norm "
+                        "statistics --export and --recalibrate write (0: keep the running estimates)")
     parser.set_defaults(batch_size=8, lr=2e-4, log_every=10, sample_every=250, save_every=100)
     return parser
 
@@ -316,6 +384,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.export:
         export(args)
+    elif args.recalibrate:
+        recalibrate(args)
     else:
         train(args)
 
