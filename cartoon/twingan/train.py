@@ -117,6 +117,9 @@ def content_distance(content: ContentLoss, translation: torch.Tensor, photo: tor
     return content(translation, photo)[0]
 
 
+GRID_NORM_BATCHES = 25
+
+
 class Translations(NamedTuple):
     human_to_human: torch.Tensor
     human_to_anime: torch.Tensor
@@ -150,8 +153,9 @@ def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batch
         norm.reset_running_stats()
         norm.momentum = None  # a cumulative mean over every batch from here
     model.train()
+    device = next(model.parameters()).device
     for _ in range(batches):
-        translate_both_ways(model, next(photo_batches), next(anime_batches))
+        translate_both_ways(model, next(photo_batches).to(device), next(anime_batches).to(device))
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     return model.eval()
@@ -298,10 +302,15 @@ def train(args):
             if dist.main:
                 print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
         if step % args.sample_every == 0 or step == args.steps:
-            with evaluating(ema):
-                to_anime = ema(fixed_photos, ANIME)
-                to_human = ema(fixed_anime, HUMAN)
-                grid = torch.cat([fixed_photos, to_anime, ema(to_anime, HUMAN), fixed_anime, to_human, ema(to_human, ANIME)])
+            # Drawn as export would write the average: with statistics of its own weights (fewer
+            # batches than export's, enough for a grid), not the copied running estimates.
+            sampler = copy.deepcopy(ema)
+            if args.norm_batches:
+                estimate_norm_statistics(sampler, photo_batches, anime_batches, min(args.norm_batches, GRID_NORM_BATCHES))
+            with evaluating(sampler):
+                to_anime = sampler(fixed_photos, ANIME)
+                to_human = sampler(fixed_anime, HUMAN)
+                grid = torch.cat([fixed_photos, to_anime, sampler(to_anime, HUMAN), fixed_anime, to_human, sampler(to_human, ANIME)])
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or step == args.steps:
             run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
