@@ -117,7 +117,7 @@ def content_distance(content: ContentLoss, translation: torch.Tensor, photo: tor
     return content(translation, photo)[0]
 
 
-GRID_NORM_BATCHES = 25
+GRID_NORM_BATCHES = 25  # batch-norm statistics for a sample grid: enough for a picture, cheap beside 250 steps
 
 
 class Translations(NamedTuple):
@@ -365,10 +365,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--critic-max-width", type=int, help="(default: --max-width)")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--widen-from", metavar="RUN", help="start from RUN's checkpoint, its generator widened twice "
-                        "(give --width/--max-width twice RUN's, and RUN's widths as --critic-width/--critic-max-width)")
+                       "(give --width/--max-width twice RUN's, and RUN's widths as --critic-width/--critic-max-width)")
     start.add_argument("--init-from", metavar="FOLDER", help="fine-tune a saved model (config.json + model.safetensors, "
-                        "as in weights/twingan): the generator and its average start as that model, sized by its config, "
-                        "with new critics and optimisers")
+                       "as in weights/twingan): the generator and its average start as that model, sized by its config, "
+                       "with new critics and optimisers")
     parser.add_argument("--critic-warmup", type=int, default=0, metavar="STEPS", help="for the run's first STEPS steps "
                         "train only the critics, so new critics learn the generator's output before it sees their gradient")
     parser.add_argument("--skips", type=int, nargs="*", default=[8, 16, 32], help="resolutions with U-Net skips")
@@ -383,8 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--export", metavar="FOLDER", help="only export RUN's EMA generator to FOLDER and exit")
     parser.add_argument("--recalibrate", metavar="FOLDER", help="only re-estimate the batch-norm statistics of the "
                         "saved model in FOLDER (in place) and exit")
-    parser.add_argument("--norm-batches", type=int, default=400, help="training batches whose mean batch-norm "
-                        "statistics --export and --recalibrate write (0: keep the running estimates)")
+    parser.add_argument("--norm-batches", type=int, default=400, help="training batches (of --photos and --anime) whose "
+                        "mean batch-norm statistics --export and --recalibrate write (0: keep the running estimates)")
     parser.set_defaults(batch_size=8, lr=2e-4, log_every=10, sample_every=250, save_every=100)
     return parser
 
