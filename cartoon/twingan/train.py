@@ -199,14 +199,16 @@ def train(args):
     run = Run(args.run, dist.main)
     device = dist.device
 
-    resuming = args.resume and run.checkpoint_path.is_file()
-    payload = run.read_checkpoint(device) if resuming else None
     # A fine-tuning run, now or when it began, skips the EMA warm-up.
-    init_from = payload.get("init_from") if resuming else args.init_from
+    resuming = args.resume and run.checkpoint_path.is_file()
     if resuming:
+        payload = run.read_checkpoint(device)
+        init_from = payload.get("init_from")
         adopt_generator_config(args, payload["config"])
-    elif init_from:
-        adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
+    else:
+        init_from = args.init_from
+        if init_from:
+            adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
     generator, critics = build_models(args)
     generator, critics = generator.to(device), critics.to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
