@@ -9,7 +9,7 @@ from PIL import Image
 from cartoon.images import ImageError, to_image
 from cartoon.twingan import square_tensor, to_anime
 from cartoon.twingan.gallery import Gallery, gallery_from_upload, open_gallery
-from cartoon.twingan.model import ANIME, HUMAN, DomainBatchNorm, Discriminator, TwinGAN, widen
+from cartoon.twingan.model import ANIME, HUMAN, DomainNorm, Discriminator, TwinGAN, widen
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -27,13 +27,19 @@ def tiny_model(**kwargs):
 def randomise_domain_norms(model):
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, DomainBatchNorm):
+            if isinstance(module, DomainNorm):
                 module.scale.normal_(1.0, 0.5)
                 module.shift.normal_(0.0, 0.5)
+                if module.statistics == "layer-instance":
+                    module.instance_logit.normal_(0.0, 2.0)
 
 
-def test_domain_switch_changes_output_with_one_shared_encoding():
-    model = tiny_model().eval()
+both_norms = pytest.mark.parametrize("norm", DomainNorm.STATISTICS)
+
+
+@both_norms
+def test_domain_switch_changes_output_with_one_shared_encoding(norm):
+    model = tiny_model(norm=norm).eval()
     randomise_domain_norms(model)
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     human, anime = model(images, [HUMAN, ANIME])
@@ -64,18 +70,20 @@ def test_strength_blends_the_domain_switch_from_reconstruction_to_translation():
         model.train()(square_tensor(face, 32), 0.5)
 
 
-def test_only_the_chosen_domain_norms_learn_from_a_domain_loss():
-    model = tiny_model().train()
+@both_norms
+def test_only_the_chosen_domain_norms_learn_from_a_domain_loss(norm):
+    model = tiny_model(norm=norm).train()
     model(torch.rand(4, 3, 32, 32) * 2 - 1, ANIME).square().mean().backward()
     for module in model.modules():
-        if isinstance(module, DomainBatchNorm):
+        if isinstance(module, DomainNorm):
             assert module.scale.grad[HUMAN].abs().sum() == 0 and module.shift.grad[HUMAN].abs().sum() == 0
             assert module.scale.grad[ANIME].abs().sum() > 0
     assert model.from_rgb.weight.grad.abs().sum() > 0  # the shared encoder learns from either domain
 
 
-def test_reconstruction_after_a_short_overfit_beats_the_untrained_model():
-    model = tiny_model()
+@both_norms
+def test_reconstruction_after_a_short_overfit_beats_the_untrained_model(norm):
+    model = tiny_model(norm=norm)
     torch.manual_seed(1)
     images = F.interpolate(torch.rand(4, 3, 8, 8) * 2 - 1, size=32, mode="bilinear", align_corners=False)
 
@@ -93,23 +101,25 @@ def test_reconstruction_after_a_short_overfit_beats_the_untrained_model():
     assert error() < 0.75 * untrained
 
 
-def test_save_load_round_trip(tmp_path):
-    model = tiny_model().eval()
+@both_norms
+def test_save_load_round_trip(tmp_path, norm):
+    model = tiny_model(norm=norm).eval()
     randomise_domain_norms(model)
     model.save_pretrained(tmp_path)
     loaded = TwinGAN.from_pretrained(str(tmp_path)).eval()
-    assert loaded.skip_resolutions == (8, 16) and loaded.resolution == 32
+    assert loaded.skip_resolutions == (8, 16) and loaded.resolution == 32 and loaded.start_norm.statistics == norm
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     assert torch.equal(model(images, ANIME), loaded(images, ANIME))
     assert torch.equal(model.embed(images), loaded.embed(images))
 
 
-def test_widening_keeps_the_translation_and_the_twins_then_learn_apart():
-    narrow = tiny_model()
+@both_norms
+def test_widening_keeps_the_translation_and_the_twins_then_learn_apart(norm):
+    narrow = tiny_model(norm=norm)
     randomise_domain_norms(narrow)
     images = torch.rand(4, 3, 32, 32) * 2 - 1
     narrow.train()(images, [HUMAN, ANIME])  # running statistics that are not the defaults
-    wide = widen(narrow, TwinGAN(resolution=32, width=16, max_width=64, skip_resolutions=(8, 16)))
+    wide = widen(narrow, TwinGAN(resolution=32, width=16, max_width=64, skip_resolutions=(8, 16), norm=norm))
     assert sum(p.numel() for p in wide.parameters()) > 3 * sum(p.numel() for p in narrow.parameters())
     with torch.no_grad():
         for training in (False, True):  # running statistics, then the batch's own
@@ -126,7 +136,24 @@ def test_widening_keeps_the_translation_and_the_twins_then_learn_apart():
     gradient = wide.generator["32"].conv1.weight.grad
     assert not torch.allclose(gradient[0::2], gradient[1::2])
     with pytest.raises(ValueError, match="widened twice"):
-        widen(narrow, TwinGAN(resolution=32, width=8, max_width=64, skip_resolutions=(8, 16)))
+        widen(narrow, TwinGAN(resolution=32, width=8, max_width=64, skip_resolutions=(8, 16), norm=norm))
+
+
+def test_layer_instance_norm_translates_each_image_as_training_did():
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    translations = {}
+    for norm in DomainNorm.STATISTICS:
+        model = tiny_model(norm=norm)
+        randomise_domain_norms(model)
+        with torch.no_grad():
+            in_training = model.train()(images, ANIME)  # what the critics are shown
+            alone = torch.cat([model.eval()(image[None], ANIME) for image in images])  # what the demo makes
+            translations[norm] = (in_training - alone).abs().max()
+    assert translations["layer-instance"] < 1e-4  # float rounding of batched convolutions
+    # batch norm: the batch's statistics in training, running estimates at inference
+    assert translations["batch"] > 1e-2
+    with pytest.raises(ValueError, match="statistics must be one of"):
+        TwinGAN(resolution=32, norm="group")
 
 
 def test_shapes_and_bad_sizes():

@@ -124,7 +124,7 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     saved = saved_model.state_dict()
     warmed = torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)
     config = json.loads((exported / "config.json").read_text())
-    assert warmed["config"] == {key: config[key] for key in ("resolution", "width", "max_width", "skip_resolutions")}
+    assert warmed["config"] == {key: config[key] for key in ("resolution", "width", "max_width", "skip_resolutions", "norm")}
     assert warmed["init_from"] == str(exported)
     # two critic steps; the average untouched, and the generator's weights (its batch-norm running
     # statistics follow the batches, as in any forward pass in training mode)
@@ -144,6 +144,23 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     moved = (tuned["ema"][name] - saved[name]).double()
     stepped = (tuned["generator"][name] - saved[name]).double()
     assert moved.norm() / stepped.norm() == pytest.approx(0.001, rel=0.1)
+
+
+def test_a_layer_instance_run_exports_its_average_as_it_is_and_fine_tunes_as_one(trained):
+    run, exported, tuned_run = trained / "lin", trained / "lin-export", trained / "lin-tuned"
+    folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
+    train_main(TINY + folders + ["--run-dir", str(run), "--norm", "layer-instance", "--steps", "2"])
+    payload = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert payload["config"]["norm"] == "layer-instance"
+    # per-image statistics leave nothing to estimate: the export is the average, every tensor of it
+    train_main(["--run-dir", str(run), "--export", str(exported)] + NORM_BATCHES + folders)
+    saved = TwinGAN.from_pretrained(str(exported))
+    assert saved.start_norm.statistics == "layer-instance"
+    assert saved.state_dict().keys() == payload["ema"].keys()
+    assert all(torch.equal(tensor, payload["ema"][name]) for name, tensor in saved.state_dict().items())
+    # fine-tuning takes the saved model's normalisation, whatever --norm says
+    train_main(TINY + folders + ["--run-dir", str(tuned_run), "--init-from", str(exported), "--steps", "1"])
+    assert torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["norm"] == "layer-instance"
 
 
 def test_cli_translates_folders_and_reports_bad_files(trained, tmp_path, monkeypatch, capsys):

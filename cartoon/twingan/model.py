@@ -5,6 +5,8 @@ PGGAN-style generator (two 3×3 convolutions per resolution, halving down to 4×
 carry encoder features to the generator at the same resolution, and every batch norm in the
 generator has a scale and shift (and running statistics) per domain. Switching the domain index
 turns the same code into a human face or an anime face. One spectral-norm discriminator per domain.
+`norm="layer-instance"` keeps the per-domain scale and shift but normalises each image by itself
+(`DomainNorm`), so a model translates at inference exactly as its critics saw it in training.
 
 Domains: 0 = human, 1 = anime. Images are (N, 3, R, R) in [-1, 1].
 """
@@ -30,14 +32,37 @@ def _widths(resolution: int, width: int, max_width: int) -> dict[int, int]:
     return widths
 
 
-class DomainBatchNorm(nn.Module):
-    """Batch norm whose statistics, scale and shift are chosen per output domain: the switch."""
+class DomainNorm(nn.Module):
+    """A normalisation whose scale and shift are chosen per output domain: the switch.
 
-    def __init__(self, channels: int, domains: int = 2):
+    "batch" is TwinGAN's: batch norm with running statistics per domain. Training normalises each
+    batch by itself and inference by the running estimates, so the critics judge outputs made one
+    way and the model ships making them another.
+    "layer-instance" normalises each image by itself, the same in training and inference: a
+    per-domain, per-channel learned mix of instance norm (drops each channel's mean, so the domain
+    sets it) and layer norm (keeps the channels' relative means), as U-GAT-IT's LIN.
+    """
+
+    STATISTICS = ("batch", "layer-instance")
+
+    def __init__(self, channels: int, domains: int = 2, statistics: str = "batch"):
         super().__init__()
-        self.norms = nn.ModuleList(nn.BatchNorm2d(channels, affine=False) for _ in range(domains))
+        if statistics not in self.STATISTICS:
+            raise ValueError(f"statistics must be one of {self.STATISTICS}, got {statistics!r}")
+        self.statistics = statistics
+        if statistics == "batch":
+            self.norms = nn.ModuleList(nn.BatchNorm2d(channels, affine=False) for _ in range(domains))
+        else:
+            # The instance norm's share of the mix, as a logit: it starts half and half.
+            self.instance_logit = nn.Parameter(torch.zeros(domains, channels))
         self.scale = nn.Parameter(torch.ones(domains, channels))
         self.shift = nn.Parameter(torch.zeros(domains, channels))
+
+    def normalise(self, x: torch.Tensor, domain: int) -> torch.Tensor:
+        if self.statistics == "batch":
+            return self.norms[domain](x)
+        instance_share = torch.sigmoid(self.instance_logit[domain]).view(1, -1, 1, 1)
+        return torch.lerp(F.layer_norm(x, x.shape[1:]), F.instance_norm(x), instance_share)
 
     def forward(self, x: torch.Tensor, domain) -> torch.Tensor:
         """`domain` is an index, or a float t in [0, 1]: the two domains' outputs mixed (1 - t) : t.
@@ -45,11 +70,11 @@ class DomainBatchNorm(nn.Module):
         A whole float (0.0, 1.0) is that domain's index: exact, and no second norm to compute.
         """
         if isinstance(domain, float) and not domain.is_integer():
-            if self.training:  # one batch would update both domains' running statistics
+            if self.training and self.statistics == "batch":  # one batch would update both domains' running statistics
                 raise ValueError("a blended domain is for inference: call .eval() first")
             return torch.lerp(self(x, 0), self(x, 1), domain)
         domain = int(domain)
-        x = self.norms[domain](x)
+        x = self.normalise(x, domain)
         return x * self.scale[domain].view(1, -1, 1, 1) + self.shift[domain].view(1, -1, 1, 1)
 
 
@@ -71,12 +96,12 @@ class EncoderBlock(nn.Module):
 class GeneratorBlock(nn.Module):
     """Double the resolution, join the encoder's skip features, two 3×3 convolutions with domain norm."""
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int):
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int, norm: str):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels + skip_channels, out_channels, 3, padding=1)
-        self.norm1 = DomainBatchNorm(out_channels, domains)
+        self.norm1 = DomainNorm(out_channels, domains, norm)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.norm2 = DomainBatchNorm(out_channels, domains)
+        self.norm2 = DomainNorm(out_channels, domains, norm)
 
     def forward(self, x, skip, domain):
         x = F.interpolate(x, scale_factor=2, mode="nearest")
@@ -89,7 +114,8 @@ class GeneratorBlock(nn.Module):
 class TwinGAN(nn.Module, PyTorchModelHubMixin):
     """Shared encoder + domain-switched generator; `forward(images, domain)` translates into `domain`."""
 
-    def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=(8, 16, 32), domains: int = 2):
+    def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=(8, 16, 32), domains: int = 2,
+                 norm: str = "batch"):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError("resolution must be a power of two ≥ 8")
@@ -107,12 +133,12 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         self.bottleneck = nn.Conv2d(widths[4], widths[4], 3, padding=1)
 
         self.start = nn.Conv2d(widths[4], widths[4], 3, padding=1)
-        self.start_norm = DomainBatchNorm(widths[4], domains)
+        self.start_norm = DomainNorm(widths[4], domains, norm)
         self.generator = nn.ModuleDict()
         res = 8
         while res <= resolution:
             skip = widths[res] if res in self.skip_resolutions else 0
-            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains)
+            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains, norm)
             res *= 2
         self.to_rgb = nn.Conv2d(widths[resolution], 3, 1)
         for module in self.modules():

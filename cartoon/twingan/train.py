@@ -11,6 +11,7 @@
         --critic-width 8 --critic-max-width 128                      # go on with twice the channels
     python -m cartoon.twingan.train --init-from weights/twingan --critic-warmup 300 --run-dir runs/c
                                                                      # fine-tune a saved model, new critics
+    python -m cartoon.twingan.train --norm layer-instance --run-dir runs/d   # per-image norms: trained as it runs
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -57,7 +58,7 @@ from cartoon.training import (
     set_threads,
     update_ema,
 )
-from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN, widen
+from cartoon.twingan.model import ANIME, HUMAN, Discriminator, DomainNorm, TwinGAN, widen
 from cartoon.vgg import ContentLoss
 
 
@@ -148,6 +149,8 @@ def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batch
     and noisy ones: every checkpoint translates a little differently for that alone.
     """
     norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    if not norms:  # per-image normalisation: nothing to estimate
+        return model.eval()
     momenta = [norm.momentum for norm in norms]
     for norm in norms:
         norm.reset_running_stats()
@@ -162,7 +165,7 @@ def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batch
 
 
 def build_models(args):
-    generator = TwinGAN(resolution=args.resolution, width=args.width, max_width=args.max_width, skip_resolutions=args.skips)
+    generator = TwinGAN(**model_config(args))
     critic_width, critic_max_width = args.critic_width or args.width, args.critic_max_width or args.max_width
     critics = torch.nn.ModuleList(Discriminator(args.resolution, critic_width, critic_max_width) for _ in range(2))
     return generator, critics
@@ -189,7 +192,7 @@ def start_from_narrower(run_dir, generator, ema, critics, opt_d) -> int:
 def adopt_generator_config(args, config: dict) -> None:
     """Size the generator as a saved one is sized (its `config`), whatever the size flags say."""
     args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
-    args.skips = list(config["skip_resolutions"])
+    args.skips, args.norm = list(config["skip_resolutions"]), config.get("norm", "batch")
 
 
 def train(args):
@@ -321,7 +324,8 @@ def train(args):
 
 
 def model_config(args) -> dict:
-    return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width, "skip_resolutions": list(args.skips)}
+    return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width, "skip_resolutions": list(args.skips),
+            "norm": args.norm}
 
 
 def training_batches(args, resolution: int):
@@ -373,6 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "with new critics and optimisers")
     parser.add_argument("--critic-warmup", type=int, default=0, metavar="STEPS", help="for the run's first STEPS steps "
                         "train only the critics, so new critics learn the generator's output before it sees their gradient")
+    parser.add_argument("--norm", choices=DomainNorm.STATISTICS, default="batch", help="the generator's per-domain "
+                        "normalisation: batch norm (TwinGAN's, the shipped model) or per-image layer-instance norm")
     parser.add_argument("--skips", type=int, nargs="*", default=[8, 16, 32], help="resolutions with U-Net skips")
     parser.add_argument("--recon-weight", type=float, default=10.0)
     parser.add_argument("--cycle-weight", type=float, default=10.0)
