@@ -146,6 +146,24 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     assert moved.norm() / stepped.norm() == pytest.approx(0.001, rel=0.1)
 
 
+def test_fine_tuning_with_frozen_statistics_trains_what_inference_makes_and_exports_it(trained):
+    tuned_run, exported, again = trained / "frozen", trained / "export", trained / "frozen-export"
+    folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
+    flags = TINY + folders + ["--run-dir", str(tuned_run)]
+    train_main(flags + ["--init-from", str(exported), "--freeze-norm-statistics", "--steps", "2"])
+    train_main(flags + ["--resume", "--steps", "3"])  # no flag: the run remembers it
+    saved = TwinGAN.from_pretrained(str(exported)).state_dict()
+    payload = torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert payload["frozen_statistics"] and payload["step"] == 3
+    statistics = [name for name in saved if name.endswith(("running_mean", "running_var"))]
+    assert all(torch.equal(payload[key][name], saved[name]) for key in ("generator", "ema") for name in statistics)
+    assert not torch.equal(payload["generator"]["to_rgb.weight"], saved["to_rgb.weight"])
+    # export writes the statistics the run trained with, not a fresh estimate
+    train_main(["--run-dir", str(tuned_run), "--export", str(again)] + NORM_BATCHES + folders)
+    written = TwinGAN.from_pretrained(str(again)).state_dict()
+    assert all(torch.equal(tensor, payload["ema"][name]) for name, tensor in written.items())
+
+
 def test_a_layer_instance_run_exports_its_average_as_it_is_and_fine_tunes_as_one(trained):
     run, exported, tuned_run = trained / "lin", trained / "lin-export", trained / "lin-tuned"
     folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]

@@ -206,10 +206,10 @@ def train(args):
     resuming = args.resume and run.checkpoint_path.is_file()
     if resuming:
         payload = run.read_checkpoint(device)
-        init_from = payload.get("init_from")
+        init_from, frozen_statistics = payload.get("init_from"), payload.get("frozen_statistics", False)
         adopt_generator_config(args, payload["config"])
     else:
-        init_from = args.init_from
+        init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         if init_from:
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
     generator, critics = build_models(args)
@@ -221,6 +221,11 @@ def train(args):
         generator.load_state_dict(TwinGAN.from_pretrained(init_from).state_dict())
         if dist.main:
             print(f"fine-tuning {init_from} with new critics")
+    if frozen_statistics:
+        # Batch norms normalise by their running statistics in training too, as at inference.
+        for module in generator.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     step = 0
     if resuming:
@@ -310,7 +315,7 @@ def train(args):
             # Drawn as export would write the average: with statistics of its own weights (fewer
             # batches than export's, enough for a grid), not the copied running estimates.
             sampler = copy.deepcopy(ema)
-            if args.norm_batches:
+            if args.norm_batches and not frozen_statistics:
                 estimate_norm_statistics(sampler, photo_batches, anime_batches, min(args.norm_batches, GRID_NORM_BATCHES))
             with evaluating(sampler):
                 to_anime = sampler(fixed_photos, ANIME)
@@ -319,7 +324,7 @@ def train(args):
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or step == args.steps:
             run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
-                                config=model_config(args), init_from=init_from)
+                                config=model_config(args), init_from=init_from, frozen_statistics=frozen_statistics)
     dist.close()
 
 
@@ -349,7 +354,10 @@ def export(args):
     if not run.checkpoint_path.is_file():
         raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
     payload = run.read_checkpoint()
-    save_model(checkpoint_generator(payload), args.export, args)
+    if payload.get("frozen_statistics"):
+        checkpoint_generator(payload).save_pretrained(args.export)  # the statistics it was trained with
+    else:
+        save_model(checkpoint_generator(payload), args.export, args)
     print(f"exported step {payload['step']} EMA generator to {args.export}")
 
 
@@ -377,6 +385,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "with new critics and optimisers")
     parser.add_argument("--critic-warmup", type=int, default=0, metavar="STEPS", help="for the run's first STEPS steps "
                         "train only the critics, so new critics learn the generator's output before it sees their gradient")
+    parser.add_argument("--freeze-norm-statistics", action="store_true", help="batch norms normalise by their running "
+                        "statistics in training as at inference, and keep them (for fine-tuning a saved model: the "
+                        "critics then judge exactly what it will make; export writes those statistics)")
     parser.add_argument("--norm", choices=DomainNorm.STATISTICS, default="batch", help="the generator's per-domain "
                         "normalisation: batch norm (TwinGAN's, the shipped model) or per-image layer-instance norm")
     parser.add_argument("--skips", type=int, nargs="*", default=[8, 16, 32], help="resolutions with U-Net skips")
