@@ -22,7 +22,9 @@ trials: at weight 2 from mid-training, and at 1.0 in a later decay, it kept pose
 at 0.5 in a learning-rate decay it beat the same decay without it in six of seven realism rows, and
 the shipped weights end with that phase. Twice the channels (`--widen-from`) in the same phase
 gained on anime → human only, and a second decay at that width lost on every UTKFace row; fine-tuning
-the shipped weights with new critics of twice the width (`--init-from`) lost on selfies (card, Tried).
+the shipped weights with new critics of twice the width (`--init-from`) lost on selfies, and per-image
+norms from scratch (`--norm layer-instance`) trailed batch norm at step 2,000, with droplet
+artefacts (card, Tried).
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches.
