@@ -24,7 +24,8 @@ the shipped weights end with that phase. Twice the channels (`--widen-from`) in 
 gained on anime → human only, and a second decay at that width lost on every UTKFace row; fine-tuning
 the shipped weights with new critics of twice the width (`--init-from`) lost on selfies, and per-image
 norms from scratch (`--norm layer-instance`) trailed batch norm at step 2,000, with droplet
-artefacts (card, Tried).
+artefacts, and a fine-tune with the statistics frozen (`--freeze-norm-statistics`) gained on
+anime → human only (card, Tried).
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches.
