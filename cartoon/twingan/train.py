@@ -11,7 +11,7 @@
         --critic-width 8 --critic-max-width 128                      # go on with twice the channels
     python -m cartoon.twingan.train --init-from weights/twingan --critic-warmup 300 --run-dir runs/c
                                                                      # fine-tune a saved model, new critics
-    python -m cartoon.twingan.train --norm layer-instance --run-dir runs/d   # per-image norms: trained as it runs
+    python -m cartoon.twingan.train --norm layer-instance --run-dir runs/d   # per-image norms: trained as it infers
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -205,7 +205,7 @@ def train(args):
     run = Run(args.run, dist.main)
     device = dist.device
 
-    # A fine-tuning run, now or when it began, skips the EMA warm-up.
+    # A resumed run keeps how it began: a fine-tune skips the EMA warm-up, frozen statistics stay frozen.
     resuming = args.resume and run.checkpoint_path.is_file()
     if resuming:
         payload = run.read_checkpoint(device)
