@@ -222,6 +222,29 @@ def evaluating(*modules: torch.nn.Module):
 
 
 @torch.no_grad()
+def measure_batchnorm_statistics(model: torch.nn.Module, forward_pass, batches: int) -> torch.nn.Module:
+    """Set every batch norm's running statistics in `model` to their mean over `batches` calls of
+    `forward_pass()` in training mode, and return `model` in eval mode.
+
+    A moving average of weights copies the live model's running statistics, which belong to other
+    weights; measuring them on the average's own weights makes its outputs match its weights.
+    """
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not norms:  # per-image normalisation: nothing to measure
+        return model.eval()
+    momenta = [norm.momentum for norm in norms]
+    for norm in norms:
+        norm.reset_running_stats()
+        norm.momentum = None  # a cumulative mean over every batch from here
+    model.train()
+    for _ in range(batches):
+        forward_pass()
+    for norm, momentum in zip(norms, momenta):
+        norm.momentum = momentum
+    return model.eval()
+
+
+@torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float):
     """Exponential moving average of weights; buffers (batch-norm statistics) are copied."""
     for target, source in zip(ema.parameters(), unwrap(model).parameters()):

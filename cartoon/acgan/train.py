@@ -34,6 +34,7 @@ from cartoon.training import (
     add_common_args,
     evaluating,
     forever,
+    measure_batchnorm_statistics,
     seed_everything,
     set_threads,
     unwrap,
@@ -97,21 +98,15 @@ def recalibrate_batchnorm(generator: Generator, batches: int = 8, batch_size: in
     """
     calibrated = copy.deepcopy(generator)
     device = next(calibrated.parameters()).device
-    for module in calibrated.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.reset_running_stats()
-            module.momentum = None  # cumulative average over the calibration batches
-    calibrated.train()
     rng = torch.Generator(device="cpu").manual_seed(seed)
-    for _ in range(batches):
+
+    def forward_pass():
         noise = torch.randn(batch_size, calibrated.noise_dim, generator=rng).to(device)
         hair = torch.randint(0, calibrated.hair_classes, (batch_size,), generator=rng).to(device)
         eyes = torch.randint(0, calibrated.eye_classes, (batch_size,), generator=rng).to(device)
         calibrated(noise, hair, eyes)
-    for module in calibrated.modules():
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-            module.momentum = 0.1
-    return calibrated.eval()
+
+    return measure_batchnorm_statistics(calibrated, forward_pass, batches)
 
 
 def class_grid_inputs(generator: Generator, columns: int, device, seed: int = 1234):

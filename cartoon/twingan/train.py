@@ -56,6 +56,7 @@ from cartoon.training import (
     evaluating,
     forever,
     linear_decay,
+    measure_batchnorm_statistics,
     seed_everything,
     set_learning_rate,
     set_threads,
@@ -142,7 +143,6 @@ def translate_both_ways(g, human: torch.Tensor, drawn: torch.Tensor) -> Translat
                         g(human_to_anime, HUMAN), g(anime_to_human, ANIME))
 
 
-@torch.no_grad()
 def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batches: int) -> TwinGAN:
     """Set every batch norm's running statistics to their mean over `batches` training passes of
     `model` itself, and return it in eval mode.
@@ -151,20 +151,9 @@ def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batch
     and the moving average copies it, so the average is shipped with statistics of other weights,
     and noisy ones: every checkpoint translates a little differently for that alone.
     """
-    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
-    if not norms:  # per-image normalisation: nothing to estimate
-        return model.eval()
-    momenta = [norm.momentum for norm in norms]
-    for norm in norms:
-        norm.reset_running_stats()
-        norm.momentum = None  # a cumulative mean over every batch from here
-    model.train()
     device = next(model.parameters()).device
-    for _ in range(batches):
-        translate_both_ways(model, next(photo_batches).to(device), next(anime_batches).to(device))
-    for norm, momentum in zip(norms, momenta):
-        norm.momentum = momentum
-    return model.eval()
+    return measure_batchnorm_statistics(
+        model, lambda: translate_both_ways(model, next(photo_batches).to(device), next(anime_batches).to(device)), batches)
 
 
 def build_models(args):
