@@ -306,9 +306,10 @@ def train(args):
         if step % args.sample_every == 0 or step == args.steps:
             # Drawn as export would write the average: with statistics of its own weights (fewer
             # batches than export's, enough for a grid), not the copied running estimates.
-            sampler = copy.deepcopy(ema)
+            sampler = ema
             if args.norm_batches and not frozen_statistics:
-                estimate_norm_statistics(sampler, photo_batches, anime_batches, min(args.norm_batches, GRID_NORM_BATCHES))
+                sampler = estimate_norm_statistics(copy.deepcopy(ema), photo_batches, anime_batches,
+                                                   min(args.norm_batches, GRID_NORM_BATCHES))
             with evaluating(sampler):
                 to_anime = sampler(fixed_photos, ANIME)
                 to_human = sampler(fixed_anime, HUMAN)
@@ -347,9 +348,8 @@ def export(args):
         raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
     payload = run.read_checkpoint()
     if payload.get("frozen_statistics"):
-        checkpoint_generator(payload).save_pretrained(args.export)  # the statistics it was trained with
-    else:
-        save_model(checkpoint_generator(payload), args.export, args)
+        args.norm_batches = 0  # keep the statistics it was trained with
+    save_model(checkpoint_generator(payload), args.export, args)
     print(f"exported step {payload['step']} EMA generator to {args.export}")
 
 
