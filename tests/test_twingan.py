@@ -158,7 +158,8 @@ def test_layer_instance_norm_translates_each_image_as_training_did():
 
 def test_shapes_and_bad_sizes():
     model = tiny_model().eval()
-    assert Discriminator(32, 8, 32)(torch.zeros(3, 3, 32, 32)).shape == (3,)
+    [scores] = Discriminator(32, 8, 32)(torch.zeros(3, 3, 32, 32))
+    assert scores.shape == (3,)
     embedding = model.embed(torch.rand(3, 3, 32, 32) * 2 - 1)
     assert embedding.shape == (3, model.embedding_size)
     assert torch.allclose(embedding.norm(dim=1), torch.ones(3))
@@ -167,6 +168,22 @@ def test_shapes_and_bad_sizes():
     with pytest.raises(ValueError, match="power of two"):
         TwinGAN(resolution=100)
     assert to_anime(Image.new("RGB", (50, 70), "pink"), model=model).size == (32, 32)
+
+
+def test_patch_scores_judge_their_own_region_and_the_global_score_the_whole():
+    torch.manual_seed(0)
+    critic = Discriminator(32, 4, 16, patch_resolution=8).eval()
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    whole, patches = critic(images)
+    assert whole.shape == (2,) and patches.shape == (2, 8, 8)
+    changed = images.clone()
+    changed[:, :, :4, :4] = -1  # the top-left corner only
+    whole_after, patches_after = critic(changed)
+    moved = (patches_after - patches).abs() > 0
+    assert moved[:, 0, 0].all() and not moved[:, 4:, 4:].any()  # each patch score sees only its neighbourhood
+    assert not torch.equal(whole_after, whole)
+    with pytest.raises(ValueError, match="patch_resolution"):
+        Discriminator(32, 4, 16, patch_resolution=12)
 
 
 def face_like(seed: int) -> Image.Image:

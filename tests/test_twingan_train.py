@@ -112,6 +112,21 @@ def test_a_run_can_start_from_a_narrower_run_widened(trained):
     assert [int(s["step"]) for s in payload["opt_d"]["state"].values()] == [5] * len(payload["opt_d"]["state"])
 
 
+def test_patch_critics_train_and_a_resumed_run_keeps_them(trained):
+    run = trained / "patches"
+    flags = TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(run)]
+    train_main(flags + ["--critic-patches", "8", "--steps", "2"])
+    first = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert first["critic_config"]["critic_patches"] == 8
+    train_main(flags + ["--resume", "--steps", "3"])  # no flag: the checkpoint says the critics have patch heads
+    resumed = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    name = "0.patch_score.weight_orig"
+    assert resumed["step"] == 3 and resumed["critics"][name].shape == (1, 32, 1, 1)  # 32 channels at 8² (width 8, max 32)
+    assert not torch.equal(resumed["critics"][name], first["critics"][name])  # the patch head learns
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(r["loss_d"]) for r in records)
+
+
 def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(trained):
     tuned_run, exported = trained / "tuned", trained / "export"
     # size flags unlike the saved model's: its config decides the generator's size

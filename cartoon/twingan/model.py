@@ -214,19 +214,38 @@ def widen(narrow: TwinGAN, wide: TwinGAN, seed: int = 0) -> TwinGAN:
 
 
 class Discriminator(nn.Module):
-    """Spectral-norm convolutional critic for one domain; outputs one unbounded score per image."""
+    """Spectral-norm convolutional critic for one domain: one unbounded score per image, and with
+    `patch_resolution` also one per patch, read off the trunk's features at that resolution.
 
-    def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256):
+    The patch head is a local critic beside the global one (U-GAT-IT's pair, sharing one trunk):
+    at 16² of a 128² image each score sees a 24-pixel patch, so texture is judged region by region.
+    `forward` returns the list of score tensors, global first: (N,) and then (N, R, R).
+    """
+
+    def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, patch_resolution: int | None = None):
         super().__init__()
         widths = _widths(resolution, width, max_width)
+        if patch_resolution is not None and patch_resolution not in widths:
+            raise ValueError(f"patch_resolution must be one of {sorted(widths)}, got {patch_resolution}")
         layers = [spectral_norm(nn.Conv2d(3, widths[resolution], 3, padding=1)), nn.LeakyReLU(0.2)]
+        sides = [resolution] * 2  # each layer's output side
         res = resolution
         while res > 4:
             layers += [spectral_norm(nn.Conv2d(widths[res], widths[res // 2], 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             res //= 2
+            sides += [res] * 2
         layers += [spectral_norm(nn.Conv2d(widths[4], widths[4], 3, padding=1)), nn.LeakyReLU(0.2)]
+        sides += [4] * 2
+        # the patch head reads the last features at its resolution (layers counted from 1)
+        self.patch_layer = len(sides) - sides[::-1].index(patch_resolution) if patch_resolution else None
         self.features = nn.Sequential(*layers)
         self.score = spectral_norm(nn.Linear(widths[4] * 16, 1))
+        self.patch_score = spectral_norm(nn.Conv2d(widths[patch_resolution], 1, 1)) if patch_resolution else None
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.score(self.features(images).flatten(1)).squeeze(1)
+    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
+        scores, x = [], images
+        for index, layer in enumerate(self.features, 1):
+            x = layer(x)
+            if index == self.patch_layer:
+                scores.append(self.patch_score(x).squeeze(1))
+        return [self.score(x.flatten(1)).squeeze(1)] + scores

@@ -160,8 +160,17 @@ def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batch
 def build_models(args):
     generator = TwinGAN(**model_config(args))
     critic_width, critic_max_width = args.critic_width or args.width, args.critic_max_width or args.max_width
-    critics = torch.nn.ModuleList(Discriminator(args.resolution, critic_width, critic_max_width) for _ in range(2))
+    critics = torch.nn.ModuleList(Discriminator(args.resolution, critic_width, critic_max_width, args.critic_patches) for _ in range(2))
     return generator, critics
+
+
+def critic_config(args) -> dict:
+    return {"critic_width": args.critic_width, "critic_max_width": args.critic_max_width, "critic_patches": args.critic_patches}
+
+
+def hinge_critic_loss(real_scores: list, fake_scores: list) -> torch.Tensor:
+    """Hinge loss summed over the critic's heads (global, then patches if it has them)."""
+    return sum(F.relu(1 - real).mean() + F.relu(1 + fake).mean() for real, fake in zip(real_scores, fake_scores))
 
 
 def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
@@ -201,6 +210,7 @@ def train(args):
         payload = run.read_checkpoint(device)
         init_from, frozen_statistics = payload.get("init_from"), payload.get("frozen_statistics", False)
         adopt_generator_config(args, payload["config"])
+        vars(args).update(payload.get("critic_config", {}))  # older checkpoints: the flags say
     else:
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         if init_from:
@@ -269,9 +279,9 @@ def train(args):
         critics.requires_grad_(True)
         loss_d = 0.0
         for domain in (HUMAN, ANIME):
-            scores = wrapped_critics[domain](augment(torch.cat([reals[domain], fakes[domain].detach()])))
-            real_score, fake_score = scores[: len(reals[domain])], scores[len(reals[domain]):]
-            loss_d = loss_d + F.relu(1 - real_score).mean() + F.relu(1 + fake_score).mean()
+            heads = wrapped_critics[domain](augment(torch.cat([reals[domain], fakes[domain].detach()])))
+            real = len(reals[domain])
+            loss_d = loss_d + hinge_critic_loss([h[:real] for h in heads], [h[real:] for h in heads])
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -280,7 +290,7 @@ def train(args):
         # frozen here, so their unwrapped modules suffice (nothing of theirs needs synchronising).
         critics.requires_grad_(False)
         with torch.set_grad_enabled(training_generator):
-            loss_gan = -sum(critics[domain](augment(fakes[domain])).mean() for domain in (HUMAN, ANIME))
+            loss_gan = -sum(scores.mean() for domain in (HUMAN, ANIME) for scores in critics[domain](augment(fakes[domain])))
             loss_recon = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
             loss_cycle = F.l1_loss(out.cycle_human, human) + F.l1_loss(out.cycle_anime, drawn)
             loss_content = content_distance(content, out.human_to_anime, human, args.content_size) if content is not None else torch.zeros(())
@@ -318,7 +328,8 @@ def train(args):
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or step == args.steps:
             run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
-                                config=model_config(args), init_from=init_from, frozen_statistics=frozen_statistics)
+                                config=model_config(args), critic_config=critic_config(args), init_from=init_from,
+                                frozen_statistics=frozen_statistics)
     dist.close()
 
 
@@ -370,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-width", type=int, default=128)
     parser.add_argument("--critic-width", type=int, help="the critics' channels at full resolution (default: --width)")
     parser.add_argument("--critic-max-width", type=int, help="(default: --max-width)")
+    parser.add_argument("--critic-patches", type=int, metavar="RES", help="the critics also score each patch of their "
+                        "RES² features, a local critic beside the global one (16: 24-pixel patches of 128² images)")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--widen-from", metavar="RUN", help="start from RUN's checkpoint, its generator widened twice "
                        "(give --width/--max-width twice RUN's, and RUN's widths as --critic-width/--critic-max-width)")
