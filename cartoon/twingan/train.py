@@ -25,8 +25,9 @@ gained on anime → human only, and a second decay at that width lost on every U
 the shipped weights with new critics of twice the width (`--init-from`) lost on selfies, and per-image
 norms from scratch (`--norm layer-instance`) trailed batch norm at step 2,000, with droplet
 artefacts, a fine-tune with the statistics frozen (`--freeze-norm-statistics`) gained on
-anime → human only, and dropping the 32² skip (`--skips 8 16`) kept poses worse without gaining
-realism by step 3,900 (card, Tried).
+anime → human only, dropping the 32² skip (`--skips 8 16`) kept poses worse without gaining
+realism by step 3,900, and a tenth of the reconstruction weight (`--recon-weight 1`) led at step
+2,000 but trailed by 3,900 (card, Tried).
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches.
