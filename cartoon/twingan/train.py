@@ -12,6 +12,7 @@
     python -m cartoon.twingan.train --init-from weights/twingan --critic-warmup 300 --run-dir runs/c
                                                                      # fine-tune a saved model, new critics
     python -m cartoon.twingan.train --norm layer-instance --run-dir runs/d   # per-image norms: trained as it infers
+    python -m cartoon.twingan.train --critic-patches 16 --run-dir runs/e    # critics also score 24-pixel patches
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -26,8 +27,9 @@ the shipped weights with new critics of twice the width (`--init-from`) lost on 
 norms from scratch (`--norm layer-instance`) trailed batch norm at step 2,000, with droplet
 artefacts, a fine-tune with the statistics frozen (`--freeze-norm-statistics`) gained on
 anime → human only, dropping the 32² skip (`--skips 8 16`) kept poses worse without gaining
-realism by step 3,900, and a tenth of the reconstruction weight (`--recon-weight 1`) led at step
-2,000 but trailed by 3,900 (card, Tried).
+realism by step 3,900, and a tenth of the reconstruction weight (`--recon-weight 1`) and a patch
+critic beside the global one (`--critic-patches 16`) each led at step 2,000 but were level or behind
+on selfies by 3,900 (card, Tried).
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches.
