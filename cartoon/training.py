@@ -244,6 +244,11 @@ def measure_batchnorm_statistics(model: torch.nn.Module, forward_pass, batches: 
     return model.eval()
 
 
+def hinge_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """The critic's hinge loss: real scores pushed above 1, generated ones below -1."""
+    return torch.relu(1 - real_scores).mean() + torch.relu(1 + fake_scores).mean()
+
+
 @torch.no_grad()
 def update_ema(ema: torch.nn.Module, model: torch.nn.Module, decay: float):
     """Exponential moving average of weights; buffers (batch-norm statistics) are copied."""

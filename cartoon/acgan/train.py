@@ -34,6 +34,7 @@ from cartoon.training import (
     add_common_args,
     evaluating,
     forever,
+    hinge_critic_loss,
     measure_batchnorm_statistics,
     seed_everything,
     set_threads,
@@ -183,7 +184,7 @@ def train(args: argparse.Namespace) -> dict:
         score_real, hair_logits, eyes_logits = judge(discriminator, real)
         score_fake = discriminator(cut_out(translate(fake.detach())))[0]
         cls_real = F.cross_entropy(hair_logits, hair_real) + F.cross_entropy(eyes_logits, eyes_real)
-        loss_d = F.relu(1 - score_real).mean() + F.relu(1 + score_fake).mean() + args.cls_weight * cls_real
+        loss_d = hinge_critic_loss(score_real, score_fake) + args.cls_weight * cls_real
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()

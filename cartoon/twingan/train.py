@@ -59,6 +59,7 @@ from cartoon.training import (
     add_common_args,
     evaluating,
     forever,
+    hinge_critic_loss,
     linear_decay,
     measure_batchnorm_statistics,
     seed_everything,
@@ -171,11 +172,6 @@ def critic_config(args) -> dict:
     return {"critic_width": args.critic_width, "critic_max_width": args.critic_max_width, "critic_patches": args.critic_patches}
 
 
-def hinge_critic_loss(real_scores: list, fake_scores: list) -> torch.Tensor:
-    """Hinge loss summed over the critic's heads (global, then patches if it has them)."""
-    return sum(F.relu(1 - real).mean() + F.relu(1 + fake).mean() for real, fake in zip(real_scores, fake_scores))
-
-
 def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
     """The generator (`key` "generator") or its moving average ("ema") from a checkpoint payload."""
     model = TwinGAN(**payload["config"])
@@ -283,8 +279,8 @@ def train(args):
         loss_d = 0.0
         for domain in (HUMAN, ANIME):
             heads = wrapped_critics[domain](augment(torch.cat([reals[domain], fakes[domain].detach()])))
-            real = len(reals[domain])
-            loss_d = loss_d + hinge_critic_loss([h[:real] for h in heads], [h[real:] for h in heads])
+            real = len(reals[domain])  # each head's scores: the real images first
+            loss_d = loss_d + sum(hinge_critic_loss(scores[:real], scores[real:]) for scores in heads)
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
