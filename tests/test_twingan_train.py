@@ -179,21 +179,22 @@ def test_fine_tuning_with_frozen_statistics_trains_what_inference_makes_and_expo
     assert all(torch.equal(tensor, payload["ema"][name]) for name, tensor in written.items())
 
 
-def test_a_layer_instance_run_exports_its_average_as_it_is_and_fine_tunes_as_one(trained):
-    run, exported, tuned_run = trained / "lin", trained / "lin-export", trained / "lin-tuned"
+@pytest.mark.parametrize("norm", ["layer-instance", "demodulated"])
+def test_a_run_without_batch_norm_exports_its_average_as_it_is_and_fine_tunes_as_one(trained, norm):
+    run, exported, tuned_run = trained / norm, trained / f"{norm}-export", trained / f"{norm}-tuned"
     folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
-    train_main(TINY + folders + ["--run-dir", str(run), "--norm", "layer-instance", "--steps", "2"])
+    train_main(TINY + folders + ["--run-dir", str(run), "--norm", norm, "--steps", "2"])
     payload = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert payload["config"]["norm"] == "layer-instance"
-    # per-image statistics leave nothing to estimate: the export is the average, every tensor of it
+    assert payload["config"]["norm"] == norm
+    # no batch statistics leave nothing to estimate: the export is the average, every tensor of it
     train_main(["--run-dir", str(run), "--export", str(exported)] + NORM_BATCHES + folders)
     saved = TwinGAN.from_pretrained(str(exported))
-    assert saved.start_norm.statistics == "layer-instance"
+    assert saved.norm == norm
     assert saved.state_dict().keys() == payload["ema"].keys()
     assert all(torch.equal(tensor, payload["ema"][name]) for name, tensor in saved.state_dict().items())
     # fine-tuning takes the saved model's normalisation, whatever --norm says
     train_main(TINY + folders + ["--run-dir", str(tuned_run), "--init-from", str(exported), "--steps", "1"])
-    assert torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["norm"] == "layer-instance"
+    assert torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["norm"] == norm
 
 
 def test_cli_translates_folders_and_reports_bad_files(trained, tmp_path, monkeypatch, capsys):

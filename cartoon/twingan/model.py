@@ -7,11 +7,15 @@ generator has a scale and shift (and running statistics) per domain. Switching t
 turns the same code into a human face or an anime face. One spectral-norm discriminator per domain.
 `norm="layer-instance"` keeps the per-domain scale and shift but normalises each image by itself
 (`DomainNorm`), so a model translates at inference exactly as its critics saw it in training.
+`norm="demodulated"` does without activation statistics altogether: each generator convolution
+has a style per domain and demodulated weights (`ModulatedConv2d`, after StyleGAN2).
 
 Domains: 0 = human, 1 = anime. Images are (N, 3, R, R) in [-1, 1].
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -78,6 +82,47 @@ class DomainNorm(nn.Module):
         return x * self.scale[domain].view(1, -1, 1, 1) + self.shift[domain].view(1, -1, 1, 1)
 
 
+class ModulatedConv2d(nn.Module):
+    """A 3×3 convolution whose input channels are scaled by a learned style per domain, its weights
+    then demodulated (StyleGAN2, Karras et al. 2020): each output channel's modulated weights are
+    rescaled to unit norm, so the style sets how channels are weighed and never the output's scale.
+
+    The domain switch with no statistics of activations: unlike batch norm it computes the same in
+    training and at inference, and unlike per-image norms it leaves each image's own statistics
+    alone (StyleGAN2 traces its droplet artefacts to instance norm).
+    """
+
+    # Inputs come through a leaky ReLU, which keeps (1 + 0.2²) / 2 of a unit signal's power.
+    GAIN = math.sqrt(2 / (1 + 0.2 ** 2))
+
+    def __init__(self, in_channels: int, out_channels: int, domains: int = 2):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
+        self.style = nn.Parameter(torch.ones(domains, in_channels))
+        self.bias = nn.Parameter(torch.zeros(domains, out_channels))
+
+    def forward(self, x: torch.Tensor, domain) -> torch.Tensor:
+        """`domain` is an index, or a float t in [0, 1] that mixes the two domains' styles (1 - t) : t."""
+        if isinstance(domain, float):
+            style, bias = torch.lerp(self.style[0], self.style[1], domain), torch.lerp(self.bias[0], self.bias[1], domain)
+        else:
+            style, bias = self.style[domain], self.bias[domain]
+        weight = self.weight * style.view(1, -1, 1, 1)
+        weight = weight * (self.GAIN * torch.rsqrt(weight.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8))
+        return F.conv2d(x, weight, bias, padding=1)
+
+
+def domain_conv(in_channels: int, out_channels: int, domains: int, norm: str) -> tuple[nn.Module, nn.Module | None]:
+    """A generator convolution and the domain norm after it; a modulated convolution is its own switch."""
+    if norm == "demodulated":
+        return ModulatedConv2d(in_channels, out_channels, domains), None
+    return nn.Conv2d(in_channels, out_channels, 3, padding=1), DomainNorm(out_channels, domains, norm)
+
+
+def apply_domain_conv(conv: nn.Module, norm: nn.Module | None, x: torch.Tensor, domain) -> torch.Tensor:
+    return conv(x, domain) if norm is None else norm(conv(x), domain)
+
+
 class EncoderBlock(nn.Module):
     """Two 3×3 convolutions at one resolution, then halve it (the mirror of a PGGAN block).
 
@@ -98,28 +143,30 @@ class GeneratorBlock(nn.Module):
 
     def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int, norm: str):
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels + skip_channels, out_channels, 3, padding=1)
-        self.norm1 = DomainNorm(out_channels, domains, norm)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.norm2 = DomainNorm(out_channels, domains, norm)
+        self.conv1, self.norm1 = domain_conv(in_channels + skip_channels, out_channels, domains, norm)
+        self.conv2, self.norm2 = domain_conv(out_channels, out_channels, domains, norm)
 
     def forward(self, x, skip, domain):
         x = F.interpolate(x, scale_factor=2, mode="nearest")
         if skip is not None:
             x = torch.cat([x, skip], 1)
-        x = F.leaky_relu(self.norm1(self.conv1(x), domain), 0.2)
-        return F.leaky_relu(self.norm2(self.conv2(x), domain), 0.2)
+        x = F.leaky_relu(apply_domain_conv(self.conv1, self.norm1, x, domain), 0.2)
+        return F.leaky_relu(apply_domain_conv(self.conv2, self.norm2, x, domain), 0.2)
 
 
 class TwinGAN(nn.Module, PyTorchModelHubMixin):
     """Shared encoder + domain-switched generator; `forward(images, domain)` translates into `domain`."""
+
+    NORMS = DomainNorm.STATISTICS + ("demodulated",)
 
     def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=(8, 16, 32), domains: int = 2,
                  norm: str = "batch"):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError("resolution must be a power of two ≥ 8")
-        self.resolution = resolution
+        if norm not in self.NORMS:
+            raise ValueError(f"norm must be one of {self.NORMS}, got {norm!r}")
+        self.resolution, self.norm = resolution, norm
         self.skip_resolutions = tuple(skip_resolutions)
         widths = _widths(resolution, width, max_width)
         self.embedding_size = widths[4]
@@ -132,8 +179,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
             res //= 2
         self.bottleneck = nn.Conv2d(widths[4], widths[4], 3, padding=1)
 
-        self.start = nn.Conv2d(widths[4], widths[4], 3, padding=1)
-        self.start_norm = DomainNorm(widths[4], domains, norm)
+        self.start, self.start_norm = domain_conv(widths[4], widths[4], domains, norm)
         self.generator = nn.ModuleDict()
         res = 8
         while res <= resolution:
@@ -161,7 +207,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         return self.bottleneck(x), skips  # linear: a code centred near zero, good for cosine search
 
     def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float) -> torch.Tensor:
-        x = F.leaky_relu(self.start_norm(self.start(code), domain), 0.2)
+        x = F.leaky_relu(apply_domain_conv(self.start, self.start_norm, code, domain), 0.2)
         for res, block in self.generator.items():
             x = block(x, skips.get(int(res)), domain)
         return torch.tanh(self.to_rgb(x))
@@ -193,6 +239,8 @@ def widen(narrow: TwinGAN, wide: TwinGAN, seed: int = 0) -> TwinGAN:
     order. A layer reading a duplicated pair splits each weight between the two at a random ratio;
     the sum is unchanged, and the twins get different gradients, so they do not stay copies.
     """
+    if narrow.norm == "demodulated":  # a split weight changes the norms that demodulation divides by
+        raise ValueError("widening keeps the translation only for normalised activations, not demodulated weights")
     generator = torch.Generator().manual_seed(seed)
     narrow_state = narrow.state_dict()
     wide_state = {}

@@ -13,6 +13,7 @@
                                                                      # fine-tune a saved model, new critics
     python -m cartoon.twingan.train --norm layer-instance --run-dir runs/d   # per-image norms: trained as it infers
     python -m cartoon.twingan.train --critic-patches 16 --run-dir runs/e    # critics also score 24-pixel patches
+    python -m cartoon.twingan.train --norm demodulated --run-dir runs/f      # per-domain styles, no statistics
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -67,7 +68,7 @@ from cartoon.training import (
     set_threads,
     update_ema,
 )
-from cartoon.twingan.model import ANIME, HUMAN, Discriminator, DomainNorm, TwinGAN, widen
+from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN, widen
 from cartoon.vgg import ContentLoss
 
 
@@ -393,8 +394,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--freeze-norm-statistics", action="store_true", help="batch norms normalise by their running "
                         "statistics in training as at inference, and keep them (for fine-tuning a saved model: the "
                         "critics then judge exactly what it will make; export writes those statistics)")
-    parser.add_argument("--norm", choices=DomainNorm.STATISTICS, default="batch", help="the generator's per-domain "
-                        "normalisation: batch norm (TwinGAN's, the shipped model) or per-image layer-instance norm")
+    parser.add_argument("--norm", choices=TwinGAN.NORMS, default="batch", help="the generator's per-domain "
+                        "switch: batch norm (TwinGAN's, the shipped model), per-image layer-instance norm, or per-domain styles "
+                        "on demodulated convolutions (no activation statistics)")
     parser.add_argument("--skips", type=int, nargs="*", default=[8, 16, 32], help="resolutions with U-Net skips")
     parser.add_argument("--recon-weight", type=float, default=10.0)
     parser.add_argument("--cycle-weight", type=float, default=10.0)
