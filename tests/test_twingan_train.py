@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from torchvision.transforms.functional import gaussian_blur
 
 from cartoon.__main__ import main as cartoon_main
 from cartoon.training import linear_decay
 from cartoon.twingan import get_model
-from cartoon.twingan.model import ANIME, TwinGAN
-from cartoon.twingan.train import diff_augment, estimate_norm_statistics, translate_both_ways
+from cartoon.twingan.model import ANIME, Discriminator, TwinGAN
+from cartoon.twingan.train import critic_loss, diff_augment, estimate_norm_statistics, translate_both_ways
 from cartoon.twingan.train import main as train_main
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--skips", "8", "16", "--batch-size", "2",
@@ -232,3 +233,24 @@ def test_diff_augment_keeps_shape_and_gradient():
 def test_learning_rate_decay_is_constant_then_linear_to_zero():
     assert [linear_decay(step, 6, 10) for step in range(4, 12)] == [1, 1, 1, 0.75, 0.5, 0.25, 0, 0]
     assert linear_decay(10**6, None, 10) == 1  # no start: the rate never decays
+
+
+def test_a_critic_shown_blurred_reals_as_fakes_learns_that_soft_images_are_fake():
+    torch.manual_seed(0)
+    real = torch.rand(8, 3, 32, 32) * 2 - 1  # sharp: independent pixels
+    fake = (real.flip(0)[:, [2, 0, 1]] * 0.7 + 0.3)  # generated stand-ins: as sharp, shifted in colour
+    blurred = gaussian_blur(real, 13, 2.0)
+    gaps = {}
+    for sigma in (None, 2.0):
+        torch.manual_seed(1)
+        critic = Discriminator(32, 8, 32)
+        optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
+        for _ in range(30):
+            loss = critic_loss(critic, real, fake, lambda x: x, sigma)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+        with torch.no_grad():
+            gaps[sigma] = (critic(real)[0] - critic(blurred)[0]).mean().item()
+    # only the critic that saw blurred reals as fakes scores them well below the sharp originals
+    assert gaps[2.0] > 1.0 and gaps[2.0] > 3 * abs(gaps[None])

@@ -14,6 +14,7 @@
     python -m cartoon.twingan.train --norm layer-instance --run-dir runs/d   # per-image norms: trained as it infers
     python -m cartoon.twingan.train --critic-patches 16 --run-dir runs/e    # critics also score 24-pixel patches
     python -m cartoon.twingan.train --norm demodulated --run-dir runs/f      # per-domain styles, no statistics
+    python -m cartoon.twingan.train --blurred-fakes 2 --run-dir runs/g      # critics learn blurred reals are fake
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -42,6 +43,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -51,6 +53,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import ConcatDataset, DataLoader
 from torchvision import transforms
+from torchvision.transforms.functional import gaussian_blur
 
 from cartoon import data
 from cartoon.training import (
@@ -173,6 +176,22 @@ def critic_config(args) -> dict:
     return {"critic_width": args.critic_width, "critic_max_width": args.critic_max_width, "critic_patches": args.critic_patches}
 
 
+def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, augment, blur_sigma: float | None = None) -> torch.Tensor:
+    """Hinge loss of one domain's critic, summed over its heads: the domain's real images against
+    everything generated into it, and with `blur_sigma` against the real images blurred too.
+
+    Blurred reals as fakes is CartoonGAN's edge-promoting loss (Chen et al. 2018), with the whole
+    image blurred rather than its edges: soft contours and low local contrast then mark a fake. The
+    shipped translations are soft at that scale: an unsharp mask of sigma 2 alone took their selfie
+    KID×100 from 16.6 to 13.8.
+    """
+    fakes = [fake]
+    if blur_sigma:
+        fakes.append(gaussian_blur(real, 2 * math.ceil(3 * blur_sigma) + 1, blur_sigma))
+    heads = critic(augment(torch.cat([real, *fakes])))
+    return sum(hinge_critic_loss(scores[: len(real)], scores[len(real) :]) for scores in heads)
+
+
 def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
     """The generator (`key` "generator") or its moving average ("ema") from a checkpoint payload."""
     model = TwinGAN(**payload["config"])
@@ -277,11 +296,7 @@ def train(args):
 
         # Critics: hinge loss, each domain's real images against everything generated into it.
         critics.requires_grad_(True)
-        loss_d = 0.0
-        for domain in (HUMAN, ANIME):
-            heads = wrapped_critics[domain](augment(torch.cat([reals[domain], fakes[domain].detach()])))
-            real = len(reals[domain])  # each head's scores: the real images first
-            loss_d = loss_d + sum(hinge_critic_loss(scores[:real], scores[real:]) for scores in heads)
+        loss_d = sum(critic_loss(wrapped_critics[d], reals[d], fakes[d].detach(), augment, args.blurred_fakes) for d in (HUMAN, ANIME))
         opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         opt_d.step()
@@ -383,6 +398,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--critic-max-width", type=int, help="(default: --max-width)")
     parser.add_argument("--critic-patches", type=int, metavar="RES", help="the critics also score each patch of their "
                         "RES² features, a local critic beside the global one (16: 24-pixel patches of 128² images)")
+    parser.add_argument("--blurred-fakes", type=float, metavar="SIGMA", help="each critic also learns its domain's real "
+                        "images blurred by a Gaussian of SIGMA pixels as fakes (an edge-promoting loss, as CartoonGAN's)")
     start = parser.add_mutually_exclusive_group()
     start.add_argument("--widen-from", metavar="RUN", help="start from RUN's checkpoint, its generator widened twice "
                        "(give --width/--max-width twice RUN's, and RUN's widths as --critic-width/--critic-max-width)")
