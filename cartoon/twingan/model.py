@@ -92,7 +92,7 @@ class ModulatedConv2d(nn.Module):
     alone (StyleGAN2 traces its droplet artefacts to instance norm).
     """
 
-    # Inputs come through a leaky ReLU, which keeps (1 + 0.2²) / 2 of a unit signal's power.
+    # All but the first layer's inputs come through a leaky ReLU, which keeps (1 + 0.2²) / 2 of a unit signal's power.
     GAIN = math.sqrt(2 / (1 + 0.2 ** 2))
 
     def __init__(self, in_channels: int, out_channels: int, domains: int = 2):
