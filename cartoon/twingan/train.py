@@ -32,7 +32,9 @@ anime → human only, dropping the 32² skip (`--skips 8 16`) kept poses worse w
 realism by step 3,900, and a tenth of the reconstruction weight (`--recon-weight 1`) and a patch
 critic beside the global one (`--critic-patches 16`) each led at step 2,000 but were level or behind
 on selfies by 3,900, the patch critic 1.6 behind by 4,800; per-domain styles on demodulated
-convolutions (`--norm demodulated`) were far behind at step 2,000 (card, Tried).
+convolutions (`--norm demodulated`) were far behind at step 2,000, and a gentle fine-tune with
+blurred reals as fakes (`--blurred-fakes 2`) left the translations as soft as before and lost
+every UTKFace row (card, Tried).
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches.
