@@ -179,6 +179,11 @@ def critic_config(args) -> dict:
     return {"critic_width": args.critic_width, "critic_max_width": args.critic_max_width, "critic_patches": args.critic_patches}
 
 
+def blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of standard deviation `sigma` pixels, the kernel reaching three deviations out."""
+    return gaussian_blur(images, 2 * math.ceil(3 * sigma) + 1, sigma)
+
+
 def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, augment, blur_sigma: float | None = None) -> torch.Tensor:
     """Hinge loss of one domain's critic, summed over its heads: the domain's real images against
     everything generated into it, and with `blur_sigma` against the real images blurred too.
@@ -190,7 +195,7 @@ def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, augment, blur_si
     """
     fakes = [fake]
     if blur_sigma:
-        fakes.append(gaussian_blur(real, 2 * math.ceil(3 * blur_sigma) + 1, blur_sigma))
+        fakes.append(blurred(real, blur_sigma))
     heads = critic(augment(torch.cat([real, *fakes])))
     return sum(hinge_critic_loss(scores[: len(real)], scores[len(real) :]) for scores in heads)
 
