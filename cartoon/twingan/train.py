@@ -20,21 +20,11 @@ Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugm
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
 human→anime→human cycle L1, and the mirror anime→human GAN with anime→human→anime cycle, so the
 reverse direction is trained as well. With `--content-weight`, each photo's anime translation also
-keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss). The model card has the
-trials: at weight 2 from mid-training, and at 1.0 in a later decay, it kept poses but cost realism;
-at 0.5 in a learning-rate decay it beat the same decay without it in six of seven realism rows, and
-the shipped weights end with that phase. Twice the channels (`--widen-from`) in the same phase
-gained on anime → human only, and a second decay at that width lost on every UTKFace row; fine-tuning
-the shipped weights with new critics of twice the width (`--init-from`) lost on selfies, and per-image
-norms from scratch (`--norm layer-instance`) trailed batch norm at step 2,000, with droplet
-artefacts, a fine-tune with the statistics frozen (`--freeze-norm-statistics`) gained on
-anime → human only, dropping the 32² skip (`--skips 8 16`) kept poses worse without gaining
-realism by step 3,900, and a tenth of the reconstruction weight (`--recon-weight 1`) and a patch
-critic beside the global one (`--critic-patches 16`) each led at step 2,000 but were level or behind
-on selfies by 3,900, the patch critic 1.6 behind by 4,800; per-domain styles on demodulated
-convolutions (`--norm demodulated`) were far behind at step 2,000, and a gentle fine-tune with
-blurred reals as fakes (`--blurred-fakes 2`) left the translations as soft as before and lost
-every UTKFace row (card, Tried).
+keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss); the shipped weights end with a
+learning-rate decay at weight 0.5. Every other switch here (`--widen-from`, `--init-from`, `--norm`,
+`--freeze-norm-statistics`, `--skips`, `--recon-weight`, `--critic-patches`, `--blurred-fakes`) was
+tried against the shipped weights' run and lost or tied; the model card's Tried section has what
+each one measured.
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches.
