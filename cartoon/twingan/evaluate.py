@@ -11,7 +11,7 @@ Measured, and written to `--out` as JSON plus a Markdown table:
   through torchmetrics' `feature=` hook. With a few hundred images FID is biased upward; KID is not.
 - Detail: local contrast, the mean |x − blur(x)| at a Gaussian σ of 2 pixels, of the translations
   and of the real set they are scored against. Drawn anime has about twice a photo's (0.111 against
-  0.059 at 128²), so a translation that keeps a photo's figure keeps the photo's texture.
+  0.059 at 128²), so a translation at a photo's figure still has the photo's texture, not drawn lines.
 - The reverse direction the same way: held-out anime portraits translated to humans vs every
   held-out human photo (selfies and UTKFace faces).
 - Pose and expression kept: RetinaFace's 5 landmarks on the photo and on its translation, mean
