@@ -23,8 +23,8 @@ reverse direction is trained as well. With `--content-weight`, each photo's anim
 keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss); the shipped weights end with a
 learning-rate decay at weight 0.5. Every other switch here (`--widen-from`, `--init-from`, `--norm`,
 `--freeze-norm-statistics`, `--skips`, `--recon-weight`, `--critic-patches`, `--blurred-fakes`) was
-tried against the shipped weights' run and lost or tied; the model card's Tried section has what
-each one measured.
+tried against the shipped weights or the run that made them and lost or tied; the model card's
+Tried section has what each one measured.
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches.
