@@ -125,3 +125,34 @@ class ContentLoss(nn.Module):
         with torch.no_grad():
             target_features = self.vgg(torch.cat(targets)).split(output.shape[0])
         return [F.l1_loss(features, t) for t in target_features]
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """Channel co-activations per image, normalised by the feature map's size: texture without layout."""
+    n, c, h, w = features.shape
+    flat = features.reshape(n, c, h * w)
+    return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+class StyleLoss(nn.Module):
+    """L1 distance between two batches' mean Gram matrices at several VGG16 ReLUs (AnimeGAN's style
+    loss). Batch means rather than pairs, because the batches are unpaired: the output batch is asked
+    for the target domain's textures (strokes, flat fills), not any one image's."""
+
+    def __init__(self, layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3")):
+        super().__init__()
+        self.vgg = VGG16Features(max(layers, key=RELU_INDEX.get))
+        self.taps = {RELU_INDEX[name] for name in layers}
+
+    def grams(self, images: torch.Tensor) -> list[torch.Tensor]:
+        x, found = (images - self.vgg.shift) / self.vgg.scale, []
+        for index, layer in enumerate(self.vgg.layers):
+            x = layer(x)
+            if index in self.taps:
+                found.append(gram(x).mean(0))
+        return found
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            targets = self.grams(target)
+        return sum(F.l1_loss(g, t) for g, t in zip(self.grams(output), targets))

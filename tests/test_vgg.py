@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cartoon.vgg import VGG16Features, load_numpy_pickle
+from cartoon.vgg import StyleLoss, VGG16Features, load_numpy_pickle
 
 
 class RunsCode:
@@ -42,3 +42,33 @@ def test_first_convolution_follows_the_flax_kernel_layout():
     assert model.train().training is False  # stays frozen whatever the caller does
     got = model.layers[0](torch.from_numpy(patch)[None])[0, :, 1, 1].numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_style_loss_compares_textures_not_layouts_or_pairings():
+    side = 32
+    x = torch.arange(side, dtype=torch.float32)
+    stripes = torch.sin(x.view(1, side) * 0.8 + x.view(side, 1) * 0.3).expand(3, side, side) * torch.tensor([0.8, 0.2, -0.5]).view(3, 1, 1)
+    # the same stripes shifted to four places: one texture in four layouts
+    stripes_batch = torch.stack([stripes.roll((shift, 2 * shift), dims=(1, 2)) for shift in (0, 5, 11, 17)])
+    noise_batch = torch.rand(2, 3, side, side, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    style = StyleLoss()
+    with torch.no_grad():
+        assert style(stripes_batch, stripes_batch[[2, 0, 3, 1]]).item() == pytest.approx(0, abs=1e-7)  # batch order is free
+        same_texture = style(stripes_batch[:2], stripes_batch[2:]).item()
+        other_texture = style(stripes_batch[:2], noise_batch).item()
+    assert other_texture > 5 * same_texture
+
+
+def test_style_loss_gradient_moves_an_image_towards_the_target_texture():
+    noise = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    image = torch.zeros(2, 3, 32, 32, requires_grad=True)
+    style = StyleLoss(("relu1_2", "relu2_2"))
+    optimiser = torch.optim.Adam([image], lr=0.05)
+    losses = []
+    for _ in range(20):
+        loss = style(image, noise)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]

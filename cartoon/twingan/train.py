@@ -15,13 +15,16 @@
     python -m cartoon.twingan.train --critic-patches 16 --run-dir runs/e    # critics also score 24-pixel patches
     python -m cartoon.twingan.train --norm demodulated --run-dir runs/f      # per-domain styles, no statistics
     python -m cartoon.twingan.train --blurred-fakes 2 --run-dir runs/g      # critics learn blurred reals are fake
+    python -m cartoon.twingan.train --style-weight 50 --run-dir runs/h      # anime textures: VGG Gram matrices
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
 human→anime→human cycle L1, and the mirror anime→human GAN with anime→human→anime cycle, so the
 reverse direction is trained as well. With `--content-weight`, each photo's anime translation also
 keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss); the shipped weights end with a
-learning-rate decay at weight 0.5. Every other switch here (`--widen-from`, `--init-from`, `--norm`,
+learning-rate decay at weight 0.5. With `--style-weight`, each batch of anime translations is
+also asked for the mean VGG16 Gram matrices (relu1_2, relu2_2, relu3_3) of a batch of real anime
+(AnimeGAN's style loss): by that measure the shipped translations' textures are a photo's. Every other switch here (`--widen-from`, `--init-from`, `--norm`,
 `--freeze-norm-statistics`, `--skips`, `--recon-weight`, `--critic-patches`, `--blurred-fakes`) was
 tried against the shipped weights or the run that made them and lost or tied; the model card's
 Tried section has what each one measured.
@@ -65,7 +68,7 @@ from cartoon.training import (
     update_ema,
 )
 from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN, widen
-from cartoon.vgg import ContentLoss
+from cartoon.vgg import ContentLoss, StyleLoss
 
 
 def training_files(folder) -> list:
@@ -116,12 +119,13 @@ def diff_augment(images: torch.Tensor, policy: str) -> torch.Tensor:
     return images
 
 
-def content_distance(content: ContentLoss, translation: torch.Tensor, photo: torch.Tensor, side: int) -> torch.Tensor:
-    """VGG feature distance compared at `side`²: VGG is the costliest part of a CPU step, and at 64²
-    two different people are still twice as far apart as a photo and its anime translation."""
-    if translation.shape[-1] != side:
-        translation, photo = (F.interpolate(x, size=side, mode="bilinear", antialias=True, align_corners=False) for x in (translation, photo))
-    return content(translation, photo)[0]
+def at_side(images: torch.Tensor, side: int) -> torch.Tensor:
+    """VGG losses compare at `side`²: VGG is the costliest part of a CPU step. At 64² two different
+    people are still twice as far apart as a photo and its anime translation, and Gram matrices still
+    tell the shipped translations' textures from a drawing's as well as at 128²."""
+    if images.shape[-1] == side:
+        return images
+    return F.interpolate(images, size=side, mode="bilinear", antialias=True, align_corners=False)
 
 
 GRID_NORM_BATCHES = 25  # batch-norm statistics for a sample grid: enough for a picture, cheap beside 250 steps
@@ -261,6 +265,7 @@ def train(args):
         seed_everything(args.seed + step)
     g = dist.wrap(generator)
     content = ContentLoss().to(device) if args.content_weight else None
+    style = StyleLoss().to(device) if args.style_weight else None
     wrapped_critics = [dist.wrap(c) for c in critics]  # synchronised in the critic step
 
     photos = face_dataset(args.photos, args.resolution)
@@ -306,8 +311,10 @@ def train(args):
             loss_gan = -sum(scores.mean() for domain in (HUMAN, ANIME) for scores in critics[domain](augment(fakes[domain])))
             loss_recon = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
             loss_cycle = F.l1_loss(out.cycle_human, human) + F.l1_loss(out.cycle_anime, drawn)
-            loss_content = content_distance(content, out.human_to_anime, human, args.content_size) if content is not None else torch.zeros(())
-            loss_g = loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle + args.content_weight * loss_content
+            loss_content = content(at_side(out.human_to_anime, args.vgg_size), at_side(human, args.vgg_size))[0] if content is not None else torch.zeros(())
+            loss_style = style(at_side(out.human_to_anime, args.vgg_size), at_side(drawn, args.vgg_size)) if style is not None else torch.zeros(())
+            loss_g = (loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle
+                      + args.content_weight * loss_content + args.style_weight * loss_style)
         if training_generator:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -323,7 +330,7 @@ def train(args):
             rate = (step - last_step) / max(elapsed, 1e-9)
             started, last_step = time.time(), step
             values = {name: dist.mean(torch.as_tensor(float(v.detach() if torch.is_tensor(v) else v))) for name, v in
-                      dict(loss_d=loss_d, loss_gan=loss_gan, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content).items()}
+                      dict(loss_d=loss_d, loss_gan=loss_gan, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content, loss_style=loss_style).items()}
             run.log(step, it_per_s=rate, lr=lr, **values)
             if dist.main:
                 print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
@@ -416,7 +423,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--recon-weight", type=float, default=10.0)
     parser.add_argument("--cycle-weight", type=float, default=10.0)
     parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
-    parser.add_argument("--content-size", type=int, default=64, help="side at which the content loss compares")
+    parser.add_argument("--style-weight", type=float, default=0.0, help="L1 between the mean VGG16 Gram matrices of the "
+                        "anime translations and of a real anime batch (0: off)")
+    parser.add_argument("--vgg-size", type=int, default=64, help="side at which the content and style losses compare")
     parser.add_argument("--critic-lr", type=float, help="the critics' learning rate (default: --lr, the generator's)")
     parser.add_argument("--lr-decay-from", type=int, metavar="STEP", help="from STEP the learning rate falls linearly to 0 at --steps (default: constant)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
