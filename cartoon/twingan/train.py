@@ -24,10 +24,10 @@ reverse direction is trained as well. With `--content-weight`, each photo's anim
 keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss); the shipped weights end with a
 learning-rate decay at weight 0.5. With `--style-weight`, each batch of anime translations is
 also asked for the mean VGG16 Gram matrices (relu1_2, relu2_2, relu3_3) of a batch of real anime
-(AnimeGAN's style loss): by that measure the shipped translations' textures are a photo's. Every other switch here (`--widen-from`, `--init-from`, `--norm`,
-`--freeze-norm-statistics`, `--skips`, `--recon-weight`, `--critic-patches`, `--blurred-fakes`) was
-tried against the shipped weights or the run that made them and lost or tied; the model card's
-Tried section has what each one measured.
+(AnimeGAN's style loss). Every other switch here (`--widen-from`, `--init-from`, `--norm`,
+`--freeze-norm-statistics`, `--skips`, `--recon-weight`, `--critic-patches`, `--blurred-fakes`,
+`--style-weight`) was tried against the shipped weights or the run that made them and lost or
+tied; the model card's Tried section has what each one measured.
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches.
