@@ -311,8 +311,9 @@ def train(args):
             loss_gan = -sum(scores.mean() for domain in (HUMAN, ANIME) for scores in critics[domain](augment(fakes[domain])))
             loss_recon = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
             loss_cycle = F.l1_loss(out.cycle_human, human) + F.l1_loss(out.cycle_anime, drawn)
-            loss_content = content(at_side(out.human_to_anime, args.vgg_size), at_side(human, args.vgg_size))[0] if content is not None else torch.zeros(())
-            loss_style = style(at_side(out.human_to_anime, args.vgg_size), at_side(drawn, args.vgg_size)) if style is not None else torch.zeros(())
+            small_anime = at_side(out.human_to_anime, args.vgg_size)  # what both VGG terms judge
+            loss_content = content(small_anime, at_side(human, args.vgg_size))[0] if content is not None else torch.zeros(())
+            loss_style = style(small_anime, at_side(drawn, args.vgg_size)) if style is not None else torch.zeros(())
             loss_g = (loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle
                       + args.content_weight * loss_content + args.style_weight * loss_style)
         if training_generator:
