@@ -109,8 +109,20 @@ class VGG16Features(nn.Module):
     def train(self, mode: bool = True):
         return super().train(False)  # always frozen, whatever the caller's mode
 
+    def standardised(self, images: torch.Tensor) -> torch.Tensor:
+        return (images - self.shift) / self.scale
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.layers((images - self.shift) / self.scale)
+        return self.layers(self.standardised(images))
+
+    def activations(self, images: torch.Tensor, names) -> list[torch.Tensor]:
+        """The activations at several named ReLUs from one pass, shallowest first."""
+        x, start, found = self.standardised(images), 0, []
+        for end in sorted(RELU_INDEX[name] + 1 for name in names):
+            x = self.layers[start:end](x)
+            start = end
+            found.append(x)
+        return found
 
 
 class ContentLoss(nn.Module):
@@ -142,15 +154,10 @@ class StyleLoss(nn.Module):
     def __init__(self, layers: tuple[str, ...] = ("relu1_2", "relu2_2", "relu3_3")):
         super().__init__()
         self.vgg = VGG16Features(max(layers, key=RELU_INDEX.get))
-        self.taps = {RELU_INDEX[name] for name in layers}
+        self.layers = layers
 
     def grams(self, images: torch.Tensor) -> list[torch.Tensor]:
-        x, found = (images - self.vgg.shift) / self.vgg.scale, []
-        for index, layer in enumerate(self.vgg.layers):
-            x = layer(x)
-            if index in self.taps:
-                found.append(gram(x).mean(0))
-        return found
+        return [gram(features).mean(0) for features in self.vgg.activations(images, self.layers)]
 
     def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

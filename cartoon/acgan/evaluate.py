@@ -186,7 +186,7 @@ def fid_kid(real: torch.Tensor, fake: torch.Tensor, cache: Path | None, batch_si
 class PerceptualDistance(nn.Module):
     """LPIPS-style distance without learned weights: unit-normalised VGG16 features, mean squared difference."""
 
-    LAYERS = (3, 8, 15)  # relu1_2, relu2_2, relu3_3
+    LAYERS = ("relu1_2", "relu2_2", "relu3_3")
 
     def __init__(self):
         super().__init__()
@@ -196,13 +196,7 @@ class PerceptualDistance(nn.Module):
 
     @torch.no_grad()
     def features(self, images: torch.Tensor) -> list[torch.Tensor]:
-        x = (images - self.vgg.shift) / self.vgg.scale
-        found = []
-        for index, layer in enumerate(self.vgg.layers):
-            x = layer(x)
-            if index in self.LAYERS:
-                found.append(x / (x.norm(dim=1, keepdim=True) + 1e-10))
-        return found
+        return [x / (x.norm(dim=1, keepdim=True) + 1e-10) for x in self.vgg.activations(images, self.LAYERS)]
 
     def mean_pairwise(self, images: torch.Tensor) -> float:
         """Mean distance over all pairs of a small set of images in [-1, 1]."""
