@@ -1,10 +1,11 @@
-"""The TwinGAN evaluation's bookkeeping: the gender probe, the per-face count of men turned women, detail, the report, the feature cache."""
+"""The TwinGAN evaluation's bookkeeping: the gender probe, the per-face count of men turned women, detail and texture distance, the report, the feature cache."""
 
 import pytest
 import torch
 
-from cartoon.twingan.evaluate import GenderProbe, gender_summary, local_contrast, markdown
-from cartoon.twingan.train import blurred
+from cartoon.twingan.evaluate import TEXTURE_SIDE, GenderProbe, gender_summary, local_contrast, markdown, mean_grams, texture_distance
+from cartoon.twingan.train import at_side, blurred
+from cartoon.vgg import StyleLoss
 
 
 def test_gender_probe_separates_held_out_features_it_was_not_trained_on():
@@ -51,9 +52,24 @@ def test_detail_is_nil_on_flat_images_and_falls_with_blur():
     assert local_contrast(texture * 0.5) == pytest.approx(0.5 * local_contrast(texture), rel=1e-4)
 
 
+def test_texture_distance_averages_whole_sets_batch_by_batch():
+    """20 images go through in batches of 16 and 4: the mean must weight images, not batches."""
+    torch.manual_seed(0)
+    style = StyleLoss().eval()
+    images = torch.rand(20, 3, 128, 128) * 2 - 1
+    images[16:] = blurred(images[16:], 2.0)  # the short last batch differs, so batch weighting would show
+    whole = mean_grams(style, images)
+    with torch.no_grad():
+        expected = style.grams(at_side(images, TEXTURE_SIDE))
+    for got, want in zip(whole, expected):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+    assert texture_distance(mean_grams(style, images.flip(0)), whole) == pytest.approx(0.0, abs=1e-6)
+    assert texture_distance(mean_grams(style, blurred(images, 2.0)), whole) > 0
+
+
 def test_markdown_reports_the_per_face_count():
     row = {"images": 4, "kid_x100": 20.0, "kid_x100_std": 1.0, "fid": 250.0, "landmark_nme": 0.2, "faces_found": 1.0,
-           "detail": 0.061, "detail_real": 0.111}
+           "detail": 0.061, "detail_real": 0.111, "texture_distance": 0.0154}
     male = torch.tensor([False] * 4)
     results = {
         "selfie": row,
@@ -65,7 +81,7 @@ def test_markdown_reports_the_per_face_count():
     table = markdown(results)
     assert "25% of 4 (back: 0% of 0)" in table
     assert "0% / 0% / 25%" in table
-    assert "| selfie2anime anime → human | 4 | 30.00 ± 1.00 | 250.0 | 0.061 (0.111) |" in table
+    assert "| selfie2anime anime → human | 4 | 30.00 ± 1.00 | 250.0 | 0.061 (0.111) | 0.0154 |" in table
     assert "90% of held-out photos, 80% of their reconstructions (adults 13+: 95%, 85%)" in table
 
 

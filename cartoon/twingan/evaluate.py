@@ -12,6 +12,9 @@ Measured, and written to `--out` as JSON plus a Markdown table:
 - Detail: local contrast, the mean |x − blur(x)| at a Gaussian σ of 2 pixels, of the translations
   and of the real set they are scored against. Drawn anime has about twice a photo's (0.111 against
   0.059 at 128²), so a translation at a photo's figure still has the photo's texture, not drawn lines.
+- Texture distance: the L1 distance between the whole generated set's and the whole real set's mean
+  Gram matrices at VGG16 relu1_2, relu2_2 and relu3_3, at 64² (the trainer's `--style-weight` term,
+  over whole sets rather than batches). Layout-free: it compares strokes and fills, not faces.
 - The reverse direction the same way: held-out anime portraits translated to humans vs every
   held-out human photo (selfies and UTKFace faces).
 - Pose and expression kept: RetinaFace's 5 landmarks on the photo and on its translation, mean
@@ -49,13 +52,14 @@ from cartoon.images import open_image, to_image
 from cartoon.training import Run, set_threads
 from cartoon.twingan import square_tensor
 from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
-from cartoon.twingan.train import blurred, checkpoint_generator
-from cartoon.vgg import cache_dir
+from cartoon.twingan.train import at_side, blurred, checkpoint_generator
+from cartoon.vgg import StyleLoss, cache_dir
 
 # default_1.pt is TF-FID's Inception taking [-1, 255/128 - 1] inputs (uint8 / 128 - 1), 299×299.
 INCEPTION_LOW, INCEPTION_HIGH = -1.0, 0.9921875
 BATCH = 16
 DETAIL_SIGMA = 2.0
+TEXTURE_SIDE = 64  # the trainer's default --vgg-size
 
 
 class InceptionPool3(nn.Module):
@@ -131,6 +135,21 @@ def as_uint8(images: torch.Tensor) -> torch.Tensor:
 def local_contrast(images: torch.Tensor) -> float:
     """Mean |x − blur(x)| of images in [-1, 1]: how much of them is edges and texture finer than the blur."""
     return float((images - blurred(images, DETAIL_SIGMA)).abs().mean())
+
+
+@torch.no_grad()
+def mean_grams(style: StyleLoss, images: torch.Tensor) -> list[torch.Tensor]:
+    """Each layer's Gram matrix averaged over a whole set, computed a batch at a time."""
+    total = None
+    for i in range(0, len(images), BATCH):
+        batch = at_side(images[i : i + BATCH], TEXTURE_SIDE)
+        grams = [g * len(batch) for g in style.grams(batch)]
+        total = grams if total is None else [t + g for t, g in zip(total, grams)]
+    return [t / len(images) for t in total]
+
+
+def texture_distance(grams: list[torch.Tensor], reference: list[torch.Tensor]) -> float:
+    return float(sum(F.l1_loss(g, r) for g, r in zip(grams, reference)))
 
 
 def load_faces(files, resolution: int) -> torch.Tensor:
@@ -212,9 +231,10 @@ def gender_summary(female_photo: torch.Tensor, female_reconstruction: torch.Tens
 
 
 class Realism:
-    """KID×100 (mean ± std over subsets), FID and detail of generated images against one held-out real set."""
+    """KID×100 (mean ± std over subsets), FID, detail and texture distance of generated images against
+    one held-out real set."""
 
-    def __init__(self, inception: InceptionPool3, real: torch.Tensor):
+    def __init__(self, inception: InceptionPool3, style: StyleLoss, real: torch.Tensor):
         self.kid = KernelInceptionDistance(feature=inception, subsets=100, subset_size=100, reset_real_features=False)
         self.fid = FrechetInceptionDistance(feature=inception, reset_real_features=False)
         real_uint8 = as_uint8(real)
@@ -222,6 +242,8 @@ class Realism:
         self.fid.update(real_uint8, real=True)
         self.real_count = len(real)
         self.real_detail = local_contrast(real)
+        self.style = style
+        self.real_grams = mean_grams(style, real)
 
     def __call__(self, fakes: torch.Tensor) -> dict:
         self.kid.reset()
@@ -232,7 +254,8 @@ class Realism:
         self.kid.subset_size = min(100, len(fakes), self.real_count)  # KID stays unbiased with small subsets
         mean, std = self.kid.compute()
         return {"kid_x100": float(mean) * 100, "kid_x100_std": float(std) * 100, "fid": float(self.fid.compute()), "images": len(fakes),
-                "detail": local_contrast(fakes), "detail_real": self.real_detail}
+                "detail": local_contrast(fakes), "detail_real": self.real_detail,
+                "texture_distance": texture_distance(mean_grams(self.style, fakes), self.real_grams)}
 
 
 def load_generator(args) -> TwinGAN:
@@ -259,7 +282,8 @@ def evaluate(args) -> dict:
     selfies, anime, utk = held_out(data.SELFIE_PHOTOS, args.limit), held_out(data.SELFIE_ANIME, args.limit), held_out(data.UTKFACE, args.limit)
     inception = InceptionPool3(None if args.no_cache else cache_dir() / "twingan_evaluate_inception.pt")
     portraits, photos, faces = load_faces(anime, resolution), load_faces(selfies, resolution), load_faces(utk, resolution)
-    anime_realism = Realism(inception, portraits)
+    style = StyleLoss().eval()
+    anime_realism = Realism(inception, style, portraits)
 
     results = {"resolution": resolution, "held_out": {"selfie_photos": len(selfies), "anime": len(anime), "utkface": len(utk)}}
     translated = translate(model, photos, ANIME)
@@ -267,7 +291,7 @@ def evaluate(args) -> dict:
     print("selfie →", results["selfie"], flush=True)
     # The reverse direction, against every held-out human photo (selfies and UTKFace faces alike).
     humanised = translate(model, portraits, HUMAN)
-    results["anime_to_human"] = Realism(inception, torch.cat([photos, faces]))(humanised) | landmark_summary(landmark_errors(portraits, humanised))
+    results["anime_to_human"] = Realism(inception, style, torch.cat([photos, faces]))(humanised) | landmark_summary(landmark_errors(portraits, humanised))
     print("anime → human", results["anime_to_human"], flush=True)
 
     utk_anime = translate(model, faces, ANIME)
@@ -315,8 +339,8 @@ def evaluate(args) -> dict:
 
 def markdown(results: dict) -> str:
     lines = [
-        "| held-out set | images | KID×100 | FID | detail (real) | landmark NME | faces found in translation | read as female: photo / reconstruction / round trip | reconstruction male, round trip female (and the reverse) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| held-out set | images | KID×100 | FID | detail (real) | texture distance | landmark NME | faces found in translation | read as female: photo / reconstruction / round trip | reconstruction male, round trip female (and the reverse) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def row(name, r):
@@ -326,7 +350,7 @@ def markdown(results: dict) -> str:
             gender = " / ".join(f"{r[f'read_as_female_{k}']:.0%}" for k in ("photo", "reconstruction", "round_trip"))
             turned = (f"{r['male_turned_female']:.0%} of {r['read_as_male_reconstruction_count']}"
                       f" (back: {r['female_turned_male']:.0%} of {r['read_as_female_reconstruction_count']})")
-        lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {r['detail']:.3f} ({r['detail_real']:.3f}) | {nme} | {r['faces_found']:.0%} | {gender} | {turned} |")
+        lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {r['detail']:.3f} ({r['detail_real']:.3f}) | {r['texture_distance']:.4f} | {nme} | {r['faces_found']:.0%} | {gender} | {turned} |")
 
     row("selfie2anime photos", results["selfie"])
     row("selfie2anime anime → human", results["anime_to_human"])
