@@ -39,7 +39,8 @@ def trained(tmp_path_factory):
     folders = ["--photos", str(root / "photos"), "--anime", str(root / "anime")]
     common = TINY + ["--run-dir", str(run)] + folders
     train_main(common + ["--steps", "2"])
-    train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--style-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2"])
+    train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--style-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2",
+                       "--cycle-weight", "1", "--anime-cycle-weight", "10"])
     train_main(["--run-dir", str(run), "--export", str(root / "export")] + NORM_BATCHES + folders)
     yield root
     torch.set_num_threads(threads)

@@ -16,6 +16,8 @@
     python -m cartoon.twingan.train --norm demodulated --run-dir runs/f      # per-domain styles, no statistics
     python -m cartoon.twingan.train --blurred-fakes 2 --run-dir runs/g      # critics learn blurred reals are fake
     python -m cartoon.twingan.train --style-weight 50 --run-dir runs/h      # anime textures: VGG Gram matrices
+    python -m cartoon.twingan.train --cycle-weight 1 --anime-cycle-weight 10 --run-dir runs/i
+                                              # the anime translation need not carry the photo's texture
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -240,6 +242,7 @@ def train(args):
     generator, critics = generator.to(device), critics.to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
     critic_lr = args.critic_lr or args.lr
+    anime_cycle_weight = args.cycle_weight if args.anime_cycle_weight is None else args.anime_cycle_weight
     opt_d = torch.optim.Adam(critics.parameters(), lr=critic_lr, betas=(0.5, 0.99))
     if init_from and not resuming:
         generator.load_state_dict(TwinGAN.from_pretrained(init_from).state_dict())
@@ -310,11 +313,13 @@ def train(args):
         with torch.set_grad_enabled(training_generator):
             loss_gan = -sum(scores.mean() for domain in (HUMAN, ANIME) for scores in critics[domain](augment(fakes[domain])))
             loss_recon = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
-            loss_cycle = F.l1_loss(out.cycle_human, human) + F.l1_loss(out.cycle_anime, drawn)
+            loss_cycle_human, loss_cycle_anime = F.l1_loss(out.cycle_human, human), F.l1_loss(out.cycle_anime, drawn)
+            loss_cycle = loss_cycle_human + loss_cycle_anime
             small_anime = at_side(out.human_to_anime, args.vgg_size)  # what both VGG terms judge
             loss_content = content(small_anime, at_side(human, args.vgg_size))[0] if content is not None else torch.zeros(())
             loss_style = style(small_anime, at_side(drawn, args.vgg_size)) if style is not None else torch.zeros(())
-            loss_g = (loss_gan + args.recon_weight * loss_recon + args.cycle_weight * loss_cycle
+            loss_g = (loss_gan + args.recon_weight * loss_recon
+                      + args.cycle_weight * loss_cycle_human + anime_cycle_weight * loss_cycle_anime
                       + args.content_weight * loss_content + args.style_weight * loss_style)
         if training_generator:
             opt_g.zero_grad(set_to_none=True)
@@ -422,7 +427,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "on demodulated convolutions (no activation statistics)")
     parser.add_argument("--skips", type=int, nargs="*", default=[8, 16, 32], help="resolutions with U-Net skips")
     parser.add_argument("--recon-weight", type=float, default=10.0)
-    parser.add_argument("--cycle-weight", type=float, default=10.0)
+    parser.add_argument("--cycle-weight", type=float, default=10.0, help="human → anime → human cycle L1, and "
+                        "the anime → human → anime one unless --anime-cycle-weight says otherwise")
+    parser.add_argument("--anime-cycle-weight", type=float, help="anime → human → anime cycle L1 (default: --cycle-weight)")
     parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
     parser.add_argument("--style-weight", type=float, default=0.0, help="L1 between the mean VGG16 Gram matrices of the "
                         "anime translations and of a real anime batch (0: off)")
