@@ -242,8 +242,8 @@ def train(args):
     generator, critics = generator.to(device), critics.to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
     critic_lr = args.critic_lr or args.lr
-    anime_cycle_weight = args.cycle_weight if args.anime_cycle_weight is None else args.anime_cycle_weight
     opt_d = torch.optim.Adam(critics.parameters(), lr=critic_lr, betas=(0.5, 0.99))
+    anime_cycle_weight = args.cycle_weight if args.anime_cycle_weight is None else args.anime_cycle_weight
     if init_from and not resuming:
         generator.load_state_dict(TwinGAN.from_pretrained(init_from).state_dict())
         if dist.main:
