@@ -6,12 +6,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from cartoon.__main__ import main as cartoon_main
 from cartoon.training import linear_decay
 from cartoon.twingan import get_model
-from cartoon.twingan.model import ANIME, Discriminator, TwinGAN
+from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN
 from cartoon.twingan.train import blurred, critic_loss, diff_augment, estimate_norm_statistics, translate_both_ways
 from cartoon.twingan.train import main as train_main
 
@@ -40,7 +41,7 @@ def trained(tmp_path_factory):
     common = TINY + ["--run-dir", str(run)] + folders
     train_main(common + ["--steps", "2"])
     train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--style-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2",
-                       "--cycle-weight", "1", "--anime-cycle-weight", "10"])
+                       "--cycle-weight", "1", "--anime-cycle-weight", "10", "--cycle-translation-scale", "0.5"])
     train_main(["--run-dir", str(run), "--export", str(root / "export")] + NORM_BATCHES + folders)
     yield root
     torch.set_num_threads(threads)
@@ -96,6 +97,25 @@ def test_norm_statistics_are_the_mean_over_every_training_pass():
     estimate_norm_statistics(model, iter(photos), iter(anime), batches=3)
     assert not model.training and norm.momentum == 0.1
     assert torch.allclose(norm.running_mean, torch.stack(seen).mean(0), atol=1e-6)
+
+
+def test_cycle_translation_scale_weakens_only_the_round_trips_first_pass():
+    torch.manual_seed(0)
+    model = TwinGAN(resolution=16, width=4, max_width=8, skip_resolutions=[8]).train()
+    human, drawn = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
+    # Under the human round trip's loss alone, the anime scales of a norm are used only by the
+    # first pass (photo → anime) and its human scales only by the way back.
+    def cycle_gradients(scale):
+        model.zero_grad()
+        out = translate_both_ways(model, human, drawn, cycle_translation_scale=scale)
+        F.l1_loss(out.cycle_human, human).backward()
+        grad = model.start_norm.scale.grad
+        return out.cycle_human.detach(), grad[ANIME].clone(), grad[HUMAN].clone()
+
+    full, weak = cycle_gradients(1.0), cycle_gradients(0.1)
+    assert torch.equal(full[0], weak[0])  # same round trip going forward
+    assert full[1].abs().sum() > 0 and torch.allclose(weak[1], 0.1 * full[1], atol=1e-7)
+    assert full[2].abs().sum() > 0 and torch.allclose(weak[2], full[2], atol=1e-7)
 
 
 def test_a_run_can_start_from_a_narrower_run_widened(trained):

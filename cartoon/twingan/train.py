@@ -18,6 +18,8 @@
     python -m cartoon.twingan.train --style-weight 50 --run-dir runs/h      # anime textures: VGG Gram matrices
     python -m cartoon.twingan.train --cycle-weight 1 --anime-cycle-weight 10 --run-dir runs/i
                                               # the anime translation need not carry the photo's texture
+    python -m cartoon.twingan.train --cycle-translation-scale 0.1 --run-dir runs/j
+                                              # the same, but the way back still learns at the full weight
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -142,13 +144,23 @@ class Translations(NamedTuple):
     cycle_anime: torch.Tensor  # anime → human → anime
 
 
-def translate_both_ways(g, human: torch.Tensor, drawn: torch.Tensor) -> Translations:
+def scale_gradient(x: torch.Tensor, scale: float) -> torch.Tensor:
+    """`x` unchanged going forward; the gradient flowing back through it multiplied by `scale`."""
+    return x if scale == 1 else torch.lerp(x.detach(), x, scale)
+
+
+def translate_both_ways(g, human: torch.Tensor, drawn: torch.Tensor, cycle_translation_scale: float = 1.0) -> Translations:
     """A training step's generator passes: each encoding decoded into both domains, then each
-    translation back (in this order, which is the order batch norm sees the batches in)."""
+    translation back (in this order, which is the order batch norm sees the batches in).
+
+    What the round trips' losses ask of the first pass, the translation, is scaled by
+    `cycle_translation_scale`; the second pass, which rebuilds the input, gets the full weight.
+    """
     human_to_human, human_to_anime = g(human, [HUMAN, ANIME])
     anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME])
     return Translations(human_to_human, human_to_anime, anime_to_human, anime_to_anime,
-                        g(human_to_anime, HUMAN), g(anime_to_human, ANIME))
+                        g(scale_gradient(human_to_anime, cycle_translation_scale), HUMAN),
+                        g(scale_gradient(anime_to_human, cycle_translation_scale), ANIME))
 
 
 def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batches: int) -> TwinGAN:
@@ -296,7 +308,7 @@ def train(args):
 
         # Generator forward: each encoding is decoded into both domains.
         with torch.set_grad_enabled(training_generator):
-            out = translate_both_ways(g, human, drawn)
+            out = translate_both_ways(g, human, drawn, args.cycle_translation_scale)
         fakes = {HUMAN: torch.cat([out.human_to_human, out.anime_to_human]), ANIME: torch.cat([out.anime_to_anime, out.human_to_anime])}
         reals = {HUMAN: human, ANIME: drawn}
 
@@ -430,6 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cycle-weight", type=float, default=10.0, help="human → anime → human cycle L1, and "
                         "the anime → human → anime one unless --anime-cycle-weight says otherwise")
     parser.add_argument("--anime-cycle-weight", type=float, help="anime → human → anime cycle L1 (default: --cycle-weight)")
+    parser.add_argument("--cycle-translation-scale", type=float, default=1.0, help="scales the cycle losses' gradient "
+                        "into the translation a round trip starts with, not into the pass back (0.1 with --cycle-weight 10: "
+                        "the translation is held to its input at 1, the way back at 10)")
     parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
     parser.add_argument("--style-weight", type=float, default=0.0, help="L1 between the mean VGG16 Gram matrices of the "
                         "anime translations and of a real anime batch (0: off)")
