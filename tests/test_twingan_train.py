@@ -99,23 +99,27 @@ def test_norm_statistics_are_the_mean_over_every_training_pass():
     assert torch.allclose(norm.running_mean, torch.stack(seen).mean(0), atol=1e-6)
 
 
-def test_cycle_translation_scale_weakens_only_the_round_trips_first_pass():
+@pytest.mark.parametrize("cycle", ["cycle_human", "cycle_anime"])
+def test_cycle_translation_scale_weakens_only_the_round_trips_first_pass(cycle):
     torch.manual_seed(0)
     model = TwinGAN(resolution=16, width=4, max_width=8, skip_resolutions=[8]).train()
     human, drawn = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
-    # Under the human round trip's loss alone, the anime scales of a norm are used only by the
-    # first pass (photo → anime) and its human scales only by the way back.
+    start = human if cycle == "cycle_human" else drawn
+    # Under one round trip's loss alone, a norm's scales for the other domain are used only by the
+    # first pass (the translation) and those for the start's domain only by the way back.
+    first_pass, way_back = (ANIME, HUMAN) if cycle == "cycle_human" else (HUMAN, ANIME)
+
     def cycle_gradients(scale):
         model.zero_grad()
         out = translate_both_ways(model, human, drawn, cycle_translation_scale=scale)
-        F.l1_loss(out.cycle_human, human).backward()
+        F.l1_loss(getattr(out, cycle), start).backward()
         grad = model.start_norm.scale.grad
-        return out.cycle_human.detach(), grad[ANIME].clone(), grad[HUMAN].clone()
+        return getattr(out, cycle).detach(), grad[first_pass].clone(), grad[way_back].clone()
 
     full, weak = cycle_gradients(1.0), cycle_gradients(0.1)
-    assert torch.equal(full[0], weak[0])  # same round trip going forward
-    assert full[1].abs().sum() > 0 and torch.allclose(weak[1], 0.1 * full[1], atol=1e-7)
-    assert full[2].abs().sum() > 0 and torch.allclose(weak[2], full[2], atol=1e-7)
+    assert torch.equal(full[0], weak[0])  # the same round trip going forward
+    assert full[1].abs().min() > 1e-5 and torch.allclose(weak[1], 0.1 * full[1], rtol=1e-4, atol=0)
+    assert full[2].abs().min() > 1e-5 and torch.allclose(weak[2], full[2], rtol=1e-4, atol=0)
 
 
 def test_a_run_can_start_from_a_narrower_run_widened(trained):

@@ -19,7 +19,7 @@
     python -m cartoon.twingan.train --cycle-weight 1 --anime-cycle-weight 10 --run-dir runs/i
                                               # the anime translation need not carry the photo's texture
     python -m cartoon.twingan.train --cycle-translation-scale 0.1 --run-dir runs/j
-                                              # the same, but the way back still learns at the full weight
+                                 # both round trips ask 1 of their translation and 10 of the way back
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -442,9 +442,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cycle-weight", type=float, default=10.0, help="human → anime → human cycle L1, and "
                         "the anime → human → anime one unless --anime-cycle-weight says otherwise")
     parser.add_argument("--anime-cycle-weight", type=float, help="anime → human → anime cycle L1 (default: --cycle-weight)")
-    parser.add_argument("--cycle-translation-scale", type=float, default=1.0, help="scales the cycle losses' gradient "
-                        "into the translation a round trip starts with, not into the pass back (0.1 with --cycle-weight 10: "
-                        "the translation is held to its input at 1, the way back at 10)")
+    parser.add_argument("--cycle-translation-scale", type=float, default=1.0, help="scales the gradient that each cycle "
+                        "loss sends into the round trip's first pass, the translation, and not into the way back (0.1 with "
+                        "--cycle-weight 10: the translation learns from the round trip at weight 1, the way back at 10)")
     parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
     parser.add_argument("--style-weight", type=float, default=0.0, help="L1 between the mean VGG16 Gram matrices of the "
                         "anime translations and of a real anime batch (0: off)")
