@@ -30,8 +30,9 @@ learning-rate decay at weight 0.5. With `--style-weight`, each batch of anime tr
 also asked for the mean VGG16 Gram matrices (relu1_2, relu2_2, relu3_3) of a batch of real anime
 (AnimeGAN's style loss). Every other switch here (`--widen-from`, `--init-from`, `--norm`,
 `--freeze-norm-statistics`, `--skips`, `--recon-weight`, `--critic-patches`, `--blurred-fakes`,
-`--style-weight`) was tried against the shipped weights or the run that made them and lost or
-tied; the model card's Tried section has what each one measured.
+`--style-weight`, a `--cycle-weight` below 10, `--anime-cycle-weight`, `--cycle-translation-scale`)
+was tried against the shipped weights or the run that made them and lost in at least one held-out
+row; the model card's Tried section has what each one measured.
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches.
