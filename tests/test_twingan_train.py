@@ -12,8 +12,17 @@ from PIL import Image
 from cartoon.__main__ import main as cartoon_main
 from cartoon.training import linear_decay
 from cartoon.twingan import get_model
-from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN
-from cartoon.twingan.train import blurred, critic_loss, diff_augment, estimate_norm_statistics, translate_both_ways
+from cartoon.twingan.model import ANIME, HUMAN, Discriminator, FeatureCritic, TwinGAN
+from cartoon.twingan.train import (
+    FEATURE_LAYERS,
+    blurred,
+    critic_loss,
+    diff_augment,
+    estimate_norm_statistics,
+    feature_critic_loss,
+    feature_scores,
+    translate_both_ways,
+)
 from cartoon.twingan.train import main as train_main
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--skips", "8", "16", "--batch-size", "2",
@@ -151,6 +160,55 @@ def test_patch_critics_train_and_a_resumed_run_keeps_them(trained):
     assert not torch.equal(resumed["critics"][name], first["critics"][name])  # the patch head learns
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert all(np.isfinite(r["loss_d"]) for r in records)
+
+
+def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
+    run = trained / "features"
+    flags = TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(run), "--vgg-size", "16"]
+    train_main(flags + ["--steps", "2"])
+    assert "feature_critics" not in torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    train_main(flags + ["--resume", "--steps", "3", "--feature-critic-weight", "1"])  # added later: fresh heads
+    first = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    train_main(flags + ["--resume", "--steps", "4", "--feature-critic-weight", "1"])
+    resumed = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    # one head per VGG layer and domain, nothing of the frozen network saved with them
+    assert all(key.split(".")[2] in {"0", "1", "2"} for key in resumed["feature_critics"])
+    assert not any("vgg" in key or "layers" in key for key in resumed["feature_critics"])
+    name = "1.heads.2.0.weight_orig"  # the anime critic's relu4_3 head: 512 channels in
+    assert resumed["feature_critics"][name].shape == (64, 512, 3, 3)
+    assert not torch.equal(resumed["feature_critics"][name], first["feature_critics"][name])  # restored, then trained on
+    assert resumed["opt_f"]["state"][0]["step"] == first["opt_f"]["state"][0]["step"] + 1
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    assert [r["loss_d_feature"] > 0 for r in records] == [False, False, True, True]
+    assert all(np.isfinite(r["loss_feature"]) for r in records)
+
+
+def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_the_images():
+    from cartoon.vgg import RELU_CHANNELS, VGG16Features
+
+    torch.manual_seed(0)
+    vgg = VGG16Features("relu4_3")
+    frozen = {k: v.clone() for k, v in vgg.state_dict().items()}
+    critic = FeatureCritic([RELU_CHANNELS[name] for name in FEATURE_LAYERS], width=16)
+    real = torch.rand(8, 3, 32, 32) * 2 - 1
+    fake = blurred(real, 1.5).flip(0)  # other faces, softer: a difference pretrained features see at once
+    optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
+    losses = []
+    for _ in range(20):
+        loss = feature_critic_loss(vgg, critic, real, fake, lambda x: x, 32)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(torch.equal(v, frozen[k]) for k, v in vgg.state_dict().items())  # only the heads learned
+    assert all(p.grad is None for p in vgg.parameters())
+    # the generator's side: scores have a graph back through the frozen network to the pixels
+    image = fake.clone().requires_grad_(True)
+    scores = feature_scores(vgg, critic, image, lambda x: x, 32)
+    assert [tuple(s.shape) for s in scores] == [(8, 16, 16), (8, 8, 8), (8, 4, 4)]
+    (-sum(s.mean() for s in scores)).backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0
 
 
 def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(trained):

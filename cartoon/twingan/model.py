@@ -4,7 +4,8 @@ After Li, "TwinGAN: Cross-Domain Translation of Human Portraits" (2018): the enc
 PGGAN-style generator (two 3×3 convolutions per resolution, halving down to 4×4), U-Net skips
 carry encoder features to the generator at the same resolution, and every batch norm in the
 generator has a scale and shift (and running statistics) per domain. Switching the domain index
-turns the same code into a human face or an anime face. One spectral-norm discriminator per domain.
+turns the same code into a human face or an anime face. One spectral-norm discriminator per domain,
+and for training with pretrained features a `FeatureCritic` per domain beside it.
 `norm="layer-instance"` keeps the per-domain scale and shift but normalises each image by itself
 (`DomainNorm`), so a model translates at inference exactly as its critics saw it in training.
 `norm="demodulated"` does without activation statistics altogether: each generator convolution
@@ -16,6 +17,7 @@ Domains: 0 = human, 1 = anime. Images are (N, 3, R, R) in [-1, 1].
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -297,3 +299,26 @@ class Discriminator(nn.Module):
             if index == self.patch_layer:
                 scores.append(self.patch_score(x).squeeze(1))
         return [self.score(x.flatten(1)).squeeze(1)] + scores
+
+
+class FeatureCritic(nn.Module):
+    """One domain's critic on a frozen ImageNet network's activations, a vision-aided critic (Kumari
+    et al. 2022; Projected GAN, Sauer et al. 2021, with the projection left out): a small
+    spectral-norm head per layer scores each position of that layer's features.
+
+    Pretrained features already tell strokes, flat fills and skin apart, so the heads learn what
+    marks a fake from few images and few steps, where a critic trained from pixels must first learn
+    its own features. The frozen network is the caller's, shared by both domains' critics and kept
+    out of their state. `forward` takes the activations, shallowest first, and returns one (N, H, W)
+    score map per layer.
+    """
+
+    def __init__(self, channels: Sequence[int], width: int = 64):
+        super().__init__()
+        self.heads = nn.ModuleList(
+            nn.Sequential(spectral_norm(nn.Conv2d(c, width, 3, padding=1)), nn.LeakyReLU(0.2), spectral_norm(nn.Conv2d(width, 1, 1)))
+            for c in channels
+        )
+
+    def forward(self, activations: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        return [head(x).squeeze(1) for head, x in zip(self.heads, activations)]

@@ -20,6 +20,8 @@
                                               # the anime translation need not carry the photo's texture
     python -m cartoon.twingan.train --cycle-translation-scale 0.1 --run-dir runs/j
                                  # both round trips ask 1 of their translation and 10 of the way back
+    python -m cartoon.twingan.train --feature-critic-weight 1 --run-dir runs/k
+                                 # a second critic per domain judges translations on frozen VGG16 features
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -28,11 +30,13 @@ reverse direction is trained as well. With `--content-weight`, each photo's anim
 keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss); the shipped weights end with a
 learning-rate decay at weight 0.5. With `--style-weight`, each batch of anime translations is
 also asked for the mean VGG16 Gram matrices (relu1_2, relu2_2, relu3_3) of a batch of real anime
-(AnimeGAN's style loss). Every other switch here (`--widen-from`, `--init-from`, `--norm`,
-`--freeze-norm-statistics`, `--skips`, `--recon-weight`, `--critic-patches`, `--blurred-fakes`,
-`--style-weight`, a `--cycle-weight` below 10, `--anime-cycle-weight`, `--cycle-translation-scale`)
-was tried against the shipped weights or the run that made them and lost in at least one held-out
-row; the model card's Tried section has what each one measured.
+(AnimeGAN's style loss). With `--feature-critic-weight`, a second critic per domain scores the
+translations on frozen VGG16 activations (`FeatureCritic`). Every other switch here
+(`--widen-from`, `--init-from`, `--norm`, `--freeze-norm-statistics`, `--skips`, `--recon-weight`,
+`--critic-patches`, `--blurred-fakes`, `--style-weight`, a `--cycle-weight` below 10,
+`--anime-cycle-weight`, `--cycle-translation-scale`) was tried against the shipped weights or the
+run that made them and lost in at least one held-out row; the model card's Tried section has what
+each one measured.
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches.
@@ -72,8 +76,8 @@ from cartoon.training import (
     set_threads,
     update_ema,
 )
-from cartoon.twingan.model import ANIME, HUMAN, Discriminator, TwinGAN, widen
-from cartoon.vgg import ContentLoss, StyleLoss
+from cartoon.twingan.model import ANIME, HUMAN, Discriminator, FeatureCritic, TwinGAN, widen
+from cartoon.vgg import RELU_CHANNELS, ContentLoss, StyleLoss, VGG16Features
 
 
 def training_files(folder) -> list:
@@ -209,6 +213,23 @@ def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, augment, blur_si
     return sum(hinge_critic_loss(scores[: len(real)], scores[len(real) :]) for scores in heads)
 
 
+# the VGG16 activations the feature critics score: textures at 32², parts at 16², layout at 8² of a 64² view
+FEATURE_LAYERS = ("relu2_2", "relu3_3", "relu4_3")
+
+
+def feature_scores(vgg: VGG16Features, critic, images: torch.Tensor, augment, side: int) -> list[torch.Tensor]:
+    """A feature critic's score maps for `images`, augmented as the pixel critics see them, at the VGG side."""
+    return critic(vgg.activations(at_side(augment(images), side), FEATURE_LAYERS))
+
+
+def feature_critic_loss(vgg: VGG16Features, critic, real: torch.Tensor, fake: torch.Tensor, augment, side: int) -> torch.Tensor:
+    """Hinge loss of one domain's feature critic, summed over its layers. The frozen network runs
+    without a graph: only the heads learn here."""
+    with torch.no_grad():
+        activations = vgg.activations(at_side(augment(torch.cat([real, fake])), side), FEATURE_LAYERS)
+    return sum(hinge_critic_loss(scores[: len(real)], scores[len(real) :]) for scores in critic(activations))
+
+
 def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
     """The generator (`key` "generator") or its moving average ("ema") from a checkpoint payload."""
     model = TwinGAN(**payload["config"])
@@ -280,9 +301,18 @@ def train(args):
         # A new shuffle per saved state taken up: short sessions would otherwise replay the same first batches.
         seed_everything(args.seed + step)
     g = dist.wrap(generator)
-    content = ContentLoss().to(device) if args.content_weight else None
+    # One frozen VGG16 serves the feature critics and the content loss.
+    vgg = VGG16Features("relu4_3").to(device) if args.feature_critic_weight or args.content_weight else None
+    content = ContentLoss(vgg).to(device) if args.content_weight else None
+    feature_critics = opt_f = None
+    if args.feature_critic_weight:
+        feature_critics = nn.ModuleList(FeatureCritic([RELU_CHANNELS[name] for name in FEATURE_LAYERS]) for _ in range(2)).to(device)
+        opt_f = torch.optim.Adam(feature_critics.parameters(), lr=critic_lr, betas=(0.5, 0.99))
+        if resuming:  # a run that adds the critics later starts them fresh
+            Run.restore(payload, feature_critics=feature_critics, opt_f=opt_f)
     style = StyleLoss().to(device) if args.style_weight else None
     wrapped_critics = [dist.wrap(c) for c in critics]  # synchronised in the critic step
+    wrapped_feature_critics = [dist.wrap(c) for c in feature_critics] if feature_critics is not None else None
 
     photos = face_dataset(args.photos, args.resolution)
     anime = face_dataset(args.anime, args.resolution)
@@ -302,6 +332,8 @@ def train(args):
         lr = args.lr * schedule
         set_learning_rate(opt_g, lr)
         set_learning_rate(opt_d, critic_lr * schedule)
+        if opt_f is not None:
+            set_learning_rate(opt_f, critic_lr * schedule)
         human = next(photo_batches).to(device, non_blocking=True)
         drawn = next(anime_batches).to(device, non_blocking=True)
         # During the critic warm-up the generator stands still: no graph through it, no update.
@@ -312,26 +344,42 @@ def train(args):
             out = translate_both_ways(g, human, drawn, args.cycle_translation_scale)
         fakes = {HUMAN: torch.cat([out.human_to_human, out.anime_to_human]), ANIME: torch.cat([out.anime_to_anime, out.human_to_anime])}
         reals = {HUMAN: human, ANIME: drawn}
+        # The feature critics judge translations only: reconstructions are held to their inputs by L1.
+        translations = {HUMAN: out.anime_to_human, ANIME: out.human_to_anime}
 
         # Critics: hinge loss, each domain's real images against everything generated into it.
         critics.requires_grad_(True)
         loss_d = sum(critic_loss(wrapped_critics[d], reals[d], fakes[d].detach(), augment, args.blurred_fakes) for d in (HUMAN, ANIME))
+        loss_d_feature = torch.zeros(())
+        if feature_critics is not None:
+            feature_critics.requires_grad_(True)
+            loss_d_feature = sum(feature_critic_loss(vgg, wrapped_feature_critics[d], reals[d], translations[d].detach(), augment, args.vgg_size)
+                                 for d in (HUMAN, ANIME))
         opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
+        if opt_f is not None:
+            opt_f.zero_grad(set_to_none=True)
+        (loss_d + loss_d_feature).backward()
         opt_d.step()
+        if opt_f is not None:
+            opt_f.step()
 
         # Generator: fool both critics, reconstruct each domain, close both cycles. The critics are
         # frozen here, so their unwrapped modules suffice (nothing of theirs needs synchronising).
         critics.requires_grad_(False)
+        if feature_critics is not None:
+            feature_critics.requires_grad_(False)
         with torch.set_grad_enabled(training_generator):
             loss_gan = -sum(scores.mean() for domain in (HUMAN, ANIME) for scores in critics[domain](augment(fakes[domain])))
+            loss_feature = (-sum(scores.mean() for domain in (HUMAN, ANIME)
+                                 for scores in feature_scores(vgg, feature_critics[domain], translations[domain], augment, args.vgg_size))
+                            if feature_critics is not None else torch.zeros(()))
             loss_recon = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
             loss_cycle_human, loss_cycle_anime = F.l1_loss(out.cycle_human, human), F.l1_loss(out.cycle_anime, drawn)
             loss_cycle = loss_cycle_human + loss_cycle_anime
             small_anime = at_side(out.human_to_anime, args.vgg_size)  # what both VGG terms judge
             loss_content = content(small_anime, at_side(human, args.vgg_size))[0] if content is not None else torch.zeros(())
             loss_style = style(small_anime, at_side(drawn, args.vgg_size)) if style is not None else torch.zeros(())
-            loss_g = (loss_gan + args.recon_weight * loss_recon
+            loss_g = (loss_gan + args.feature_critic_weight * loss_feature + args.recon_weight * loss_recon
                       + args.cycle_weight * loss_cycle_human + anime_cycle_weight * loss_cycle_anime
                       + args.content_weight * loss_content + args.style_weight * loss_style)
         if training_generator:
@@ -349,7 +397,7 @@ def train(args):
             rate = (step - last_step) / max(elapsed, 1e-9)
             started, last_step = time.time(), step
             values = {name: dist.mean(torch.as_tensor(float(v.detach() if torch.is_tensor(v) else v))) for name, v in
-                      dict(loss_d=loss_d, loss_gan=loss_gan, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content, loss_style=loss_style).items()}
+                      dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content, loss_style=loss_style).items()}
             run.log(step, it_per_s=rate, lr=lr, **values)
             if dist.main:
                 print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
@@ -366,7 +414,8 @@ def train(args):
                 grid = torch.cat([fixed_photos, to_anime, sampler(to_anime, HUMAN), fixed_anime, to_human, sampler(to_human, ANIME)])
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or step == args.steps:
-            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
+            feature_state = dict(feature_critics=feature_critics, opt_f=opt_f) if feature_critics is not None else {}
+            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **feature_state,
                                 config=model_config(args), critic_config=critic_config(args), init_from=init_from,
                                 frozen_statistics=frozen_statistics)
     dist.close()
@@ -449,7 +498,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
     parser.add_argument("--style-weight", type=float, default=0.0, help="L1 between the mean VGG16 Gram matrices of the "
                         "anime translations and of a real anime batch (0: off)")
-    parser.add_argument("--vgg-size", type=int, default=64, help="side at which the content and style losses compare")
+    parser.add_argument("--feature-critic-weight", type=float, default=0.0, help="a second critic per domain on frozen "
+                        "VGG16 activations (relu2_2, relu3_3, relu4_3) judges the translations; its GAN loss's weight (0: off)")
+    parser.add_argument("--vgg-size", type=int, default=64, help="side at which the feature critics, content and style losses see images")
     parser.add_argument("--critic-lr", type=float, help="the critics' learning rate (default: --lr, the generator's)")
     parser.add_argument("--lr-decay-from", type=int, metavar="STEP", help="from STEP the learning rate falls linearly to 0 at --steps (default: constant)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
