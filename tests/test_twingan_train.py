@@ -24,6 +24,7 @@ from cartoon.twingan.train import (
     translate_both_ways,
 )
 from cartoon.twingan.train import main as train_main
+from cartoon.vgg import RELU_CHANNELS, VGG16Features
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--skips", "8", "16", "--batch-size", "2",
         "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2"]
@@ -184,14 +185,12 @@ def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
 
 
 def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_the_images():
-    from cartoon.vgg import RELU_CHANNELS, VGG16Features
-
     torch.manual_seed(0)
     vgg = VGG16Features("relu4_3")
     frozen = {k: v.clone() for k, v in vgg.state_dict().items()}
     critic = FeatureCritic([RELU_CHANNELS[name] for name in FEATURE_LAYERS], width=16)
     real = torch.rand(8, 3, 32, 32) * 2 - 1
-    fake = blurred(real, 1.5).flip(0)  # other faces, softer: a difference pretrained features see at once
+    fake = blurred(real, 1.5).flip(0)  # other images, softer: a difference pretrained features see at once
     optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
     losses = []
     for _ in range(20):
