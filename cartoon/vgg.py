@@ -23,7 +23,6 @@ from torch import nn
 VGG16_LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 # index of the ReLU after each named activation inside `VGG16Features.layers`
 RELU_INDEX = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_3": 29}
-RELU_CHANNELS = {"relu1_2": 64, "relu2_2": 128, "relu3_3": 256, "relu4_3": 512, "relu5_3": 512}
 # ImageNet mean/std expressed for inputs in [-1, 1] (the LPIPS scaling layer)
 SHIFT = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
 SCALE = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
@@ -115,6 +114,10 @@ class VGG16Features(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.layers(self.standardised(images))
+
+    def channels(self, names) -> list[int]:
+        """The channel count of each named activation, read off the convolution before its ReLU."""
+        return [self.layers[RELU_INDEX[name] - 1].out_channels for name in names]
 
     def activations(self, images: torch.Tensor, names) -> list[torch.Tensor]:
         """The activations at several named ReLUs from one pass, shallowest first."""

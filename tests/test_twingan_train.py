@@ -24,7 +24,7 @@ from cartoon.twingan.train import (
     translate_both_ways,
 )
 from cartoon.twingan.train import main as train_main
-from cartoon.vgg import RELU_CHANNELS, VGG16Features
+from cartoon.vgg import VGG16Features
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--skips", "8", "16", "--batch-size", "2",
         "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2"]
@@ -188,7 +188,7 @@ def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_th
     torch.manual_seed(0)
     vgg = VGG16Features("relu4_3")
     frozen = {k: v.clone() for k, v in vgg.state_dict().items()}
-    critic = FeatureCritic([RELU_CHANNELS[name] for name in FEATURE_LAYERS], width=16)
+    critic = FeatureCritic(vgg.channels(FEATURE_LAYERS), width=16)
     real = torch.rand(8, 3, 32, 32) * 2 - 1
     fake = blurred(real, 1.5).flip(0)  # other images, softer: a difference pretrained features see at once
     optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))

@@ -78,7 +78,7 @@ from cartoon.training import (
     update_ema,
 )
 from cartoon.twingan.model import ANIME, HUMAN, Discriminator, FeatureCritic, TwinGAN, widen
-from cartoon.vgg import RELU_CHANNELS, ContentLoss, StyleLoss, VGG16Features
+from cartoon.vgg import ContentLoss, StyleLoss, VGG16Features
 
 
 def training_files(folder) -> list:
@@ -218,16 +218,21 @@ def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, augment, blur_si
 FEATURE_LAYERS = ("relu2_2", "relu3_3", "relu4_3")
 
 
+def feature_activations(vgg: VGG16Features, images: torch.Tensor, augment, side: int) -> list[torch.Tensor]:
+    """What the feature critics score: `images` augmented as the pixel critics see them, at the VGG side."""
+    return vgg.activations(at_side(augment(images), side), FEATURE_LAYERS)
+
+
 def feature_scores(vgg: VGG16Features, critic, images: torch.Tensor, augment, side: int) -> list[torch.Tensor]:
-    """A feature critic's score maps for `images`, augmented as the pixel critics see them, at the VGG side."""
-    return critic(vgg.activations(at_side(augment(images), side), FEATURE_LAYERS))
+    """A feature critic's score maps for `images`, with a graph back to their pixels."""
+    return critic(feature_activations(vgg, images, augment, side))
 
 
 def feature_critic_loss(vgg: VGG16Features, critic, real: torch.Tensor, fake: torch.Tensor, augment, side: int) -> torch.Tensor:
     """Hinge loss of one domain's feature critic, summed over its layers. The frozen network runs
     without a graph: only the heads learn here."""
     with torch.no_grad():
-        activations = vgg.activations(at_side(augment(torch.cat([real, fake])), side), FEATURE_LAYERS)
+        activations = feature_activations(vgg, torch.cat([real, fake]), augment, side)
     return sum(hinge_critic_loss(scores[: len(real)], scores[len(real) :]) for scores in critic(activations))
 
 
@@ -307,7 +312,7 @@ def train(args):
     content = ContentLoss(vgg).to(device) if args.content_weight else None
     feature_critics = opt_f = None
     if args.feature_critic_weight:
-        feature_critics = nn.ModuleList(FeatureCritic([RELU_CHANNELS[name] for name in FEATURE_LAYERS]) for _ in range(2)).to(device)
+        feature_critics = nn.ModuleList(FeatureCritic(vgg.channels(FEATURE_LAYERS)) for _ in range(2)).to(device)
         opt_f = torch.optim.Adam(feature_critics.parameters(), lr=critic_lr, betas=(0.5, 0.99))
         if resuming:  # a run that adds the critics later starts them fresh
             Run.restore(payload, feature_critics=feature_critics, opt_f=opt_f)
