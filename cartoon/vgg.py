@@ -137,9 +137,12 @@ class ContentLoss(nn.Module):
         self.vgg = vgg or VGG16Features("relu4_3")
 
     def forward(self, output: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
-        features = self.vgg(output)
+        return self.against(self.vgg(output), *targets)
+
+    def against(self, features: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
+        """The loss for an output whose relu4_3 features another term has already computed."""
         with torch.no_grad():
-            target_features = self.vgg(torch.cat(targets)).split(output.shape[0])
+            target_features = self.vgg(torch.cat(targets)).split(features.shape[0])
         return [F.l1_loss(features, t) for t in target_features]
 
 

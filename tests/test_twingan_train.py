@@ -19,12 +19,13 @@ from cartoon.twingan.train import (
     critic_loss,
     diff_augment,
     estimate_norm_statistics,
+    at_side,
+    feature_activations,
     feature_critic_loss,
-    feature_scores,
     translate_both_ways,
 )
 from cartoon.twingan.train import main as train_main
-from cartoon.vgg import VGG16Features
+from cartoon.vgg import ContentLoss, VGG16Features
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--skips", "8", "16", "--batch-size", "2",
         "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2"]
@@ -170,7 +171,8 @@ def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
     assert "feature_critics" not in torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     train_main(flags + ["--resume", "--steps", "3", "--feature-critic-weight", "1"])  # added later: fresh heads
     first = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    train_main(flags + ["--resume", "--steps", "4", "--feature-critic-weight", "1"])
+    # unaugmented, with the content loss: it reuses the anime critic's VGG pass
+    train_main(flags + ["--resume", "--steps", "4", "--feature-critic-weight", "1", "--diffaugment", "none", "--content-weight", "1"])
     resumed = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     # one head per VGG layer and domain, nothing of the frozen network saved with them
     assert all(key.split(".")[2] in {"0", "1", "2"} for key in resumed["feature_critics"])
@@ -182,6 +184,7 @@ def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["loss_d_feature"] > 0 for r in records] == [False, False, True, True]
     assert all(np.isfinite(r["loss_feature"]) for r in records)
+    assert [r["loss_content"] > 0 for r in records] == [False, False, False, True]
 
 
 def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_the_images():
@@ -204,10 +207,20 @@ def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_th
     assert all(p.grad is None for p in vgg.parameters())
     # the generator's side: scores have a graph back through the frozen network to the pixels
     image = fake.clone().requires_grad_(True)
-    scores = feature_scores(vgg, critic, image, lambda x: x, 32)
+    scores = critic(feature_activations(vgg, image, lambda x: x, 32))
     assert [tuple(s.shape) for s in scores] == [(8, 16, 16), (8, 8, 8), (8, 4, 4)]
     (-sum(s.mean() for s in scores)).backward()
     assert image.grad is not None and image.grad.abs().sum() > 0
+
+
+def test_without_augmentation_the_anime_feature_critics_activations_serve_the_content_loss():
+    # The training loop skips the content loss's own VGG pass when it can reuse the critic's.
+    torch.manual_seed(0)
+    vgg = VGG16Features("relu4_3")
+    translation, photo = torch.rand(2, 3, 48, 48) * 2 - 1, torch.rand(2, 3, 48, 48) * 2 - 1
+    reused = ContentLoss(vgg).against(feature_activations(vgg, translation, lambda x: x, 16)[-1], at_side(photo, 16))[0]
+    own_pass = ContentLoss(vgg)(at_side(translation, 16), at_side(photo, 16))[0]
+    assert own_pass > 0 and torch.allclose(reused, own_pass)
 
 
 def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(trained):

@@ -223,11 +223,6 @@ def feature_activations(vgg: VGG16Features, images: torch.Tensor, augment, side:
     return vgg.activations(at_side(augment(images), side), FEATURE_LAYERS)
 
 
-def feature_scores(vgg: VGG16Features, critic, images: torch.Tensor, augment, side: int) -> list[torch.Tensor]:
-    """A feature critic's score maps for `images`, with a graph back to their pixels."""
-    return critic(feature_activations(vgg, images, augment, side))
-
-
 def feature_critic_loss(vgg: VGG16Features, critic, real: torch.Tensor, fake: torch.Tensor, augment, side: int) -> torch.Tensor:
     """Hinge loss of one domain's feature critic, summed over its layers. The frozen network runs
     without a graph: only the heads learn here."""
@@ -376,14 +371,21 @@ def train(args):
             feature_critics.requires_grad_(False)
         with torch.set_grad_enabled(training_generator):
             loss_gan = -sum(scores.mean() for domain in (HUMAN, ANIME) for scores in critics[domain](augment(fakes[domain])))
-            loss_feature = (-sum(scores.mean() for domain in (HUMAN, ANIME)
-                                 for scores in feature_scores(vgg, feature_critics[domain], translations[domain], augment, args.vgg_size))
-                            if feature_critics is not None else torch.zeros(()))
+            activations = ({d: feature_activations(vgg, translations[d], augment, args.vgg_size) for d in (HUMAN, ANIME)}
+                           if feature_critics is not None else {})
+            loss_feature = (-sum(scores.mean() for d in activations for scores in feature_critics[d](activations[d]))
+                            if activations else torch.zeros(()))
             loss_recon = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
             loss_cycle_human, loss_cycle_anime = F.l1_loss(out.cycle_human, human), F.l1_loss(out.cycle_anime, drawn)
             loss_cycle = loss_cycle_human + loss_cycle_anime
             small_anime = at_side(out.human_to_anime, args.vgg_size)  # what both VGG terms judge
-            loss_content = content(small_anime, at_side(human, args.vgg_size))[0] if content is not None else torch.zeros(())
+            loss_content = torch.zeros(())
+            if content is not None:
+                # Unaugmented, the anime feature critic's deepest activation (relu4_3) is the content
+                # loss's feature map: one VGG pass serves both.
+                shared = ANIME in activations and args.diffaugment == "none"
+                anime_features = activations[ANIME][-1] if shared else vgg(small_anime)
+                loss_content = content.against(anime_features, at_side(human, args.vgg_size))[0]
             loss_style = style(small_anime, at_side(drawn, args.vgg_size)) if style is not None else torch.zeros(())
             loss_g = (loss_gan + args.feature_critic_weight * loss_feature + args.recon_weight * loss_recon
                       + args.cycle_weight * loss_cycle_human + anime_cycle_weight * loss_cycle_anime
