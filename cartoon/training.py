@@ -105,11 +105,13 @@ class Distributed:
 
     def loader(self, dataset, batch_size: int, workers: int, seed: int) -> DataLoader:
         sampler = DistributedSampler(dataset, self.world, self.rank, shuffle=True, seed=seed) if self.enabled else None
+        # The shuffle follows `seed` alone, not however many draws building the models took.
         return DataLoader(
             dataset,
             batch_size=batch_size,
             shuffle=sampler is None,
             sampler=sampler,
+            generator=torch.Generator().manual_seed(seed),
             num_workers=workers,
             drop_last=len(dataset) >= batch_size,
             persistent_workers=workers > 0,
