@@ -116,8 +116,9 @@ class VGG16Features(nn.Module):
         return self.layers(self.standardised(images))
 
     def channels(self, names) -> list[int]:
-        """The channel count of each named activation, read off the convolution before its ReLU."""
-        return [self.layers[RELU_INDEX[name] - 1].out_channels for name in names]
+        """The channel count of each named activation, read off the convolution before its ReLU, in
+        the order `activations` returns them: shallowest first."""
+        return [self.layers[RELU_INDEX[name] - 1].out_channels for name in sorted(names, key=RELU_INDEX.get)]
 
     def activations(self, images: torch.Tensor, names) -> list[torch.Tensor]:
         """The activations at several named ReLUs from one pass, shallowest first."""
@@ -137,9 +138,9 @@ class ContentLoss(nn.Module):
         self.vgg = vgg or VGG16Features("relu4_3")
 
     def forward(self, output: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
-        return self.against(self.vgg(output), *targets)
+        return self.from_features(self.vgg(output), *targets)
 
-    def against(self, features: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
+    def from_features(self, features: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
         """The loss for an output whose relu4_3 features another term has already computed."""
         with torch.no_grad():
             target_features = self.vgg(torch.cat(targets)).split(features.shape[0])

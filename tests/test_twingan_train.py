@@ -15,11 +15,11 @@ from cartoon.twingan import get_model
 from cartoon.twingan.model import ANIME, HUMAN, Discriminator, FeatureCritic, TwinGAN
 from cartoon.twingan.train import (
     FEATURE_LAYERS,
+    at_side,
     blurred,
     critic_loss,
     diff_augment,
     estimate_norm_statistics,
-    at_side,
     feature_activations,
     feature_critic_loss,
     translate_both_ways,
@@ -171,20 +171,38 @@ def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
     assert "feature_critics" not in torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     train_main(flags + ["--resume", "--steps", "3", "--feature-critic-weight", "1"])  # added later: fresh heads
     first = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    # unaugmented, with the content loss: it reuses the anime critic's VGG pass
-    train_main(flags + ["--resume", "--steps", "4", "--feature-critic-weight", "1", "--diffaugment", "none", "--content-weight", "1"])
+    # No flag: the checkpoint's weight keeps them. At rate 0 the heads must come back exactly as saved
+    # (their spectral norms' power-iteration vectors move with every forward pass, so weights only).
+    train_main(flags + ["--resume", "--steps", "4", "--lr", "0"])
     resumed = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    # one head per VGG layer and domain, nothing of the frozen network saved with them
-    assert all(key.split(".")[2] in {"0", "1", "2"} for key in resumed["feature_critics"])
-    assert not any("vgg" in key or "layers" in key for key in resumed["feature_critics"])
-    name = "1.heads.2.0.weight_orig"  # the anime critic's relu4_3 head: 512 channels in
-    assert resumed["feature_critics"][name].shape == (64, 512, 3, 3)
-    assert not torch.equal(resumed["feature_critics"][name], first["feature_critics"][name])  # restored, then trained on
+    assert resumed["feature_critic_weight"] == 1
+    assert all(key.split(".")[2] in {"0", "1", "2"} for key in resumed["feature_critics"])  # a head per VGG layer and domain
+    assert resumed["feature_critics"]["1.heads.2.0.weight_orig"].shape == (64, 512, 3, 3)  # anime, relu4_3: 512 channels in
+    weights = [key for key in first["feature_critics"] if key.endswith(("weight_orig", "bias"))]
+    assert weights and all(torch.equal(resumed["feature_critics"][k], first["feature_critics"][k]) for k in weights)
     assert resumed["opt_f"]["state"][0]["step"] == first["opt_f"]["state"][0]["step"] + 1
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["loss_d_feature"] > 0 for r in records] == [False, False, True, True]
     assert all(np.isfinite(r["loss_feature"]) for r in records)
-    assert [r["loss_content"] > 0 for r in records] == [False, False, False, True]
+    train_main(flags + ["--resume", "--steps", "5", "--feature-critic-weight", "0"])  # told otherwise: gone
+    assert "feature_critics" not in torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("policy, passes", [("none", 1), ("color", 2)])
+def test_unaugmented_the_content_loss_reuses_the_anime_feature_critics_vgg_pass(trained, monkeypatch, policy, passes):
+    calls = []
+    whole_network = VGG16Features.forward  # what the content loss runs; the critics use `activations`
+
+    def counted(self, images):
+        calls.append(len(images))
+        return whole_network(self, images)
+
+    monkeypatch.setattr(VGG16Features, "forward", counted)
+    train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--vgg-size", "16",
+                       "--run-dir", str(trained / f"shared-{policy}"), "--steps", "1", "--feature-critic-weight", "1",
+                       "--content-weight", "1", "--diffaugment", policy])
+    # the photos' target features, then the translation's own unless the critic's pass serves
+    assert calls == [2] * passes
 
 
 def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_the_images():
@@ -193,7 +211,7 @@ def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_th
     frozen = {k: v.clone() for k, v in vgg.state_dict().items()}
     critic = FeatureCritic(vgg.channels(FEATURE_LAYERS), width=16)
     real = torch.rand(8, 3, 32, 32) * 2 - 1
-    fake = blurred(real, 1.5).flip(0)  # other images, softer: a difference pretrained features see at once
+    fake = blurred(real, 1.5).flip(0).requires_grad_(True)  # other images, softer: pretrained features see it at once
     optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
     losses = []
     for _ in range(20):
@@ -204,9 +222,9 @@ def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_th
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
     assert all(torch.equal(v, frozen[k]) for k, v in vgg.state_dict().items())  # only the heads learned
-    assert all(p.grad is None for p in vgg.parameters())
+    assert fake.grad is None  # the critic's loss sends nothing back to the generator
     # the generator's side: scores have a graph back through the frozen network to the pixels
-    image = fake.clone().requires_grad_(True)
+    image = fake.detach().clone().requires_grad_(True)
     scores = critic(feature_activations(vgg, image, lambda x: x, 32))
     assert [tuple(s.shape) for s in scores] == [(8, 16, 16), (8, 8, 8), (8, 4, 4)]
     (-sum(s.mean() for s in scores)).backward()
@@ -218,7 +236,7 @@ def test_without_augmentation_the_anime_feature_critics_activations_serve_the_co
     torch.manual_seed(0)
     vgg = VGG16Features("relu4_3")
     translation, photo = torch.rand(2, 3, 48, 48) * 2 - 1, torch.rand(2, 3, 48, 48) * 2 - 1
-    reused = ContentLoss(vgg).against(feature_activations(vgg, translation, lambda x: x, 16)[-1], at_side(photo, 16))[0]
+    reused = ContentLoss(vgg).from_features(feature_activations(vgg, translation, lambda x: x, 16)[-1], at_side(photo, 16))[0]
     own_pass = ContentLoss(vgg)(at_side(translation, 16), at_side(photo, 16))[0]
     assert own_pass > 0 and torch.allclose(reused, own_pass)
 

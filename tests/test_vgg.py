@@ -72,3 +72,10 @@ def test_style_loss_gradient_moves_an_image_towards_the_target_texture():
         optimiser.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
+
+
+def test_channels_are_listed_in_the_order_the_activations_come():
+    vgg = VGG16Features("relu4_3")
+    names = ("relu4_3", "relu1_2", "relu3_3")  # asked deepest first
+    activations = vgg.activations(torch.rand(1, 3, 32, 32), names)
+    assert [a.shape[1] for a in activations] == vgg.channels(names) == [64, 256, 512]

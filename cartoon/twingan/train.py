@@ -273,6 +273,8 @@ def train(args):
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         if init_from:
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
+    if args.feature_critic_weight is None:  # a resumed run keeps its feature critics unless told otherwise
+        args.feature_critic_weight = payload.get("feature_critic_weight", 0.0) if resuming else 0.0
     generator, critics = build_models(args)
     generator, critics = generator.to(device), critics.to(device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
@@ -333,7 +335,7 @@ def train(args):
         lr = args.lr * schedule
         set_learning_rate(opt_g, lr)
         set_learning_rate(opt_d, critic_lr * schedule)
-        if opt_f is not None:
+        if feature_critics is not None:
             set_learning_rate(opt_f, critic_lr * schedule)
         human = next(photo_batches).to(device, non_blocking=True)
         drawn = next(anime_batches).to(device, non_blocking=True)
@@ -357,14 +359,14 @@ def train(args):
             loss_d_feature = sum(feature_critic_loss(vgg, wrapped_feature_critics[d], reals[d], translations[d].detach(), augment, args.vgg_size)
                                  for d in (HUMAN, ANIME))
         opt_d.zero_grad(set_to_none=True)
-        if opt_f is not None:
+        if feature_critics is not None:
             opt_f.zero_grad(set_to_none=True)
         (loss_d + loss_d_feature).backward()
         opt_d.step()
-        if opt_f is not None:
+        if feature_critics is not None:
             opt_f.step()
 
-        # Generator: fool both critics, reconstruct each domain, close both cycles. The critics are
+        # Generator: fool each domain's critics, reconstruct each domain, close both cycles. The critics are
         # frozen here, so their unwrapped modules suffice (nothing of theirs needs synchronising).
         critics.requires_grad_(False)
         if feature_critics is not None:
@@ -385,7 +387,7 @@ def train(args):
                 # loss's feature map: one VGG pass serves both.
                 shared = ANIME in activations and args.diffaugment == "none"
                 anime_features = activations[ANIME][-1] if shared else vgg(small_anime)
-                loss_content = content.against(anime_features, at_side(human, args.vgg_size))[0]
+                loss_content = content.from_features(anime_features, at_side(human, args.vgg_size))[0]
             loss_style = style(small_anime, at_side(drawn, args.vgg_size)) if style is not None else torch.zeros(())
             loss_g = (loss_gan + args.feature_critic_weight * loss_feature + args.recon_weight * loss_recon
                       + args.cycle_weight * loss_cycle_human + anime_cycle_weight * loss_cycle_anime
@@ -422,7 +424,8 @@ def train(args):
                 grid = torch.cat([fixed_photos, to_anime, sampler(to_anime, HUMAN), fixed_anime, to_human, sampler(to_human, ANIME)])
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or step == args.steps:
-            feature_state = dict(feature_critics=feature_critics, opt_f=opt_f) if feature_critics is not None else {}
+            feature_state = (dict(feature_critics=feature_critics, opt_f=opt_f, feature_critic_weight=args.feature_critic_weight)
+                             if feature_critics is not None else {})
             run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **feature_state,
                                 config=model_config(args), critic_config=critic_config(args), init_from=init_from,
                                 frozen_statistics=frozen_statistics)
@@ -506,8 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
     parser.add_argument("--style-weight", type=float, default=0.0, help="L1 between the mean VGG16 Gram matrices of the "
                         "anime translations and of a real anime batch (0: off)")
-    parser.add_argument("--feature-critic-weight", type=float, default=0.0, help="a second critic per domain on frozen "
-                        "VGG16 activations (relu2_2, relu3_3, relu4_3) judges the translations; its GAN loss's weight (0: off)")
+    parser.add_argument("--feature-critic-weight", type=float, help="a second critic per domain on frozen VGG16 "
+                        "activations (relu2_2, relu3_3, relu4_3) judges the translations; the weight of its GAN loss, "
+                        "a sum over the three layers' heads (0: off; default: a resumed run's, else off)")
     parser.add_argument("--vgg-size", type=int, default=64, help="side at which the feature critics, content and style losses see images")
     parser.add_argument("--critic-lr", type=float, help="the critics' learning rate (default: --lr, the generator's)")
     parser.add_argument("--lr-decay-from", type=int, metavar="STEP", help="from STEP the learning rate falls linearly to 0 at --steps (default: constant)")
