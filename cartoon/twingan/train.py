@@ -326,8 +326,10 @@ def train(args):
     if dist.main:
         print(f"{len(photos)} photos, {len(anime)} anime images, {sum(p.numel() for p in generator.parameters()) / 1e6:.1f}M generator parameters")
 
+    augmenting = args.diffaugment != "none"
+
     def augment(x):
-        return diff_augment(x, args.diffaugment) if args.diffaugment != "none" else x
+        return diff_augment(x, args.diffaugment) if augmenting else x
 
     started, last_step = time.time(), step
     while step < args.steps:
@@ -385,7 +387,7 @@ def train(args):
             if content is not None:
                 # Unaugmented, the anime feature critic's deepest activation (relu4_3) is the content
                 # loss's feature map: one VGG pass serves both.
-                shared = ANIME in activations and args.diffaugment == "none"
+                shared = ANIME in activations and not augmenting
                 anime_features = activations[ANIME][-1] if shared else vgg(small_anime)
                 loss_content = content.from_features(anime_features, at_side(human, args.vgg_size))[0]
             loss_style = style(small_anime, at_side(drawn, args.vgg_size)) if style is not None else torch.zeros(())
