@@ -189,20 +189,29 @@ def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
 
 
 @pytest.mark.parametrize("policy, passes", [("none", 1), ("color", 2)])
-def test_unaugmented_the_content_loss_reuses_the_anime_feature_critics_vgg_pass(trained, monkeypatch, policy, passes):
-    calls = []
-    whole_network = VGG16Features.forward  # what the content loss runs; the critics use `activations`
+def test_unaugmented_one_vgg_pass_over_the_translations_serves_both_steps_and_the_content_loss(trained, monkeypatch, policy, passes):
+    content_calls, critic_calls = [], []
+    whole_network, feature_maps = VGG16Features.forward, VGG16Features.activations  # content loss, feature critics
 
-    def counted(self, images):
-        calls.append(len(images))
+    def counted_forward(self, images):
+        content_calls.append(len(images))
         return whole_network(self, images)
 
-    monkeypatch.setattr(VGG16Features, "forward", counted)
+    def counted_activations(self, images, layers):
+        critic_calls.append((len(images), torch.is_grad_enabled()))
+        return feature_maps(self, images, layers)
+
+    monkeypatch.setattr(VGG16Features, "forward", counted_forward)
+    monkeypatch.setattr(VGG16Features, "activations", counted_activations)
     train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--vgg-size", "16",
                        "--run-dir", str(trained / f"shared-{policy}"), "--steps", "1", "--feature-critic-weight", "1",
                        "--content-weight", "1", "--diffaugment", policy])
     # the photos' target features, then the translation's own unless the critic's pass serves
-    assert calls == [2] * passes
+    assert content_calls == [2] * passes
+    # a batch of 2 per domain: translations (with a graph only if the generator's step reuses them),
+    # reals, then a fresh draw for the generator when augmented
+    unaugmented = [(2, True)] * 2 + [(2, False)] * 2
+    assert critic_calls == (unaugmented if policy == "none" else [(2, False)] * 4 + [(2, True)] * 2)
 
 
 def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_the_images():
@@ -215,7 +224,7 @@ def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_th
     optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
     losses = []
     for _ in range(20):
-        loss = feature_critic_loss(vgg, critic, real, fake, lambda x: x, 32)
+        loss = feature_critic_loss(vgg, critic, real, feature_activations(vgg, fake, lambda x: x, 32), lambda x: x, 32)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()

@@ -223,11 +223,12 @@ def feature_activations(vgg: VGG16Features, images: torch.Tensor, augment, side:
     return vgg.activations(at_side(augment(images), side), FEATURE_LAYERS)
 
 
-def feature_critic_loss(vgg: VGG16Features, critic, real: torch.Tensor, fake: torch.Tensor, augment, side: int) -> torch.Tensor:
-    """Hinge loss of one domain's feature critic, summed over its layers. The frozen network runs
-    without a graph: only the heads learn here."""
+def feature_critic_loss(vgg: VGG16Features, critic, real: torch.Tensor, fake_activations: list[torch.Tensor], augment, side: int) -> torch.Tensor:
+    """Hinge loss of one domain's feature critic, summed over its layers, on real images against the
+    `feature_activations` of fakes. Nothing flows back through the frozen network: only the heads learn here."""
     with torch.no_grad():
-        activations = feature_activations(vgg, torch.cat([real, fake]), augment, side)
+        real_activations = feature_activations(vgg, real, augment, side)
+    activations = [torch.cat([r, f.detach()]) for r, f in zip(real_activations, fake_activations)]
     return sum(hinge_critic_loss(scores[: len(real)], scores[len(real) :]) for scores in critic(activations))
 
 
@@ -352,13 +353,20 @@ def train(args):
         # The feature critics judge translations only: reconstructions are held to their inputs by L1.
         translations = {HUMAN: out.anime_to_human, ANIME: out.human_to_anime}
 
+        # What the feature critics see of the translations. Unaugmented, the generator's step would see the
+        # same activations, so this one VGG pass, with the generator's graph, serves both steps.
+        criticised = {}
+        if feature_critics is not None:
+            with torch.set_grad_enabled(training_generator and not augmenting):
+                criticised = {d: feature_activations(vgg, translations[d], augment, args.vgg_size) for d in (HUMAN, ANIME)}
+
         # Critics: hinge loss, each domain's real images against everything generated into it.
         critics.requires_grad_(True)
         loss_d = sum(critic_loss(wrapped_critics[d], reals[d], fakes[d].detach(), augment, args.blurred_fakes) for d in (HUMAN, ANIME))
         loss_d_feature = torch.zeros(())
         if feature_critics is not None:
             feature_critics.requires_grad_(True)
-            loss_d_feature = sum(feature_critic_loss(vgg, wrapped_feature_critics[d], reals[d], translations[d].detach(), augment, args.vgg_size)
+            loss_d_feature = sum(feature_critic_loss(vgg, wrapped_feature_critics[d], reals[d], criticised[d], augment, args.vgg_size)
                                  for d in (HUMAN, ANIME))
         opt_d.zero_grad(set_to_none=True)
         if feature_critics is not None:
@@ -375,8 +383,9 @@ def train(args):
             feature_critics.requires_grad_(False)
         with torch.set_grad_enabled(training_generator):
             loss_gan = -sum(scores.mean() for domain in (HUMAN, ANIME) for scores in critics[domain](augment(fakes[domain])))
-            activations = ({d: feature_activations(vgg, translations[d], augment, args.vgg_size) for d in (HUMAN, ANIME)}
-                           if feature_critics is not None else {})
+            # Augmented, the generator is judged on a fresh draw of the augmentations, as the pixel critics judge it.
+            activations = ({d: feature_activations(vgg, translations[d], augment, args.vgg_size) for d in criticised}
+                           if augmenting else criticised)
             loss_feature = (-sum(scores.mean() for d in activations for scores in feature_critics[d](activations[d]))
                             if activations else torch.zeros(()))
             loss_recon = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
