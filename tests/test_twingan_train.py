@@ -221,10 +221,11 @@ def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_th
     critic = FeatureCritic(vgg.channels(FEATURE_LAYERS), width=16)
     real = torch.rand(8, 3, 32, 32) * 2 - 1
     fake = blurred(real, 1.5).flip(0).requires_grad_(True)  # other images, softer: pretrained features see it at once
+    fake_activations = feature_activations(vgg, fake, lambda x: x, 32)  # with a graph back to the fakes, as in training
     optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
     losses = []
     for _ in range(20):
-        loss = feature_critic_loss(vgg, critic, real, feature_activations(vgg, fake, lambda x: x, 32), lambda x: x, 32)
+        loss = feature_critic_loss(vgg, critic, real, fake_activations, lambda x: x, 32)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
