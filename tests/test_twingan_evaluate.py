@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from cartoon.twingan.evaluate import TEXTURE_SIDE, GenderProbe, gender_summary, local_contrast, markdown, mean_grams, texture_distance
+from cartoon.twingan.evaluate import (TEXTURE_SIDE, GenderProbe, gender_summary, likeness_ranks, likeness_summary, local_contrast, markdown,
+                                      mean_grams, texture_distance)
 from cartoon.twingan.train import at_side, blurred
 from cartoon.vgg import StyleLoss
 
@@ -67,9 +68,33 @@ def test_texture_distance_averages_whole_sets_batch_by_batch():
     assert texture_distance(mean_grams(style, blurred(images, 2.0)), whole) > 0
 
 
+def test_likeness_ignores_what_the_domain_adds_to_every_image_alike():
+    torch.manual_seed(0)
+    faces = torch.randn(30, 64)
+    # Each domain shifts all its features one way (and scales them), as pool3 does photos and drawings.
+    photos, translations = faces + torch.randn(64) * 30, 3 * faces + torch.randn(64) * 30
+    ranks = likeness_ranks(photos, translations)
+    assert ranks.tolist() == [0.0] * 30
+    assert likeness_summary(ranks) == {"own_nearest": 1.0, "likeness_rank": 0.0}
+
+
+def test_likeness_sees_a_swap_and_a_collapse_that_set_statistics_hide():
+    torch.manual_seed(0)
+    photos = torch.randn(200, 64)
+    swapped = photos.roll(1, dims=0)  # the same set, each translation paired with another photo
+    assert likeness_ranks(photos, swapped).min() > 0
+    # Every photo becomes one face, give or take noise unrelated to the photo: ranks fall to chance.
+    collapsed = torch.ones(200, 64) + 0.01 * torch.randn(200, 64)
+    ranks = likeness_ranks(photos, collapsed)
+    assert 0.4 < ranks.mean() < 0.6
+    # Partly kept: a translation that is half its photo ranks between the two.
+    half = likeness_ranks(photos, photos + torch.randn(200, 64) * 1.5)
+    assert 0 < half.mean() < 0.2
+
+
 def test_markdown_reports_the_per_face_count():
     row = {"images": 4, "kid_x100": 20.0, "kid_x100_std": 1.0, "fid": 250.0, "landmark_nme": 0.2, "faces_found": 1.0,
-           "detail": 0.061, "detail_real": 0.111, "texture_distance": 0.0154}
+           "detail": 0.061, "detail_real": 0.111, "texture_distance": 0.0154, "own_nearest": 0.55, "likeness_rank": 0.052}
     male = torch.tensor([False] * 4)
     results = {
         "selfie": row,
@@ -81,7 +106,7 @@ def test_markdown_reports_the_per_face_count():
     table = markdown(results)
     assert "25% of 4 (back: 0% of 0)" in table
     assert "0% / 0% / 25%" in table
-    assert "| selfie2anime anime → human | 4 | 30.00 ± 1.00 | 250.0 | 0.061 (0.111) | 0.0154 |" in table
+    assert "| selfie2anime anime → human | 4 | 30.00 ± 1.00 | 250.0 | 0.061 (0.111) | 0.0154 | 0.200 | 100% | 55% (0.052) |" in table
     assert "90% of held-out photos, 80% of their reconstructions (adults 13+: 95%, 85%)" in table
 
 

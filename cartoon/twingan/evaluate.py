@@ -19,6 +19,12 @@ Measured, and written to `--out` as JSON plus a Markdown table:
   held-out human photo (selfies and UTKFace faces).
 - Pose and expression kept: RetinaFace's 5 landmarks on the photo and on its translation, mean
   distance divided by the photo's eye distance (NME), and how often a face is found at all.
+- Likeness kept, per face: is a translation, among all translations of its set, the one most like
+  its own photo? Pool3 features of each set centred on that set's mean (which takes away what the
+  domain adds to every image alike), compared by cosine. Reported as the share of faces whose own
+  translation is the nearest, and the mean rank: the share of the other translations nearer the
+  photo than its own (0: always its own; 0.5: chance, as when every face becomes the same anime
+  face). KID cannot see this: it compares the two sets as wholes, not each image with its photo.
 - The same on held-out UTKFace faces, split by gender and by age band.
 - Gender kept: a logistic-regression probe on pool3 features, trained on UTKFace's train split
   (photos and the model's reconstructions of them), judges the held-out photos, their human →
@@ -177,6 +183,19 @@ def landmark_errors(photos: torch.Tensor, translations: torch.Tensor) -> list[fl
     return errors
 
 
+def likeness_ranks(photo_features: torch.Tensor, translation_features: torch.Tensor) -> torch.Tensor:
+    """Per photo, the share of the other translations more like it than its own translation (0 is best)."""
+    photos = F.normalize(photo_features - photo_features.mean(0), dim=1)
+    translations = F.normalize(translation_features - translation_features.mean(0), dim=1)
+    similarity = photos @ translations.T  # [i, j]: photo i against translation j
+    nearer = (similarity > similarity.diagonal()[:, None]).sum(1)
+    return nearer.float() / max(len(photos) - 1, 1)
+
+
+def likeness_summary(ranks: torch.Tensor) -> dict:
+    return {"own_nearest": float((ranks == 0).float().mean()), "likeness_rank": float(ranks.mean())}
+
+
 def landmark_summary(errors: list[float | None]) -> dict:
     found = [e for e in errors if e is not None]
     return {"landmark_nme": float(np.mean(found)) if found else None, "faces_found": len(found) / max(len(errors), 1)}
@@ -286,15 +305,21 @@ def evaluate(args) -> dict:
     anime_realism = Realism(inception, style, portraits)
 
     results = {"resolution": resolution, "held_out": {"selfie_photos": len(selfies), "anime": len(anime), "utkface": len(utk)}}
+    def likeness(sources, translations):
+        return likeness_ranks(inception(as_uint8(sources)), inception(as_uint8(translations)))
+
     translated = translate(model, photos, ANIME)
-    results["selfie"] = anime_realism(translated) | landmark_summary(landmark_errors(photos, translated))
+    results["selfie"] = (anime_realism(translated) | landmark_summary(landmark_errors(photos, translated))
+                         | likeness_summary(likeness(photos, translated)))
     print("selfie →", results["selfie"], flush=True)
     # The reverse direction, against every held-out human photo (selfies and UTKFace faces alike).
     humanised = translate(model, portraits, HUMAN)
-    results["anime_to_human"] = Realism(inception, style, torch.cat([photos, faces]))(humanised) | landmark_summary(landmark_errors(portraits, humanised))
+    results["anime_to_human"] = (Realism(inception, style, torch.cat([photos, faces]))(humanised)
+                                 | landmark_summary(landmark_errors(portraits, humanised)) | likeness_summary(likeness(portraits, humanised)))
     print("anime → human", results["anime_to_human"], flush=True)
 
     utk_anime = translate(model, faces, ANIME)
+    utk_likeness = likeness(faces, utk_anime)  # ranked among all held-out faces, then read per group
     round_trip = translate(model, utk_anime, HUMAN)
     reconstruction = translate(model, faces, HUMAN)
     errors = np.array(landmark_errors(faces, utk_anime), dtype=object)
@@ -330,7 +355,7 @@ def evaluate(args) -> dict:
         members = torch.tensor(members)
         if members.sum() < 2:
             continue
-        row = anime_realism(utk_anime[members]) | landmark_summary(list(errors[members.numpy()]))
+        row = anime_realism(utk_anime[members]) | landmark_summary(list(errors[members.numpy()])) | likeness_summary(utk_likeness[members])
         row |= gender_summary(judged_photo[members], judged_reconstruction[members], judged_round_trip[members])
         results["utkface"][name] = row
         print(name, row, flush=True)
@@ -339,8 +364,8 @@ def evaluate(args) -> dict:
 
 def markdown(results: dict) -> str:
     lines = [
-        "| held-out set | images | KID×100 | FID | detail (real) | texture distance | landmark NME | faces found in translation | read as female: photo / reconstruction / round trip | reconstruction male, round trip female (and the reverse) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| held-out set | images | KID×100 | FID | detail (real) | texture distance | landmark NME | faces found in translation | own translation nearest (mean rank) | read as female: photo / reconstruction / round trip | reconstruction male, round trip female (and the reverse) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def row(name, r):
@@ -350,7 +375,7 @@ def markdown(results: dict) -> str:
             gender = " / ".join(f"{r[f'read_as_female_{k}']:.0%}" for k in ("photo", "reconstruction", "round_trip"))
             turned = (f"{r['male_turned_female']:.0%} of {r['read_as_male_reconstruction_count']}"
                       f" (back: {r['female_turned_male']:.0%} of {r['read_as_female_reconstruction_count']})")
-        lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {r['detail']:.3f} ({r['detail_real']:.3f}) | {r['texture_distance']:.4f} | {nme} | {r['faces_found']:.0%} | {gender} | {turned} |")
+        lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {r['detail']:.3f} ({r['detail_real']:.3f}) | {r['texture_distance']:.4f} | {nme} | {r['faces_found']:.0%} | {r['own_nearest']:.0%} ({r['likeness_rank']:.3f}) | {gender} | {turned} |")
 
     row("selfie2anime photos", results["selfie"])
     row("selfie2anime anime → human", results["anime_to_human"])
