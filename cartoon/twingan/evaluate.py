@@ -304,10 +304,10 @@ def evaluate(args) -> dict:
     style = StyleLoss().eval()
     anime_realism = Realism(inception, style, portraits)
 
-    results = {"resolution": resolution, "held_out": {"selfie_photos": len(selfies), "anime": len(anime), "utkface": len(utk)}}
     def likeness(sources, translations):
         return likeness_ranks(inception(as_uint8(sources)), inception(as_uint8(translations)))
 
+    results = {"resolution": resolution, "held_out": {"selfie_photos": len(selfies), "anime": len(anime), "utkface": len(utk)}}
     translated = translate(model, photos, ANIME)
     results["selfie"] = (anime_realism(translated) | landmark_summary(landmark_errors(photos, translated))
                          | likeness_summary(likeness(photos, translated)))
