@@ -87,7 +87,7 @@ def test_likeness_sees_a_swap_and_a_collapse_that_set_statistics_hide():
     collapsed = torch.ones(200, 64) + 0.01 * torch.randn(200, 64)
     ranks = likeness_ranks(photos, collapsed)
     assert 0.4 < ranks.mean() < 0.6
-    # Partly kept: a translation that is half its photo ranks between the two.
+    # Partly kept: its photo under noise stronger than the photo itself ranks between the two.
     half = likeness_ranks(photos, photos + torch.randn(200, 64) * 1.5)
     assert 0 < half.mean() < 0.2
 
