@@ -60,18 +60,23 @@ def test_style_loss_compares_textures_not_layouts_or_pairings():
     assert other_texture > 5 * same_texture
 
 
-def test_style_loss_gradient_moves_an_image_towards_the_target_texture():
-    noise = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
-    image = torch.zeros(2, 3, 32, 32, requires_grad=True)
-    style = StyleLoss(("relu1_2", "relu2_2"))
-    optimiser = torch.optim.Adam([image], lr=0.05)
+def descend(loss_of, image: torch.Tensor, steps: int, lr: float) -> list[float]:
+    """Adam on the pixels of `image` against `loss_of(image)`; the loss before each step."""
+    optimiser = torch.optim.Adam([image], lr=lr)
     losses = []
-    for _ in range(20):
-        loss = style(image, noise)
+    for _ in range(steps):
+        loss = loss_of(image)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         losses.append(loss.item())
+    return losses
+
+
+def test_style_loss_gradient_moves_an_image_towards_the_target_texture():
+    noise = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    style = StyleLoss(("relu1_2", "relu2_2"))
+    losses = descend(lambda image: style(image, noise), torch.zeros(2, 3, 32, 32, requires_grad=True), steps=20, lr=0.05)
     assert losses[-1] < 0.5 * losses[0]
 
 
@@ -86,14 +91,7 @@ def test_likeness_loss_falls_as_each_translation_becomes_like_its_own_photo():
     photos = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1
     translations = photos[[1, 2, 3, 0]].clone().requires_grad_(True)  # each starts as another photo
     likeness = LikenessLoss(VGG16Features("relu4_3"), bank_size=0)  # no bank: these four photos are all the keys
-    optimiser = torch.optim.Adam([translations], lr=0.02)
-    losses = []
-    for _ in range(30):
-        loss = likeness(translations, photos)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
+    losses = descend(lambda image: likeness(image, photos), translations, steps=30, lr=0.02)
     assert losses[0] > math.log(4)  # worse than chance: every translation is most like another photo
     assert losses[-1] < 0.5 * losses[0]
     assert photos.grad is None  # photos are targets only
