@@ -51,7 +51,7 @@ def trained(tmp_path_factory):
     folders = ["--photos", str(root / "photos"), "--anime", str(root / "anime")]
     common = TINY + ["--run-dir", str(run)] + folders
     train_main(common + ["--steps", "2"])
-    train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--likeness-weight", "1", "--style-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2",
+    train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1", "--style-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2",
                        "--cycle-weight", "1", "--anime-cycle-weight", "10", "--cycle-translation-scale", "0.5"])
     train_main(["--run-dir", str(run), "--export", str(root / "export")] + NORM_BATCHES + folders)
     yield root
@@ -67,6 +67,7 @@ def test_training_logs_samples_and_resumes(trained):
     # the content, likeness and style terms are off by default and on after the resume that asked for them
     assert [r["loss_content"] > 0 for r in records] == [False, False, True, True]
     assert [r["loss_likeness"] > 0 for r in records] == [False, False, True, True]
+    assert [r["loss_anime_likeness"] > 0 for r in records] == [False, False, True, True]
     assert [r["loss_style"] > 0 for r in records] == [False, False, True, True]
     assert sorted(p.name for p in (trained / "run" / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
 

@@ -34,9 +34,11 @@ learning-rate decay at weight 0.5. With `--style-weight`, each batch of anime tr
 also asked for the mean VGG16 Gram matrices (relu1_2, relu2_2, relu3_3) of a batch of real anime
 (AnimeGAN's style loss). With `--likeness-weight`, each anime translation's pooled VGG16 relu4_3
 features must pick out its own photo among the batch's and ~1,000 earlier photos (`LikenessLoss`,
-InfoNCE); at weight 5 beside the feature critics it kept UTKFace faces and poses better than the
-shipped weights but gave back most of the critics' KID gain. With `--feature-critic-weight`, a second critic per domain scores the
-translations on frozen VGG16 activations (`FeatureCritic`); in a fine-tune it took anime → human
+InfoNCE; `--anime-likeness-weight`: the same for anime → human translations and their
+portraits); at weight 5 beside the feature critics it kept UTKFace faces and poses better than the
+shipped weights but gave back most of the critics' KID gain. With `--feature-critic-weight`, a
+second critic per domain scores the translations on frozen VGG16 activations (`FeatureCritic`);
+in a fine-tune it took anime → human
 KID×100 from 17.7 to 12.6 and lost ground on UTKFace. Every other switch here (`--widen-from`,
 `--init-from`, `--norm`, `--freeze-norm-statistics`, `--skips`, `--recon-weight`,
 `--critic-patches`, `--blurred-fakes`, `--style-weight`, a `--cycle-weight` below 10,
@@ -311,9 +313,11 @@ def train(args):
         seed_everything(args.seed + step)
     g = dist.wrap(generator)
     # One frozen VGG16 serves the feature critics, the content and the likeness loss.
-    vgg = VGG16Features("relu4_3").to(device) if args.feature_critic_weight or args.content_weight or args.likeness_weight else None
+    vgg = (VGG16Features("relu4_3").to(device)
+           if args.feature_critic_weight or args.content_weight or args.likeness_weight or args.anime_likeness_weight else None)
     content = ContentLoss(vgg).to(device) if args.content_weight else None
-    likeness = LikenessLoss(vgg).to(device) if args.likeness_weight else None
+    # Keyed by the translation's domain: anime translations pick out their photos, human ones their portraits.
+    likeness = {d: LikenessLoss(vgg).to(device) for d, weight in ((ANIME, args.likeness_weight), (HUMAN, args.anime_likeness_weight)) if weight}
     feature_critics = opt_f = None
     if args.feature_critic_weight:
         feature_critics = nn.ModuleList(FeatureCritic(vgg.channels(FEATURE_LAYERS)) for _ in range(2)).to(device)
@@ -397,22 +401,25 @@ def train(args):
             loss_recon = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
             loss_cycle_human, loss_cycle_anime = F.l1_loss(out.cycle_human, human), F.l1_loss(out.cycle_anime, drawn)
             loss_cycle = loss_cycle_human + loss_cycle_anime
-            small_anime = at_side(out.human_to_anime, args.vgg_size)  # what both VGG terms judge
-            loss_content = loss_likeness = torch.zeros(())
-            if content is not None or likeness is not None:
-                # Unaugmented, the anime feature critic's deepest activation (relu4_3) is the content and
-                # likeness losses' feature map: one VGG pass serves all three.
-                shared = ANIME in activations and not augmenting
-                anime_features = activations[ANIME][-1] if shared else vgg(small_anime)
-                small_human = at_side(human, args.vgg_size)
-                if content is not None:
-                    loss_content = content.from_features(anime_features, small_human)[0]
-                if likeness is not None:
-                    loss_likeness = likeness.from_features(anime_features, small_human)
-            loss_style = style(small_anime, at_side(drawn, args.vgg_size)) if style is not None else torch.zeros(())
+            loss_content = loss_likeness = loss_anime_likeness = torch.zeros(())
+            # Unaugmented, each feature critic's deepest activation (relu4_3) is the content and likeness
+            # losses' feature map: one VGG pass per domain serves them all.
+            judged = set(likeness) | ({ANIME} if content is not None else set())
+            deepest = {d: activations[d][-1] if d in activations and not augmenting else vgg(at_side(translations[d], args.vgg_size))
+                       for d in judged}
+            small_human = at_side(human, args.vgg_size)
+            if content is not None:
+                loss_content = content.from_features(deepest[ANIME], small_human)[0]
+            if ANIME in likeness:
+                loss_likeness = likeness[ANIME].from_features(deepest[ANIME], small_human)
+            if HUMAN in likeness:
+                loss_anime_likeness = likeness[HUMAN].from_features(deepest[HUMAN], at_side(drawn, args.vgg_size))
+            loss_style = (style(at_side(out.human_to_anime, args.vgg_size), at_side(drawn, args.vgg_size))
+                          if style is not None else torch.zeros(()))
             loss_g = (loss_gan + args.feature_critic_weight * loss_feature + args.recon_weight * loss_recon
                       + args.cycle_weight * loss_cycle_human + anime_cycle_weight * loss_cycle_anime
-                      + args.content_weight * loss_content + args.likeness_weight * loss_likeness + args.style_weight * loss_style)
+                      + args.content_weight * loss_content + args.likeness_weight * loss_likeness
+                      + args.anime_likeness_weight * loss_anime_likeness + args.style_weight * loss_style)
         if training_generator:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -428,7 +435,7 @@ def train(args):
             rate = (step - last_step) / max(elapsed, 1e-9)
             started, last_step = time.time(), step
             values = {name: dist.mean(torch.as_tensor(float(v.detach() if torch.is_tensor(v) else v))) for name, v in
-                      dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content, loss_likeness=loss_likeness, loss_style=loss_style).items()}
+                      dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content, loss_likeness=loss_likeness, loss_anime_likeness=loss_anime_likeness, loss_style=loss_style).items()}
             run.log(step, it_per_s=rate, lr=lr, **values)
             if dist.main:
                 print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
@@ -530,6 +537,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
     parser.add_argument("--likeness-weight", type=float, default=0.0, help="contrastive loss: each photo's anime translation "
                         "should be, of that photo and ~1,000 others, most like its own on pooled VGG16 relu4_3 (0: off)")
+    parser.add_argument("--anime-likeness-weight", type=float, default=0.0, help="the same for the anime → human "
+                        "translations: each must pick out its own anime portrait (0: off)")
     parser.add_argument("--style-weight", type=float, default=0.0, help="L1 between the mean VGG16 Gram matrices of the "
                         "anime translations and of a real anime batch (0: off)")
     parser.add_argument("--feature-critic-weight", type=float, help="a second critic per domain on frozen VGG16 "
