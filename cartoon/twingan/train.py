@@ -38,8 +38,8 @@ InfoNCE; `--anime-likeness-weight`: the same for anime → human translations an
 portraits); at weight 5 beside the feature critics it kept UTKFace faces and poses better than the
 shipped weights but gave back most of the critics' KID gain. With `--feature-critic-weight`, a
 second critic per domain scores the translations on frozen VGG16 activations (`FeatureCritic`);
-in a fine-tune it took anime → human
-KID×100 from 17.7 to 12.6 and lost ground on UTKFace. Every other switch here (`--widen-from`,
+in a fine-tune it took anime → human KID×100 from 17.7 to 12.6 and lost ground on UTKFace.
+Every other switch here (`--widen-from`,
 `--init-from`, `--norm`, `--freeze-norm-statistics`, `--skips`, `--recon-weight`,
 `--critic-patches`, `--blurred-fakes`, `--style-weight`, a `--cycle-weight` below 10,
 `--anime-cycle-weight`, `--cycle-translation-scale`) was tried against the shipped weights or the
