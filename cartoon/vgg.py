@@ -180,11 +180,11 @@ class LikenessLoss(nn.Module):
             batch_mean = queries.detach().mean(0)
             first = self.translation_mean is None
             self.translation_mean = batch_mean if first else torch.lerp(batch_mean, self.translation_mean, self.momentum)
-        keys = torch.cat([own, self.bank])
-        keys = F.normalize(keys - keys.mean(0), dim=1)
+        candidates = torch.cat([own, self.bank])
+        keys = F.normalize(candidates - candidates.mean(0), dim=1)
         queries = F.normalize(queries - self.translation_mean, dim=1)
         loss = F.cross_entropy(queries @ keys.T / self.temperature, torch.arange(len(queries), device=queries.device))
-        self.bank = torch.cat([own, self.bank])[: self.bank_size]
+        self.bank = candidates[: self.bank_size]
         return loss
 
 
