@@ -138,12 +138,12 @@ class ContentLoss(nn.Module):
         self.vgg = vgg or VGG16Features("relu4_3")
 
     def forward(self, output: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
-        return self.from_features(self.vgg(output), *targets)
-
-    def from_features(self, features: torch.Tensor, *targets: torch.Tensor) -> list[torch.Tensor]:
-        """The loss for an output whose relu4_3 features another term has already computed."""
         with torch.no_grad():
-            target_features = self.vgg(torch.cat(targets)).split(features.shape[0])
+            target_features = self.vgg(torch.cat(targets)).split(len(output))
+        return self.from_features(self.vgg(output), *target_features)
+
+    def from_features(self, features: torch.Tensor, *target_features: torch.Tensor) -> list[torch.Tensor]:
+        """The loss on relu4_3 features that other terms have already computed: the output's and the targets'."""
         return [F.l1_loss(features, t) for t in target_features]
 
 
@@ -170,13 +170,15 @@ class LikenessLoss(nn.Module):
         self.register_buffer("translation_mean", None, persistent=False)
 
     def forward(self, translations: torch.Tensor, photos: torch.Tensor) -> torch.Tensor:
-        return self.from_features(self.vgg(translations), photos)
+        with torch.no_grad():
+            photo_features = self.vgg(photos)
+        return self.from_features(self.vgg(translations), photo_features)
 
-    def from_features(self, features: torch.Tensor, photos: torch.Tensor) -> torch.Tensor:
-        """The loss for translations whose relu4_3 features another term has already computed."""
+    def from_features(self, features: torch.Tensor, photo_features: torch.Tensor) -> torch.Tensor:
+        """The loss on relu4_3 features that other terms have already computed: the translations' and their photos'."""
         queries = features.mean((2, 3))
         with torch.no_grad():
-            own = self.vgg(photos).mean((2, 3))
+            own = photo_features.mean((2, 3))
             batch_mean = queries.detach().mean(0)
             first = self.translation_mean is None
             self.translation_mean = batch_mean if first else torch.lerp(batch_mean, self.translation_mean, self.momentum)

@@ -25,7 +25,7 @@ from cartoon.twingan.train import (
     translate_both_ways,
 )
 from cartoon.twingan.train import main as train_main
-from cartoon.vgg import ContentLoss, VGG16Features
+from cartoon.vgg import ContentLoss, LikenessLoss, VGG16Features
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--skips", "8", "16", "--batch-size", "2",
         "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2"]
@@ -190,8 +190,8 @@ def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
     assert "feature_critics" not in torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
 
 
-@pytest.mark.parametrize("policy, passes", [("none", 1), ("color", 2)])
-def test_unaugmented_one_vgg_pass_over_the_translations_serves_both_steps_and_the_content_loss(trained, monkeypatch, policy, passes):
+@pytest.mark.parametrize("policy, passes", [("none", 0), ("color", 4)])
+def test_unaugmented_the_feature_critics_vgg_passes_serve_both_steps_and_the_content_and_likeness_losses(trained, monkeypatch, policy, passes):
     content_calls, critic_calls = [], []
     whole_network, feature_maps = VGG16Features.forward, VGG16Features.activations  # content loss, feature critics
 
@@ -207,8 +207,8 @@ def test_unaugmented_one_vgg_pass_over_the_translations_serves_both_steps_and_th
     monkeypatch.setattr(VGG16Features, "activations", counted_activations)
     train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--vgg-size", "16",
                        "--run-dir", str(trained / f"shared-{policy}"), "--steps", "1", "--feature-critic-weight", "1",
-                       "--content-weight", "1", "--diffaugment", policy])
-    # the photos' target features, then the translation's own unless the critic's pass serves
+                       "--content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1", "--diffaugment", policy])
+    # augmented, the critics' passes see other images: a translation and its source image, each direction
     assert content_calls == [2] * passes
     # a batch of 2 per domain: translations (with a graph only if the generator's step reuses them),
     # reals, then a fresh draw for the generator when augmented
@@ -226,8 +226,10 @@ def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_th
     fake_activations = feature_activations(vgg, fake, lambda x: x, 32)  # with a graph back to the fakes, as in training
     optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
     losses = []
+    with torch.no_grad():
+        real_activations = feature_activations(vgg, real, lambda x: x, 32)
     for _ in range(20):
-        loss = feature_critic_loss(vgg, critic, real, fake_activations, lambda x: x, 32)
+        loss = feature_critic_loss(critic, real_activations, fake_activations)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -243,14 +245,16 @@ def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_th
     assert image.grad is not None and image.grad.abs().sum() > 0
 
 
-def test_without_augmentation_the_anime_feature_critics_activations_serve_the_content_loss():
-    # The training loop skips the content loss's own VGG pass when it can reuse the critic's.
+def test_without_augmentation_the_feature_critics_activations_serve_the_content_and_likeness_losses():
+    # The training loop skips these losses' own VGG passes when it can reuse the critics'.
     torch.manual_seed(0)
     vgg = VGG16Features("relu4_3")
-    translation, photo = torch.rand(2, 3, 48, 48) * 2 - 1, torch.rand(2, 3, 48, 48) * 2 - 1
-    reused = ContentLoss(vgg).from_features(feature_activations(vgg, translation, lambda x: x, 16)[-1], at_side(photo, 16))[0]
+    translation, photo = torch.rand(4, 3, 48, 48) * 2 - 1, torch.rand(4, 3, 48, 48) * 2 - 1
+    reused = [feature_activations(vgg, images, lambda x: x, 16)[-1] for images in (translation, photo)]
     own_pass = ContentLoss(vgg)(at_side(translation, 16), at_side(photo, 16))[0]
-    assert own_pass > 0 and torch.allclose(reused, own_pass)
+    assert own_pass > 0 and torch.allclose(ContentLoss(vgg).from_features(*reused)[0], own_pass)
+    own_pass = LikenessLoss(vgg, bank_size=0)(at_side(translation, 16), at_side(photo, 16))
+    assert own_pass > 0 and torch.allclose(LikenessLoss(vgg, bank_size=0).from_features(*reused), own_pass)
 
 
 def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(trained):

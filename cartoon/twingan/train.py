@@ -230,13 +230,12 @@ def feature_activations(vgg: VGG16Features, images: torch.Tensor, augment, side:
     return vgg.activations(at_side(augment(images), side), FEATURE_LAYERS)
 
 
-def feature_critic_loss(vgg: VGG16Features, critic, real: torch.Tensor, fake_activations: list[torch.Tensor], augment, side: int) -> torch.Tensor:
-    """Hinge loss of one domain's feature critic, summed over its layers, on real images against the
-    `feature_activations` of fakes. Nothing flows back through the frozen network: only the heads learn here."""
-    with torch.no_grad():
-        real_activations = feature_activations(vgg, real, augment, side)
+def feature_critic_loss(critic, real_activations: list[torch.Tensor], fake_activations: list[torch.Tensor]) -> torch.Tensor:
+    """Hinge loss of one domain's feature critic, summed over its layers, on the `feature_activations` of real
+    images against those of fakes. Nothing flows back through the frozen network: only the heads learn here."""
     activations = [torch.cat([r, f.detach()]) for r, f in zip(real_activations, fake_activations)]
-    return sum(hinge_critic_loss(scores[: len(real)], scores[len(real) :]) for scores in critic(activations))
+    reals = len(real_activations[0])
+    return sum(hinge_critic_loss(scores[:reals], scores[reals:]) for scores in critic(activations))
 
 
 def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
@@ -373,11 +372,12 @@ def train(args):
         # Critics: hinge loss, each domain's real images against everything generated into it.
         critics.requires_grad_(True)
         loss_d = sum(critic_loss(wrapped_critics[d], reals[d], fakes[d].detach(), augment, args.blurred_fakes) for d in (HUMAN, ANIME))
-        loss_d_feature = torch.zeros(())
+        loss_d_feature, real_activations = torch.zeros(()), {}
         if feature_critics is not None:
             feature_critics.requires_grad_(True)
-            loss_d_feature = sum(feature_critic_loss(vgg, wrapped_feature_critics[d], reals[d], criticised[d], augment, args.vgg_size)
-                                 for d in (HUMAN, ANIME))
+            with torch.no_grad():
+                real_activations = {d: feature_activations(vgg, reals[d], augment, args.vgg_size) for d in (HUMAN, ANIME)}
+            loss_d_feature = sum(feature_critic_loss(wrapped_feature_critics[d], real_activations[d], criticised[d]) for d in (HUMAN, ANIME))
         opt_d.zero_grad(set_to_none=True)
         if feature_critics is not None:
             opt_f.zero_grad(set_to_none=True)
@@ -402,18 +402,20 @@ def train(args):
             loss_cycle_human, loss_cycle_anime = F.l1_loss(out.cycle_human, human), F.l1_loss(out.cycle_anime, drawn)
             loss_cycle = loss_cycle_human + loss_cycle_anime
             loss_content = loss_likeness = loss_anime_likeness = torch.zeros(())
-            # Unaugmented, each feature critic's deepest activation (relu4_3) is the content and likeness
-            # losses' feature map: one VGG pass per domain serves them all.
+            # Unaugmented, the feature critics' deepest activations (relu4_3), of each domain's translations and
+            # of the real images they were translated from, are the content and likeness losses' feature maps:
+            # the VGG passes the critics made serve them all. A translation into domain d is of an image from 1 - d.
             judged = set(likeness) | ({ANIME} if content is not None else set())
-            deepest = {d: activations[d][-1] if d in activations and not augmenting else vgg(at_side(translations[d], args.vgg_size))
-                       for d in judged}
-            small_human = at_side(human, args.vgg_size)
+            reusing = feature_critics is not None and not augmenting
+            deepest = {d: activations[d][-1] if reusing else vgg(at_side(translations[d], args.vgg_size)) for d in judged}
+            with torch.no_grad():
+                sources = {d: real_activations[1 - d][-1] if reusing else vgg(at_side(reals[1 - d], args.vgg_size)) for d in judged}
             if content is not None:
-                loss_content = content.from_features(deepest[ANIME], small_human)[0]
+                loss_content = content.from_features(deepest[ANIME], sources[ANIME])[0]
             if ANIME in likeness:
-                loss_likeness = likeness[ANIME].from_features(deepest[ANIME], small_human)
+                loss_likeness = likeness[ANIME].from_features(deepest[ANIME], sources[ANIME])
             if HUMAN in likeness:
-                loss_anime_likeness = likeness[HUMAN].from_features(deepest[HUMAN], at_side(drawn, args.vgg_size))
+                loss_anime_likeness = likeness[HUMAN].from_features(deepest[HUMAN], sources[HUMAN])
             loss_style = (style(at_side(out.human_to_anime, args.vgg_size), at_side(drawn, args.vgg_size))
                           if style is not None else torch.zeros(()))
             loss_g = (loss_gan + args.feature_critic_weight * loss_feature + args.recon_weight * loss_recon
