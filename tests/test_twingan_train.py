@@ -1,5 +1,6 @@
 """TwinGAN's training script on two tiny folders: steps, resume, export; then the CLI on the export."""
 
+import argparse
 import json
 import shutil
 
@@ -9,9 +10,11 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from cartoon import data
 from cartoon.__main__ import main as cartoon_main
 from cartoon.training import linear_decay
 from cartoon.twingan import get_model
+from cartoon.twingan.evaluate import load_generator
 from cartoon.twingan.model import ANIME, HUMAN, Discriminator, FeatureCritic, TwinGAN
 from cartoon.twingan.train import (
     FEATURE_LAYERS,
@@ -93,6 +96,26 @@ def test_export_is_the_checkpoints_ema_generator_with_its_own_norm_statistics(tr
     train_main(["--run-dir", str(trained / "run"), "--export", str(trained / "as-is"), "--norm-batches", "0"])
     as_is = TwinGAN.from_pretrained(str(trained / "as-is")).state_dict()
     assert all(torch.equal(as_is[name], payload["ema"][name]) for name in as_is)
+
+
+def test_evaluating_a_run_measures_the_generator_its_export_would_ship(trained, tmp_path, monkeypatch):
+    # the trainer's default folders, here of 16 faces each, enough for its default batch
+    photos, anime = tmp_path / "photos", tmp_path / "anime"
+    write_faces(photos, 16, 2)
+    write_faces(anime, 16, 3)
+    for name, folder in (("SELFIE_PHOTOS", photos), ("UTKFACE", photos), ("SELFIE_ANIME", anime)):
+        monkeypatch.setattr(data, name, folder)
+    run = str(trained / "run")
+    train_main(["--run-dir", run, "--export", str(tmp_path / "export"), "--norm-batches", "2", "--threads", "1",
+                "--photos", str(photos), str(photos), "--anime", str(anime)])
+    exported = TwinGAN.from_pretrained(str(tmp_path / "export")).state_dict()
+    evaluated = load_generator(argparse.Namespace(run=run, norm_batches=2, threads=1))
+    assert not evaluated.training
+    assert all(torch.equal(evaluated.state_dict()[name], exported[name]) for name in exported)
+    # --norm-batches 0: the running statistics the checkpoint holds, which export would not ship
+    as_checkpointed = load_generator(argparse.Namespace(run=run, norm_batches=0, threads=1)).state_dict()
+    statistics = [name for name in exported if name.endswith(("running_mean", "running_var"))]
+    assert statistics and not any(torch.equal(as_checkpointed[name], exported[name]) for name in statistics)
 
 
 def test_norm_statistics_are_the_mean_over_every_training_pass():

@@ -474,12 +474,19 @@ def training_batches(args, resolution: int):
                  for folders in (args.photos, args.anime))
 
 
-def save_model(model: TwinGAN, folder, args):
-    """`save_pretrained`, the batch-norm statistics first estimated afresh (unless --norm-batches 0)."""
-    if args.norm_batches:
-        set_threads(args.threads)
-        model = estimate_norm_statistics(model, *training_batches(args, model.resolution), args.norm_batches)
-    model.save_pretrained(folder)
+def with_own_statistics(model: TwinGAN, args) -> TwinGAN:
+    """`model` in eval mode, its batch-norm statistics first estimated afresh (unless --norm-batches 0)."""
+    if not args.norm_batches:
+        return model.eval()
+    set_threads(args.threads)
+    return estimate_norm_statistics(model, *training_batches(args, model.resolution), args.norm_batches)
+
+
+def exported_generator(payload: dict, args) -> TwinGAN:
+    """A checkpoint's EMA generator as `--export` writes it: with statistics of its own weights,
+    unless the run trained with its statistics frozen (then they are kept)."""
+    model = checkpoint_generator(payload)
+    return model.eval() if payload.get("frozen_statistics") else with_own_statistics(model, args)
 
 
 def export(args):
@@ -488,15 +495,13 @@ def export(args):
     if not run.checkpoint_path.is_file():
         raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
     payload = run.read_checkpoint()
-    if payload.get("frozen_statistics"):
-        args.norm_batches = 0  # keep the statistics it was trained with
-    save_model(checkpoint_generator(payload), args.export, args)
+    exported_generator(payload, args).save_pretrained(args.export)
     print(f"exported step {payload['step']} EMA generator to {args.export}")
 
 
 def recalibrate(args):
     """Re-estimate a saved model's batch-norm statistics, in place."""
-    save_model(TwinGAN.from_pretrained(args.recalibrate), args.recalibrate, args)
+    with_own_statistics(TwinGAN.from_pretrained(args.recalibrate), args).save_pretrained(args.recalibrate)
     print(f"re-estimated the batch-norm statistics of {args.recalibrate} over {args.norm_batches} batches")
 
 
