@@ -52,10 +52,14 @@ def trained(tmp_path_factory):
     write_faces(root / "anime", 4, 1)
     run = root / "run"
     folders = ["--photos", str(root / "photos"), "--anime", str(root / "anime")]
-    common = TINY + ["--run-dir", str(run)] + folders
-    train_main(common + ["--steps", "2"])
-    train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1", "--style-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2",
-                       "--cycle-weight", "1", "--anime-cycle-weight", "10", "--cycle-translation-scale", "0.5"])
+    common = TINY + ["--run-dir", str(run)]
+    train_main(common + folders + ["--steps", "2"])
+    with pytest.MonkeyPatch.context() as patch:
+        # the default folders do not exist: a resume that named no folders and went on anyway drew on its own
+        for name in ("SELFIE_PHOTOS", "UTKFACE", "SELFIE_ANIME"):
+            patch.setattr(data, name, root / "absent")
+        train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1", "--style-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2",
+                             "--cycle-weight", "1", "--anime-cycle-weight", "10", "--cycle-translation-scale", "0.5"])
     train_main(["--run-dir", str(run), "--export", str(root / "export")] + NORM_BATCHES + folders)
     yield root
     torch.set_num_threads(threads)
@@ -98,24 +102,31 @@ def test_export_is_the_checkpoints_ema_generator_with_its_own_norm_statistics(tr
     assert all(torch.equal(as_is[name], payload["ema"][name]) for name in as_is)
 
 
-def test_evaluating_a_run_measures_the_generator_its_export_would_ship(trained, tmp_path, monkeypatch):
-    # the trainer's default folders, here of 16 faces each, enough for its default batch
+def test_a_run_is_exported_and_evaluated_on_its_own_data_unless_told_otherwise(trained, tmp_path, monkeypatch):
+    # the trainer's default folders, here of 16 other faces each, enough for its default batch
     photos, anime = tmp_path / "photos", tmp_path / "anime"
     write_faces(photos, 16, 2)
     write_faces(anime, 16, 3)
     for name, folder in (("SELFIE_PHOTOS", photos), ("UTKFACE", photos), ("SELFIE_ANIME", anime)):
         monkeypatch.setattr(data, name, folder)
     run = str(trained / "run")
-    train_main(["--run-dir", run, "--export", str(tmp_path / "export"), "--norm-batches", "2", "--threads", "1",
-                "--photos", str(photos), str(photos), "--anime", str(anime)])
-    exported = TwinGAN.from_pretrained(str(tmp_path / "export")).state_dict()
-    evaluated = load_generator(argparse.Namespace(run=run, norm_batches=2, threads=1))
+    norm_batches = ["--norm-batches", "3", "--threads", "1"]
+    fixture_export = TwinGAN.from_pretrained(str(trained / "export")).state_dict()  # its folders and batch size named outright
+
+    train_main(["--run-dir", run, "--export", str(tmp_path / "own")] + norm_batches)
+    own = TwinGAN.from_pretrained(str(tmp_path / "own")).state_dict()
+    assert all(torch.equal(own[name], fixture_export[name]) for name in fixture_export)
+    evaluated = load_generator(argparse.Namespace(run=run, norm_batches=3, threads=1))
     assert not evaluated.training
-    assert all(torch.equal(evaluated.state_dict()[name], exported[name]) for name in exported)
+    assert all(torch.equal(evaluated.state_dict()[name], own[name]) for name in own)
+
+    statistics = [name for name in own if name.endswith(("running_mean", "running_var"))]
+    train_main(["--run-dir", run, "--export", str(tmp_path / "other"), "--photos", str(photos), "--anime", str(anime)] + norm_batches)
+    other = TwinGAN.from_pretrained(str(tmp_path / "other")).state_dict()
+    assert statistics and not any(torch.equal(other[name], own[name]) for name in statistics)
     # --norm-batches 0: the running statistics the checkpoint holds, which export would not ship
     as_checkpointed = load_generator(argparse.Namespace(run=run, norm_batches=0, threads=1)).state_dict()
-    statistics = [name for name in exported if name.endswith(("running_mean", "running_var"))]
-    assert statistics and not any(torch.equal(as_checkpointed[name], exported[name]) for name in statistics)
+    assert not any(torch.equal(as_checkpointed[name], own[name]) for name in statistics)
 
 
 def test_norm_statistics_are_the_mean_over_every_training_pass():

@@ -283,8 +283,8 @@ def load_generator(args) -> TwinGAN:
         print(f"{args.run}: EMA generator at step {payload['step']}, as export would write it")
         # The checkpoint's running statistics are the raw generator's last few batches, not the
         # average's: measured with them, a run scores unlike the model it would ship (selfie KID×100 15.5 against 13.1).
-        training_defaults = build_parser().parse_args(["--norm-batches", str(args.norm_batches), "--threads", str(args.threads)])
-        return exported_generator(payload, training_defaults)
+        export_flags = build_parser().parse_args(["--norm-batches", str(args.norm_batches), "--threads", str(args.threads)])
+        return exported_generator(payload, export_flags)
     from cartoon.hub import load_model
 
     return load_model("twingan", device="cpu")  # the evaluation feeds CPU tensors
@@ -394,7 +394,7 @@ def markdown(results: dict) -> str:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", dest="run", help="evaluate this run's checkpoint (EMA) instead of the registered weights")
-    parser.add_argument("--norm-batches", type=int, default=400, help="with --run-dir: training batches (of the trainer's default "
+    parser.add_argument("--norm-batches", type=int, default=400, help="with --run-dir: training batches (of the run's own "
                         "folders) whose batch-norm statistics the generator gets, as export does (0: the checkpoint's running ones)")
     parser.add_argument("--limit", type=int, default=0, help="at most this many held-out images per set (0: all)")
     parser.add_argument("--probe-train", type=int, default=0, help="UTKFace train images for the gender probe (0: all)")

@@ -47,7 +47,9 @@ the shipped weights or the run that made them and lost in at least one held-out 
 card's Tried section has what each one measured.
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
-estimates copied from the raw generator's last few batches.
+estimates copied from the raw generator's last few batches. The checkpoint records the run's
+folders and batch size: `--resume`, `--export` and `evaluate --run-dir` draw from them unless told
+otherwise.
 With the project's own data folders only their train split is used (`cartoon.data.split`).
 """
 
@@ -276,8 +278,10 @@ def train(args):
         init_from, frozen_statistics = payload.get("init_from"), payload.get("frozen_statistics", False)
         adopt_generator_config(args, payload["config"])
         vars(args).update(payload.get("critic_config", {}))  # older checkpoints: the flags say
+        args = with_training_data(args, payload.get("training_data"))
     else:
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
+        args = with_training_data(args)
         if init_from:
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
     if args.feature_critic_weight is None:  # a resumed run keeps its feature critics unless told otherwise
@@ -458,7 +462,7 @@ def train(args):
                              if feature_critics is not None else {})
             run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **feature_state,
                                 config=model_config(args), critic_config=critic_config(args), init_from=init_from,
-                                frozen_statistics=frozen_statistics)
+                                frozen_statistics=frozen_statistics, training_data=training_data(args))
     dist.close()
 
 
@@ -467,11 +471,26 @@ def model_config(args) -> dict:
             "norm": args.norm}
 
 
+def with_training_data(args, recorded: dict | None = None) -> argparse.Namespace:
+    """`args` with the data flags left unset (--photos, --anime, --batch-size) filled from `recorded`,
+    a run's own as its checkpoint names them, else from the defaults: the selfie2anime photos with
+    UTKFace, its drawings, batches of 8."""
+    defaults = {"photos": [str(data.SELFIE_PHOTOS), str(data.UTKFACE)], "anime": [str(data.SELFIE_ANIME)], "batch_size": 8,
+                **(recorded or {})}
+    return argparse.Namespace(**{**vars(args), **{name: value for name, value in defaults.items() if getattr(args, name) is None}})
+
+
+def training_data(args) -> dict:
+    return {"photos": args.photos, "anime": args.anime, "batch_size": args.batch_size}
+
+
 def training_batches(args, resolution: int):
     """Endless shuffled training batches of photos and of anime portraits, as training draws them."""
     seed_everything(args.seed)
-    return tuple(forever(DataLoader(face_dataset(folders, resolution), args.batch_size, shuffle=True, drop_last=True))
-                 for folders in (args.photos, args.anime))
+    datasets = [face_dataset(folders, resolution) for folders in (args.photos, args.anime)]
+    # A folder smaller than a batch gives one short batch per epoch, as in training, not none.
+    return tuple(forever(DataLoader(faces, args.batch_size, shuffle=True, drop_last=len(faces) >= args.batch_size))
+                 for faces in datasets)
 
 
 def with_own_statistics(model: TwinGAN, args) -> TwinGAN:
@@ -484,9 +503,12 @@ def with_own_statistics(model: TwinGAN, args) -> TwinGAN:
 
 def exported_generator(payload: dict, args) -> TwinGAN:
     """A checkpoint's EMA generator as `--export` writes it: with statistics of its own weights,
-    unless the run trained with its statistics frozen (then they are kept)."""
+    estimated over the run's own data unless the flags say otherwise, or kept as trained if the run
+    froze them."""
     model = checkpoint_generator(payload)
-    return model.eval() if payload.get("frozen_statistics") else with_own_statistics(model, args)
+    if payload.get("frozen_statistics"):
+        return model.eval()
+    return with_own_statistics(model, with_training_data(args, payload.get("training_data")))
 
 
 def export(args):
@@ -501,15 +523,17 @@ def export(args):
 
 def recalibrate(args):
     """Re-estimate a saved model's batch-norm statistics, in place."""
-    with_own_statistics(TwinGAN.from_pretrained(args.recalibrate), args).save_pretrained(args.recalibrate)
+    with_own_statistics(TwinGAN.from_pretrained(args.recalibrate), with_training_data(args)).save_pretrained(args.recalibrate)
     print(f"re-estimated the batch-norm statistics of {args.recalibrate} over {args.norm_batches} batches")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_args(parser, "twingan")
-    parser.add_argument("--photos", nargs="+", default=[str(data.SELFIE_PHOTOS), str(data.UTKFACE)], help="human photo folders")
-    parser.add_argument("--anime", nargs="+", default=[str(data.SELFIE_ANIME)], help="anime portrait folders")
+    parser.add_argument("--photos", nargs="+", help="human photo folders (default: a resumed or exported run's own, "
+                        "else the selfie2anime photos and UTKFace)")
+    parser.add_argument("--anime", nargs="+", help="anime portrait folders (default: a resumed or exported run's own, "
+                        "else the selfie2anime drawings)")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
@@ -561,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "saved model in FOLDER (in place) and exit")
     parser.add_argument("--norm-batches", type=int, default=400, help="training batches (of --photos and --anime) whose "
                         "mean batch-norm statistics --export and --recalibrate write (0: keep the running estimates)")
-    parser.set_defaults(batch_size=8, lr=2e-4, log_every=10, sample_every=250, save_every=100)
+    parser.set_defaults(batch_size=None, lr=2e-4, log_every=10, sample_every=250, save_every=100)
     return parser
 
 
