@@ -25,6 +25,7 @@ from cartoon.twingan.train import (
     estimate_norm_statistics,
     feature_activations,
     feature_critic_loss,
+    training_batches,
     translate_both_ways,
 )
 from cartoon.twingan.train import main as train_main
@@ -127,6 +128,15 @@ def test_a_run_is_exported_and_evaluated_on_its_own_data_unless_told_otherwise(t
     # --norm-batches 0: the running statistics the checkpoint holds, which export would not ship
     as_checkpointed = load_generator(argparse.Namespace(run=run, norm_batches=0, threads=1)).state_dict()
     assert not any(torch.equal(as_checkpointed[name], own[name]) for name in statistics)
+
+
+def test_statistics_are_drawn_from_folders_smaller_than_a_batch(tmp_path):
+    write_faces(tmp_path / "photos", 3, 4)
+    write_faces(tmp_path / "anime", 9, 5)
+    flags = argparse.Namespace(photos=[str(tmp_path / "photos")], anime=[str(tmp_path / "anime")], batch_size=8, seed=0)
+    photos, anime = training_batches(flags, 16)
+    assert [len(next(photos)) for _ in range(3)] == [3, 3, 3]  # one short batch an epoch, as training draws it
+    assert [len(next(anime)) for _ in range(3)] == [8, 8, 8]
 
 
 def test_norm_statistics_are_the_mean_over_every_training_pass():
