@@ -353,6 +353,24 @@ def test_fine_tuning_with_frozen_statistics_trains_what_inference_makes_and_expo
     assert all(torch.equal(tensor, payload["ema"][name]) for name, tensor in written.items())
 
 
+def test_freezing_statistics_on_a_resume_keeps_the_critics_and_starts_from_what_export_ships(trained):
+    fork = trained / "frozen-fork"
+    fork.mkdir()
+    shutil.copy(trained / "run" / "checkpoint.pt", fork)
+    before = torch.load(fork / "checkpoint.pt", map_location="cpu", weights_only=True)
+    train_main(TINY + ["--run-dir", str(fork), "--resume", "--freeze-norm-statistics", "--norm-batches", "3", "--steps", "5"])
+    payload = torch.load(fork / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert payload["frozen_statistics"] and payload["step"] == 5
+    # the critics went on, their optimiser's count with them, rather than starting afresh
+    assert all(int(state["step"]) == 5 for state in payload["opt_d"]["state"].values())
+    # both models hold the statistics the fixture's export estimated for the step-4 average (over the
+    # run's own folders, its batch size, as many batches), unchanged by the step trained after
+    exported = TwinGAN.from_pretrained(str(trained / "export")).state_dict()
+    statistics = [name for name in exported if name.endswith(("running_mean", "running_var"))]
+    assert all(torch.equal(payload[key][name], exported[name]) for key in ("generator", "ema") for name in statistics)
+    assert not torch.equal(payload["generator"]["to_rgb.weight"], before["generator"]["to_rgb.weight"])
+
+
 @pytest.mark.parametrize("norm", ["layer-instance", "demodulated"])
 def test_a_run_without_batch_norm_exports_its_average_as_it_is_and_fine_tunes_as_one(trained, norm):
     run, exported, tuned_run = trained / norm, trained / f"{norm}-export", trained / f"{norm}-tuned"

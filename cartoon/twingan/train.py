@@ -271,11 +271,15 @@ def train(args):
     run = Run(args.run, dist.main)
     device = dist.device
 
-    # A resumed run keeps how it began: a fine-tune skips the EMA warm-up, frozen statistics stay frozen.
+    # A resumed run keeps how it began: a fine-tune skips the EMA warm-up, frozen statistics stay frozen
+    # (and --freeze-norm-statistics freezes them from a resume on).
     resuming = args.resume and run.checkpoint_path.is_file()
+    freezing_now = False
     if resuming:
         payload = run.read_checkpoint(device)
         init_from, frozen_statistics = payload.get("init_from"), payload.get("frozen_statistics", False)
+        freezing_now = args.freeze_norm_statistics and not frozen_statistics
+        frozen_statistics |= freezing_now
         adopt_generator_config(args, payload["config"])
         vars(args).update(payload.get("critic_config", {}))  # older checkpoints: the flags say
         args = with_training_data(args, payload.get("training_data"))
@@ -296,11 +300,6 @@ def train(args):
         generator.load_state_dict(TwinGAN.from_pretrained(init_from).state_dict())
         if dist.main:
             print(f"fine-tuning {init_from} with new critics")
-    if frozen_statistics:
-        # Batch norms normalise by their running statistics in training too, as at inference.
-        for module in generator.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.eval()
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     step = 0
     if resuming:
@@ -311,6 +310,18 @@ def train(args):
         step = start_from_narrower(args.widen_from, generator, ema, critics, opt_d)
         if dist.main:
             print(f"widened the generator of {args.widen_from} at step {step}")
+    if freezing_now:
+        # Frozen from this resume on, with the critics kept: both models take the statistics export would
+        # give the average, so the average goes on from the model an export of this checkpoint ships.
+        for frozen, estimated in zip(generator.buffers(), with_own_statistics(ema, args).buffers()):
+            frozen.copy_(estimated)
+        if dist.main:
+            print(f"froze the batch-norm statistics at step {step}, estimated for the average over {args.norm_batches} batches")
+    if frozen_statistics:
+        # Batch norms normalise by their running statistics in training too, as at inference.
+        for module in generator.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.eval()
     if step:
         # A new shuffle per saved state taken up: short sessions would otherwise replay the same first batches.
         seed_everything(args.seed + step)
@@ -552,8 +563,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--critic-warmup", type=int, default=0, metavar="STEPS", help="for the run's first STEPS steps "
                         "train only the critics, so new critics learn the generator's output before it sees their gradient")
     parser.add_argument("--freeze-norm-statistics", action="store_true", help="batch norms normalise by their running "
-                        "statistics in training as at inference, and keep them (for fine-tuning a saved model: the "
-                        "critics then judge exactly what it will make; export writes those statistics)")
+                        "statistics in training as at inference, and keep them, so the critics judge exactly what the "
+                        "model will make (with --init-from: the saved model's statistics; on a --resume: from there on, "
+                        "the critics kept, with the statistics export would give the run's average); export writes them")
     parser.add_argument("--norm", choices=TwinGAN.NORMS, default="batch", help="the generator's per-domain "
                         "switch: batch norm (TwinGAN's, the shipped model), per-image layer-instance norm, or per-domain styles "
                         "on demodulated convolutions (no activation statistics)")
