@@ -131,6 +131,8 @@ class Distributed:
 
 def forever(loader: DataLoader):
     """Endless batches; reshuffles each epoch (and tells a DistributedSampler which epoch it is)."""
+    if len(loader) == 0:  # it would otherwise spin for ever without yielding
+        raise ValueError(f"fewer images than one batch of {loader.batch_size}, and incomplete batches are dropped")
     epoch = 0
     while True:
         if isinstance(loader.sampler, DistributedSampler):

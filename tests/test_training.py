@@ -1,9 +1,10 @@
 """The shared training plumbing."""
 
+import pytest
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, TensorDataset
 
-from cartoon.training import Distributed
+from cartoon.training import Distributed, forever
 
 
 def first_batches(seed: int, draws_before: int) -> torch.Tensor:
@@ -20,3 +21,11 @@ def test_the_shuffle_follows_the_seed_not_the_global_random_state():
     assert torch.equal(first_batches(seed=5, draws_before=1000), first)
     assert not torch.equal(first_batches(seed=6, draws_before=0), first)
     assert sorted(first.tolist()) != first.tolist()  # shuffled at all
+
+
+def test_endless_batches_refuse_a_loader_that_yields_none_instead_of_spinning():
+    short = TensorDataset(torch.arange(3))
+    batches = forever(DataLoader(short, batch_size=3))
+    assert [len(next(batches)[0]) for _ in range(3)] == [3, 3, 3]  # a new epoch each draw
+    with pytest.raises(ValueError, match="fewer images than one batch of 8"):
+        next(forever(DataLoader(short, batch_size=8, drop_last=True)))

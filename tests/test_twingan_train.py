@@ -113,6 +113,8 @@ def test_a_run_is_exported_and_evaluated_on_its_own_data_unless_told_otherwise(t
     run = str(trained / "run")
     norm_batches = ["--norm-batches", "3", "--threads", "1"]
     fixture_export = TwinGAN.from_pretrained(str(trained / "export")).state_dict()  # its folders and batch size named outright
+    recorded = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)["training_data"]
+    assert recorded == {"photos": [str(trained / "photos")], "anime": [str(trained / "anime")], "batch_size": 2}
 
     train_main(["--run-dir", run, "--export", str(tmp_path / "own")] + norm_batches)
     own = TwinGAN.from_pretrained(str(tmp_path / "own")).state_dict()
@@ -369,6 +371,10 @@ def test_freezing_statistics_on_a_resume_keeps_the_critics_and_starts_from_what_
     statistics = [name for name in exported if name.endswith(("running_mean", "running_var"))]
     assert all(torch.equal(payload[key][name], exported[name]) for key in ("generator", "ema") for name in statistics)
     assert not torch.equal(payload["generator"]["to_rgb.weight"], before["generator"]["to_rgb.weight"])
+    # a frozen run resumed with the flag again keeps its statistics: no second estimate for the moved average
+    train_main(TINY + ["--run-dir", str(fork), "--resume", "--freeze-norm-statistics", "--norm-batches", "3", "--steps", "6"])
+    later = torch.load(fork / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert later["step"] == 6 and all(torch.equal(later["ema"][name], exported[name]) for name in statistics)
 
 
 @pytest.mark.parametrize("norm", ["layer-instance", "demodulated"])

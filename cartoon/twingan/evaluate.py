@@ -395,7 +395,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-dir", dest="run", help="evaluate this run's checkpoint (EMA) instead of the registered weights")
     parser.add_argument("--norm-batches", type=int, default=400, help="with --run-dir: training batches (of the run's own "
-                        "folders) whose batch-norm statistics the generator gets, as export does (0: the checkpoint's running ones)")
+                        "folders, or for checkpoints that do not name them the trainer's defaults) whose batch-norm "
+                        "statistics the generator gets, as export does (0: the checkpoint's running ones)")
     parser.add_argument("--limit", type=int, default=0, help="at most this many held-out images per set (0: all)")
     parser.add_argument("--probe-train", type=int, default=0, help="UTKFace train images for the gender probe (0: all)")
     parser.add_argument("--threads", type=int, default=0)

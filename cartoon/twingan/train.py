@@ -48,8 +48,8 @@ card's Tried section has what each one measured.
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches. The checkpoint records the run's
-folders and batch size: `--resume`, `--export` and `evaluate --run-dir` draw from them unless told
-otherwise.
+folders and batch size: `--resume`, `--export` and `evaluate --run-dir` draw on them (the first
+two unless their flags name others).
 With the project's own data folders only their train split is used (`cartoon.data.split`).
 """
 
@@ -316,7 +316,8 @@ def train(args):
         for frozen, estimated in zip(generator.buffers(), with_own_statistics(ema, args).buffers()):
             frozen.copy_(estimated)
         if dist.main:
-            print(f"froze the batch-norm statistics at step {step}, estimated for the average over {args.norm_batches} batches")
+            print(f"froze the batch-norm statistics at step {step}" +
+                  (f", estimated for the average over {args.norm_batches} batches" if args.norm_batches else ""))
     if frozen_statistics:
         # Batch norms normalise by their running statistics in training too, as at inference.
         for module in generator.modules():
@@ -595,8 +596,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--export", metavar="FOLDER", help="only export RUN's EMA generator to FOLDER and exit")
     parser.add_argument("--recalibrate", metavar="FOLDER", help="only re-estimate the batch-norm statistics of the "
                         "saved model in FOLDER (in place) and exit")
-    parser.add_argument("--norm-batches", type=int, default=400, help="training batches (of --photos and --anime) whose "
-                        "mean batch-norm statistics --export and --recalibrate write (0: keep the running estimates)")
+    parser.add_argument("--norm-batches", type=int, default=400, help="training batches (of --photos and --anime, and "
+                        "--batch-size: a run's own unless named) whose mean batch-norm statistics --export and "
+                        "--recalibrate write, and --freeze-norm-statistics on a --resume freezes (0: keep the running estimates)")
     parser.set_defaults(batch_size=None, lr=2e-4, log_every=10, sample_every=250, save_every=100)
     return parser
 
