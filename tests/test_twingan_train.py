@@ -59,7 +59,7 @@ def trained(tmp_path_factory):
         # the default folders do not exist: a resume that named no folders and went on anyway drew on its own
         for name in ("SELFIE_PHOTOS", "UTKFACE", "SELFIE_ANIME"):
             patch.setattr(data, name, root / "absent")
-        train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1", "--style-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2",
+        train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--cycle-content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1", "--style-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2",
                              "--cycle-weight", "1", "--anime-cycle-weight", "10", "--cycle-translation-scale", "0.5"])
     train_main(["--run-dir", str(run), "--export", str(root / "export")] + NORM_BATCHES + folders)
     yield root
@@ -74,6 +74,7 @@ def test_training_logs_samples_and_resumes(trained):
     assert all(np.isfinite(r[k]) for r in records for k in ("loss_d", "loss_gan", "loss_recon", "loss_cycle"))
     # the content, likeness and style terms are off by default and on after the resume that asked for them
     assert [r["loss_content"] > 0 for r in records] == [False, False, True, True]
+    assert [r["loss_cycle_content"] > 0 for r in records] == [False, False, True, True]
     assert [r["loss_likeness"] > 0 for r in records] == [False, False, True, True]
     assert [r["loss_anime_likeness"] > 0 for r in records] == [False, False, True, True]
     assert [r["loss_style"] > 0 for r in records] == [False, False, True, True]
@@ -236,8 +237,8 @@ def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
     assert "feature_critics" not in torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
 
 
-@pytest.mark.parametrize("policy, passes", [("none", 0), ("color", 4)])
-def test_unaugmented_the_feature_critics_vgg_passes_serve_both_steps_and_the_content_and_likeness_losses(trained, monkeypatch, policy, passes):
+@pytest.mark.parametrize("policy, cycle_content, passes", [("none", "0", 0), ("color", "0", 4), ("none", "1", 1)])
+def test_unaugmented_the_feature_critics_vgg_passes_serve_both_steps_and_the_content_and_likeness_losses(trained, monkeypatch, policy, cycle_content, passes):
     content_calls, critic_calls = [], []
     whole_network, feature_maps = VGG16Features.forward, VGG16Features.activations  # content loss, feature critics
 
@@ -252,9 +253,11 @@ def test_unaugmented_the_feature_critics_vgg_passes_serve_both_steps_and_the_con
     monkeypatch.setattr(VGG16Features, "forward", counted_forward)
     monkeypatch.setattr(VGG16Features, "activations", counted_activations)
     train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--vgg-size", "16",
-                       "--run-dir", str(trained / f"shared-{policy}"), "--steps", "1", "--feature-critic-weight", "1",
-                       "--content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1", "--diffaugment", policy])
-    # augmented, the critics' passes see other images: a translation and its source image, each direction
+                       "--run-dir", str(trained / f"shared-{policy}-{cycle_content}"), "--steps", "1", "--feature-critic-weight", "1",
+                       "--content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1", "--diffaugment", policy,
+                       "--cycle-content-weight", cycle_content])
+    # augmented, the critics' passes see other images: a translation and its source image, each direction;
+    # the round trip's content term needs a pass of its own, and only that (its photos' features are reused)
     assert content_calls == [2] * passes
     # a batch of 2 per domain: translations (with a graph only if the generator's step reuses them),
     # reals, then a fresh draw for the generator when augmented

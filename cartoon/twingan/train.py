@@ -329,8 +329,9 @@ def train(args):
     g = dist.wrap(generator)
     # One frozen VGG16 serves the feature critics, the content and the likeness loss.
     vgg = (VGG16Features("relu4_3").to(device)
-           if args.feature_critic_weight or args.content_weight or args.likeness_weight or args.anime_likeness_weight else None)
-    content = ContentLoss(vgg).to(device) if args.content_weight else None
+           if args.feature_critic_weight or args.content_weight or args.cycle_content_weight or args.likeness_weight
+           or args.anime_likeness_weight else None)
+    content = ContentLoss(vgg).to(device) if args.content_weight or args.cycle_content_weight else None
     # Keyed by the translation's domain: anime translations pick out their photos, human ones their portraits.
     likeness = {d: LikenessLoss(vgg).to(device) for d, weight in ((ANIME, args.likeness_weight), (HUMAN, args.anime_likeness_weight)) if weight}
     feature_critics = opt_f = None
@@ -417,17 +418,20 @@ def train(args):
             loss_recon = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
             loss_cycle_human, loss_cycle_anime = F.l1_loss(out.cycle_human, human), F.l1_loss(out.cycle_anime, drawn)
             loss_cycle = loss_cycle_human + loss_cycle_anime
-            loss_content = loss_likeness = loss_anime_likeness = torch.zeros(())
+            loss_content = loss_cycle_content = loss_likeness = loss_anime_likeness = torch.zeros(())
             # Unaugmented, the feature critics' deepest activations (relu4_3), of each domain's translations and
             # of the real images they were translated from, are the content and likeness losses' feature maps:
             # the VGG passes the critics made serve them all. A translation into domain d is of an image from 1 - d.
-            judged = set(likeness) | ({ANIME} if content is not None else set())
+            judged = set(likeness) | ({ANIME} if args.content_weight else set())
             reusing = feature_critics is not None and not augmenting
             deepest = {d: activations[d][-1] if reusing else vgg(at_side(translations[d], args.vgg_size)) for d in judged}
+            sourced = judged | ({ANIME} if args.cycle_content_weight else set())
             with torch.no_grad():
-                sources = {d: real_activations[1 - d][-1] if reusing else vgg(at_side(reals[1 - d], args.vgg_size)) for d in judged}
-            if content is not None:
+                sources = {d: real_activations[1 - d][-1] if reusing else vgg(at_side(reals[1 - d], args.vgg_size)) for d in sourced}
+            if args.content_weight:
                 loss_content = content.from_features(deepest[ANIME], sources[ANIME])[0]
+            if args.cycle_content_weight:
+                loss_cycle_content = content.from_features(vgg(at_side(out.cycle_human, args.vgg_size)), sources[ANIME])[0]
             if ANIME in likeness:
                 loss_likeness = likeness[ANIME].from_features(deepest[ANIME], sources[ANIME])
             if HUMAN in likeness:
@@ -436,7 +440,8 @@ def train(args):
                           if style is not None else torch.zeros(()))
             loss_g = (loss_gan + args.feature_critic_weight * loss_feature + args.recon_weight * loss_recon
                       + args.cycle_weight * loss_cycle_human + anime_cycle_weight * loss_cycle_anime
-                      + args.content_weight * loss_content + args.likeness_weight * loss_likeness
+                      + args.content_weight * loss_content + args.cycle_content_weight * loss_cycle_content
+                      + args.likeness_weight * loss_likeness
                       + args.anime_likeness_weight * loss_anime_likeness + args.style_weight * loss_style)
         if training_generator:
             opt_g.zero_grad(set_to_none=True)
@@ -453,7 +458,7 @@ def train(args):
             rate = (step - last_step) / max(elapsed, 1e-9)
             started, last_step = time.time(), step
             values = {name: dist.mean(torch.as_tensor(float(v.detach() if torch.is_tensor(v) else v))) for name, v in
-                      dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content, loss_likeness=loss_likeness, loss_anime_likeness=loss_anime_likeness, loss_style=loss_style).items()}
+                      dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content, loss_cycle_content=loss_cycle_content, loss_likeness=loss_likeness, loss_anime_likeness=loss_anime_likeness, loss_style=loss_style).items()}
             run.log(step, it_per_s=rate, lr=lr, **values)
             if dist.main:
                 print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
@@ -579,6 +584,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "loss sends into the round trip's first pass, the translation, and not into the way back (0.1 with "
                         "--cycle-weight 10: the translation learns from the round trip at weight 1, the way back at 10)")
     parser.add_argument("--content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo and its anime translation (0: off)")
+    parser.add_argument("--cycle-content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo "
+                        "and its round trip human → anime → human, so the way back keeps what the photo's features say "
+                        "of the face (gender, age) and not only its pixels (0: off)")
     parser.add_argument("--likeness-weight", type=float, default=0.0, help="contrastive loss: each photo's anime translation "
                         "should be, of that photo and ~1,000 others, most like its own on pooled VGG16 relu4_3 (0: off)")
     parser.add_argument("--anime-likeness-weight", type=float, default=0.0, help="the same for the anime → human "
