@@ -24,6 +24,8 @@
                                  # a second critic per domain judges translations on frozen VGG16 features
     python -m cartoon.twingan.train --likeness-weight 1 --run-dir runs/l
                                  # each anime translation must stay recognisably its own photo (contrastive)
+    python -m cartoon.twingan.train --resume --run-dir runs/l --freeze-norm-statistics --steps 12000
+                                 # go on with the statistics frozen as export would write them, critics kept
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -40,7 +42,10 @@ weights in every KID row and kept UTKFace faces and poses better, but selfies ke
 and more men came back from their anime portrait read as women. With `--feature-critic-weight`, a
 second critic per domain scores the translations on frozen VGG16 activations (`FeatureCritic`);
 in a fine-tune it took anime → human KID×100 from 17.7 to 12.6 and lost ground on UTKFace.
-Every other switch here (`--widen-from`, `--init-from`, `--norm`, `--freeze-norm-statistics`,
+`--freeze-norm-statistics` on a `--resume` of that likeness arm (its critics kept) took the
+bright blot that arm left on some faces out of the model's output, and selfie KID×100 to 11.8
+(11.5 with `--cycle-content-weight 5` after it), but a quarter of held-out men came back from the
+round trip read as women. Every other switch here (`--widen-from`, `--init-from`, `--norm`,
 `--skips`, `--recon-weight`, `--critic-patches`, `--blurred-fakes`, `--style-weight`, a
 `--cycle-weight` below 10, `--anime-cycle-weight`, `--cycle-translation-scale`) was tried against
 the shipped weights or the run that made them and lost in at least one held-out row; the model
