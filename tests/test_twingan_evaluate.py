@@ -20,14 +20,14 @@ def test_gender_probe_separates_held_out_features_it_was_not_trained_on():
 
     probe = GenderProbe(*faces(200))
     features, female = faces(200)
-    assert (probe.female(features) == female).float().mean() > 0.9
+    assert ((probe.p_female(features) > 0.5) == female).float().mean() > 0.9
 
 
 def test_per_face_count_sees_swaps_that_group_rates_hide():
     # two faces swap genders between reconstruction and round trip: the group's rates do not move
-    photo = torch.tensor([True, False, False, True])
-    reconstruction = torch.tensor([True, False, False, True])
-    round_trip = torch.tensor([False, True, False, True])
+    photo = torch.tensor([0.9, 0.1, 0.2, 0.8])
+    reconstruction = torch.tensor([0.7, 0.3, 0.2, 0.9])
+    round_trip = torch.tensor([0.4, 0.6, 0.2, 0.9])
     summary = gender_summary(photo, reconstruction, round_trip)
     assert summary["read_as_female_reconstruction"] == summary["read_as_female_round_trip"] == 0.5
     assert summary["read_as_male_reconstruction_count"] == 2
@@ -38,11 +38,21 @@ def test_per_face_count_sees_swaps_that_group_rates_hide():
 
 def test_the_reconstruction_not_the_photo_is_the_control():
     # the generator's blur alone reads every face as male: nothing is blamed on anime
-    photo = torch.tensor([True, True, False, False])
-    blurred = torch.tensor([False, False, False, False])
+    photo = torch.tensor([0.9, 0.8, 0.1, 0.2])
+    blurred = torch.tensor([0.3, 0.4, 0.1, 0.2])
     summary = gender_summary(photo, blurred, blurred)
     assert summary["read_as_female_photo"] == 0.5 and summary["read_as_female_round_trip"] == 0.0
+    assert summary["male_turned_female"] == 0.0 and summary["p_female_shift"] == 0.0
+
+
+def test_probability_shift_sees_drift_that_crosses_no_boundary():
+    # every man's round trip reads more female, none past 0.5: the count stays at nil, the shift does not
+    reconstruction = torch.tensor([0.10, 0.20, 0.30, 0.05])
+    round_trip = reconstruction + 0.15
+    summary = gender_summary(reconstruction, reconstruction, round_trip)
     assert summary["male_turned_female"] == 0.0
+    assert summary["p_female_shift"] == pytest.approx(0.15)
+    assert gender_summary(round_trip, round_trip, reconstruction)["p_female_shift"] == pytest.approx(-0.15)
 
 
 def test_detail_is_nil_on_flat_images_and_falls_with_blur():
@@ -95,16 +105,16 @@ def test_likeness_sees_a_swap_and_a_collapse_that_set_statistics_hide():
 def test_markdown_reports_the_per_face_count():
     row = {"images": 4, "kid_x100": 20.0, "kid_x100_std": 1.0, "fid": 250.0, "landmark_nme": 0.2, "faces_found": 1.0,
            "detail": 0.061, "detail_real": 0.111, "texture_distance": 0.0154, "own_nearest": 0.55, "likeness_rank": 0.052}
-    male = torch.tensor([False] * 4)
+    male = torch.full((4,), 0.2)
     results = {
         "selfie": row,
         "anime_to_human": row | {"kid_x100": 30.0},
-        "utkface": {"gender: male": row | gender_summary(male, male, torch.tensor([True, False, False, False]))},
+        "utkface": {"gender: male": row | gender_summary(male, male, torch.tensor([0.6, 0.2, 0.2, 0.2]))},
         "gender_probe": {"train_images": 10, "accuracy_on_held_out_photos": 0.9, "accuracy_on_held_out_reconstructions": 0.8,
                          "accuracy_on_held_out_adult_photos": 0.95, "accuracy_on_held_out_adult_reconstructions": 0.85},
     }
     table = markdown(results)
-    assert "25% of 4 (back: 0% of 0)" in table
+    assert "25% of 4 (back: 0% of 0); +0.100" in table
     assert "0% / 0% / 25%" in table
     assert "| selfie2anime anime → human | 4 | 30.00 ± 1.00 | 250.0 | 0.061 (0.111) | 0.0154 | 0.200 | 100% | 55% (0.052) |" in table
     assert "90% of held-out photos, 80% of their reconstructions (adults 13+: 95%, 85%)" in table

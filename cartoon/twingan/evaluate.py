@@ -32,7 +32,9 @@ Measured, and written to `--out` as JSON plus a Markdown table:
   round trip has, so a man whose round trip reads as a woman was made a woman on the way.
   Generated faces are blurrier than photos and carry the generator's artefacts, which alone can
   move the probe, so the reconstruction (the same generator, never anime) is the control, counted
-  per face: of the reconstructions read as male, the share whose round trip reads female.
+  per face: of the reconstructions read as male, the share whose round trip reads female. Beside
+  it, each group's mean shift in the probe's P(female) from reconstruction to round trip, which
+  every face moves a little rather than a few faces near the boundary a lot.
   (The probe is not applied to anime images themselves: it never saw that domain.)
 """
 
@@ -225,16 +227,17 @@ class GenderProbe:
         optimiser.step(closure)
 
     @torch.no_grad()
-    def female(self, features: torch.Tensor) -> torch.Tensor:
-        return self.linear((features - self.mean) / self.std).squeeze(1) > 0
+    def p_female(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.linear((features - self.mean) / self.std).squeeze(1))
 
 
-def gender_summary(female_photo: torch.Tensor, female_reconstruction: torch.Tensor, female_round_trip: torch.Tensor) -> dict:
-    """How the probe reads one group's photos, reconstructions and round trips (boolean, one per face).
+def gender_summary(p_photo: torch.Tensor, p_reconstruction: torch.Tensor, p_round_trip: torch.Tensor) -> dict:
+    """How the probe reads one group's photos, reconstructions and round trips (P(female), one per face).
 
     The reconstruction (human → human) carries the generator's blur and artefacts but never passes
     through anime, so it is the control: what the round trip changes beyond it, anime changed.
     """
+    female_photo, female_reconstruction, female_round_trip = (p > 0.5 for p in (p_photo, p_reconstruction, p_round_trip))
     read_male, read_female = ~female_reconstruction, female_reconstruction
     return {
         "read_as_female_photo": float(female_photo.float().mean()),
@@ -246,6 +249,9 @@ def gender_summary(female_photo: torch.Tensor, female_reconstruction: torch.Tens
         "read_as_male_reconstruction_count": int(read_male.sum()),
         "female_turned_male": float((~female_round_trip & read_female).sum() / max(int(read_female.sum()), 1)),
         "read_as_female_reconstruction_count": int(read_female.sum()),
+        # The whole group's drift in probability: every face counts, not only those that cross 0.5, so a
+        # small change of model moves it a little rather than flipping the faces near the boundary.
+        "p_female_shift": float((p_round_trip - p_reconstruction).mean()),
     }
 
 
@@ -337,18 +343,19 @@ def evaluate(args) -> dict:
     probe_features = torch.cat([inception(as_uint8(probe_photos)), inception(as_uint8(translate(model, probe_photos, HUMAN)))])
     probe_female = torch.tensor([data.utkface_attributes(f)["gender"] == "female" for f in probe_files]).repeat(2)
     probe = GenderProbe(probe_features, probe_female)
-    judged_photo = probe.female(inception(as_uint8(faces)))
-    judged_reconstruction = probe.female(inception(as_uint8(reconstruction)))
-    judged_round_trip = probe.female(inception(as_uint8(round_trip)))
+    judged_photo = probe.p_female(inception(as_uint8(faces)))
+    judged_reconstruction = probe.p_female(inception(as_uint8(reconstruction)))
+    judged_round_trip = probe.p_female(inception(as_uint8(round_trip)))
     inception.save()
     # Children's faces carry little of gender, so adults' accuracy is the fairer reading of the judge.
     adult = torch.tensor([data.age_band(a["age"]) != data.CHILD for a in attributes])
+    photo_right, reconstruction_right = ((judged > 0.5) == female for judged in (judged_photo, judged_reconstruction))
     results["gender_probe"] = {
         "train_images": len(probe_files),
-        "accuracy_on_held_out_photos": float((judged_photo == female).float().mean()),
-        "accuracy_on_held_out_reconstructions": float((judged_reconstruction == female).float().mean()),
-        "accuracy_on_held_out_adult_photos": float((judged_photo == female)[adult].float().mean()),
-        "accuracy_on_held_out_adult_reconstructions": float((judged_reconstruction == female)[adult].float().mean()),
+        "accuracy_on_held_out_photos": float(photo_right.float().mean()),
+        "accuracy_on_held_out_reconstructions": float(reconstruction_right.float().mean()),
+        "accuracy_on_held_out_adult_photos": float(photo_right[adult].float().mean()),
+        "accuracy_on_held_out_adult_reconstructions": float(reconstruction_right[adult].float().mean()),
     }
 
     groups = {f"gender: {g}": [a["gender"] == g for a in attributes] for g in ("male", "female")}
@@ -367,7 +374,7 @@ def evaluate(args) -> dict:
 
 def markdown(results: dict) -> str:
     lines = [
-        "| held-out set | images | KID×100 | FID | detail (real) | texture distance | landmark NME | faces found in translation | own translation nearest (mean rank) | read as female: photo / reconstruction / round trip | reconstruction male, round trip female (and the reverse) |",
+        "| held-out set | images | KID×100 | FID | detail (real) | texture distance | landmark NME | faces found in translation | own translation nearest (mean rank) | read as female: photo / reconstruction / round trip | reconstruction male, round trip female (and the reverse); mean P(female) round trip − reconstruction |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
@@ -377,7 +384,7 @@ def markdown(results: dict) -> str:
         if "read_as_female_photo" in r:  # UTKFace rows carry gender_summary's figures
             gender = " / ".join(f"{r[f'read_as_female_{k}']:.0%}" for k in ("photo", "reconstruction", "round_trip"))
             turned = (f"{r['male_turned_female']:.0%} of {r['read_as_male_reconstruction_count']}"
-                      f" (back: {r['female_turned_male']:.0%} of {r['read_as_female_reconstruction_count']})")
+                      f" (back: {r['female_turned_male']:.0%} of {r['read_as_female_reconstruction_count']}); {r['p_female_shift']:+.3f}")
         lines.append(f"| {name} | {r['images']} | {r['kid_x100']:.2f} ± {r['kid_x100_std']:.2f} | {r['fid']:.1f} | {r['detail']:.3f} ({r['detail_real']:.3f}) | {r['texture_distance']:.4f} | {nme} | {r['faces_found']:.0%} | {r['own_nearest']:.0%} ({r['likeness_rank']:.3f}) | {gender} | {turned} |")
 
     row("selfie2anime photos", results["selfie"])
