@@ -31,13 +31,13 @@ Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugm
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
 human→anime→human cycle L1, and the mirror anime→human GAN with anime→human→anime cycle, so the
 reverse direction is trained as well. With `--content-weight`, each photo's anime translation also
-keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss); the shipped weights end with a
-learning-rate decay at weight 0.5. With `--style-weight`, each batch of anime translations is
+keeps the photo's VGG16 relu4_3 features (AnimeGAN's content loss), at weight 0.5 in the shipped
+weights' last two phases. With `--style-weight`, each batch of anime translations is
 also asked for the mean VGG16 Gram matrices (relu1_2, relu2_2, relu3_3) of a batch of real anime
 (AnimeGAN's style loss). With `--likeness-weight`, each anime translation's pooled VGG16 relu4_3
 features must pick out its own photo among the batch's and ~1,000 earlier photos (`LikenessLoss`,
 InfoNCE; `--anime-likeness-weight`: the same for anime → human translations and their
-portraits); at weight 5 beside the feature critics, measured as exported, it beat the shipped
+portraits); at weight 5 beside the feature critics, measured as exported, it beat the step-9,650
 weights in every KID row and kept UTKFace faces and poses better, but selfies kept less likeness
 and more men came back from their anime portrait read as women. With `--feature-critic-weight`, a
 second critic per domain scores the translations on frozen VGG16 activations (`FeatureCritic`);
@@ -45,10 +45,13 @@ in a fine-tune it took anime → human KID×100 from 17.7 to 12.6 and lost groun
 `--freeze-norm-statistics` on a `--resume` of that likeness arm (its critics kept) took the
 bright blot that arm left on some faces out of the model's output, and selfie KID×100 to 11.8
 (11.5 with `--cycle-content-weight 5` after it), but a quarter of held-out men came back from the
-round trip read as women. Every other switch here (`--widen-from`, `--init-from`, `--norm`,
+round trip read as women. The shipped weights are the step-9,650 export fine-tuned with all of it
+at once: `--init-from` with `--critic-warmup 300`, `--freeze-norm-statistics`, feature critics and
+both likeness terms at 5 (the model card has the command). That beat the export in every held-out
+KID row and kept poses and likeness better. Every other switch here (`--widen-from`, `--norm`,
 `--skips`, `--recon-weight`, `--critic-patches`, `--blurred-fakes`, `--style-weight`, a
 `--cycle-weight` below 10, `--anime-cycle-weight`, `--cycle-translation-scale`) was tried against
-the shipped weights or the run that made them and lost in at least one held-out row; the model
+the step-9,650 weights or the run that made them and lost in at least one held-out row; the model
 card's Tried section has what each one measured.
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
@@ -146,7 +149,7 @@ def diff_augment(images: torch.Tensor, policy: str) -> torch.Tensor:
 def at_side(images: torch.Tensor, side: int) -> torch.Tensor:
     """VGG losses compare at `side`²: VGG is the costliest part of a CPU step. At 64² two different
     people are still twice as far apart as a photo and its anime translation, and Gram matrices still
-    tell the shipped translations' textures from a drawing's as well as at 128²."""
+    tell the step-9,650 weights' translations' textures from a drawing's as well as at 128²."""
     if images.shape[-1] == side:
         return images
     return F.interpolate(images, size=side, mode="bilinear", antialias=True, align_corners=False)
@@ -218,8 +221,8 @@ def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, augment, blur_si
 
     Blurred reals as fakes is CartoonGAN's edge-promoting loss (Chen et al. 2018), with the whole
     image blurred rather than its edges: soft contours and low local contrast then mark a fake. The
-    shipped translations are soft at that scale: an unsharp mask of sigma 2 alone took their selfie
-    KID×100 from 16.6 to 13.8.
+    step-9,650 weights' translations are soft at that scale: an unsharp mask of sigma 2 alone took
+    their selfie KID×100 from 16.6 to 13.8.
     """
     fakes = [fake]
     if blur_sigma:
