@@ -454,3 +454,25 @@ def test_a_critic_shown_blurred_reals_as_fakes_learns_that_soft_images_are_fake(
             gaps[sigma] = (critic(real)[0] - critic(soft)[0]).mean().item()
     # only the critic that saw blurred reals as fakes scores them well below the sharp originals
     assert gaps[2.0] > 1.0 and gaps[2.0] > 3 * abs(gaps[None])
+
+
+def test_the_landmark_term_measures_translations_of_faces_only_and_needs_the_detectors_resolution(tmp_path):
+    faces, noise = tmp_path / "faces", tmp_path / "noise"
+    faces.mkdir()
+    held_out = data.split(data.UTKFACE)[1][:2]
+    assert len(held_out) == 2, "the test needs the project's data (see ../shared/data/README.md)"
+    for path in held_out:
+        shutil.copy(path, faces)
+    write_faces(noise, 2, 0)
+    write_faces(tmp_path / "anime", 2, 1)
+    logged = {}
+    for photos in (faces, noise):
+        run = tmp_path / f"run-{photos.name}"
+        train_main(TINY + ["--resolution", "64", "--photos", str(photos), "--anime", str(tmp_path / "anime"),
+                           "--run-dir", str(run), "--steps", "1", "--landmark-weight", "1"])
+        logged[photos.name] = json.loads((run / "log.jsonl").read_text().splitlines()[-1])["loss_landmark"]
+    # an untrained translation misplaces the faces' landmarks; photos without a face give the term nothing to hold
+    assert logged["faces"] > 0 and logged["noise"] == 0
+    with pytest.raises(SystemExit, match="resolution of at least 64"):
+        train_main(TINY + ["--photos", str(faces), "--anime", str(tmp_path / "anime"), "--run-dir", str(tmp_path / "small"),
+                           "--steps", "1", "--landmark-weight", "1"])

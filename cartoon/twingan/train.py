@@ -26,6 +26,8 @@
                                  # each anime translation must stay recognisably its own photo (contrastive)
     python -m cartoon.twingan.train --resume --run-dir runs/l --freeze-norm-statistics --steps 12000
                                  # go on with the statistics frozen as export would write them, critics kept
+    python -m cartoon.twingan.train --landmark-weight 10 --run-dir runs/m
+                                 # each anime translation keeps its photo's five face landmarks
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -342,6 +344,12 @@ def train(args):
     content = ContentLoss(vgg).to(device) if args.content_weight or args.cycle_content_weight else None
     # Keyed by the translation's domain: anime translations pick out their photos, human ones their portraits.
     likeness = {d: LikenessLoss(vgg).to(device) for d, weight in ((ANIME, args.likeness_weight), (HUMAN, args.anime_likeness_weight)) if weight}
+    landmarks = None
+    if args.landmark_weight:
+        if args.resolution < 64:  # known only now: a resumed or fine-tuned run takes its resolution from its model
+            raise SystemExit(f"--landmark-weight needs a resolution of at least 64 (the face detector's), not {args.resolution}")
+        from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
+        landmarks = LandmarkLoss().to(device)
     feature_critics = opt_f = None
     if args.feature_critic_weight:
         feature_critics = nn.ModuleList(FeatureCritic(vgg.channels(FEATURE_LAYERS)) for _ in range(2)).to(device)
@@ -446,11 +454,13 @@ def train(args):
                 loss_anime_likeness = likeness[HUMAN].from_features(deepest[HUMAN], sources[HUMAN])
             loss_style = (style(at_side(out.human_to_anime, args.vgg_size), at_side(drawn, args.vgg_size))
                           if style is not None else torch.zeros(()))
+            loss_landmark = landmarks(human, out.human_to_anime) if landmarks is not None else torch.zeros(())
             loss_g = (loss_gan + args.feature_critic_weight * loss_feature + args.recon_weight * loss_recon
                       + args.cycle_weight * loss_cycle_human + anime_cycle_weight * loss_cycle_anime
                       + args.content_weight * loss_content + args.cycle_content_weight * loss_cycle_content
                       + args.likeness_weight * loss_likeness
-                      + args.anime_likeness_weight * loss_anime_likeness + args.style_weight * loss_style)
+                      + args.anime_likeness_weight * loss_anime_likeness + args.style_weight * loss_style
+                      + args.landmark_weight * loss_landmark)
         if training_generator:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -466,7 +476,7 @@ def train(args):
             rate = (step - last_step) / max(elapsed, 1e-9)
             started, last_step = time.time(), step
             values = {name: dist.mean(torch.as_tensor(float(v.detach() if torch.is_tensor(v) else v))) for name, v in
-                      dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content, loss_cycle_content=loss_cycle_content, loss_likeness=loss_likeness, loss_anime_likeness=loss_anime_likeness, loss_style=loss_style).items()}
+                      dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_content=loss_content, loss_cycle_content=loss_cycle_content, loss_likeness=loss_likeness, loss_anime_likeness=loss_anime_likeness, loss_style=loss_style, loss_landmark=loss_landmark).items()}
             run.log(step, it_per_s=rate, lr=lr, **values)
             if dist.main:
                 print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
@@ -601,6 +611,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "translations: each must pick out its own anime portrait (0: off)")
     parser.add_argument("--style-weight", type=float, default=0.0, help="L1 between the mean VGG16 Gram matrices of the "
                         "anime translations and of a real anime batch (0: off)")
+    parser.add_argument("--landmark-weight", type=float, default=0.0, help="each photo's anime translation keeps the "
+                        "photo's 5 RetinaFace landmarks (cartoon.faces.LandmarkLoss, in eye distances; needs --resolution "
+                        "64 or more; 0: off)")
     parser.add_argument("--feature-critic-weight", type=float, help="a second critic per domain on frozen VGG16 "
                         "activations (relu2_2, relu3_3, relu4_3) judges the translations; the weight of its GAN loss, "
                         "a sum over the three layers' heads (0: off; default: a resumed run's, else off)")
