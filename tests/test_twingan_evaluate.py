@@ -1,10 +1,13 @@
-"""The TwinGAN evaluation's bookkeeping: the gender probe, the per-face count of men turned women, detail and texture distance, the report, the feature cache."""
+"""The TwinGAN evaluation's bookkeeping: the gender probe, the per-face count of men turned women, detail and texture distance, the paired comparison, the report, the feature cache."""
 
 import pytest
 import torch
 
+import numpy as np
+from torchmetrics.image.kid import poly_mmd
+
 from cartoon.twingan.evaluate import (TEXTURE_SIDE, GenderProbe, gender_summary, likeness_ranks, likeness_summary, local_contrast, markdown,
-                                      mean_grams, texture_distance)
+                                      mean_grams, paired_comparison, polynomial_kernel, resampled_kid, texture_distance)
 from cartoon.twingan.train import at_side, blurred
 from cartoon.vgg import StyleLoss
 
@@ -102,6 +105,52 @@ def test_likeness_sees_a_swap_and_a_collapse_that_set_statistics_hide():
     assert 0 < half.mean() < 0.2
 
 
+def test_resampled_kid_is_torchmetrics_kid_over_whole_sets_and_never_pairs_a_drawn_image_with_itself():
+    torch.manual_seed(0)
+    fake, real = torch.randn(12, 8, dtype=torch.float64) + 0.3, torch.randn(9, 8, dtype=torch.float64)
+    kernels = [polynomial_kernel(x.numpy(), y.numpy()) for x, y in ((fake, fake), (real, real), (fake, real))]
+    # torchmetrics takes equal-sized subsets: the first 9 fakes against the 9 reals
+    first = [kernels[0][:9, :9], kernels[1], kernels[2][:9]]
+    assert resampled_kid(*first, np.ones((1, 9)), np.ones((1, 9)))[0] == pytest.approx(float(poly_mmd(real, fake[:9])), rel=1e-9)
+    # A resample drawing fake 0 three times and real 4 twice, against the same estimate written out pair by pair.
+    fake_picks, real_picks = [0, 0, 0, 1, 2, 5, 7], [4, 4, 1, 3, 8]
+    fake_counts, real_counts = (np.bincount(p, minlength=n)[None].astype(float) for p, n in ((fake_picks, 12), (real_picks, 9)))
+
+    def within(picks, kernel):
+        pairs = [kernel[a, b] for i, a in enumerate(picks) for j, b in enumerate(picks) if i != j and a != b]
+        return sum(pairs) / len(pairs)
+
+    across = np.mean([kernels[2][a, b] for a in fake_picks for b in real_picks])
+    by_pairs = within(fake_picks, kernels[0]) + within(real_picks, kernels[1]) - 2 * across
+    assert resampled_kid(*kernels, fake_counts, real_counts)[0] == pytest.approx(by_pairs, rel=1e-9)
+
+
+def test_paired_comparison_separates_a_small_gain_that_the_spread_of_either_model_hides():
+    torch.manual_seed(0)
+    real = torch.randn(120, 32)
+    direction = torch.zeros(32)
+    direction[0] = 1
+    # Two models that answer each face alike but for a slightly smaller shift away from the real set.
+    answers = torch.randn(60, 32)
+    worse, better = answers + 0.6 * direction, answers + 0.5 * direction
+    errors_worse = [0.20 + 0.1 * i / 60 for i in range(60)]
+    errors_better = [e - 0.01 for e in errors_worse]
+    errors_better[3] = None  # a face lost: pose is compared on the faces both keep
+    r = paired_comparison(real, better, worse, errors_better, errors_worse, draws=500)
+    assert r["kid_x100_difference"] < 0 and r["kid_x100_interval"][1] < 0 and r["kid_x100_better_share"] == 1.0
+    assert r["kid_x100_difference"] == pytest.approx(r["kid_x100"] - r["kid_x100_against"])
+    # resampling the faces moves either model's own KID by more than the gap between the two
+    rng = np.random.default_rng(0)
+    counts = [np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(500)]).astype(float) for n in (60, 120)]
+    x, y = worse.double().numpy(), real.double().numpy()
+    alone = 100 * resampled_kid(polynomial_kernel(x, x), polynomial_kernel(y, y), polynomial_kernel(x, y), *counts)
+    assert np.percentile(alone, 95) - np.percentile(alone, 5) > abs(r["kid_x100_difference"])
+    assert r["nme_pairs"] == 59 and r["nme_difference"] == pytest.approx(-0.01) and r["nme_better_share"] == 1.0
+    same = paired_comparison(real, worse, worse, errors_worse, errors_worse, draws=50)
+    assert same["kid_x100_interval"] == [0.0, 0.0] and same["nme_difference"] == 0.0 and same["kid_x100_better_share"] == 0.0
+    assert "nme" not in paired_comparison(real, better, worse, [None] * 60, errors_worse, draws=10)
+
+
 def test_markdown_reports_the_per_face_count():
     row = {"images": 4, "kid_x100": 20.0, "kid_x100_std": 1.0, "fid": 250.0, "landmark_nme": 0.2, "faces_found": 1.0,
            "detail": 0.061, "detail_real": 0.111, "texture_distance": 0.0154, "own_nearest": 0.55, "likeness_rank": 0.052}
@@ -118,6 +167,17 @@ def test_markdown_reports_the_per_face_count():
     assert "0% / 0% / 25%" in table
     assert "| selfie2anime anime → human | 4 | 30.00 ± 1.00 | 250.0 | 0.061 (0.111) | 0.0154 | 0.200 | 100% | 55% (0.052) |" in table
     assert "90% of held-out photos, 80% of their reconstructions (adults 13+: 95%, 85%)" in table
+    assert "Paired against" not in table
+    paired = {"kid_x100": 12.5, "kid_x100_against": 13.0, "kid_x100_difference": -0.5, "kid_x100_interval": [-0.9, -0.1],
+              "kid_x100_better_share": 0.98}
+    results["against"] = {"model": "weights/twingan", "rows": {
+        "selfie2anime photos": paired | {"nme_pairs": 90, "nme": 0.130, "nme_against": 0.134, "nme_difference": -0.004,
+                                         "nme_interval": [-0.010, 0.002], "nme_better_share": 0.81},
+        "UTKFace age: older": paired}}
+    table = markdown(results)
+    assert "Paired against weights/twingan" in table
+    assert "| selfie2anime photos | 12.50 / 13.00 | -0.50 (-0.90, -0.10) | 98% | 0.130 / 0.134 (90) | -0.004 (-0.010, +0.002) | 81% |" in table
+    assert "| UTKFace age: older | 12.50 / 13.00 | -0.50 (-0.90, -0.10) | 98% | – | – | – |" in table
 
 
 def test_inception_features_come_back_from_the_disk_cache(tmp_path):

@@ -3,6 +3,7 @@
     python -m cartoon.twingan.evaluate                        # shipped weights (registry)
     python -m cartoon.twingan.evaluate --run-dir runs/twingan     # a training run's EMA generator, as export writes it
     python -m cartoon.twingan.evaluate --limit 40 --probe-train 400   # a quick, rougher look
+    python -m cartoon.twingan.evaluate --run-dir runs/b --against weights/twingan   # and paired against the shipped model
 
 Measured, and written to `--out` as JSON plus a Markdown table:
 - KID×100 and FID of held-out selfie photos translated to anime vs held-out anime portraits (the
@@ -36,6 +37,10 @@ Measured, and written to `--out` as JSON plus a Markdown table:
   it, each group's mean shift in the probe's P(female) from reconstruction to round trip, which
   every face moves a little rather than a few faces near the boundary a lot.
   (The probe is not applied to anime images themselves: it never saw that domain.)
+- With `--against MODEL`, a paired comparison with another saved model on the same held-out faces:
+  per row, the KID×100 and landmark-NME differences with bootstrap intervals over resampled photos
+  (and, for KID, real images), both models drawing the same resample. Two models a few tenths of
+  KID apart on 41 faces can swap places with another 41; the interval says whether they would.
 """
 
 from __future__ import annotations
@@ -283,6 +288,68 @@ class Realism:
                 "texture_distance": texture_distance(mean_grams(self.style, fakes), self.real_grams)}
 
 
+def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """KID's kernel, (x·y / d + 1)³, as torchmetrics computes it."""
+    return (x @ y.T / x.shape[1] + 1) ** 3
+
+
+def resampled_kid(within_fake: np.ndarray, within_real: np.ndarray, across: np.ndarray,
+                  fake_counts: np.ndarray, real_counts: np.ndarray) -> np.ndarray:
+    """Unbiased MMD² (KID) of resamples given as how often each original image was drawn, a row per draw.
+
+    An image drawn twice is never compared with itself: pairs of one original are left out of the
+    within-set terms, as the unbiased estimator leaves out the diagonal. All-ones counts give the
+    plain estimate over the whole sets.
+    """
+    def within(kernel, counts):
+        pairs = np.einsum("di,ij,dj->d", counts, kernel, counts) - (counts**2) @ np.diag(kernel)
+        return pairs / np.maximum(counts.sum(1) ** 2 - (counts**2).sum(1), 1)
+
+    cross = np.einsum("di,ij,dj->d", fake_counts, across, real_counts) / (fake_counts.sum(1) * real_counts.sum(1))
+    return within(within_fake, fake_counts) + within(within_real, real_counts) - 2 * cross
+
+
+def paired_comparison(real: torch.Tensor, fakes: torch.Tensor, fakes_against: torch.Tensor, errors: list[float | None],
+                      errors_against: list[float | None], draws: int = 2000, seed: int = 0) -> dict:
+    """One model's KID×100 and landmark NME minus another's on the same photos, with 90 % bootstrap intervals.
+
+    real: (R, F) pool3 features of the real set; fakes, fakes_against: (N, F) features of the two
+    models' translations of the same N photos, row for row; errors, errors_against: their per-photo
+    NME (None where a face is not found). Each draw resamples the photos, and the real images, once
+    for both models: what varies is which faces are asked, never how the two models answer them.
+    `better_share` is the share of draws in which the first model scores lower (better).
+    """
+    rng = np.random.default_rng(seed)
+    real, fakes, fakes_against = (np.asarray(x, np.float64) for x in (real, fakes, fakes_against))
+
+    def resample_counts(n):
+        return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(draws)]).astype(np.float64)
+
+    fake_counts, real_counts = resample_counts(len(fakes)), resample_counts(len(real))
+    everything = np.ones((1, len(fakes))), np.ones((1, len(real)))
+    within_real = polynomial_kernel(real, real)
+
+    def kid_x100(x, counts):
+        return 100 * resampled_kid(polynomial_kernel(x, x), within_real, polynomial_kernel(x, real), *counts)
+
+    kid, kid_against = (float(kid_x100(x, everything)[0]) for x in (fakes, fakes_against))
+    kid_differences = kid_x100(fakes, (fake_counts, real_counts)) - kid_x100(fakes_against, (fake_counts, real_counts))
+    result = {"kid_x100": kid, "kid_x100_against": kid_against, "kid_x100_difference": kid - kid_against,
+              "kid_x100_interval": np.percentile(kid_differences, [5, 95]).tolist(),
+              "kid_x100_better_share": float((kid_differences < 0).mean())}
+    # Pose is compared on the photos whose face both models' translations keep findable.
+    both = [(a, b) for a, b in zip(errors, errors_against) if a is not None and b is not None]
+    if len(both) >= 2:
+        nme = np.array(both)
+        picks = rng.integers(0, len(nme), (draws, len(nme)))
+        nme_differences = nme[picks, 0].mean(1) - nme[picks, 1].mean(1)
+        result |= {"nme_pairs": len(nme), "nme": float(nme[:, 0].mean()), "nme_against": float(nme[:, 1].mean()),
+                   "nme_difference": float(nme[:, 0].mean() - nme[:, 1].mean()),
+                   "nme_interval": np.percentile(nme_differences, [5, 95]).tolist(),
+                   "nme_better_share": float((nme_differences < 0).mean())}
+    return result
+
+
 def load_generator(args) -> TwinGAN:
     if args.run:
         payload = Run(args.run, main=False).read_checkpoint()
@@ -318,13 +385,14 @@ def evaluate(args) -> dict:
 
     results = {"resolution": resolution, "held_out": {"selfie_photos": len(selfies), "anime": len(anime), "utkface": len(utk)}}
     translated = translate(model, photos, ANIME)
-    results["selfie"] = (anime_realism(translated) | landmark_summary(landmark_errors(photos, translated))
-                         | likeness_summary(likeness(photos, translated)))
+    selfie_errors = landmark_errors(photos, translated)
+    results["selfie"] = anime_realism(translated) | landmark_summary(selfie_errors) | likeness_summary(likeness(photos, translated))
     print("selfie →", results["selfie"], flush=True)
     # The reverse direction, against every held-out human photo (selfies and UTKFace faces alike).
     humanised = translate(model, portraits, HUMAN)
+    humanised_errors = landmark_errors(portraits, humanised)
     results["anime_to_human"] = (Realism(inception, style, torch.cat([photos, faces]))(humanised)
-                                 | landmark_summary(landmark_errors(portraits, humanised)) | likeness_summary(likeness(portraits, humanised)))
+                                 | landmark_summary(humanised_errors) | likeness_summary(likeness(portraits, humanised)))
     print("anime → human", results["anime_to_human"], flush=True)
 
     utk_anime = translate(model, faces, ANIME)
@@ -346,7 +414,6 @@ def evaluate(args) -> dict:
     judged_photo = probe.p_female(inception(as_uint8(faces)))
     judged_reconstruction = probe.p_female(inception(as_uint8(reconstruction)))
     judged_round_trip = probe.p_female(inception(as_uint8(round_trip)))
-    inception.save()
     # Children's faces carry little of gender, so adults' accuracy is the fairer reading of the judge.
     adult = torch.tensor([data.age_band(a["age"]) != data.CHILD for a in attributes])
     photo_right, reconstruction_right = ((judged > 0.5) == female for judged in (judged_photo, judged_reconstruction))
@@ -369,6 +436,30 @@ def evaluate(args) -> dict:
         row |= gender_summary(judged_photo[members], judged_reconstruction[members], judged_round_trip[members])
         results["utkface"][name] = row
         print(name, row, flush=True)
+
+    if args.against:
+        other = TwinGAN.from_pretrained(args.against).eval()
+        if other.resolution != resolution:
+            raise SystemExit(f"--against {args.against} makes {other.resolution}² images, this model {resolution}²")
+
+        def features(images):
+            return inception(as_uint8(images))
+
+        other_selfie, other_humanised, other_utk = (translate(other, x, d) for x, d in ((photos, ANIME), (portraits, HUMAN), (faces, ANIME)))
+        other_errors = np.array(landmark_errors(faces, other_utk), dtype=object)
+        compared = {
+            "selfie2anime photos": paired_comparison(features(portraits), features(translated), features(other_selfie),
+                                                     selfie_errors, landmark_errors(photos, other_selfie)),
+            "selfie2anime anime → human": paired_comparison(features(torch.cat([photos, faces])), features(humanised), features(other_humanised),
+                                                            humanised_errors, landmark_errors(portraits, other_humanised)),
+        }
+        for name, members in groups.items():
+            members = torch.tensor(members)
+            if members.sum() >= 2:
+                compared[f"UTKFace {name}"] = paired_comparison(features(portraits), features(utk_anime[members]), features(other_utk[members]),
+                                                                list(errors[members.numpy()]), list(other_errors[members.numpy()]))
+        results["against"] = {"model": str(args.against), "rows": compared}
+    inception.save()
     return results
 
 
@@ -395,6 +486,18 @@ def markdown(results: dict) -> str:
     lines.append(f"\nGender probe: {probe['train_images']} UTKFace train faces and their reconstructions; accurate on "
                  f"{probe['accuracy_on_held_out_photos']:.0%} of held-out photos, {probe['accuracy_on_held_out_reconstructions']:.0%} of their reconstructions"
                  f" (adults 13+: {probe['accuracy_on_held_out_adult_photos']:.0%}, {probe['accuracy_on_held_out_adult_reconstructions']:.0%}).")
+    if "against" in results:
+        lines += [f"\nPaired against {results['against']['model']} on the same faces (this − that; 90 % bootstrap interval; "
+                  "share of resamples in which this model is better). KID here is the unbiased estimate over whole sets.\n",
+                  "| held-out set | KID×100: this / that | difference | better in | NME: this / that (faces both keep) | difference | better in |",
+                  "|---|---|---|---|---|---|---|"]
+        for name, r in results["against"]["rows"].items():
+            pose = "| – | – | –"
+            if "nme" in r:
+                pose = (f"| {r['nme']:.3f} / {r['nme_against']:.3f} ({r['nme_pairs']}) | {r['nme_difference']:+.3f} "
+                        f"({r['nme_interval'][0]:+.3f}, {r['nme_interval'][1]:+.3f}) | {r['nme_better_share']:.0%}")
+            lines.append(f"| {name} | {r['kid_x100']:.2f} / {r['kid_x100_against']:.2f} | {r['kid_x100_difference']:+.2f} "
+                         f"({r['kid_x100_interval'][0]:+.2f}, {r['kid_x100_interval'][1]:+.2f}) | {r['kid_x100_better_share']:.0%} {pose} |")
     return "\n".join(lines)
 
 
@@ -404,6 +507,8 @@ def main(argv=None):
     parser.add_argument("--norm-batches", type=int, default=400, help="with --run-dir: training batches (of the run's own "
                         "folders, or for checkpoints that do not name them the trainer's defaults) whose batch-norm "
                         "statistics the generator gets, as export does (0: the checkpoint's running ones)")
+    parser.add_argument("--against", help="a saved model folder (config.json + model.safetensors) to compare with, "
+                        "paired on the same held-out faces, e.g. weights/twingan")
     parser.add_argument("--limit", type=int, default=0, help="at most this many held-out images per set (0: all)")
     parser.add_argument("--probe-train", type=int, default=0, help="UTKFace train images for the gender probe (0: all)")
     parser.add_argument("--threads", type=int, default=0)
