@@ -6,7 +6,7 @@ import torch
 import numpy as np
 from torchmetrics.image.kid import poly_mmd
 
-from cartoon.twingan.evaluate import (TEXTURE_SIDE, GenderProbe, gender_summary, likeness_ranks, likeness_summary, local_contrast, markdown,
+from cartoon.twingan.evaluate import (TEXTURE_SIDE, GenderProbe, comparison_grid, gender_summary, likeness_ranks, likeness_summary, local_contrast, markdown,
                                       mean_grams, paired_comparison, polynomial_kernel, resampled_kid, texture_distance)
 from cartoon.twingan.train import at_side, blurred
 from cartoon.vgg import StyleLoss
@@ -219,3 +219,26 @@ def test_an_unreadable_feature_cache_is_ignored(tmp_path):
     (tmp_path / "features.pt").write_bytes(b"half a file")
     images = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8)
     assert InceptionPool3(tmp_path / "features.pt")(images).shape == (1, 2048)
+
+
+def test_comparison_grid_puts_each_face_over_both_models_translations():
+    side, columns = 8, 3
+    # each image a flat grey that names its set, its row (source / this / that) and its index
+    def flat(set_index, row, count):
+        values = torch.tensor([set_index * 0.3 + row * 0.1 + i * 0.01 for i in range(count)]) * 2 - 1
+        return values.view(-1, 1, 1, 1).expand(count, 3, side, side)
+
+    sets = [tuple(flat(s, r, count) for r in range(3)) for s, count in ((0, 7), (1, 2))]
+    grid = comparison_grid(sets, columns)
+    step = side + 2
+    assert grid.shape == (3, 2 + 6 * step, 2 + columns * step)  # 3 rows per set
+
+    def tile(row, column):
+        y, x = 2 + row * step, 2 + column * step
+        return grid[:, y : y + side, x : x + side]
+
+    for row, (s, r) in enumerate((s, r) for s in range(2) for r in range(3)):
+        # the long set shows faces 0, 3 and 6, evenly spaced with both ends; the short set both of its two
+        for column, i in enumerate((0, 3, 6) if s == 0 else (0, 1)):
+            assert torch.allclose(tile(row, column), torch.tensor(s * 0.3 + r * 0.1 + i * 0.01))
+    assert torch.equal(tile(3, 2), torch.ones(3, side, side))  # the short set's missing third face is left white

@@ -3,7 +3,7 @@
     python -m cartoon.twingan.evaluate                        # shipped weights (registry)
     python -m cartoon.twingan.evaluate --run-dir runs/twingan     # a training run's EMA generator, as export writes it
     python -m cartoon.twingan.evaluate --limit 40 --probe-train 400   # a quick, rougher look
-    python -m cartoon.twingan.evaluate --run-dir runs/b --against weights/twingan   # and paired against the shipped model
+    python -m cartoon.twingan.evaluate --run-dir runs/b --against weights/twingan   # and paired against the shipped model (+ a PNG)
 
 Measured, and written to `--out` as JSON plus a Markdown table:
 - KID×100 and FID of held-out selfie photos translated to anime vs held-out anime portraits (the
@@ -59,6 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
+from torchvision.utils import make_grid, save_image
 
 from cartoon import data
 from cartoon.images import open_image, to_image
@@ -350,6 +351,17 @@ def paired_comparison(real: torch.Tensor, fakes: torch.Tensor, fakes_against: to
     return result
 
 
+def comparison_grid(sets: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]], columns: int) -> torch.Tensor:
+    """Per set of (sources, this model's translations, the other's), `columns` evenly spaced faces:
+    a row of sources over a row of each model's translations of them, the sets stacked, in [0, 1]."""
+    rows = []
+    for sources, this, that in sets:
+        picks = torch.linspace(0, len(sources) - 1, min(columns, len(sources))).round().long()
+        blank = sources.new_ones(columns - len(picks), *sources.shape[1:])  # white: a short set's rows stay aligned
+        rows += [torch.cat([images[picks], blank]) for images in (sources, this, that)]
+    return make_grid(torch.cat(rows).clamp(-1, 1) * 0.5 + 0.5, nrow=columns, padding=2, pad_value=1.0)
+
+
 def load_generator(args) -> TwinGAN:
     if args.run:
         payload = Run(args.run, main=False).read_checkpoint()
@@ -459,6 +471,8 @@ def evaluate(args) -> dict:
                 compared[f"UTKFace {name}"] = paired_comparison(features(portraits), features(utk_anime[members]), features(other_utk[members]),
                                                                 list(errors[members.numpy()]), list(other_errors[members.numpy()]))
         results["against"] = {"model": str(args.against), "rows": compared}
+        results["grid"] = comparison_grid([(photos, translated, other_selfie), (faces, utk_anime, other_utk),
+                                           (portraits, humanised, other_humanised)], columns=args.grid_columns)
     inception.save()
     return results
 
@@ -509,6 +523,7 @@ def main(argv=None):
                         "statistics the generator gets, as export does (0: the checkpoint's running ones)")
     parser.add_argument("--against", help="a saved model folder (config.json + model.safetensors) to compare with, "
                         "paired on the same held-out faces, e.g. weights/twingan")
+    parser.add_argument("--grid-columns", type=int, default=14, help="with --against: faces per set in the side-by-side PNG")
     parser.add_argument("--limit", type=int, default=0, help="at most this many held-out images per set (0: all)")
     parser.add_argument("--probe-train", type=int, default=0, help="UTKFace train images for the gender probe (0: all)")
     parser.add_argument("--threads", type=int, default=0)
@@ -518,6 +533,8 @@ def main(argv=None):
     results = evaluate(args)
     table = markdown(results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if "grid" in results:
+        save_image(results.pop("grid"), Path(args.out).with_suffix(".png"))
     Path(args.out).write_text(json.dumps(results, indent=2))
     Path(args.out).with_suffix(".md").write_text(table + "\n")
     print(table)
