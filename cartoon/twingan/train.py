@@ -53,8 +53,8 @@ both likeness terms at 5 (the model card has the command). That beat the export 
 KID row and kept poses and likeness better. Every other switch here (`--widen-from`, `--norm`,
 `--skips`, `--recon-weight`, `--critic-patches`, `--blurred-fakes`, `--style-weight`, a
 `--cycle-weight` below 10, `--anime-cycle-weight`, `--cycle-translation-scale`) was tried against
-the step-9,650 weights or the run that made them and lost in at least one held-out row; the model
-card's Tried section has what each one measured.
+the step-9,650 weights or the run that made them and lost in at least one held-out row; the experiment
+log, `docs/twingan-experiments.md`, has what each one measured.
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches. The checkpoint records the run's
