@@ -14,6 +14,7 @@ from cartoon import data
 from cartoon.faces import LandmarkLoss, align_face, apply_to_faces, detect_faces, paste_faces
 from cartoon.faces import detect
 from cartoon.faces.align import FRAMINGS
+from cartoon.faces.loss import point_offsets, pose_offsets
 from cartoon.faces.retinaface import BGR_MEAN, build_network, convert_onnx, onnx_bytes, read_onnx
 from cartoon.images import to_tensor
 
@@ -205,3 +206,28 @@ def test_landmark_loss_ignores_photos_without_a_face(utkfaces, landmark_loss):
     assert float(mixed) == pytest.approx(float(alone) / 2, rel=1e-4)
     with pytest.raises(ValueError):
         landmark_loss(torch.zeros(1, 3, 32, 32), torch.zeros(1, 3, 32, 32))
+
+
+def test_pose_measure_lets_eyes_and_mouth_be_redrawn_but_not_the_head_moved():
+    face = torch.tensor([[40.0, 50.0], [80.0, 50.0], [60.0, 70.0], [48.0, 90.0], [72.0, 90.0]])
+    anime = face.clone()
+    anime[0, 0], anime[1, 0] = 34.0, 86.0  # wider-set eyes
+    anime[3, 0], anime[4, 0] = 54.0, 66.0  # a smaller mouth
+    assert pose_offsets(anime, face).abs().max() < 1e-6
+    assert point_offsets(anime, face).abs().max() > 0.1
+    turned = face.clone()
+    turned[2, 0] += 8.0  # the nose, and with it the head, turned sideways
+    rolled = (face - 60.0) @ torch.tensor([[0.98, 0.2], [-0.2, 0.98]]) + 60.0
+    moved = face + torch.tensor([6.0, 0.0])
+    for other in (turned, rolled, moved):
+        assert pose_offsets(other, face).abs().max() > 0.1
+    assert pose_offsets(face * 2, face * 2).abs().max() == 0 and pose_offsets(moved * 2, face * 2).allclose(pose_offsets(moved, face))
+
+
+def test_landmark_loss_pose_measure_still_pulls_a_moved_cartoon_back(utkfaces):
+    pose_loss = LandmarkLoss(measure="pose")
+    photo = torch.cat([to_tensor(image.resize((128, 128))) for image in utkfaces[:2]])
+    losses = [float(pose_loss(photo, shifted(photo, torch.tensor(s), torch.tensor(-s / 2)))) for s in (12.0, 4.0, 0.0)]
+    assert losses[0] > losses[1] > losses[2] and losses[2] < 0.1 * losses[0]
+    with pytest.raises(ValueError):
+        LandmarkLoss(measure="eyes")

