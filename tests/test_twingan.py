@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from cartoon.images import ImageError, to_image
-from cartoon.twingan import square_tensor, to_anime
+from cartoon.twingan import anime_photo, square_tensor, to_anime
 from cartoon.twingan.gallery import Gallery, gallery_from_upload, open_gallery
 from cartoon.twingan.model import ANIME, HUMAN, DomainNorm, Discriminator, ModulatedConv2d, TwinGAN, widen
 
@@ -170,6 +170,17 @@ def test_per_image_norms_and_demodulation_translate_each_image_as_training_did()
     assert translations["batch"] > 1e-2
     with pytest.raises(ValueError, match="norm must be one of"):
         TwinGAN(resolution=32, norm="group")
+
+
+def test_a_wide_whole_picture_keeps_its_edges_unstretched():
+    """The model sees squares; a 3:1 picture must not come back as its stretched middle third."""
+    photo = np.full((80, 240, 3), 200, np.uint8)
+    photo[:, :48] = 30  # a dark band at the left edge, outside any centred square
+    result = anime_photo(Image.fromarray(photo), mode="whole", strength=0.0)  # reconstruction: keeps tones
+    assert result.image.size == (240, 80)
+    columns = pixels(result.image.convert("L")).mean(axis=0)
+    # the band is still there, and still ends at column 48: dark up to it, light from just past it
+    assert columns[4:44].max() < 80 and columns[56:].min() > 150, columns.round()
 
 
 def test_shapes_and_bad_sizes():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 
@@ -62,11 +63,20 @@ def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", m
 
     model = model or get_model()
 
-    def translate_crop(crop: Image.Image) -> Image.Image:
-        # back to the crop's size, so a pasted-back face lands where the photo's face was
-        return to_anime(crop, reverse, model, strength).resize(crop.size, Image.Resampling.BICUBIC)
+    def translate_square(square: Image.Image) -> Image.Image:
+        # back to the square's size, so a pasted-back face lands where the photo's face was
+        return to_anime(square, reverse, model, strength).resize(square.size, Image.Resampling.BICUBIC)
 
-    return stylize(image, translate_crop, mode=mode, face_size=256, whole_transform=translate_crop)
+    def translate_whole(picture: Image.Image) -> Image.Image:
+        # the model sees squares: mirror the picture out to one rather than crop it, so its edges
+        # are kept and nothing is stretched, then cut the mirrored margins off again
+        side = max(picture.size)
+        left, top = (side - picture.width) // 2, (side - picture.height) // 2
+        margins = ((top, side - picture.height - top), (left, side - picture.width - left), (0, 0))
+        square = Image.fromarray(np.pad(np.asarray(picture.convert("RGB")), margins, mode="symmetric"))
+        return translate_square(square).crop((left, top, left + picture.width, top + picture.height))
+
+    return stylize(image, translate_square, mode=mode, face_size=256, whole_transform=translate_whole)
 
 
 def lookalikes(image: Image.Image, k: int = 8, gallery=None, model: TwinGAN | None = None, align: bool = True):
