@@ -26,6 +26,10 @@ DEFAULT_MAX_SIDE = 1024
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
+# What a folder of images is taken to hold; other files in it are passed over.
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")
+
+
 class ImageError(ValueError):
     """A user-facing reason why an input cannot be used."""
 
@@ -160,7 +164,7 @@ def to_image(tensor: torch.Tensor) -> Image.Image:
     return Image.fromarray(array.permute(1, 2, 0).cpu().numpy())
 
 
-def list_images(inputs, extensions=(".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff")) -> list[Path]:
+def list_images(inputs, extensions=IMAGE_SUFFIXES) -> list[Path]:
     """Expand files and folders (recursively) into a sorted list of image paths."""
     found: list[Path] = []
     for item in inputs:

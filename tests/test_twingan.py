@@ -70,10 +70,12 @@ def test_strength_blends_the_domain_switch_from_reconstruction_to_translation(no
     assert np.array_equal(anime, pixels(to_image(model(square_tensor(face, 32), ANIME))))
     # the float switch at its ends is exactly the integer one (up to 8-bit rounding)
     assert np.abs(pixels(to_anime(face, model=model, strength=1e-9)) - human).max() <= 1
-    # halfway lies between the two ends, and the reverse direction mirrors the blend
+    # halfway lies between the two ends, and the reverse direction runs the same blend backwards
     half = pixels(to_anime(face, model=model, strength=0.5))
     assert 0 < np.abs(half - human).mean() < np.abs(anime - human).mean()
-    assert np.array_equal(half, pixels(to_anime(face, reverse=True, model=model, strength=0.5)))
+    three_quarters = pixels(to_anime(face, model=model, strength=0.75))
+    assert np.array_equal(three_quarters, pixels(to_anime(face, reverse=True, model=model, strength=0.25)))
+    assert not np.array_equal(three_quarters, half)
     with pytest.raises(ValueError, match="strength"):
         to_anime(face, model=model, strength=1.5)
     if norm == "batch":
@@ -277,6 +279,23 @@ def test_bad_galleries_get_clear_messages(tmp_path, monkeypatch):
     (tmp_path / "broken.zip").write_bytes(b"PK not really")
     with pytest.raises(ImageError, match="zip"):
         gallery_from_upload([tmp_path / "broken.zip"])
+
+    (tmp_path / "unreadable").mkdir()
+    (tmp_path / "unreadable" / "a.png").write_bytes(b"\x89PNG but cut short")
+    with pytest.raises(ImageError, match="None of the 1 files"):
+        open_gallery(tmp_path / "unreadable", model)
+
+    # an intact directory over a damaged compressed stream: the error comes only when it is read
+    import zipfile
+
+    face_like(3).save(tmp_path / "d.bmp")  # uncompressed pixels, so the deflate stream is long
+    with zipfile.ZipFile(tmp_path / "damaged.zip", "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.write(tmp_path / "d.bmp", "d.bmp")
+    data = bytearray((tmp_path / "damaged.zip").read_bytes())
+    data[60:200] = bytes(140)  # inside the member's compressed data, after its 30 + 5-byte header
+    (tmp_path / "damaged.zip").write_bytes(bytes(data))
+    with pytest.raises(ImageError, match="not a readable zip archive"):
+        gallery_from_upload([tmp_path / "damaged.zip"])
 
 
 def test_uploaded_zip_keeps_groups_and_flattens_other_paths(tmp_path, monkeypatch):

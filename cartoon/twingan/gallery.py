@@ -17,6 +17,7 @@ import os
 import shutil
 import threading
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cartoon.images import ImageError, list_images, open_image, to_image
+from cartoon.images import IMAGE_SUFFIXES, ImageError, list_images, open_image, to_image
 from cartoon.twingan.model import HUMAN, TwinGAN
 from cartoon.vgg import cache_dir
 
@@ -36,7 +37,6 @@ DEFAULT_GALLERY_SIZE = 64
 # Bounds on an uploaded gallery, so a zip bomb or a huge archive is refused, not unpacked.
 MAX_UPLOAD_IMAGES = 5000
 MAX_UPLOAD_BYTES = 512 * 2**20
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 _lock = threading.Lock()
 _open: dict[tuple[str, str], "Gallery"] = {}
 
@@ -109,7 +109,6 @@ class Gallery:
             raise ImageError(f"The gallery folder {self.folder} holds no images.")
         cached = self._read_cache()
         missing = [key for key in files if key not in cached]
-        skipped = []
         for start in range(0, len(missing), EMBED_BATCH):
             batch, images = [], []
             for key in missing[start : start + EMBED_BATCH]:
@@ -117,16 +116,19 @@ class Gallery:
                     images.append(open_image(files[key], max_side=512).image)
                     batch.append(key)
                 except ImageError:
-                    skipped.append(key)  # unreadable files are simply not part of the gallery
+                    pass  # unreadable files are simply not part of the gallery
             if images:
                 cached.update(zip(batch, embed_images(model, images)))
-        self.keys = sorted(files)
-        usable = [key for key in self.keys if key in cached]
+        keys = sorted(files)
+        usable = [key for key in keys if key in cached]
+        if not usable:
+            raise ImageError(f"None of the {len(files)} files in the gallery folder {self.folder} could be read as an image.")
+        self.keys = keys
         if missing or len(cached) != len(usable):
             self._write_cache({key: cached[key] for key in usable})
         self.paths = [files[key] for key in usable]
         self.groups = [group_of(path, self.folder) for path in self.paths]
-        self.embeddings = np.stack([cached[key] for key in usable]) if usable else np.zeros((0, model.embedding_size), np.float32)
+        self.embeddings = np.stack([cached[key] for key in usable])
         self.indices = {}
         for group in sorted(set(self.groups)):
             ids = np.array([i for i, g in enumerate(self.groups) if g == group])
@@ -233,8 +235,9 @@ def gallery_from_upload(files, folder=()) -> Path:
                         if len(entries) >= MAX_UPLOAD_IMAGES or total > MAX_UPLOAD_BYTES:
                             raise ImageError(f"The gallery is too large: at most {MAX_UPLOAD_IMAGES} images and {MAX_UPLOAD_BYTES // 2**20} MB.")
                         entries.append((_safe_name(info.filename), archive.read(info)))
-            except zipfile.BadZipFile as error:
-                raise ImageError(f"{path.name} is not a readable zip archive.") from error
+            # a damaged archive, an encrypted member, or a compression zipfile cannot undo
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, NotImplementedError) as error:
+                raise ImageError(f"{path.name} is not a readable zip archive ({error}).") from error
         elif path.suffix.lower() in IMAGE_SUFFIXES:
             total += path.stat().st_size
             if len(entries) >= MAX_UPLOAD_IMAGES or total > MAX_UPLOAD_BYTES:
