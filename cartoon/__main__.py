@@ -20,7 +20,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except FileNotFoundError as error:  # e.g. a model with neither shipped weights nor the Hub: say which
+        raise SystemExit(f"error: {error}") from error
 
 
 if __name__ == "__main__":

@@ -84,13 +84,17 @@ def stylize_files(inputs, output, apply: Callable[[Image.Image], Stylized], max_
 
     Unreadable files are reported and skipped; the exit code is 1 only when nothing succeeded.
     """
+    if max_side < 1:
+        raise SystemExit("--max-side must be a positive number of pixels")
+    output = Path(output)
+    if output.exists() and not output.is_dir():
+        raise SystemExit(f"{output} is a file: -o takes a folder for the results")
     try:
         files = list_images(inputs)
     except ImageError as error:
         raise SystemExit(str(error))
     if not files:
         raise SystemExit("No images found in the given inputs.")
-    output = Path(output)
     output.mkdir(parents=True, exist_ok=True)
     failures = 0
     for path in tqdm(files, desc=verb, unit="image"):

@@ -31,3 +31,22 @@ def test_nothing_usable_is_an_error(tmp_path):
         main(["cartoonize", str(tmp_path / "broken.jpg"), "-o", str(tmp_path / "out"), "--strength", "2"])
     with pytest.raises(SystemExit, match="strength"):
         main(["anime", str(tmp_path / "broken.jpg"), "-o", str(tmp_path / "out"), "--strength", "-1"])
+    with pytest.raises(SystemExit, match="-o takes a folder"):
+        main(["cartoonize", str(tmp_path / "broken.jpg"), "-o", str(tmp_path / "broken.jpg")])
+    with pytest.raises(SystemExit, match="--max-side"):
+        main(["anime", str(tmp_path / "broken.jpg"), "-o", str(tmp_path / "out"), "--max-side", "0"])
+
+
+def test_missing_weights_are_named_not_a_traceback(tmp_path, monkeypatch):
+    from cartoon.twingan import get_model
+
+    monkeypatch.setenv("CARTOON_WEIGHTS_TWINGAN", str(tmp_path / "no-weights"))
+    Image.new("RGB", (64, 64), "tan").save(tmp_path / "plain.png")
+    get_model.cache_clear()
+    try:
+        with pytest.raises(SystemExit, match="no weights for 'twingan'"):
+            main(["anime", str(tmp_path / "plain.png"), "-o", str(tmp_path / "out")])
+        with pytest.raises(SystemExit, match="no weights for 'twingan'"):
+            main(["lookalike", str(tmp_path / "plain.png")])
+    finally:
+        get_model.cache_clear()
