@@ -422,8 +422,16 @@ def test_cli_translates_folders_and_reports_bad_files(trained, tmp_path, monkeyp
         get_model.cache_clear()
 
 
-def test_diff_augment_keeps_shape_and_gradient():
+def test_diff_augment_changes_each_image_keeps_shape_and_gradient():
+    torch.manual_seed(0)
     images = (torch.rand(3, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    assert diff_augment(images, "none") is images
+    for policy in ("color", "translation", "cutout"):
+        changed = (diff_augment(images, policy) - images).abs().flatten(1).amax(1)
+        assert (changed > 0.01).all(), policy  # every image in the batch is augmented
+    cut = diff_augment(images, "cutout")
+    zeroed = (cut == 0).all(1).flatten(1).float().mean(1)
+    assert ((zeroed > 0.05) & (zeroed <= 0.25)).all()  # a square of at most half the side, clipped at the edges
     augmented = diff_augment(images, "color,translation,cutout")
     assert augmented.shape == images.shape
     augmented.sum().backward()

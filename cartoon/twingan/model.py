@@ -26,7 +26,6 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 HUMAN, ANIME = 0, 1
-DOMAINS = {"human": HUMAN, "anime": ANIME}
 
 
 def _widths(resolution: int, width: int, max_width: int) -> dict[int, int]:
@@ -43,7 +42,8 @@ class DomainNorm(nn.Module):
 
     "batch" is TwinGAN's: batch norm with running statistics per domain. Training normalises each
     batch by itself and inference by the running estimates, so the critics judge outputs made one
-    way and the model ships making them another.
+    way and the model ships making them another, unless the trainer freezes the statistics
+    (`--freeze-norm-statistics`: these modules stay in eval mode and training uses the estimates).
     "layer-instance" normalises each image by itself, the same in training and inference: a
     per-domain, per-channel learned mix of instance norm (drops each channel's mean, so the domain
     sets it) and layer norm (keeps the channels' relative means), as U-GAT-IT's LIN.
