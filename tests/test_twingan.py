@@ -180,6 +180,7 @@ def test_a_wide_whole_picture_keeps_its_edges_unstretched():
     photo[:, :48] = 30  # a dark band at the left edge, outside any centred square
     result = anime_photo(Image.fromarray(photo), mode="whole", strength=0.0)  # reconstruction: keeps tones
     assert result.image.size == (240, 80)
+    assert any("scaled up" in note for note in result.notes)  # the softness is explained
     columns = pixels(result.image.convert("L")).mean(axis=0)
     # the band is still there, and still ends at column 48: dark up to it, light from just past it
     assert columns[4:44].max() < 80 and columns[56:].min() > 150, columns.round()

@@ -67,16 +67,24 @@ def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", m
         # back to the square's size, so a pasted-back face lands where the photo's face was
         return to_anime(square, reverse, model, strength).resize(square.size, Image.Resampling.BICUBIC)
 
+    upscaled = []
+
     def translate_whole(picture: Image.Image) -> Image.Image:
         # the model sees squares: mirror the picture out to one rather than crop it, so its edges
         # are kept and nothing is stretched, then cut the mirrored margins off again
         side = max(picture.size)
+        if side > model.resolution:
+            upscaled.append(side)
         left, top = (side - picture.width) // 2, (side - picture.height) // 2
         margins = ((top, side - picture.height - top), (left, side - picture.width - left), (0, 0))
         square = Image.fromarray(np.pad(np.asarray(picture.convert("RGB")), margins, mode="symmetric"))
         return translate_square(square).crop((left, top, left + picture.width, top + picture.height))
 
-    return stylize(image, translate_square, mode=mode, face_size=256, whole_transform=translate_whole)
+    result = stylize(image, translate_square, mode=mode, face_size=256, whole_transform=translate_whole)
+    if upscaled:  # say why the picture looks soft, and how to see the faces at full detail
+        result.notes.append(f"The model works at {model.resolution}×{model.resolution}: the whole picture was "
+                            f"translated at that size and scaled up, so it is soft; face crops keep more detail.")
+    return result
 
 
 def lookalikes(image: Image.Image, k: int = 8, gallery=None, model: TwinGAN | None = None, align: bool = True):
