@@ -1,5 +1,7 @@
 """TwinGAN: the domain switch, a short overfit, training state round trips, look-alike search."""
 
+import zipfile
+
 import numpy as np
 import pytest
 import torch
@@ -287,8 +289,6 @@ def test_bad_galleries_get_clear_messages(tmp_path, monkeypatch):
         open_gallery(tmp_path / "unreadable", model)
 
     # an intact directory over a damaged compressed stream: the error comes only when it is read
-    import zipfile
-
     face_like(3).save(tmp_path / "d.bmp")  # uncompressed pixels, so the deflate stream is long
     with zipfile.ZipFile(tmp_path / "damaged.zip", "w", zipfile.ZIP_DEFLATED) as zipped:
         zipped.write(tmp_path / "d.bmp", "d.bmp")
@@ -300,8 +300,6 @@ def test_bad_galleries_get_clear_messages(tmp_path, monkeypatch):
 
 
 def test_uploaded_zip_keeps_groups_and_flattens_other_paths(tmp_path, monkeypatch):
-    import zipfile
-
     monkeypatch.setenv("CARTOON_CACHE", str(tmp_path / "cache"))
     archive = tmp_path / "faces.zip"
     face_like(1).save(tmp_path / "a.png")

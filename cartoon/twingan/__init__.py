@@ -67,14 +67,14 @@ def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", m
         # back to the square's size, so a pasted-back face lands where the photo's face was
         return to_anime(square, reverse, model, strength).resize(square.size, Image.Resampling.BICUBIC)
 
-    upscaled = []
+    upscaled = False
 
     def translate_whole(picture: Image.Image) -> Image.Image:
         # the model sees squares: mirror the picture out to one rather than crop it, so its edges
         # are kept and nothing is stretched, then cut the mirrored margins off again
+        nonlocal upscaled
         side = max(picture.size)
-        if side > model.resolution:
-            upscaled.append(side)
+        upscaled |= side > model.resolution
         left, top = (side - picture.width) // 2, (side - picture.height) // 2
         margins = ((top, side - picture.height - top), (left, side - picture.width - left), (0, 0))
         square = Image.fromarray(np.pad(np.asarray(picture.convert("RGB")), margins, mode="symmetric"))
