@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.utils import save_image
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+PRECISIONS = ("fp32", "bf16")
 
 
 class ImageFolder(Dataset):
@@ -65,6 +66,14 @@ def add_common_args(parser: argparse.ArgumentParser, default_run: str) -> argpar
     # not "--run": torchrun reads that as an abbreviation of its own --run-path, even after the module
     parser.add_argument("--run-dir", dest="run", default=f"runs/{default_run}", help="run folder: checkpoints, logs, sample grids")
     parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    parser.add_argument("--resume-from", metavar="FOLDER",
+                        help="continue the training an export wrote to FOLDER (training.json + training_state.safetensors), "
+                             "in a new --run-dir; its arguments are the defaults, flags given here override them")
+    # bench/train_speed.py measured each family; docs/training-speed.md has the figures behind the defaults
+    parser.add_argument("--precision", choices=PRECISIONS, default="bf16",
+                        help="bf16: autocast matmuls and convolutions to bfloat16 (weights and optimiser stay fp32)")
+    parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
+                        help="keep images and conv weights in channels-last (NHWC) memory order")
     parser.add_argument("--steps", type=int, default=10000, help="total optimiser steps")
     parser.add_argument("--batch-size", type=int, default=16, help="per process")
     parser.add_argument("--lr", type=float, default=2e-4)
@@ -150,6 +159,16 @@ def seed_everything(seed: int):
 def set_threads(threads: int):
     if threads > 0:
         torch.set_num_threads(threads)
+
+
+def autocast(args: argparse.Namespace, device) -> torch.autocast:
+    """The forward passes' precision context: bf16 autocast when `--precision bf16`, else a no-op."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=args.precision == "bf16")
+
+
+def memory_format(args: argparse.Namespace) -> torch.memory_format:
+    """The memory order `--channels-last` asks for, for conv models and 4-d image batches."""
+    return torch.channels_last if args.channels_last else torch.contiguous_format
 
 
 def unwrap(module: torch.nn.Module) -> torch.nn.Module:

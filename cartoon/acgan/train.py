@@ -2,7 +2,8 @@
 
     python -m cartoon.acgan.train --threads 1                     # ../shared/data/anime_tags, runs/acgan
     python -m cartoon.acgan.train --resume --steps 20000          # continue the same run
-    python -m cartoon.acgan.train --export weights/acgan          # ship the run's EMA generator
+    python -m cartoon.acgan.train --export weights/acgan          # ship the EMA generator and the training state
+    python -m cartoon.acgan.train --resume-from weights/acgan --run-dir runs/acgan2 --steps 80000   # go on elsewhere
     torchrun --nproc_per_node 4 -m cartoon.acgan.train --device cuda
 
 Losses: hinge for realness; cross-entropy for hair and eyes weighted by `--cls-weight`, the
@@ -32,15 +33,18 @@ from cartoon.training import (
     Distributed,
     Run,
     add_common_args,
+    autocast,
     evaluating,
     forever,
     hinge_critic_loss,
     measure_batchnorm_statistics,
+    memory_format,
     seed_everything,
     set_threads,
     unwrap,
     update_ema,
 )
+from cartoon.training_state import export_training_state, parse_resumable, read_training_state
 
 
 def translate(images: torch.Tensor) -> torch.Tensor:
@@ -97,7 +101,8 @@ def recalibrate_batchnorm(generator: Generator, batches: int = 8, batch_size: in
     The EMA generator averages weights but copies the live model's running statistics, which
     belong to other weights; re-measuring them makes the EMA samples match the EMA weights.
     """
-    calibrated = copy.deepcopy(generator)
+    # contiguous: safetensors stores only contiguous tensors, and a channels-last run's weights are not
+    calibrated = copy.deepcopy(unwrap(generator)).to(memory_format=torch.contiguous_format)
     device = next(calibrated.parameters()).device
     rng = torch.Generator(device="cpu").manual_seed(seed)
 
@@ -129,19 +134,75 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--held-out-per-pair", type=int, default=HELD_OUT_PER_PAIR, help="faces per (hair, eyes) kept for evaluation")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N training faces only (tests, smoke runs)")
     parser.add_argument("--noise-dim", type=int, default=128)
-    parser.add_argument("--width", type=int, default=32, help="generator trunk channels")
-    parser.add_argument("--blocks", type=int, default=4, help="generator residual blocks")
-    parser.add_argument("--d-width", type=int, default=16, help="discriminator base channels")
+    parser.add_argument("--width", type=int, default=64, help="generator trunk channels")
+    parser.add_argument("--blocks", type=int, default=16, help="generator residual blocks")
+    parser.add_argument("--upsample", choices=["resize", "pixel_shuffle"], default="resize", help="generator upsampling")
+    parser.add_argument("--d-width", type=int, default=32, help="discriminator base channels")
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--snapshot-every", type=int, default=1000, help="save the EMA generator for evaluation")
-    parser.add_argument("--export", metavar="FOLDER", help="only write the EMA generator of RUN/checkpoint.pt to FOLDER (save_pretrained)")
+    parser.add_argument("--export", metavar="FOLDER", help="only write RUN/checkpoint.pt's EMA generator (save_pretrained) "
+                        "and its training state to FOLDER")
     parser.set_defaults(batch_size=16, workers=0, log_every=25, sample_every=250, save_every=200)
     return parser
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+    return parse_resumable(build_parser(), argv)
+
+
+def build_models(args, device):
+    """Generator, discriminator, EMA generator and both optimisers, in the run's memory order."""
+    fmt = memory_format(args)
+    generator = Generator(args.noise_dim, width=args.width, blocks=args.blocks, upsample=args.upsample).to(device, memory_format=fmt)
+    discriminator = Discriminator(width=args.d_width).to(device, memory_format=fmt)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.0, 0.99))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr, betas=(0.0, 0.99))
+    return dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
+
+
+def train_step(args, models: dict, real, hair_real, eyes_real, step: int) -> dict[str, torch.Tensor]:
+    """One discriminator and one generator update on a batch of real faces; returns what to log."""
+    generator, discriminator, ema, opt_g, opt_d = (models[k] for k in ("generator", "discriminator", "ema", "opt_g", "opt_d"))
+    device = real.device
+    real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3)).contiguous(memory_format=memory_format(args))
+    hair, eyes = random_labels(len(real), unwrap(generator), device)
+    noise = torch.randn(len(real), args.noise_dim, device=device)
+    with autocast(args, device):
+        fake = generator(noise, hair, eyes)
+
+        # discriminator: hinge on realness, colour classification on real faces only
+        score_real, hair_logits, eyes_logits = judge(discriminator, real)
+        score_fake = discriminator(cut_out(translate(fake.detach())))[0]
+        cls_real = F.cross_entropy(hair_logits, hair_real) + F.cross_entropy(eyes_logits, eyes_real)
+        loss_d = hinge_critic_loss(score_real, score_fake) + args.cls_weight * cls_real
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+
+    # generator: fool the realness head, be classified as the requested colours
+    with autocast(args, device):
+        score, hair_fake, eyes_fake = judge(discriminator, fake)
+        cls_fake = F.cross_entropy(hair_fake, hair) + F.cross_entropy(eyes_fake, eyes)
+        loss_g = -score.mean() + args.cls_weight * cls_fake
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    # early on the average would be mostly the random initialisation: warm the decay up
+    update_ema(ema, generator, min(args.ema_decay, (1 + step) / (10 + step)))
+    return {
+        "loss_d": loss_d,
+        "loss_g": loss_g,
+        "score_real": score_real.mean(),
+        "score_fake": score_fake.mean(),
+        "cls_real": cls_real,
+        "cls_fake": cls_fake,
+        "acc_hair_real": (hair_logits.argmax(1) == hair_real).float().mean(),
+        "acc_eyes_real": (eyes_logits.argmax(1) == eyes_real).float().mean(),
+        "acc_hair_fake": (hair_fake.argmax(1) == hair).float().mean(),
+        "acc_eyes_fake": (eyes_fake.argmax(1) == eyes).float().mean(),
+    }
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -158,15 +219,14 @@ def train(args: argparse.Namespace) -> dict:
     dataset = TaggedFaces(train_rows)
     batches = forever(dist.loader(dataset, args.batch_size, args.workers, args.seed))
 
-    generator = Generator(args.noise_dim, width=args.width, blocks=args.blocks).to(device)
-    discriminator = Discriminator(width=args.d_width).to(device)
-    ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.0, 0.99))
-    opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr, betas=(0.0, 0.99))
+    models = build_models(args, device)
+    generator, discriminator, ema, opt_g, opt_d = models.values()
     step = 0
     if args.resume:
-        step = run.load_checkpoint(device, generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
-    generator, discriminator = dist.wrap(generator), dist.wrap(discriminator)
+        step = run.load_checkpoint(device, **models)
+    elif args.resume_from:
+        step = Run.restore(read_training_state(args.resume_from), **models)
+    models_wrapped = {**models, "generator": dist.wrap(generator), "discriminator": dist.wrap(discriminator)}
     grid_inputs = class_grid_inputs(ema, 10, device)
 
     values: dict = {}
@@ -174,45 +234,10 @@ def train(args: argparse.Namespace) -> dict:
     started, started_step = time.time(), step
     progress = tqdm(total=args.steps, initial=step, disable=not dist.main, desc="acgan", dynamic_ncols=True)
     while step < args.steps:
-        real, hair_real, eyes_real = (t.to(device) for t in next(batches))
-        real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3))
-        hair, eyes = random_labels(len(real), unwrap(generator), device)
-        noise = torch.randn(len(real), args.noise_dim, device=device)
-        fake = generator(noise, hair, eyes)
-
-        # discriminator: hinge on realness, colour classification on real faces only
-        score_real, hair_logits, eyes_logits = judge(discriminator, real)
-        score_fake = discriminator(cut_out(translate(fake.detach())))[0]
-        cls_real = F.cross_entropy(hair_logits, hair_real) + F.cross_entropy(eyes_logits, eyes_real)
-        loss_d = hinge_critic_loss(score_real, score_fake) + args.cls_weight * cls_real
-        opt_d.zero_grad(set_to_none=True)
-        loss_d.backward()
-        opt_d.step()
-
-        # generator: fool the realness head, be classified as the requested colours
-        score, hair_fake, eyes_fake = judge(discriminator, fake)
-        cls_fake = F.cross_entropy(hair_fake, hair) + F.cross_entropy(eyes_fake, eyes)
-        loss_g = -score.mean() + args.cls_weight * cls_fake
-        opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        opt_g.step()
-        # early on the average would be mostly the random initialisation: warm the decay up
-        update_ema(ema, generator, min(args.ema_decay, (1 + step) / (10 + step)))
+        measured = train_step(args, models_wrapped, *(t.to(device) for t in next(batches)), step)
         step += 1
         progress.update(1)
 
-        measured = {
-            "loss_d": loss_d,
-            "loss_g": loss_g,
-            "score_real": score_real.mean(),
-            "score_fake": score_fake.mean(),
-            "cls_real": cls_real,
-            "cls_fake": cls_fake,
-            "acc_hair_real": (hair_logits.argmax(1) == hair_real).float().mean(),
-            "acc_eyes_real": (eyes_logits.argmax(1) == eyes_real).float().mean(),
-            "acc_hair_fake": (hair_fake.argmax(1) == hair).float().mean(),
-            "acc_eyes_fake": (eyes_fake.argmax(1) == eyes).float().mean(),
-        }
         for key, value in measured.items():
             sums[key] = sums.get(key, 0.0) + float(dist.mean(value.detach()))
         if step % args.log_every == 0 or step == args.steps:
@@ -229,19 +254,24 @@ def train(args: argparse.Namespace) -> dict:
         if step % args.snapshot_every == 0 and dist.main:
             recalibrate_batchnorm(ema).save_pretrained(str(run.folder / "snapshots" / f"step_{step:06d}"))
         if step % args.save_every == 0 or step == args.steps:
-            run.save_checkpoint(step, generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
+            run.save_checkpoint(step, generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d, args=vars(args))
     progress.close()
     dist.close()
     return values
 
 
 def export(args: argparse.Namespace) -> Path:
-    """The run's EMA generator, batch norm re-measured, as a shippable `save_pretrained` folder."""
-    ema = Generator(args.noise_dim, width=args.width, blocks=args.blocks)
-    step = Run(args.run).load_checkpoint("cpu", ema=ema)
+    """The run's EMA generator, batch norm re-measured, as a shippable `save_pretrained` folder,
+    with the training state `--resume-from` continues from (`cartoon.training_state`)."""
+    payload = Run(args.run).read_checkpoint()
+    # the run's own arguments, not this command's defaults, built the models and go into training.json
+    recorded = argparse.Namespace(**{**vars(args), **payload.get("args", {})})
+    models = build_models(recorded, "cpu")
+    step = Run.restore(payload, **models)
     folder = Path(args.export)
-    recalibrate_batchnorm(ema).save_pretrained(str(folder))
-    print(f"step {step} EMA generator -> {folder}")
+    recalibrate_batchnorm(models["ema"]).save_pretrained(str(folder))
+    written = export_training_state(folder, step, recorded, **{k: v for k, v in models.items() if k != "ema"})
+    print(f"step {step} EMA generator and training state ({written['state_bytes'] / 1e6:.1f} MB) -> {folder}")
     return folder
 
 
