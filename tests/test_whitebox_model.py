@@ -62,6 +62,13 @@ def test_guided_filter_keeps_edges_and_flattens_texture():
     assert filtered[..., 18:].mean() - filtered[..., :14].mean() > 0.9
 
 
+def test_guided_filter_computes_bfloat16_inputs_in_float32():
+    generator = torch.Generator().manual_seed(0)
+    guide = (torch.rand(1, 3, 16, 16, generator=generator) * 2 - 1).bfloat16()
+    source = (torch.rand(1, 3, 16, 16, generator=generator) * 2 - 1).bfloat16()
+    assert torch.equal(guided_filter(guide, source, 2, 5e-3), guided_filter(guide.float(), source.float(), 2, 5e-3))
+
+
 def test_guided_filter_backpropagates():
     guide = torch.rand(1, 1, 5, 6, dtype=torch.float64, requires_grad=True)
     source = torch.rand(1, 1, 5, 6, dtype=torch.float64, requires_grad=True)

@@ -3,10 +3,12 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from cartoon.training import Run
+from cartoon.training_state import read_training_state
 from cartoon.whitebox import pretrain, representations as rep, train
 from cartoon.whitebox.model import Generator
 
@@ -116,3 +118,129 @@ def test_full_training_lowers_the_generator_loss_and_exports(tmp_path):
     Run(run, main=False).load_checkpoint("cpu", ema=trained)
     photo = torch.rand(1, 3, 20, 20) * 2 - 1
     assert torch.equal(exported(photo), trained(photo))
+
+
+def test_structure_takes_bfloat16_batches():
+    image = torch.rand(2, 3, 24, 24) * 2 - 1
+    painted = rep.structure(image.bfloat16(), "slic", segments=10)
+    assert painted.dtype == torch.bfloat16
+    # the superpixels of the bf16 batch are those of its float32 values, within bf16 rounding
+    assert torch.allclose(painted.float(), rep.structure(image.bfloat16().float(), "slic", segments=10), atol=1e-2)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_bf16_channels_last_steps_are_finite_and_learn_as_float32_does():
+    torch.manual_seed(0)
+    photo, cartoon = torch.rand(2, 3, 32, 32) * 2 - 1, torch.rand(2, 3, 32, 32) * 2 - 1
+    learnt = {}
+    for precision in ("bf16", "fp32"):
+        torch.manual_seed(1)
+        args = train.parse_args(COMMON + ["--segments", "10", "--lr", "2e-3", "--precision", precision, "--channels-last"])
+        trainer = train.Trainer(args, "cpu")
+        assert trainer.generator.stem[0].weight.is_contiguous(memory_format=torch.channels_last)
+        steps = [trainer.step(photo, cartoon, step) for step in range(6)]
+        assert all(torch.isfinite(v).all() for losses in steps for v in losses.values())
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
+            output = trainer.generator(photo)
+        assert torch.isfinite(output).all()
+        # the adversarial terms swing from step to step; the terms toward fixed targets fall on a fixed batch
+        learnt[precision] = np.array([[float(losses[k]) for k in ("content", "structure")] for losses in steps])
+        assert (learnt[precision][-1] < learnt[precision][0]).all()
+    # same seed, same batch: bf16 rounding moves these losses a little (so it ran), not the course of training
+    assert not np.array_equal(learnt["bf16"], learnt["fp32"])
+    assert np.allclose(learnt["bf16"], learnt["fp32"], rtol=0.02)
+
+
+def assert_bf16_close(restored: dict, original: dict):
+    assert restored.keys() == original.keys()
+    for key, value in original.items():
+        torch.testing.assert_close(restored[key], value, rtol=1e-2, atol=1e-6, msg=key)
+
+
+def distance(state: dict, other: dict) -> float:
+    return sum(float((state[key].float() - value.float()).norm()) for key, value in other.items())
+
+
+# A resumed run is given another seed: any model it failed to restore would be a new one, far from the export.
+RESUME_SEED = 1
+
+
+def test_full_training_exports_its_state_and_resumes_from_it_elsewhere(tmp_path):
+    photos = make_images(tmp_path / "photos", 6, seed=0)
+    cartoons = make_images(tmp_path / "cartoons", 6, seed=1)
+    run, export, resumed = tmp_path / "train", tmp_path / "export", tmp_path / "resumed"
+    train.main(COMMON + ["--photos", str(photos), "--cartoons", str(cartoons), "--run-dir", str(run), "--segments", "10",
+                         "--lr", "2e-3", "--d-lr", "1e-3", "--steps", "4", "--log-every", "1", "--save-every", "4",
+                         "--sample-every", "4"])
+    export.mkdir()
+    (export / "README.md").write_text("model card")
+    # the export command names the run and nothing else: the run's own arguments rebuild its models
+    train.main(["--run-dir", str(run), "--export", str(export)])
+    assert (export / "README.md").read_text() == "model card"
+    saved = Run(run, main=False).read_checkpoint()
+
+    args = train.parse_args(["--resume-from", str(export), "--run-dir", str(resumed), "--steps", "5", "--threads", "1"])
+    assert (args.lr, args.d_lr, args.channels, args.steps, args.run) == (2e-3, 1e-3, 4, 5, str(resumed))
+    trainer = train.Trainer(args, "cpu")
+    before = trainer.d_surface.state_dict()
+    assert not all(torch.allclose(before[k], saved["d_surface"][k], rtol=1e-2) for k in before)
+    assert Run.restore(read_training_state(export), **trainer.state()) == 4
+    for name in ("generator", "d_surface", "d_texture"):
+        assert_bf16_close(trainer.models[name].state_dict(), saved[name])
+    for key, value in saved["ema"].items():
+        assert torch.equal(trainer.ema.state_dict()[key], value)  # the shipped EMA keeps full precision
+    omitted = json.loads((export / "training.json").read_text())["moments_omitted"]
+    for name in ("opt_g", "opt_d"):
+        state = trainer.models[name].state_dict()
+        assert [g["lr"] for g in state["param_groups"]] == [g["lr"] for g in saved[name]["param_groups"]]
+        if name in omitted:  # over the export's size budget: Adam starts its moments afresh
+            assert state["state"] == {}
+        else:
+            for index, moments in saved[name]["state"].items():
+                assert_bf16_close(state["state"][index], moments)
+
+    train.main(["--resume-from", str(export), "--run-dir", str(resumed), "--steps", "5", "--seed", str(RESUME_SEED),
+                "--threads", "1", "--workers", "0"])
+    after = Run(resumed, main=False).read_checkpoint()
+    assert after["step"] == 5 and [r["step"] for r in read_log(resumed)] == [5]
+    torch.manual_seed(RESUME_SEED)
+    unrestored = train.build_models(args, "cpu")
+    for name in ("generator", "d_surface", "d_texture"):  # one step on from the exported models
+        assert distance(after[name], saved[name]) < 0.1 * distance(unrestored[name].state_dict(), saved[name]), name
+    # one update of the exported average toward the new generator, not an average started over
+    assert not torch.allclose(saved["ema"]["head.weight"], after["generator"]["head.weight"], atol=1e-4)
+    for key, value in saved["ema"].items():
+        torch.testing.assert_close(after["ema"][key], value.lerp(after["generator"][key], 1 - args.ema), rtol=0, atol=1e-7)
+
+
+def test_pretraining_exports_a_channels_last_run_and_resumes_from_it_elsewhere(tmp_path):
+    photos = make_images(tmp_path / "photos", 6, seed=0)
+    run, export, resumed = tmp_path / "pretrain", tmp_path / "export", tmp_path / "resumed"
+    pretrain.main(COMMON + ["--photos", str(photos), "--run-dir", str(run), "--lr", "3e-3", "--steps", "4",
+                            "--log-every", "1", "--save-every", "4", "--sample-every", "4", "--channels-last"])
+    saved = Run(run, main=False).read_checkpoint()
+    assert saved["generator"]["stem.0.weight"].is_contiguous(memory_format=torch.channels_last)
+    pretrain.main(["--run-dir", str(run), "--export", str(export)])
+
+    exported = Generator.from_pretrained(str(export))
+    for key, value in saved["generator"].items():
+        assert torch.equal(exported.state_dict()[key], value)
+    args = pretrain.parse_args(["--resume-from", str(export), "--run-dir", str(resumed), "--steps", "5"])
+    assert (args.lr, args.channels, args.blocks) == (3e-3, 4, 1)
+    models = pretrain.build_models(args, "cpu")
+    assert Run.restore(read_training_state(export, ema_key="generator"), **models) == 4
+    for key, value in saved["generator"].items():  # no EMA: model.safetensors is the generator, in full precision
+        assert torch.equal(models["generator"].state_dict()[key], value)
+    state = models["optimizer"].state_dict()
+    assert state["param_groups"][0]["lr"] == saved["optimizer"]["param_groups"][0]["lr"]
+    assert state["state"].keys() == saved["optimizer"]["state"].keys()  # the moments fit the budget
+    for index, moments in saved["optimizer"]["state"].items():
+        assert_bf16_close(state["state"][index], moments)
+
+    pretrain.main(["--resume-from", str(export), "--run-dir", str(resumed), "--steps", "5", "--seed", str(RESUME_SEED),
+                   "--threads", "1", "--workers", "0"])
+    after = Run(resumed, main=False).read_checkpoint()
+    assert after["step"] == 5 and [r["step"] for r in read_log(resumed)] == [5]
+    torch.manual_seed(RESUME_SEED)
+    unrestored = pretrain.build_models(args, "cpu")["generator"].state_dict()
+    assert distance(after["generator"], saved["generator"]) < 0.1 * distance(unrestored, saved["generator"])

@@ -4,7 +4,8 @@ Starts from a reconstruction-pre-trained generator (`--pretrained runs/whitebox_
 
     python -m cartoon.whitebox.train --pretrained runs/whitebox_pretrain --threads 1
     python -m cartoon.whitebox.train --resume --w-landmark 1          # add the landmark term later
-    python -m cartoon.whitebox.train --export weights/whitebox        # ship the run's EMA generator
+    python -m cartoon.whitebox.train --export weights/whitebox        # ship the EMA generator and the training state
+    python -m cartoon.whitebox.train --resume-from weights/whitebox --run-dir runs/whitebox2 --steps 30000   # go on elsewhere
     torchrun --nproc_per_node 4 -m cartoon.whitebox.train --photos a/ b/ --cartoons c/
 
 Loss weights (see `cartoon.whitebox.losses`): --w0 surface GAN, --w1 texture GAN, --w2 structure
@@ -16,12 +17,25 @@ from __future__ import annotations
 
 import argparse
 import copy
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from cartoon.training import Distributed, Run, add_common_args, evaluating, forever, seed_everything, set_threads, update_ema
+from cartoon.training import (
+    Distributed,
+    Run,
+    add_common_args,
+    autocast,
+    evaluating,
+    forever,
+    memory_format,
+    seed_everything,
+    set_threads,
+    update_ema,
+)
+from cartoon.training_state import export_training_state, parse_resumable, read_training_state
 from cartoon.vgg import ContentLoss
 from cartoon.whitebox import representations as rep
 from cartoon.whitebox.data import add_data_args, image_dataset
@@ -34,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_args(parser, "whitebox")
     add_data_args(parser)
     parser.add_argument("--pretrained", help="run folder of cartoon.whitebox.pretrain to start the generator from")
-    parser.add_argument("--export", help="write the run's EMA generator here (save_pretrained) and exit")
+    parser.add_argument("--export", metavar="FOLDER", help="only write RUN/checkpoint.pt's EMA generator (save_pretrained) "
+                        "and its training state to FOLDER")
     # Training keeps the paper's output filter (radius 1, eps 5e-3); a wider one at inference
     # flattens colour regions while faces stay put (weights/whitebox/README.md has the figures).
     parser.add_argument("--export-radius", type=int, default=4, help="radius of the exported model's output guided filter")
@@ -57,7 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    return build_parser().parse_args(argv)
+    return parse_resumable(build_parser(), argv)
+
+
+def build_models(args, device) -> dict:
+    """Generator, its EMA, both critics and both optimisers, in the run's memory order."""
+    fmt = memory_format(args)
+    generator = Generator(channels=args.channels, blocks=args.blocks).to(device, memory_format=fmt)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    d_surface = PatchDiscriminator(3).to(device, memory_format=fmt)
+    d_texture = PatchDiscriminator(1).to(device, memory_format=fmt)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
+    d_params = list(d_surface.parameters()) + list(d_texture.parameters())
+    opt_d = torch.optim.Adam(d_params, lr=args.d_lr or args.lr, betas=(0.5, 0.99))
+    return dict(generator=generator, ema=ema, d_surface=d_surface, d_texture=d_texture, opt_g=opt_g, opt_d=opt_d)
 
 
 class Trainer:
@@ -65,54 +93,52 @@ class Trainer:
 
     def __init__(self, args, device, wrap=lambda m: m):
         self.args = args
-        self.generator = Generator(channels=args.channels, blocks=args.blocks).to(device)
-        self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
-        self.d_surface = PatchDiscriminator(3).to(device)
-        self.d_texture = PatchDiscriminator(1).to(device)
-        self.content = ContentLoss().to(device)
+        self.models = build_models(args, device)
+        self.generator, self.ema, self.d_surface, self.d_texture, self.opt_g, self.opt_d = self.models.values()
+        self.content = ContentLoss().to(device, memory_format=memory_format(args))
         self.landmarks = None
         if args.w_landmark > 0:
             from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
 
-            self.landmarks = LandmarkLoss().to(device)
+            self.landmarks = LandmarkLoss().to(device, memory_format=memory_format(args))
         self.g = wrap(self.generator)
         self.ds, self.dt = wrap(self.d_surface), wrap(self.d_texture)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
-        d_params = list(self.d_surface.parameters()) + list(self.d_texture.parameters())
-        self.opt_d = torch.optim.Adam(d_params, lr=args.d_lr or args.lr, betas=(0.5, 0.99))
 
     def state(self):
-        return dict(generator=self.generator, ema=self.ema, d_surface=self.d_surface, d_texture=self.d_texture,
-                    opt_g=self.opt_g, opt_d=self.opt_d)
+        return dict(self.models)
 
     def step(self, photo, cartoon, step: int) -> dict[str, torch.Tensor]:
         a = self.args
-        fake = self.g(photo)
+        photo, cartoon = (batch.contiguous(memory_format=memory_format(a)) for batch in (photo, cartoon))
+        # the generator's guided filter, and so `fake` and the surfaces, stay float32 under autocast
+        with autocast(a, photo.device):
+            fake = self.g(photo)
 
-        # discriminators: real cartoons vs current outputs, as smoothed surfaces and as grey textures
-        grey_cartoon, grey_fake = rep.texture(cartoon, fake)
-        d_surface = discriminator_loss(self.ds(rep.surface(cartoon)), self.ds(rep.surface(fake.detach())))
-        d_texture = discriminator_loss(self.dt(grey_cartoon), self.dt(grey_fake.detach()))
+            # discriminators: real cartoons vs current outputs, as smoothed surfaces and as grey textures
+            grey_cartoon, grey_fake = rep.texture(cartoon, fake)
+            d_surface = discriminator_loss(self.ds(rep.surface(cartoon)), self.ds(rep.surface(fake.detach())))
+            d_texture = discriminator_loss(self.dt(grey_cartoon), self.dt(grey_fake.detach()))
         self.opt_d.zero_grad(set_to_none=True)
         (d_surface + d_texture).backward()
         self.opt_d.step()
 
         # generator
-        losses = {
-            "surface": generator_loss(self.ds(rep.surface(fake))),
-            "texture": generator_loss(self.dt(grey_fake)),
-        }
-        structure = rep.structure(fake, a.superpixels, a.segments)
-        losses["structure"], losses["content"] = self.content(fake, structure, photo)
-        losses["tv"] = total_variation(fake)
-        weights = {"surface": a.w0, "texture": a.w1, "structure": a.w2, "content": a.w3, "tv": a.w4}
-        if a.w_flat > 0:
-            losses["flat"] = F.l1_loss(fake, structure)
-            weights["flat"] = a.w_flat
-        if self.landmarks is not None and step % a.landmark_every == 0:
-            losses["landmark"] = self.landmarks(photo, fake)
-            weights["landmark"] = a.w_landmark
-        total = sum(weights[k] * v for k, v in losses.items())
+        with autocast(a, photo.device):
+            losses = {
+                "surface": generator_loss(self.ds(rep.surface(fake))),
+                "texture": generator_loss(self.dt(grey_fake)),
+            }
+            structure = rep.structure(fake, a.superpixels, a.segments)
+            losses["structure"], losses["content"] = self.content(fake, structure, photo)
+            losses["tv"] = total_variation(fake)
+            weights = {"surface": a.w0, "texture": a.w1, "structure": a.w2, "content": a.w3, "tv": a.w4}
+            if a.w_flat > 0:
+                losses["flat"] = F.l1_loss(fake, structure)
+                weights["flat"] = a.w_flat
+            if self.landmarks is not None and step % a.landmark_every == 0:
+                losses["landmark"] = self.landmarks(photo, fake)
+                weights["landmark"] = a.w_landmark
+            total = sum(weights[k] * v for k, v in losses.items())
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
         self.opt_g.step()
@@ -122,12 +148,22 @@ class Trainer:
         return {k: v.detach() for k, v in losses.items()}
 
 
-def export(args):
-    """Save the run's EMA generator as a shippable Hub folder (config.json + model.safetensors)."""
-    generator = Generator(channels=args.channels, blocks=args.blocks, radius=args.export_radius, eps=args.export_eps)
-    step = Run(args.run, main=False).load_checkpoint("cpu", ema=generator)
-    generator.save_pretrained(args.export)
-    print(f"exported step {step} of {args.run} to {args.export}")
+def export(args) -> Path:
+    """The run's EMA generator as a shippable Hub folder (config.json + model.safetensors), with the
+    training state `--resume-from` continues from (`cartoon.training_state`)."""
+    payload = Run(args.run, main=False).read_checkpoint()
+    # the run's own arguments, not this command's defaults, built the models and go into training.json
+    recorded = argparse.Namespace(**{**vars(args), **payload.get("args", {})})
+    models = build_models(recorded, "cpu")
+    step = Run.restore(payload, **models)
+    # a fresh model: the inference filter of this command, and contiguous weights, which safetensors requires
+    generator = Generator(channels=recorded.channels, blocks=recorded.blocks, radius=args.export_radius, eps=args.export_eps)
+    generator.load_state_dict(models.pop("ema").state_dict())
+    folder = Path(args.export)
+    generator.save_pretrained(str(folder))
+    written = export_training_state(folder, step, recorded, **models)
+    print(f"step {step} EMA generator and training state ({written['state_bytes'] / 1e6:.1f} MB) of {args.run} -> {folder}")
+    return folder
 
 
 def main(argv=None):
@@ -143,6 +179,8 @@ def main(argv=None):
     step = 0
     if args.resume:
         step = run.load_checkpoint(dist.device, **trainer.state())
+    elif args.resume_from:
+        step = Run.restore(read_training_state(args.resume_from), **trainer.state())
     elif args.pretrained:
         Run(args.pretrained, main=False).load_checkpoint(dist.device, generator=trainer.generator)
         trainer.ema.load_state_dict(trainer.generator.state_dict())
