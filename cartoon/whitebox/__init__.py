@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 
 from cartoon.images import to_image, to_tensor
+from cartoon.runtime import inference_autocast
 from cartoon.stylize import Stylized, stylize
 
 __all__ = ["cartoonize", "cartoonize_photo", "default_model"]
@@ -21,10 +22,10 @@ __all__ = ["cartoonize", "cartoonize_photo", "default_model"]
 
 @functools.lru_cache(maxsize=1)
 def default_model() -> torch.nn.Module:
-    """The shipped (or Hub) generator, loaded once per process."""
+    """The shipped (or Hub) generator, loaded once per process, in channels-last memory order."""
     from cartoon.hub import load_model
 
-    return load_model("whitebox")
+    return load_model("whitebox").to(memory_format=torch.channels_last)
 
 
 def cartoonize(image: Image.Image, strength: float = 1.0, model: torch.nn.Module | None = None) -> Image.Image:
@@ -36,8 +37,8 @@ def cartoonize(image: Image.Image, strength: float = 1.0, model: torch.nn.Module
         return to_image(photo)
     model = model or default_model()
     device = next(model.parameters()).device
-    with torch.inference_mode():
-        cartoon = model(photo.to(device)).clamp(-1, 1).cpu()
+    with torch.inference_mode(), inference_autocast(device):
+        cartoon = model(photo.to(device).contiguous(memory_format=torch.channels_last)).float().clamp(-1, 1).cpu()
     return to_image(torch.lerp(photo, cartoon, strength))
 
 
