@@ -176,9 +176,11 @@ class LikenessLoss(nn.Module):
 
     def from_features(self, features: torch.Tensor, photo_features: torch.Tensor) -> torch.Tensor:
         """The loss on relu4_3 features that other terms have already computed: the translations' and their photos'."""
-        queries = features.mean((2, 3))
+        # float: the running mean and the bank outlast the step, and in bfloat16 (autocast's features) the
+        # mean's 1% updates would mostly round away
+        queries = features.float().mean((2, 3))
         with torch.no_grad():
-            own = photo_features.mean((2, 3))
+            own = photo_features.float().mean((2, 3))
             batch_mean = queries.detach().mean(0)
             first = self.translation_mean is None
             self.translation_mean = batch_mean if first else torch.lerp(batch_mean, self.translation_mean, self.momentum)

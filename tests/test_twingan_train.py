@@ -32,7 +32,10 @@ from cartoon.twingan.train import main as train_main
 from cartoon.vgg import ContentLoss, LikenessLoss, VGG16Features
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--skips", "8", "16", "--batch-size", "2",
-        "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2"]
+        "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2",
+        "--precision", "bf16", "--channels-last"]
+# what a --resume-from names besides the export: the arguments that belong to a machine are not carried
+MACHINE = ["--workers", "0", "--threads", "1"]
 
 NORM_BATCHES = ["--norm-batches", "3", "--batch-size", "2", "--threads", "1"]
 
@@ -71,7 +74,12 @@ def test_training_logs_samples_and_resumes(trained):
     assert [r["step"] for r in records] == [1, 2, 3, 4]  # the resumed run went on from step 2
     # constant, then halfway down from step 2 to 0 at step 4: step 4's update used half the rate
     assert [r["lr"] for r in records] == [2e-4, 2e-4, 2e-4, 1e-4]
-    assert all(np.isfinite(r[k]) for r in records for k in ("loss_d", "loss_gan", "loss_recon", "loss_cycle"))
+    # every loss finite under bfloat16 autocast, the models trained in channels-last order
+    assert all(np.isfinite(v) for r in records for k, v in r.items() if k.startswith("loss_"))
+    payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert payload["args"]["precision"] == "bf16" and payload["args"]["channels_last"]
+    assert all(payload[key][name].is_contiguous(memory_format=torch.channels_last) and not payload[key][name].is_contiguous()
+               for key, name in (("generator", "encoder.32.conv1.weight"), ("ema", "encoder.32.conv1.weight"), ("critics", "0.features.0.weight_orig")))
     # the content, likeness and style terms are off by default and on after the resume that asked for them
     assert [r["loss_content"] > 0 for r in records] == [False, False, True, True]
     assert [r["loss_cycle_content"] > 0 for r in records] == [False, False, True, True]
@@ -235,6 +243,72 @@ def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
     assert all(np.isfinite(r["loss_feature"]) for r in records)
     train_main(flags + ["--resume", "--steps", "5", "--feature-critic-weight", "0"])  # told otherwise: gone
     assert "feature_critics" not in torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+
+
+def read_log(run) -> list[dict]:
+    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+
+
+def weights(state: dict) -> list[str]:
+    """The names of a state dict's trained weights (spectral norms' power-iteration vectors move with every pass)."""
+    return [name for name in state if name.endswith(("weight", "weight_orig", "bias", "scale", "shift"))]
+
+
+def test_an_export_carries_the_training_state_and_resume_from_goes_on_from_it(trained, tmp_path):
+    run, exported, still, went_on = (tmp_path / name for name in ("run", "export", "still", "went-on"))
+    # an --ema-decay below the warm-up's (4/13 at step 3): each step's share of the average is the flag's own
+    train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(run),
+                       "--steps", "3", "--lr-decay-from", "2", "--ema-decay", "0.2"])
+    train_main(["--run-dir", str(run), "--export", str(exported)] + NORM_BATCHES)
+    checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    record = json.loads((exported / "training.json").read_text())
+    assert record["step"] == checkpoint["step"] == 3 and record["modules"] == ["critics", "generator"]
+    assert record["args"]["photos"] == [str(trained / "photos")] and record["args"]["batch_size"] == 2  # its data, named
+    assert {"run", "threads", "export"}.isdisjoint(record["args"])
+    kept = [name for name in ("opt_d", "opt_g") if name not in record["moments_omitted"]]
+    assert "opt_d" in kept  # the critics' moments, first in line, fit the budget
+    exported_ema = TwinGAN.from_pretrained(str(exported)).state_dict()  # the average is model.safetensors, as ever
+    assert all(torch.equal(exported_ema[name], checkpoint["ema"][name]) for name in weights(exported_ema))
+
+    # At rate 0 a step leaves every weight as it was restored: the run's, in bfloat16. No data flags: the run's own.
+    train_main(["--resume-from", str(exported), "--run-dir", str(still), "--steps", "4", "--lr", "0"] + MACHINE)
+    restored = torch.load(still / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert restored["step"] == 4 and restored["training_data"] == checkpoint["training_data"]
+    for key in ("generator", "critics"):
+        assert all(torch.allclose(restored[key][name], checkpoint[key][name], rtol=1e-2, atol=0) for name in weights(checkpoint[key]))
+    for name in ("opt_d", "opt_g"):  # Adam's count goes on where its moments were kept, else starts afresh
+        assert {int(s["step"]) for s in restored[name]["state"].values()} == {4 if name in kept else 1}
+
+    train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "4"] + MACHINE)
+    assert [r["step"] for r in read_log(went_on)] == [4]
+    # the schedule is the run's (rate, decay start) at the step it reached, towards the new --steps
+    lr = record["args"]["lr"] * linear_decay(3, record["args"]["lr_decay_from"], 4)
+    assert 0 < lr < record["args"]["lr"] and read_log(went_on)[0]["lr"] == pytest.approx(lr, rel=1e-4)
+    went = torch.load(went_on / "checkpoint.pt", map_location="cpu", weights_only=True)
+    # the average went on from the exported one, a step's share of the way to the generator
+    share = 1 - record["args"]["ema_decay"]
+    parameters = [name for name, _ in TwinGAN(**went["config"]).named_parameters()]
+    assert all(torch.allclose(went["ema"][name], torch.lerp(exported_ema[name], went["generator"][name], share), rtol=0, atol=1e-7)
+               for name in parameters)
+
+
+def test_an_export_carries_the_feature_critics_and_how_the_run_began(trained, tmp_path):
+    run, exported, still = tmp_path / "run", tmp_path / "export", tmp_path / "still"
+    train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(run), "--steps", "2",
+                       "--vgg-size", "16", "--feature-critic-weight", "1", "--init-from", str(trained / "export"),
+                       "--freeze-norm-statistics"])
+    train_main(["--run-dir", str(run), "--export", str(exported)] + NORM_BATCHES)
+    checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert json.loads((exported / "training.json").read_text())["modules"] == ["critics", "feature_critics", "generator"]
+    train_main(["--resume-from", str(exported), "--run-dir", str(still), "--steps", "3", "--lr", "0"] + MACHINE)
+    restored = torch.load(still / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert restored["step"] == 3 and restored["feature_critic_weight"] == 1
+    assert all(torch.allclose(restored["feature_critics"][name], checkpoint["feature_critics"][name], rtol=1e-2, atol=0)
+               for name in weights(checkpoint["feature_critics"]))
+    # a fine-tune (no EMA warm-up) with frozen statistics stays one, its statistics exactly as they were
+    assert restored["init_from"] == str(trained / "export") and restored["frozen_statistics"]
+    statistics = [name for name in checkpoint["ema"] if name.endswith(("running_mean", "running_var"))]
+    assert all(torch.equal(restored[key][name], checkpoint[key][name]) for key in ("generator", "ema") for name in statistics)
 
 
 @pytest.mark.parametrize("policy, cycle_content, passes", [("none", "0", 0), ("color", "0", 4), ("none", "1", 1)])

@@ -68,7 +68,10 @@ class DomainNorm(nn.Module):
         if self.statistics == "batch":
             return self.norms[domain](x)
         instance_share = torch.sigmoid(self.instance_logit[domain]).view(1, -1, 1, 1)
-        return torch.lerp(F.layer_norm(x, x.shape[1:]), F.instance_norm(x), instance_share)
+        # the lerp written out: torch.lerp takes one dtype, and under autocast the share and the two norms'
+        # outputs need not share one
+        layer = F.layer_norm(x, x.shape[1:])
+        return layer + instance_share * (F.instance_norm(x) - layer)
 
     def forward(self, x: torch.Tensor, domain) -> torch.Tensor:
         """`domain` is an index, or a float t in [0, 1]: the two domains' outputs mixed (1 - t) : t.

@@ -5,7 +5,8 @@
     python -m cartoon.twingan.train --photos A/ --anime B/           # any two folders
     python -m cartoon.twingan.train --resume --steps 8000 --lr-decay-from 6000   # finish: lr → 0
     torchrun --nproc_per_node 2 -m cartoon.twingan.train --run-dir runs/x   # several processes
-    python -m cartoon.twingan.train --export weights/twingan         # EMA generator → save_pretrained
+    python -m cartoon.twingan.train --export weights/twingan         # EMA generator → save_pretrained, and the training state
+    python -m cartoon.twingan.train --resume-from weights/twingan --run-dir runs/t --steps 12000   # go on elsewhere
     python -m cartoon.twingan.train --recalibrate weights/twingan    # a saved model's batch-norm statistics
     python -m cartoon.twingan.train --widen-from runs/a --run-dir runs/b --width 16 --max-width 256 \
         --critic-width 8 --critic-max-width 128                      # go on with twice the channels
@@ -60,8 +61,9 @@ log, `docs/twingan-experiments.md`, has what each one measured.
 Export writes the moving average with batch-norm statistics estimated for its own weights, the
 mean over `--norm-batches` training passes (`estimate_norm_statistics`), instead of the running
 estimates copied from the raw generator's last few batches. The checkpoint records the run's
-folders and batch size: `--resume`, `--export` and `evaluate --run-dir` draw on them (the first
-two unless their flags name others).
+arguments, its folders and batch size among them: `--resume`, `--export` and `evaluate --run-dir`
+draw on them (the first two unless their flags name others), and the training state `--export`
+writes carries them to `--resume-from`.
 With the project's own data folders only their train split is used (`cartoon.data.split`).
 """
 
@@ -88,16 +90,19 @@ from cartoon.training import (
     ImageFolder,
     Run,
     add_common_args,
+    autocast,
     evaluating,
     forever,
     hinge_critic_loss,
     linear_decay,
     measure_batchnorm_statistics,
+    memory_format,
     seed_everything,
     set_learning_rate,
     set_threads,
     update_ema,
 )
+from cartoon.training_state import export_training_state, parse_resumable, read_training_state
 from cartoon.twingan.model import ANIME, HUMAN, Discriminator, FeatureCritic, TwinGAN, widen
 from cartoon.vgg import ContentLoss, LikenessLoss, StyleLoss, VGG16Features
 
@@ -156,7 +161,8 @@ def at_side(images: torch.Tensor, side: int) -> torch.Tensor:
     tell the step-9,650 weights' translations' textures from a drawing's as well as at 128²."""
     if images.shape[-1] == side:
         return images
-    return F.interpolate(images, size=side, mode="bilinear", antialias=True, align_corners=False)
+    # float: antialiased resizing has no bfloat16 kernel on the CPU
+    return F.interpolate(images.float(), size=side, mode="bilinear", antialias=True, align_corners=False)
 
 
 GRID_NORM_BATCHES = 25  # batch-norm statistics for a sample grid: enough for a picture, cheap beside 250 steps
@@ -203,11 +209,17 @@ def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batch
         model, lambda: translate_both_ways(model, next(photo_batches).to(device), next(anime_batches).to(device)), batches)
 
 
-def build_models(args):
+def build_models(args, device="cpu"):
+    """The generator and the two critics, in the run's memory order."""
     generator = TwinGAN(**model_config(args))
     critic_width, critic_max_width = args.critic_width or args.width, args.critic_max_width or args.max_width
     critics = torch.nn.ModuleList(Discriminator(args.resolution, critic_width, critic_max_width, args.critic_patches) for _ in range(2))
-    return generator, critics
+    return generator.to(device, memory_format=memory_format(args)), critics.to(device, memory_format=memory_format(args))
+
+
+def build_feature_critics(vgg: VGG16Features) -> nn.ModuleList:
+    """A `FeatureCritic` per domain on the FEATURE_LAYERS of `vgg` (their sizes only: its weights may be untrained)."""
+    return nn.ModuleList(FeatureCritic(vgg.channels(FEATURE_LAYERS)) for _ in range(2))
 
 
 def critic_config(args) -> dict:
@@ -284,11 +296,13 @@ def train(args):
     device = dist.device
 
     # A resumed run keeps how it began: a fine-tune skips the EMA warm-up, frozen statistics stay frozen
-    # (and --freeze-norm-statistics freezes them from a resume on).
-    resuming = args.resume and run.checkpoint_path.is_file()
+    # (and --freeze-norm-statistics freezes them from a resume on). An export's training state resumes as
+    # the checkpoint it was written from would.
+    payload = (run.read_checkpoint(device) if args.resume and run.checkpoint_path.is_file()
+               else exported_state(args.resume_from) if args.resume_from else None)
+    resuming = payload is not None
     freezing_now = False
     if resuming:
-        payload = run.read_checkpoint(device)
         init_from, frozen_statistics = payload.get("init_from"), payload.get("frozen_statistics", False)
         freezing_now = args.freeze_norm_statistics and not frozen_statistics
         frozen_statistics |= freezing_now
@@ -300,10 +314,12 @@ def train(args):
         args = with_training_data(args)
         if init_from:
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
+    # the arguments the checkpoint records say how the run began too, so an export's training.json does
+    args.init_from, args.freeze_norm_statistics = init_from, frozen_statistics
     if args.feature_critic_weight is None:  # a resumed run keeps its feature critics unless told otherwise
         args.feature_critic_weight = payload.get("feature_critic_weight", 0.0) if resuming else 0.0
-    generator, critics = build_models(args)
-    generator, critics = generator.to(device), critics.to(device)
+    fmt = memory_format(args)
+    generator, critics = build_models(args, device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
     critic_lr = args.critic_lr or args.lr
     opt_d = torch.optim.Adam(critics.parameters(), lr=critic_lr, betas=(0.5, 0.99))
@@ -316,17 +332,23 @@ def train(args):
     step = 0
     if resuming:
         step = Run.restore(payload, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d)
+        if frozen_statistics and not freezing_now:
+            # Frozen, both models hold the same statistics, and an export keeps the average's in full precision.
+            for frozen, kept in zip(generator.buffers(), ema.buffers()):
+                frozen.copy_(kept)
         if dist.main:
-            print(f"resumed {run.checkpoint_path} at step {step}")
+            print(f"resumed {args.resume_from or run.checkpoint_path} at step {step}")
     elif args.widen_from:
         step = start_from_narrower(args.widen_from, generator, ema, critics, opt_d)
         if dist.main:
             print(f"widened the generator of {args.widen_from} at step {step}")
     if freezing_now:
         # Frozen from this resume on, with the critics kept: both models take the statistics export would
-        # give the average, so the average goes on from the model an export of this checkpoint ships.
-        for frozen, estimated in zip(generator.buffers(), with_own_statistics(ema, args).buffers()):
+        # give the average, so the average goes on from the model an export of this checkpoint ships
+        # (estimated in the memory order export reads it in: channels-last convolutions round differently).
+        for frozen, estimated in zip(generator.buffers(), with_own_statistics(ema.to(memory_format=torch.contiguous_format), args).buffers()):
             frozen.copy_(estimated)
+        ema.to(memory_format=fmt)
         if dist.main:
             print(f"froze the batch-norm statistics at step {step}" +
                   (f", estimated for the average over {args.norm_batches} batches" if args.norm_batches else ""))
@@ -340,7 +362,7 @@ def train(args):
         seed_everything(args.seed + step)
     g = dist.wrap(generator)
     # One frozen VGG16 serves the feature critics, the content and the likeness loss.
-    vgg = (VGG16Features("relu4_3").to(device)
+    vgg = (VGG16Features("relu4_3").to(device, memory_format=fmt)
            if args.feature_critic_weight or args.content_weight or args.cycle_content_weight or args.likeness_weight
            or args.anime_likeness_weight else None)
     content = ContentLoss(vgg).to(device) if args.content_weight or args.cycle_content_weight else None
@@ -351,14 +373,14 @@ def train(args):
         if args.resolution < 64:  # known only now: a resumed or fine-tuned run takes its resolution from its model
             raise SystemExit(f"--landmark-weight needs a resolution of at least 64 (the face detector's), not {args.resolution}")
         from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
-        landmarks = LandmarkLoss(measure=args.landmark_measure).to(device)
+        landmarks = LandmarkLoss(measure=args.landmark_measure).to(device, memory_format=fmt)
     feature_critics = opt_f = None
     if args.feature_critic_weight:
-        feature_critics = nn.ModuleList(FeatureCritic(vgg.channels(FEATURE_LAYERS)) for _ in range(2)).to(device)
+        feature_critics = build_feature_critics(vgg).to(device, memory_format=fmt)
         opt_f = torch.optim.Adam(feature_critics.parameters(), lr=critic_lr, betas=(0.5, 0.99))
         if resuming:  # a run that adds the critics later starts them fresh
             Run.restore(payload, feature_critics=feature_critics, opt_f=opt_f)
-    style = StyleLoss().to(device) if args.style_weight else None
+    style = StyleLoss().to(device, memory_format=fmt) if args.style_weight else None
     wrapped_critics = [dist.wrap(c) for c in critics]  # synchronised in the critic step
     wrapped_feature_critics = [dist.wrap(c) for c in feature_critics] if feature_critics is not None else None
 
@@ -384,13 +406,13 @@ def train(args):
         set_learning_rate(opt_d, critic_lr * schedule)
         if feature_critics is not None:
             set_learning_rate(opt_f, critic_lr * schedule)
-        human = next(photo_batches).to(device, non_blocking=True)
-        drawn = next(anime_batches).to(device, non_blocking=True)
+        human = next(photo_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
+        drawn = next(anime_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
         # During the critic warm-up the generator stands still: no graph through it, no update.
         training_generator = step >= args.critic_warmup
 
         # Generator forward: each encoding is decoded into both domains.
-        with torch.set_grad_enabled(training_generator):
+        with torch.set_grad_enabled(training_generator), autocast(args, device):
             out = translate_both_ways(g, human, drawn, args.cycle_translation_scale)
         fakes = {HUMAN: torch.cat([out.human_to_human, out.anime_to_human]), ANIME: torch.cat([out.anime_to_anime, out.human_to_anime])}
         reals = {HUMAN: human, ANIME: drawn}
@@ -401,18 +423,19 @@ def train(args):
         # same activations, so this one VGG pass, with the generator's graph, serves both steps.
         criticised = {}
         if feature_critics is not None:
-            with torch.set_grad_enabled(training_generator and not augmenting):
+            with torch.set_grad_enabled(training_generator and not augmenting), autocast(args, device):
                 criticised = {d: feature_activations(vgg, translations[d], augment, args.vgg_size) for d in (HUMAN, ANIME)}
 
         # Critics: hinge loss, each domain's real images against everything generated into it.
         critics.requires_grad_(True)
-        loss_d = sum(critic_loss(wrapped_critics[d], reals[d], fakes[d].detach(), augment, args.blurred_fakes) for d in (HUMAN, ANIME))
-        loss_d_feature, real_activations = torch.zeros(()), {}
-        if feature_critics is not None:
-            feature_critics.requires_grad_(True)
-            with torch.no_grad():
-                real_activations = {d: feature_activations(vgg, reals[d], augment, args.vgg_size) for d in (HUMAN, ANIME)}
-            loss_d_feature = sum(feature_critic_loss(wrapped_feature_critics[d], real_activations[d], criticised[d]) for d in (HUMAN, ANIME))
+        with autocast(args, device):
+            loss_d = sum(critic_loss(wrapped_critics[d], reals[d], fakes[d].detach(), augment, args.blurred_fakes) for d in (HUMAN, ANIME))
+            loss_d_feature, real_activations = torch.zeros(()), {}
+            if feature_critics is not None:
+                feature_critics.requires_grad_(True)
+                with torch.no_grad():
+                    real_activations = {d: feature_activations(vgg, reals[d], augment, args.vgg_size) for d in (HUMAN, ANIME)}
+                loss_d_feature = sum(feature_critic_loss(wrapped_feature_critics[d], real_activations[d], criticised[d]) for d in (HUMAN, ANIME))
         opt_d.zero_grad(set_to_none=True)
         if feature_critics is not None:
             opt_f.zero_grad(set_to_none=True)
@@ -426,7 +449,7 @@ def train(args):
         critics.requires_grad_(False)
         if feature_critics is not None:
             feature_critics.requires_grad_(False)
-        with torch.set_grad_enabled(training_generator):
+        with torch.set_grad_enabled(training_generator), autocast(args, device):
             loss_gan = -sum(scores.mean() for domain in (HUMAN, ANIME) for scores in critics[domain](augment(fakes[domain])))
             # Augmented, the generator is judged on a fresh draw of the augmentations, as the pixel critics judge it.
             activations = ({d: feature_activations(vgg, translations[d], augment, args.vgg_size) for d in criticised}
@@ -498,8 +521,7 @@ def train(args):
             feature_state = (dict(feature_critics=feature_critics, opt_f=opt_f, feature_critic_weight=args.feature_critic_weight)
                              if feature_critics is not None else {})
             run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **feature_state,
-                                config=model_config(args), critic_config=critic_config(args), init_from=init_from,
-                                frozen_statistics=frozen_statistics, training_data=training_data(args))
+                                **checkpoint_extras(args))
     dist.close()
 
 
@@ -519,6 +541,32 @@ def with_training_data(args, recorded: dict | None = None) -> argparse.Namespace
 
 def training_data(args) -> dict:
     return {"photos": args.photos, "anime": args.anime, "batch_size": args.batch_size}
+
+
+def checkpoint_extras(args) -> dict:
+    """What a checkpoint keeps beside the models: every argument of the run, and on their own the ones a resume,
+    an export and evaluation read (the model's and critics' sizes, how the run began, its data)."""
+    return dict(config=model_config(args), critic_config=critic_config(args), init_from=args.init_from,
+                frozen_statistics=args.freeze_norm_statistics, training_data=training_data(args), args=dict(vars(args)))
+
+
+def recorded_args(payload: dict, args) -> argparse.Namespace:
+    """The arguments a checkpoint's run trained with. A checkpoint from before they were recorded names only its
+    sizes, start and data: this command's flags (its loss weights, rates) stand for the rest."""
+    recorded = argparse.Namespace(**{
+        **vars(args), **payload.get("critic_config", {}), **payload.get("training_data", {}),
+        "init_from": payload.get("init_from"), "freeze_norm_statistics": payload.get("frozen_statistics", False),
+        "feature_critic_weight": payload.get("feature_critic_weight", 0.0), **payload.get("args", {})})
+    adopt_generator_config(recorded, payload["config"])
+    return with_training_data(recorded)
+
+
+def exported_state(folder) -> dict:
+    """An export's training state as the payload of the checkpoint it was written from, its extras from the
+    arguments it recorded."""
+    payload = read_training_state(folder)
+    recorded = argparse.Namespace(**payload["args"])
+    return {**payload, **checkpoint_extras(recorded), "feature_critic_weight": recorded.feature_critic_weight}
 
 
 def training_batches(args, resolution: int):
@@ -549,13 +597,27 @@ def exported_generator(payload: dict, args) -> TwinGAN:
 
 
 def export(args):
-    """Write the run's EMA generator as a Hub model folder (config.json + model.safetensors)."""
+    """Write the run's EMA generator as a Hub model folder (config.json + model.safetensors), and beside it the
+    training state `--resume-from` continues from (`cartoon.training_state`): the other models and the optimisers."""
     run = Run(args.run, main=False)
     if not run.checkpoint_path.is_file():
         raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
     payload = run.read_checkpoint()
     exported_generator(payload, args).save_pretrained(args.export)
-    print(f"exported step {payload['step']} EMA generator to {args.export}")
+    # the run's own arguments, not this command's, built the models and go into training.json
+    recorded = recorded_args(payload, args)
+    generator, critics = build_models(recorded)
+    modules = dict(generator=generator, critics=critics)
+    if "feature_critics" in payload:
+        modules["feature_critics"] = build_feature_critics(VGG16Features(pretrained=False))
+    # The most needed first: moments beyond the state's budget are left out in this order. Their
+    # hyper-parameters come with their saved state.
+    optimisers = {name: torch.optim.Adam(modules[models].parameters())
+                  for name, models in (("opt_d", "critics"), ("opt_g", "generator"), ("opt_f", "feature_critics")) if models in modules}
+    step = Run.restore(payload, **modules, **optimisers)
+    written = export_training_state(args.export, step, recorded, **modules, **optimisers)
+    left_out = f", {', '.join(written['moments_omitted'])} moments left out" if written["moments_omitted"] else ""
+    print(f"exported step {step} EMA generator and training state ({written['state_bytes'] / 1e6:.1f} MB{left_out}) to {args.export}")
 
 
 def recalibrate(args):
@@ -627,7 +689,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr-decay-from", type=int, metavar="STEP", help="from STEP the learning rate falls linearly to 0 at --steps (default: constant)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--diffaugment", default="color,translation,cutout", help="policy, or 'none'")
-    parser.add_argument("--export", metavar="FOLDER", help="only export RUN's EMA generator to FOLDER and exit")
+    parser.add_argument("--export", metavar="FOLDER", help="only export RUN's EMA generator and its training state to FOLDER and exit")
     parser.add_argument("--recalibrate", metavar="FOLDER", help="only re-estimate the batch-norm statistics of the "
                         "saved model in FOLDER (in place) and exit")
     parser.add_argument("--norm-batches", type=int, default=400, help="training batches (of --photos and --anime, and "
@@ -637,8 +699,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(argv=None) -> argparse.Namespace:
+    return parse_resumable(build_parser(), argv)
+
+
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     if args.export:
         export(args)
     elif args.recalibrate:
