@@ -1,8 +1,9 @@
 """Publish the shipped models to the Hugging Face Hub, one model repo per registry entry.
 
-Each `weights/<folder>/` (config.json, model.safetensors, README.md model card) goes to the repo
-id of its entry in `cartoon.hub.REGISTRY` (or `CARTOON_HUB_<NAME>=owner/repo`), with
-`HfApi.upload_folder`. Only those three files are sent: no pickle ever reaches the Hub. Log in
+Each `weights/<folder>/` (config.json, model.safetensors, README.md model card, and the training
+state an export wrote: training_state.safetensors, training.json) goes to the repo id of its entry
+in `cartoon.hub.REGISTRY` (or `CARTOON_HUB_<NAME>=owner/repo`), with `HfApi.upload_folder`. Only
+those files are sent: no pickle ever reaches the Hub. Log in
 first (`hf auth login`) or set HF_TOKEN; the repos are created if they do not exist.
 
     python scripts/push_to_hub.py                    # every model that has weights
@@ -25,13 +26,15 @@ from huggingface_hub.utils import filter_repo_objects
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cartoon.hub import MODEL_FILES, REGISTRY, repo_id_for, shipped_folder  # noqa: E402
+from cartoon.training_state import ARGS_FILE, STATE_FILE  # noqa: E402
 
-UPLOADED = [*MODEL_FILES, "README.md"]
+REQUIRED = [*MODEL_FILES, "README.md"]
+UPLOADED = [*REQUIRED, STATE_FILE, ARGS_FILE]  # the training state, where an export wrote one, so the Hub copy resumes too
 
 
 def files_to_send(folder: Path) -> list[str]:
     """The files of `folder` that `upload_folder(allow_patterns=UPLOADED)` sends, checked first."""
-    missing = [name for name in UPLOADED if not (folder / name).is_file()]
+    missing = [name for name in REQUIRED if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(f"{folder} lacks {', '.join(missing)}: export the model and write its card first")
     present = sorted(str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file())

@@ -53,12 +53,16 @@ def test_pushes_each_model_with_weights_to_its_registry_repo(push_to_hub, weight
     assert api.upload_folder.call_count == 1  # acgan and twingan have no weights here
 
 
-def test_only_config_weights_and_card_are_sent(push_to_hub, weights):
+def test_only_config_weights_card_and_training_state_are_sent(push_to_hub, weights):
     assert push_to_hub.files_to_send(weights / "whitebox") == ["README.md", "config.json", "model.safetensors"]
     api = recording_api()
     push_to_hub.main(["whitebox"], api=api)
     assert "pytorch_model.bin" not in push_to_hub.files_to_send(weights / "whitebox")
-    assert set(api.upload_folder.call_args.kwargs["allow_patterns"]) == {"README.md", "config.json", "model.safetensors"}
+    state = {"training_state.safetensors", "training.json"}
+    assert set(api.upload_folder.call_args.kwargs["allow_patterns"]) == {"README.md", "config.json", "model.safetensors", *state}
+    for name in state:  # an export's training state goes along when there is one
+        (weights / "whitebox" / name).write_bytes(b"state")
+    assert set(push_to_hub.files_to_send(weights / "whitebox")) == {"README.md", "config.json", "model.safetensors", *state}
 
 
 def test_repo_id_override_and_private(push_to_hub, weights, monkeypatch):
