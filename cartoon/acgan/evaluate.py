@@ -3,6 +3,7 @@
     python -m cartoon.acgan.evaluate                                  # the shipped weights/acgan
     python -m cartoon.acgan.evaluate --weights runs/acgan/snapshots/step_003000 --fid-samples 600
     python -m cartoon.acgan.evaluate --train-classifier               # (re)train the colour judge
+    python -m cartoon.acgan.evaluate --grid runs/acgan-eval/new-old.png --against weights/acgan-v1
 
 - Colour accuracy: an attribute classifier trained here on the *training* faces judges the
   generated faces; its accuracy on the held-out real faces is the ceiling to compare with.
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
+from PIL import Image
 from torch import nn
 
 from cartoon.acgan.data import TaggedFaces, read_tags, split_tags
@@ -259,6 +261,26 @@ def evaluate(generator: Generator, classifier: AttributeClassifier, held: Tagged
     return report
 
 
+GRID_PAIRS = (("blue", "red"), ("blonde", "green"), ("black", "blue"), ("pink", "purple"),
+              ("white", "aqua"), ("red", "yellow"), ("brown", "brown"), ("green", "orange"))
+
+
+def comparison_grid(generators: list[Generator], faces: int = 8, seed: int = 7, trunc: float = 0.8) -> Image.Image:
+    """One row per colour pair of GRID_PAIRS: `faces` avatars of each generator side by side, the
+    same recipe (so the same noise) for every generator, a wider gap between generators."""
+    from cartoon.acgan import Recipe, avatars, grid
+
+    rows = []
+    for hair, eyes in GRID_PAIRS:
+        recipe = Recipe(hair, eyes, seed, faces, trunc)
+        parts = [grid(avatars(recipe, generator)[0], columns=faces) for generator in generators]
+        row = Image.new("RGB", (sum(p.width for p in parts) + 12 * (len(parts) - 1), parts[0].height), "white")
+        for i, part in enumerate(parts):
+            row.paste(part, (i * (part.width + 12), 0))
+        rows.append(row)
+    return grid(rows, columns=1, gap=4)
+
+
 def load_classifier(folder: Path = CLASSIFIER_DIR) -> AttributeClassifier:
     if not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(f"no attribute classifier in {folder}: run python -m cartoon.acgan.evaluate --train-classifier")
@@ -272,11 +294,14 @@ def parse_args(argv=None):
     parser.add_argument("--train-classifier", action="store_true", help="train the attribute classifier and save it to --classifier")
     parser.add_argument("--classifier", default=str(CLASSIFIER_DIR))
     parser.add_argument("--epochs", type=int, default=6, help="classifier training epochs")
-    parser.add_argument("--per-pair", type=int, default=10, help="generated faces per (hair, eyes) pair")
-    parser.add_argument("--fid-samples", type=int, default=1200, help="generated faces for FID/KID (0: skip)")
+    parser.add_argument("--per-pair", type=int, default=20, help="generated faces per (hair, eyes) pair")
+    parser.add_argument("--fid-samples", type=int, default=2000, help="generated faces for FID/KID (0: skip); "
+                        "fewer than 2,000 bias FID too much to steer by")
     parser.add_argument("--fid-real", type=int, default=1190, help="held-out real faces for FID/KID (spread over all pairs)")
     parser.add_argument("--cache", default="runs/acgan-eval/inception_real.pt", help="Inception features of the held-out faces")
     parser.add_argument("--output", help="write the report as JSON here")
+    parser.add_argument("--grid", metavar="PNG", help="only write 8 colour pairs × 8 faces of --weights (and of --against, beside)")
+    parser.add_argument("--against", metavar="FOLDER", help="with --grid: a second generator shown to the right")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -294,8 +319,14 @@ def main(argv=None) -> int:
         (classifier_dir / "accuracy.json").write_text(json.dumps(ceiling, indent=1))
         print(json.dumps(ceiling, indent=1))
         return 0
-    classifier = load_classifier(classifier_dir)
     generator = Generator.from_pretrained(args.weights).eval()
+    if args.grid:
+        shown = [generator] + ([Generator.from_pretrained(args.against).eval()] if args.against else [])
+        Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
+        comparison_grid(shown).save(args.grid)
+        print(f"grid -> {args.grid}")
+        return 0
+    classifier = load_classifier(classifier_dir)
     report = {"weights": args.weights, "classifier_ceiling": classifier_accuracy(classifier, held)}
     report.update(evaluate(generator, classifier, held, args.per_pair, args.fid_samples, args.fid_real, Path(args.cache) if args.cache else None))
     text = json.dumps(report, indent=1)
