@@ -15,9 +15,11 @@ training batch, as a share of the fastest step. docs/training-speed.md keeps the
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import io
 import json
+import shutil
 import statistics
 import sys
 import tempfile
@@ -83,6 +85,7 @@ def twingan_training(precision, channels_last, compiled=False):
     if compiled:
         raise NotImplementedError("the TwinGAN trainer builds its models inside the run")
     folder = tempfile.mkdtemp(prefix="twingan-speed-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # its checkpoints are tens of MB
     args = build_parser().parse_args([
         "--run-dir", folder, "--precision", precision, "--channels-last" if channels_last else "--no-channels-last",
         "--feature-critic-weight", "1", "--content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1",
