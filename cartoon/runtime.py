@@ -156,7 +156,7 @@ def cpu_has_bf16() -> bool:
 def inference_autocast(device: torch.device, enabled: bool = True) -> torch.autocast:
     """bfloat16 autocast for a conv model's inference on a CPU that computes it natively.
 
-    bench/train_speed.py: the cartoonizer at 512² with bf16 and channels-last ran 1.55× faster
+    bench/train_speed.py: the cartoonizer at 512² with bf16 and channels-last ran 1.6× faster
     than float32 on this project's 2-core machine, within INFERENCE_TOLERANCE of float32's pixels.
     CARTOON_PRECISION=fp32 turns it off.
     """
