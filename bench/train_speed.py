@@ -30,7 +30,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cartoon.training import autocast, forever, memory_format  # noqa: E402
+from cartoon.training import forever  # noqa: E402
 
 SETTINGS = {  # name: (precision, channels_last)
     "fp32": ("fp32", False),
@@ -56,20 +56,12 @@ def whitebox_training(precision, channels_last, compiled=False, stage="train"):
     from cartoon.whitebox import pretrain, train
 
     flags = ["--precision", precision, "--channels-last" if channels_last else "--no-channels-last"]
-    if stage == "pretrain":  # the pre-training loop's step: reconstruction L1
+    if stage == "pretrain":
         args = pretrain.parse_args(flags)
         generator, optimiser = pretrain.build_models(args, "cpu").values()
         generator = torch.compile(generator) if compiled else generator
-        photo = (torch.rand(args.batch_size, 3, args.size, args.size) * 2 - 1).contiguous(memory_format=memory_format(args))
-
-        def reconstruct():
-            with autocast(args, "cpu"):
-                loss = torch.nn.functional.l1_loss(generator(photo), photo)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-
-        return reconstruct, args.batch_size
+        photo = torch.rand(args.batch_size, 3, args.size, args.size) * 2 - 1
+        return (lambda: pretrain.reconstruction_step(args, generator, optimiser, photo)), args.batch_size
     args = train.parse_args(flags + ["--w-landmark", "1"])
     trainer = train.Trainer(args, "cpu")
     if compiled:

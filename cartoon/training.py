@@ -209,6 +209,12 @@ class Run:
         return self.restore(self.read_checkpoint(map_location), **state)
 
     @staticmethod
+    def arguments(payload: dict, args: argparse.Namespace) -> argparse.Namespace:
+        """The arguments a checkpoint's run trained with (saved as "args"); `args`, this command's,
+        stand for any it did not record. Exports build and describe the run's models from these."""
+        return argparse.Namespace(**{**vars(args), **payload.get("args", {})})
+
+    @staticmethod
     def restore(payload: dict, **state) -> int:
         """Restore `state` objects in place from a checkpoint payload; returns its step."""
         for key, value in state.items():

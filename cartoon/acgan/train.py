@@ -265,7 +265,7 @@ def export(args: argparse.Namespace) -> Path:
     with the training state `--resume-from` continues from (`cartoon.training_state`)."""
     payload = Run(args.run).read_checkpoint()
     # the run's own arguments, not this command's defaults, built the models and go into training.json
-    recorded = argparse.Namespace(**{**vars(args), **payload.get("args", {})})
+    recorded = Run.arguments(payload, args)
     models = build_models(recorded, "cpu")
     step = Run.restore(payload, **models)
     folder = Path(args.export)

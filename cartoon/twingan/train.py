@@ -553,10 +553,10 @@ def checkpoint_extras(args) -> dict:
 def recorded_args(payload: dict, args) -> argparse.Namespace:
     """The arguments a checkpoint's run trained with. A checkpoint from before they were recorded names only its
     sizes, start and data: this command's flags (its loss weights, rates) stand for the rest."""
-    recorded = argparse.Namespace(**{
+    recorded = Run.arguments(payload, argparse.Namespace(**{
         **vars(args), **payload.get("critic_config", {}), **payload.get("training_data", {}),
         "init_from": payload.get("init_from"), "freeze_norm_statistics": payload.get("frozen_statistics", False),
-        "feature_critic_weight": payload.get("feature_critic_weight", 0.0), **payload.get("args", {})})
+        "feature_critic_weight": payload.get("feature_critic_weight", 0.0)}))
     adopt_generator_config(recorded, payload["config"])
     return with_training_data(recorded)
 

@@ -53,12 +53,23 @@ def build_models(args, device) -> dict:
     return dict(generator=generator, optimizer=torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99)))
 
 
+def reconstruction_step(args, model, optimizer, photo: torch.Tensor) -> torch.Tensor:
+    """One L1 reconstruction update on a batch of photos; returns the loss."""
+    photo = photo.contiguous(memory_format=memory_format(args))
+    with autocast(args, photo.device):
+        loss = F.l1_loss(model(photo), photo)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
 def export(args) -> Path:
     """The run's generator as a `save_pretrained` folder, with the training state `--resume-from`
     continues from (`cartoon.training_state`); there is no EMA, so the generator is model.safetensors."""
     payload = Run(args.run, main=False).read_checkpoint()
     # the run's own arguments, not this command's defaults, built the model and go into training.json
-    recorded = argparse.Namespace(**{**vars(args), **payload.get("args", {})})
+    recorded = Run.arguments(payload, args)
     models = build_models(recorded, "cpu")
     step = Run.restore(payload, **models)
     folder = Path(args.export)
@@ -86,18 +97,12 @@ def main(argv=None):
     elif args.resume_from:
         step = Run.restore(read_training_state(args.resume_from, ema_key="generator"), **models)
     model = dist.wrap(generator)
-    fmt = memory_format(args)
     photos = forever(dist.loader(image_dataset(args.photos, args.size), args.batch_size, args.workers, args.seed))
     preview = next(photos)[:8].to(dist.device)
 
     bar = tqdm(range(step, args.steps), initial=step, total=args.steps, disable=not dist.main, desc="pretrain")
     for step in bar:
-        photo = next(photos).to(dist.device).contiguous(memory_format=fmt)
-        with autocast(args, dist.device):
-            loss = F.l1_loss(model(photo), photo)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss = reconstruction_step(args, model, optimizer, next(photos).to(dist.device))
 
         done = step + 1
         if done % args.log_every == 0:

@@ -153,7 +153,7 @@ def export(args) -> Path:
     training state `--resume-from` continues from (`cartoon.training_state`)."""
     payload = Run(args.run, main=False).read_checkpoint()
     # the run's own arguments, not this command's defaults, built the models and go into training.json
-    recorded = argparse.Namespace(**{**vars(args), **payload.get("args", {})})
+    recorded = Run.arguments(payload, args)
     models = build_models(recorded, "cpu")
     step = Run.restore(payload, **models)
     # a fresh model: the inference filter of this command, and contiguous weights, which safetensors requires
