@@ -202,3 +202,33 @@ def test_short_training_lowers_classification_loss_and_resumes(tmp_path):
     train(parse_args(common + ["--steps", "40", "--resume"]))
     steps = [json.loads(line)["step"] for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert steps == [10, 20, 30, 40]  # resumed at step 30, not from scratch
+
+
+def test_mode_seeking_pairs_labels_and_penalises_repeated_faces():
+    from cartoon.acgan.train import mode_seeking_loss, random_labels
+
+    hair, eyes = random_labels(10, Generator(width=8, blocks=1), "cpu", paired=True)
+    assert torch.equal(hair[:5], hair[5:]) and torch.equal(eyes[:5], eyes[5:])
+    noise = torch.randn(10, 128)
+    face = torch.rand(1, 3, 64, 64)
+    repeated = face.expand(10, -1, -1, -1)
+    varied = torch.rand(10, 3, 64, 64)
+    assert mode_seeking_loss(repeated, noise) > 100 * mode_seeking_loss(varied, noise)
+
+
+def test_twin_classifier_and_mode_seeking_join_a_run_exported_without_them(tmp_path):
+    """The arms fine-tune a plain run: the twin heads start fresh, everything else resumes."""
+    from cartoon.acgan.train import export, parse_args, train
+    from cartoon.training import Run
+
+    tiny = ["--limit", "64", "--batch-size", "8", "--width", "8", "--blocks", "1", "--d-width", "4", "--log-every", "2",
+            "--sample-every", "1000", "--save-every", "1000", "--snapshot-every", "1000", "--threads", "1", "--device", "cpu"]
+    train(parse_args(["--run-dir", str(tmp_path / "plain"), "--steps", "2", *tiny]))
+    export(parse_args(["--run-dir", str(tmp_path / "plain"), "--export", str(tmp_path / "shipped")]))
+    train(parse_args(["--resume-from", str(tmp_path / "shipped"), "--run-dir", str(tmp_path / "arm"), "--steps", "6",
+                      "--twin-weight", "1", "--mode-seeking", "1"]))
+    checkpoint = Run(tmp_path / "arm").read_checkpoint()
+    assert checkpoint["step"] == 6 and {"twin", "opt_twin"} <= set(checkpoint)
+    log = [json.loads(line) for line in (tmp_path / "arm" / "log.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in log] == [4, 6]
+    assert all(record["twin_fake"] > 0 and record["mode_seeking"] > 0 for record in log)

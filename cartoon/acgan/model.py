@@ -141,7 +141,30 @@ class Discriminator(nn.Module):
         # laid out flat, so it can look where the eyes are; pooled features are ruled by hair.
         self.eyes = mlp_head(features * 16, features, eye_classes)
 
-    def forward(self, images: torch.Tensor):
+    def forward(self, images: torch.Tensor, features: bool = False):
+        """(realness, hair logits, eye logits), and with `features` the (pooled, flat) trunk
+        features the colour heads read, for twin heads that share the trunk."""
         x = F.leaky_relu(self.trunk(self.from_rgb(images)), 0.2)
-        pooled = x.sum(dim=(2, 3))
-        return self.realness(pooled).squeeze(1), self.hair(pooled), self.eyes(x.flatten(1))
+        pooled, flat = x.sum(dim=(2, 3)), x.flatten(1)
+        judged = (self.realness(pooled).squeeze(1), self.hair(pooled), self.eyes(flat))
+        return judged + ((pooled, flat),) if features else judged
+
+
+class TwinColourHeads(nn.Module):
+    """Hair and eye classifiers of *generated* faces on the discriminator's trunk (TAC-GAN, Gong et al. 2019).
+
+    An auxiliary classifier alone rewards the generator for faces far from every colour
+    boundary, so each colour pair shrinks to a few easy faces. The generator is also pushed
+    away from what this twin, trained on its own faces, finds easy to classify; together the
+    two terms match the class-conditional distribution instead of its most typical faces.
+    """
+
+    def __init__(self, hair_classes: int = 12, eye_classes: int = 10, width: int = 16):
+        super().__init__()
+        features = width * 8
+        self.hair = mlp_head(features, features, hair_classes)
+        self.eyes = mlp_head(features * 16, features, eye_classes)
+
+    def forward(self, features: tuple[torch.Tensor, torch.Tensor]):
+        pooled, flat = features
+        return self.hair(pooled), self.eyes(flat)

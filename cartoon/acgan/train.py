@@ -11,7 +11,9 @@ discriminator learning to classify *real* faces only (a clean colour judge) and 
 learning to make its faces classified as the colours it was asked for. DiffAugment
 (translation + cutout, never colour: colour is the label) is applied to every image the
 discriminator sees; the colour heads read the translated faces without the cutout, which would
-often hide the eyes. Every `--snapshot-every` steps the EMA generator is saved with
+often hide the eyes. Two terms against faces that repeat inside one colour pair can be added:
+`--twin-weight` (TAC-GAN's twin classifier of generated faces) and `--mode-seeking` (MSGAN).
+Every `--snapshot-every` steps the EMA generator is saved with
 `save_pretrained` under `RUN/snapshots/` so evaluation can pick the best one.
 """
 
@@ -27,7 +29,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from cartoon.acgan.data import HELD_OUT_PER_PAIR, TaggedFaces, read_tags, split_tags
-from cartoon.acgan.model import Discriminator, Generator
+from cartoon.acgan.model import Discriminator, Generator, TwinColourHeads
 from cartoon.data import ANIME_TAGS
 from cartoon.training import (
     Distributed,
@@ -73,8 +75,9 @@ def cut_out(images: torch.Tensor) -> torch.Tensor:
     return images * keep[:, None].to(images.dtype)
 
 
-def judge(discriminator, images: torch.Tensor):
-    """Realness of translated + cut-out images; hair and eye logits of the same images translated only.
+def judge(discriminator, images: torch.Tensor, twin=None):
+    """Realness of translated + cut-out images; hair and eye logits of the same images translated only;
+    with `twin` (TwinColourHeads), its hair and eye logits of the translated images as well.
 
     Cutout hides the eyes in about half the faces, which would make the eye label noise for the
     colour heads; realness needs it (both real and fake get it, so it cannot give them away).
@@ -82,16 +85,35 @@ def judge(discriminator, images: torch.Tensor):
     batch norm, so the views do not mix).
     """
     shifted = translate(images)
-    score, hair, eyes = discriminator(torch.cat([cut_out(shifted), shifted]))
     n = len(images)
-    return score[:n], hair[n:], eyes[n:]
+    if twin is None:
+        score, hair, eyes = discriminator(torch.cat([cut_out(shifted), shifted]))
+        return score[:n], hair[n:], eyes[n:]
+    score, hair, eyes, (pooled, flat) = discriminator(torch.cat([cut_out(shifted), shifted]), features=True)
+    twin_hair, twin_eyes = twin((pooled[n:], flat[n:]))
+    return score[:n], hair[n:], eyes[n:], twin_hair, twin_eyes
 
 
-def random_labels(n: int, generator: Generator, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Hair and eyes drawn independently and uniformly: every one of the 120 pairs gets trained."""
-    hair = torch.randint(0, generator.hair_classes, (n,), device=device)
-    eyes = torch.randint(0, generator.eye_classes, (n,), device=device)
+def random_labels(n: int, generator: Generator, device, paired: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hair and eyes drawn independently and uniformly: every one of the 120 pairs gets trained.
+
+    `paired`: the second half of the batch repeats the first half's labels, so the mode-seeking
+    term can compare two faces of one colour pair."""
+    count = (n + 1) // 2 if paired else n
+    hair = torch.randint(0, generator.hair_classes, (count,), device=device)
+    eyes = torch.randint(0, generator.eye_classes, (count,), device=device)
+    if paired:
+        hair, eyes = hair.repeat(2)[:n], eyes.repeat(2)[:n]
     return hair, eyes
+
+
+def mode_seeking_loss(fake: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """MSGAN's term (Mao et al. 2019) over the batch's two halves, which share labels: the inverse
+    of how far the faces move per unit of noise, small when two noises give different faces."""
+    half = len(fake) // 2
+    image_distance = (fake[:half] - fake[half:2 * half]).abs().mean(dim=(1, 2, 3))
+    noise_distance = (noise[:half] - noise[half:2 * half]).abs().mean(dim=1)
+    return 1 / ((image_distance / noise_distance).mean() + 1e-5)
 
 
 @torch.no_grad()
@@ -139,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--upsample", choices=["resize", "pixel_shuffle"], default="resize", help="generator upsampling")
     parser.add_argument("--d-width", type=int, default=32, help="discriminator base channels")
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
+    parser.add_argument("--twin-weight", type=float, default=0.0,
+                        help="lambda on TAC-GAN's twin classifier of generated faces (0: plain ACGAN)")
+    parser.add_argument("--mode-seeking", type=float, default=0.0, help="lambda on MSGAN's mode-seeking term (0: off)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--snapshot-every", type=int, default=1000, help="save the EMA generator for evaluation")
     parser.add_argument("--export", metavar="FOLDER", help="only write RUN/checkpoint.pt's EMA generator (save_pretrained) "
@@ -152,40 +177,68 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_models(args, device):
-    """Generator, discriminator, EMA generator and both optimisers, in the run's memory order."""
+    """Generator, discriminator, EMA generator, their optimisers and, with `--twin-weight`, the twin
+    colour heads and theirs, in the run's memory order."""
     fmt = memory_format(args)
     generator = Generator(args.noise_dim, width=args.width, blocks=args.blocks, upsample=args.upsample).to(device, memory_format=fmt)
     discriminator = Discriminator(width=args.d_width).to(device, memory_format=fmt)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr, betas=(0.0, 0.99))
-    return dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
+    models = dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
+    if getattr(args, "twin_weight", 0.0) > 0:
+        # its own module and optimiser, so a run without one resumes with it added
+        twin = TwinColourHeads(width=args.d_width).to(device)
+        models.update(twin=twin, opt_twin=torch.optim.Adam(twin.parameters(), lr=args.lr, betas=(0.0, 0.99)))
+    return models
 
 
 def train_step(args, models: dict, real, hair_real, eyes_real, step: int) -> dict[str, torch.Tensor]:
     """One discriminator and one generator update on a batch of real faces; returns what to log."""
     generator, discriminator, ema, opt_g, opt_d = (models[k] for k in ("generator", "discriminator", "ema", "opt_g", "opt_d"))
+    twin, opt_twin = models.get("twin"), models.get("opt_twin")
     device = real.device
     real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3)).contiguous(memory_format=memory_format(args))
-    hair, eyes = random_labels(len(real), unwrap(generator), device)
+    hair, eyes = random_labels(len(real), unwrap(generator), device, paired=args.mode_seeking > 0)
     noise = torch.randn(len(real), args.noise_dim, device=device)
+    logged = {}
     with autocast(args, device):
         fake = generator(noise, hair, eyes)
 
         # discriminator: hinge on realness, colour classification on real faces only
         score_real, hair_logits, eyes_logits = judge(discriminator, real)
-        score_fake = discriminator(cut_out(translate(fake.detach())))[0]
         cls_real = F.cross_entropy(hair_logits, hair_real) + F.cross_entropy(eyes_logits, eyes_real)
-        loss_d = hinge_critic_loss(score_real, score_fake) + args.cls_weight * cls_real
-    opt_d.zero_grad(set_to_none=True)
+        if twin is None:
+            score_fake = discriminator(cut_out(translate(fake.detach())))[0]
+            twin_fake = torch.zeros((), device=device)
+        else:
+            # the twin learns the generated faces' colours, on the translated view the colour heads see
+            score_fake, _, _, twin_hair, twin_eyes = judge(discriminator, fake.detach(), twin)
+            twin_fake = F.cross_entropy(twin_hair, hair) + F.cross_entropy(twin_eyes, eyes)
+            logged["twin_fake"] = twin_fake
+        loss_d = hinge_critic_loss(score_real, score_fake) + args.cls_weight * cls_real + args.twin_weight * twin_fake
+    for optimiser in (opt_d, opt_twin):
+        if optimiser is not None:
+            optimiser.zero_grad(set_to_none=True)
     loss_d.backward()
-    opt_d.step()
+    for optimiser in (opt_d, opt_twin):
+        if optimiser is not None:
+            optimiser.step()
 
     # generator: fool the realness head, be classified as the requested colours
     with autocast(args, device):
-        score, hair_fake, eyes_fake = judge(discriminator, fake)
+        if twin is None:
+            score, hair_fake, eyes_fake = judge(discriminator, fake)
+        else:
+            score, hair_fake, eyes_fake, twin_hair, twin_eyes = judge(discriminator, fake, twin)
         cls_fake = F.cross_entropy(hair_fake, hair) + F.cross_entropy(eyes_fake, eyes)
         loss_g = -score.mean() + args.cls_weight * cls_fake
+        if twin is not None:
+            # easy for the twin = typical of the generator's own faces of that colour: move away from it
+            loss_g = loss_g - args.twin_weight * (F.cross_entropy(twin_hair, hair) + F.cross_entropy(twin_eyes, eyes))
+        if args.mode_seeking > 0:
+            logged["mode_seeking"] = mode_seeking_loss(fake.float(), noise)
+            loss_g = loss_g + args.mode_seeking * logged["mode_seeking"]
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
@@ -202,6 +255,7 @@ def train_step(args, models: dict, real, hair_real, eyes_real, step: int) -> dic
         "acc_eyes_real": (eyes_logits.argmax(1) == eyes_real).float().mean(),
         "acc_hair_fake": (hair_fake.argmax(1) == hair).float().mean(),
         "acc_eyes_fake": (eyes_fake.argmax(1) == eyes).float().mean(),
+        **logged,
     }
 
 
@@ -220,13 +274,15 @@ def train(args: argparse.Namespace) -> dict:
     batches = forever(dist.loader(dataset, args.batch_size, args.workers, args.seed))
 
     models = build_models(args, device)
-    generator, discriminator, ema, opt_g, opt_d = models.values()
+    generator, discriminator, ema = models["generator"], models["discriminator"], models["ema"]
     step = 0
     if args.resume:
         step = run.load_checkpoint(device, **models)
     elif args.resume_from:
         step = Run.restore(read_training_state(args.resume_from), **models)
     models_wrapped = {**models, "generator": dist.wrap(generator), "discriminator": dist.wrap(discriminator)}
+    if "twin" in models:
+        models_wrapped["twin"] = dist.wrap(models["twin"])
     grid_inputs = class_grid_inputs(ema, 10, device)
 
     values: dict = {}
@@ -254,7 +310,7 @@ def train(args: argparse.Namespace) -> dict:
         if step % args.snapshot_every == 0 and dist.main:
             recalibrate_batchnorm(ema).save_pretrained(str(run.folder / "snapshots" / f"step_{step:06d}"))
         if step % args.save_every == 0 or step == args.steps:
-            run.save_checkpoint(step, generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d, args=vars(args))
+            run.save_checkpoint(step, **models, args=vars(args))
     progress.close()
     dist.close()
     return values
