@@ -71,7 +71,8 @@ def whitebox_training(precision, channels_last, compiled=False, stage="train"):
 
 
 def twingan_training(precision, channels_last, compiled=False):
-    from cartoon.twingan.train import build_parser, train, with_training_data
+    from cartoon.twingan.data import with_training_data
+    from cartoon.twingan.train import build_parser, train
 
     # the shipped run's terms: feature critics, VGG content, likeness both ways, the landmark term
     if compiled:
@@ -149,7 +150,8 @@ def data_loading(family):
         args = parse_args([])
         dataset, batch = image_dataset(args.photos, args.size), args.batch_size
     else:
-        from cartoon.twingan.train import build_parser, face_dataset, with_training_data
+        from cartoon.twingan.data import face_dataset, with_training_data
+        from cartoon.twingan.train import build_parser
 
         args = with_training_data(build_parser().parse_args([]))
         dataset, batch = face_dataset(args.photos, args.resolution), args.batch_size

@@ -6,9 +6,9 @@ import torch
 import numpy as np
 from torchmetrics.image.kid import poly_mmd
 
-from cartoon.twingan.evaluate import (TEXTURE_SIDE, GenderProbe, comparison_grid, gender_summary, likeness_ranks, likeness_summary, local_contrast, markdown,
+from cartoon.twingan.evaluate import (TEXTURE_SIDE, GenderProbe, blurred, comparison_grid, gender_summary, likeness_ranks, likeness_summary, local_contrast, markdown,
                                       mean_grams, paired_comparison, polynomial_kernel, resampled_kid, texture_distance)
-from cartoon.twingan.train import at_side, blurred
+from cartoon.twingan.losses import at_side
 from cartoon.vgg import StyleLoss
 
 

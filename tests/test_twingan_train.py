@@ -7,31 +7,29 @@ import shutil
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from cartoon import data
 from cartoon.__main__ import main as cartoon_main
 from cartoon.training import linear_decay
 from cartoon.twingan import get_model
-from cartoon.twingan.evaluate import load_generator
-from cartoon.twingan.model import ANIME, HUMAN, Discriminator, FeatureCritic, TwinGAN
-from cartoon.twingan.train import (
+from cartoon.twingan.checkpoint import estimate_norm_statistics
+from cartoon.twingan.data import training_batches
+from cartoon.twingan.evaluate import blurred, load_generator
+from cartoon.twingan.losses import (
     FEATURE_LAYERS,
     at_side,
-    blurred,
     critic_loss,
     diff_augment,
-    estimate_norm_statistics,
     feature_activations,
     feature_critic_loss,
-    training_batches,
     translate_both_ways,
 )
+from cartoon.twingan.model import ANIME, Discriminator, FeatureCritic, TwinGAN
 from cartoon.twingan.train import main as train_main
 from cartoon.vgg import ContentLoss, LikenessLoss, VGG16Features
 
-TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--skips", "8", "16", "--batch-size", "2",
+TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--batch-size", "2",
         "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2",
         "--precision", "bf16", "--channels-last"]
 # what a --resume-from names besides the export: the arguments that belong to a machine are not carried
@@ -62,8 +60,8 @@ def trained(tmp_path_factory):
         # the default folders do not exist: a resume that named no folders and went on anyway drew on its own
         for name in ("SELFIE_PHOTOS", "UTKFACE", "SELFIE_ANIME"):
             patch.setattr(data, name, root / "absent")
-        train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--cycle-content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1", "--style-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2",
-                             "--cycle-weight", "1", "--anime-cycle-weight", "10", "--cycle-translation-scale", "0.5"])
+        train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--cycle-content-weight", "1", "--likeness-weight", "1",
+                             "--anime-likeness-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2"])
     train_main(["--run-dir", str(run), "--export", str(root / "export")] + NORM_BATCHES + folders)
     yield root
     torch.set_num_threads(threads)
@@ -80,12 +78,11 @@ def test_training_logs_samples_and_resumes(trained):
     assert payload["args"]["precision"] == "bf16" and payload["args"]["channels_last"]
     assert all(payload[key][name].is_contiguous(memory_format=torch.channels_last) and not payload[key][name].is_contiguous()
                for key, name in (("generator", "encoder.32.conv1.weight"), ("ema", "encoder.32.conv1.weight"), ("critics", "0.features.0.weight_orig")))
-    # the content, likeness and style terms are off by default and on after the resume that asked for them
+    # the content and likeness terms are off by default and on after the resume that asked for them
     assert [r["loss_content"] > 0 for r in records] == [False, False, True, True]
     assert [r["loss_cycle_content"] > 0 for r in records] == [False, False, True, True]
     assert [r["loss_likeness"] > 0 for r in records] == [False, False, True, True]
     assert [r["loss_anime_likeness"] > 0 for r in records] == [False, False, True, True]
-    assert [r["loss_style"] > 0 for r in records] == [False, False, True, True]
     assert sorted(p.name for p in (trained / "run" / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
 
 
@@ -165,60 +162,6 @@ def test_norm_statistics_are_the_mean_over_every_training_pass():
     estimate_norm_statistics(model, iter(photos), iter(anime), batches=3)
     assert not model.training and norm.momentum == 0.1
     assert torch.allclose(norm.running_mean, torch.stack(seen).mean(0), atol=1e-6)
-
-
-@pytest.mark.parametrize("cycle", ["cycle_human", "cycle_anime"])
-def test_cycle_translation_scale_weakens_only_the_round_trips_first_pass(cycle):
-    torch.manual_seed(0)
-    model = TwinGAN(resolution=16, width=4, max_width=8, skip_resolutions=[8]).train()
-    human, drawn = torch.rand(2, 3, 16, 16) * 2 - 1, torch.rand(2, 3, 16, 16) * 2 - 1
-    start = human if cycle == "cycle_human" else drawn
-    # Under one round trip's loss alone, a norm's scales for the other domain are used only by the
-    # first pass (the translation) and those for the start's domain only by the way back.
-    first_pass, way_back = (ANIME, HUMAN) if cycle == "cycle_human" else (HUMAN, ANIME)
-
-    def cycle_gradients(scale):
-        model.zero_grad()
-        out = translate_both_ways(model, human, drawn, cycle_translation_scale=scale)
-        F.l1_loss(getattr(out, cycle), start).backward()
-        grad = model.start_norm.scale.grad
-        return getattr(out, cycle).detach(), grad[first_pass].clone(), grad[way_back].clone()
-
-    full, weak = cycle_gradients(1.0), cycle_gradients(0.1)
-    assert torch.equal(full[0], weak[0])  # the same round trip going forward
-    assert full[1].abs().min() > 1e-5 and torch.allclose(weak[1], 0.1 * full[1], rtol=1e-4, atol=0)
-    assert full[2].abs().min() > 1e-5 and torch.allclose(weak[2], full[2], rtol=1e-4, atol=0)
-
-
-def test_a_run_can_start_from_a_narrower_run_widened(trained):
-    wide_run = trained / "wide"
-    widths = ["--width", "16", "--max-width", "64", "--critic-width", "8", "--critic-max-width", "32"]
-    common = TINY[:2] + TINY[6:]  # TINY without its narrow widths
-    train_main(common + widths + ["--run-dir", str(wide_run), "--photos", str(trained / "photos"),
-                                  "--anime", str(trained / "anime"), "--widen-from", str(trained / "run"), "--steps", "5"])
-    records = [json.loads(line) for line in (wide_run / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [5]  # it goes on from the narrow run's step 4
-    payload = torch.load(wide_run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert payload["config"]["width"] == 16 and payload["config"]["max_width"] == 64
-    narrow = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
-    # the narrow run's critics, at their own widths, trained on with their optimiser's state
-    assert {k: v.shape for k, v in narrow["critics"].items()} == {k: v.shape for k, v in payload["critics"].items()}
-    assert [int(s["step"]) for s in payload["opt_d"]["state"].values()] == [5] * len(payload["opt_d"]["state"])
-
-
-def test_patch_critics_train_and_a_resumed_run_keeps_them(trained):
-    run = trained / "patches"
-    flags = TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(run)]
-    train_main(flags + ["--critic-patches", "8", "--steps", "2"])
-    first = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert first["critic_config"]["critic_patches"] == 8
-    train_main(flags + ["--resume", "--steps", "3"])  # no flag: the checkpoint says the critics have patch heads
-    resumed = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    name = "0.patch_score.weight_orig"
-    assert resumed["step"] == 3 and resumed["critics"][name].shape == (1, 32, 1, 1)  # 32 channels at 8² (width 8, max 32)
-    assert not torch.equal(resumed["critics"][name], first["critics"][name])  # the patch head learns
-    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    assert all(np.isfinite(r["loss_d"]) for r in records)
 
 
 def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
@@ -392,7 +335,7 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     saved = saved_model.state_dict()
     warmed = torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)
     config = json.loads((exported / "config.json").read_text())
-    assert warmed["config"] == {key: config[key] for key in ("resolution", "width", "max_width", "skip_resolutions", "norm")}
+    assert warmed["config"] == {key: config[key] for key in ("resolution", "width", "max_width")}
     assert warmed["init_from"] == str(exported)
     # two critic steps; the average untouched, and the generator's weights (its batch-norm running
     # statistics follow the batches, as in any forward pass in training mode)
@@ -454,24 +397,6 @@ def test_freezing_statistics_on_a_resume_keeps_the_critics_and_starts_from_what_
     assert later["step"] == 6 and all(torch.equal(later["ema"][name], exported[name]) for name in statistics)
 
 
-@pytest.mark.parametrize("norm", ["layer-instance", "demodulated"])
-def test_a_run_without_batch_norm_exports_its_average_as_it_is_and_fine_tunes_as_one(trained, norm):
-    run, exported, tuned_run = trained / norm, trained / f"{norm}-export", trained / f"{norm}-tuned"
-    folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
-    train_main(TINY + folders + ["--run-dir", str(run), "--norm", norm, "--steps", "2"])
-    payload = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert payload["config"]["norm"] == norm
-    # no batch statistics leave nothing to estimate: the export is the average, every tensor of it
-    train_main(["--run-dir", str(run), "--export", str(exported)] + NORM_BATCHES + folders)
-    saved = TwinGAN.from_pretrained(str(exported))
-    assert saved.norm == norm
-    assert saved.state_dict().keys() == payload["ema"].keys()
-    assert all(torch.equal(tensor, payload["ema"][name]) for name, tensor in saved.state_dict().items())
-    # fine-tuning takes the saved model's normalisation, whatever --norm says
-    train_main(TINY + folders + ["--run-dir", str(tuned_run), "--init-from", str(exported), "--steps", "1"])
-    assert torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["norm"] == norm
-
-
 def test_cli_translates_folders_and_reports_bad_files(trained, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("CARTOON_WEIGHTS_TWINGAN", str(trained / "export"))
     monkeypatch.setenv("CARTOON_CACHE", str(tmp_path / "cache"))
@@ -517,25 +442,22 @@ def test_learning_rate_decay_is_constant_then_linear_to_zero():
     assert linear_decay(10**6, None, 10) == 1  # no start: the rate never decays
 
 
-def test_a_critic_shown_blurred_reals_as_fakes_learns_that_soft_images_are_fake():
+def test_a_critic_learns_to_score_real_images_above_generated_ones():
     torch.manual_seed(0)
-    real = torch.rand(8, 3, 32, 32) * 2 - 1  # sharp: independent pixels
-    fake = (real.flip(0)[:, [2, 0, 1]] * 0.7 + 0.3)  # generated stand-ins: as sharp, shifted in colour
-    soft = blurred(real, 2.0)
-    gaps = {}
-    for sigma in (None, 2.0):
-        torch.manual_seed(1)
-        critic = Discriminator(32, 8, 32)
-        optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
-        for _ in range(30):
-            loss = critic_loss(critic, real, fake, lambda x: x, sigma)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-        with torch.no_grad():
-            gaps[sigma] = (critic(real)[0] - critic(soft)[0]).mean().item()
-    # only the critic that saw blurred reals as fakes scores them well below the sharp originals
-    assert gaps[2.0] > 1.0 and gaps[2.0] > 3 * abs(gaps[None])
+    real = torch.rand(8, 3, 32, 32) * 2 - 1
+    fake = real.flip(0)[:, [2, 0, 1]] * 0.7 + 0.3  # generated stand-ins: other faces, shifted in colour
+    critic = Discriminator(32, 8, 32)
+    optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
+    losses = []
+    for _ in range(30):
+        loss = critic_loss(critic, real, fake, lambda x: x)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    with torch.no_grad():
+        assert critic(real).min() > critic(fake).max()
 
 
 def test_the_landmark_term_measures_translations_of_faces_only_and_needs_the_detectors_resolution(tmp_path):

@@ -14,7 +14,7 @@ Measured, and written to `--out` as JSON plus a Markdown table:
   and of the real set they are scored against. Drawn anime has about twice a photo's (0.111 against
   0.059 at 128²), so a translation at a photo's figure still has the photo's texture, not drawn lines.
 - Texture distance: the L1 distance between the whole generated set's and the whole real set's mean
-  Gram matrices at VGG16 relu1_2, relu2_2 and relu3_3, at 64² (the trainer's `--style-weight` term,
+  Gram matrices at VGG16 relu1_2, relu2_2 and relu3_3, at 64² (AnimeGAN's style loss, `StyleLoss`,
   over whole sets rather than batches). Layout-free: it compares strokes and fills, not faces.
 - The reverse direction the same way: held-out anime portraits translated to humans vs every
   held-out human photo (selfies and UTKFace faces).
@@ -49,6 +49,7 @@ import argparse
 import hashlib
 import importlib.util
 import json
+import math
 import os
 import random
 from pathlib import Path
@@ -59,6 +60,7 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
+from torchvision.transforms.functional import gaussian_blur
 from torchvision.utils import make_grid, save_image
 
 from cartoon import data
@@ -66,7 +68,9 @@ from cartoon.images import open_image, to_image
 from cartoon.training import Run, set_threads
 from cartoon.twingan import square_tensor
 from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
-from cartoon.twingan.train import at_side, blurred, build_parser, exported_generator
+from cartoon.twingan.checkpoint import exported_generator
+from cartoon.twingan.losses import at_side
+from cartoon.twingan.train import build_parser
 from cartoon.vgg import StyleLoss, cache_dir
 
 # default_1.pt is TF-FID's Inception taking [-1, 255/128 - 1] inputs (uint8 / 128 - 1), 299×299.
@@ -144,6 +148,11 @@ class InceptionPool3(nn.Module):
 
 def as_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of standard deviation `sigma` pixels, the kernel reaching three deviations out."""
+    return gaussian_blur(images, 2 * math.ceil(3 * sigma) + 1, sigma)
 
 
 def local_contrast(images: torch.Tensor) -> float:

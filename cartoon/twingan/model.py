@@ -6,17 +6,12 @@ carry encoder features to the generator at the same resolution, and every batch 
 generator has a scale and shift (and running statistics) per domain. Switching the domain index
 turns the same code into a human face or an anime face. One spectral-norm discriminator per domain,
 and for training with pretrained features a `FeatureCritic` per domain beside it.
-`norm="layer-instance"` keeps the per-domain scale and shift but normalises each image by itself
-(`DomainNorm`), so a model translates at inference exactly as its critics saw it in training.
-`norm="demodulated"` does without activation statistics altogether: each generator convolution
-has a style per domain and demodulated weights (`ModulatedConv2d`, after StyleGAN2).
 
 Domains: 0 = human, 1 = anime. Images are (N, 3, R, R) in [-1, 1].
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -38,40 +33,19 @@ def _widths(resolution: int, width: int, max_width: int) -> dict[int, int]:
 
 
 class DomainNorm(nn.Module):
-    """A normalisation whose scale and shift are chosen per output domain: the switch.
+    """Batch norm whose scale, shift and running statistics are chosen per output domain: the switch.
 
-    "batch" is TwinGAN's: batch norm with running statistics per domain. Training normalises each
-    batch by itself and inference by the running estimates, so the critics judge outputs made one
-    way and the model ships making them another, unless the trainer freezes the statistics
-    (`--freeze-norm-statistics`: these modules stay in eval mode and training uses the estimates).
-    "layer-instance" normalises each image by itself, the same in training and inference: a
-    per-domain, per-channel learned mix of instance norm (drops each channel's mean, so the domain
-    sets it) and layer norm (keeps the channels' relative means), as U-GAT-IT's LIN.
+    Training normalises each batch by itself and inference by the running estimates, so the critics
+    judge outputs made one way and the model ships making them another, unless the trainer freezes
+    the statistics (`--freeze-norm-statistics`: these modules stay in eval mode and training uses
+    the estimates).
     """
 
-    STATISTICS = ("batch", "layer-instance")
-
-    def __init__(self, channels: int, domains: int = 2, statistics: str = "batch"):
+    def __init__(self, channels: int, domains: int = 2):
         super().__init__()
-        if statistics not in self.STATISTICS:
-            raise ValueError(f"statistics must be one of {self.STATISTICS}, got {statistics!r}")
-        self.statistics = statistics
-        if statistics == "batch":
-            self.norms = nn.ModuleList(nn.BatchNorm2d(channels, affine=False) for _ in range(domains))
-        else:
-            # The instance norm's share of the mix, as a logit: it starts half and half.
-            self.instance_logit = nn.Parameter(torch.zeros(domains, channels))
+        self.norms = nn.ModuleList(nn.BatchNorm2d(channels, affine=False) for _ in range(domains))
         self.scale = nn.Parameter(torch.ones(domains, channels))
         self.shift = nn.Parameter(torch.zeros(domains, channels))
-
-    def normalise(self, x: torch.Tensor, domain: int) -> torch.Tensor:
-        if self.statistics == "batch":
-            return self.norms[domain](x)
-        instance_share = torch.sigmoid(self.instance_logit[domain]).view(1, -1, 1, 1)
-        # the lerp written out: torch.lerp takes one dtype, and under autocast the share and the two norms'
-        # outputs need not share one
-        layer = F.layer_norm(x, x.shape[1:])
-        return layer + instance_share * (F.instance_norm(x) - layer)
 
     def forward(self, x: torch.Tensor, domain) -> torch.Tensor:
         """`domain` is an index, or a float t in [0, 1]: the two domains' outputs mixed (1 - t) : t.
@@ -79,53 +53,12 @@ class DomainNorm(nn.Module):
         A whole float (0.0, 1.0) is that domain's index: exact, and no second norm to compute.
         """
         if isinstance(domain, float) and not domain.is_integer():
-            if self.training and self.statistics == "batch":  # one batch would update both domains' running statistics
+            if self.training:  # one batch would update both domains' running statistics
                 raise ValueError("a blended domain is for inference: call .eval() first")
             return torch.lerp(self(x, 0), self(x, 1), domain)
         domain = int(domain)
-        x = self.normalise(x, domain)
+        x = self.norms[domain](x)
         return x * self.scale[domain].view(1, -1, 1, 1) + self.shift[domain].view(1, -1, 1, 1)
-
-
-class ModulatedConv2d(nn.Module):
-    """A 3×3 convolution whose input channels are scaled by a learned style per domain, its weights
-    then demodulated (StyleGAN2, Karras et al. 2020): each output channel's modulated weights are
-    rescaled to unit norm, so the style sets how channels are weighed and never the output's scale.
-
-    The domain switch with no statistics of activations: unlike batch norm it computes the same in
-    training and at inference, and unlike per-image norms it leaves each image's own statistics
-    alone (StyleGAN2 traces its droplet artefacts to instance norm).
-    """
-
-    # All but the first layer's inputs come through a leaky ReLU, which keeps (1 + 0.2²) / 2 of a unit signal's power.
-    GAIN = math.sqrt(2 / (1 + 0.2 ** 2))
-
-    def __init__(self, in_channels: int, out_channels: int, domains: int = 2):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_channels, in_channels, 3, 3))
-        self.style = nn.Parameter(torch.ones(domains, in_channels))
-        self.bias = nn.Parameter(torch.zeros(domains, out_channels))
-
-    def forward(self, x: torch.Tensor, domain) -> torch.Tensor:
-        """`domain` is an index, or a float t in [0, 1] that mixes the two domains' styles (1 - t) : t."""
-        if isinstance(domain, float):
-            style, bias = torch.lerp(self.style[0], self.style[1], domain), torch.lerp(self.bias[0], self.bias[1], domain)
-        else:
-            style, bias = self.style[domain], self.bias[domain]
-        weight = self.weight * style.view(1, -1, 1, 1)
-        weight = weight * (self.GAIN * torch.rsqrt(weight.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8))
-        return F.conv2d(x, weight, bias, padding=1)
-
-
-def domain_conv(in_channels: int, out_channels: int, domains: int, norm: str) -> tuple[nn.Module, nn.Module | None]:
-    """A generator convolution and the domain norm after it; a modulated convolution is its own switch."""
-    if norm == "demodulated":
-        return ModulatedConv2d(in_channels, out_channels, domains), None
-    return nn.Conv2d(in_channels, out_channels, 3, padding=1), DomainNorm(out_channels, domains, norm)
-
-
-def apply_domain_conv(conv: nn.Module, norm: nn.Module | None, x: torch.Tensor, domain) -> torch.Tensor:
-    return conv(x, domain) if norm is None else norm(conv(x), domain)
 
 
 class EncoderBlock(nn.Module):
@@ -146,32 +79,37 @@ class EncoderBlock(nn.Module):
 class GeneratorBlock(nn.Module):
     """Double the resolution, join the encoder's skip features, two 3×3 convolutions with domain norm."""
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int, norm: str):
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int):
         super().__init__()
-        self.conv1, self.norm1 = domain_conv(in_channels + skip_channels, out_channels, domains, norm)
-        self.conv2, self.norm2 = domain_conv(out_channels, out_channels, domains, norm)
+        self.conv1 = nn.Conv2d(in_channels + skip_channels, out_channels, 3, padding=1)
+        self.norm1 = DomainNorm(out_channels, domains)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
+        self.norm2 = DomainNorm(out_channels, domains)
 
     def forward(self, x, skip, domain):
         x = F.interpolate(x, scale_factor=2, mode="nearest")
         if skip is not None:
             x = torch.cat([x, skip], 1)
-        x = F.leaky_relu(apply_domain_conv(self.conv1, self.norm1, x, domain), 0.2)
-        return F.leaky_relu(apply_domain_conv(self.conv2, self.norm2, x, domain), 0.2)
+        x = F.leaky_relu(self.norm1(self.conv1(x), domain), 0.2)
+        return F.leaky_relu(self.norm2(self.conv2(x), domain), 0.2)
 
 
 class TwinGAN(nn.Module, PyTorchModelHubMixin):
-    """Shared encoder + domain-switched generator; `forward(images, domain)` translates into `domain`."""
+    """Shared encoder + domain-switched generator; `forward(images, domain)` translates into `domain`.
 
-    NORMS = DomainNorm.STATISTICS + ("demodulated",)
+    `norm` is in every saved config.json, the shipped one's included, from when the switch could be
+    something other than batch norm; the per-image and demodulated switches lost
+    (docs/twingan-experiments.md), so a config naming one is refused rather than half-loaded.
+    """
 
     def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=(8, 16, 32), domains: int = 2,
                  norm: str = "batch"):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError("resolution must be a power of two ≥ 8")
-        if norm not in self.NORMS:
-            raise ValueError(f"norm must be one of {self.NORMS}, got {norm!r}")
-        self.resolution, self.norm = resolution, norm
+        if norm != "batch":
+            raise ValueError(f"the domain switch is batch norm; norm={norm!r} is no longer built")
+        self.resolution = resolution
         self.skip_resolutions = tuple(skip_resolutions)
         widths = _widths(resolution, width, max_width)
         self.embedding_size = widths[4]
@@ -184,12 +122,13 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
             res //= 2
         self.bottleneck = nn.Conv2d(widths[4], widths[4], 3, padding=1)
 
-        self.start, self.start_norm = domain_conv(widths[4], widths[4], domains, norm)
+        self.start = nn.Conv2d(widths[4], widths[4], 3, padding=1)
+        self.start_norm = DomainNorm(widths[4], domains)
         self.generator = nn.ModuleDict()
         res = 8
         while res <= resolution:
             skip = widths[res] if res in self.skip_resolutions else 0
-            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains, norm)
+            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains)
             res *= 2
         self.to_rgb = nn.Conv2d(widths[resolution], 3, 1)
         for module in self.modules():
@@ -212,7 +151,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         return self.bottleneck(x), skips  # linear: a code centred near zero, good for cosine search
 
     def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float) -> torch.Tensor:
-        x = F.leaky_relu(apply_domain_conv(self.start, self.start_norm, code, domain), 0.2)
+        x = F.leaky_relu(self.start_norm(self.start(code), domain), 0.2)
         for res, block in self.generator.items():
             x = block(x, skips.get(int(res)), domain)
         return torch.tanh(self.to_rgb(x))
@@ -234,74 +173,23 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         return F.normalize(code.mean(dim=(2, 3)), dim=1)
 
 
-@torch.no_grad()
-def widen(narrow: TwinGAN, wide: TwinGAN, seed: int = 0) -> TwinGAN:
-    """Load `narrow` into `wide`, a TwinGAN with twice the channels at every resolution, so that
-    `wide` computes the same translations (Net2WiderNet, Chen et al. 2016): more capacity to train
-    on without starting over.
-
-    Channel c of `narrow` becomes channels 2c and 2c + 1 of `wide`, so concatenated skips keep their
-    order. A layer reading a duplicated pair splits each weight between the two at a random ratio;
-    the sum is unchanged, and the twins get different gradients, so they do not stay copies.
-    """
-    if narrow.norm == "demodulated":  # a split weight changes the norms that demodulation divides by
-        raise ValueError("widening keeps the translation only for normalised activations, not demodulated weights")
-    generator = torch.Generator().manual_seed(seed)
-    narrow_state = narrow.state_dict()
-    wide_state = {}
-    for name, target in wide.state_dict().items():
-        source = narrow_state[name]
-        for dim, (old, new) in enumerate(zip(source.shape, target.shape)):
-            if new == 2 * old:
-                source = source.repeat_interleave(2, dim=dim)
-            elif new != old:
-                raise ValueError(f"{name}: {tuple(target.shape)} is not {tuple(narrow_state[name].shape)} widened twice")
-        if source.dim() == 4 and target.shape[1] == 2 * narrow_state[name].shape[1]:
-            share = torch.rand(source[:, ::2].shape, generator=generator) * 0.5 + 0.25
-            source = source.clone()
-            source[:, ::2] *= share
-            source[:, 1::2] *= 1 - share
-        wide_state[name] = source
-    wide.load_state_dict(wide_state)
-    return wide
-
-
 class Discriminator(nn.Module):
-    """Spectral-norm convolutional critic for one domain: one unbounded score per image, and with
-    `patch_resolution` also one per patch, read off the trunk's features at that resolution.
+    """Spectral-norm convolutional critic for one domain: one unbounded score per image, shape (N,)."""
 
-    The patch head is a local critic beside the global one (U-GAT-IT's pair, sharing one trunk):
-    at 16² of a 128² image each score sees a 24-pixel patch, so texture is judged region by region.
-    `forward` returns the list of score tensors, global first: (N,) and then (N, R, R).
-    """
-
-    def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, patch_resolution: int | None = None):
+    def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256):
         super().__init__()
         widths = _widths(resolution, width, max_width)
-        if patch_resolution is not None and patch_resolution not in widths:
-            raise ValueError(f"patch_resolution must be one of {sorted(widths)}, got {patch_resolution}")
         layers = [spectral_norm(nn.Conv2d(3, widths[resolution], 3, padding=1)), nn.LeakyReLU(0.2)]
-        sides = [resolution] * 2  # each layer's output side
         res = resolution
         while res > 4:
             layers += [spectral_norm(nn.Conv2d(widths[res], widths[res // 2], 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             res //= 2
-            sides += [res] * 2
         layers += [spectral_norm(nn.Conv2d(widths[4], widths[4], 3, padding=1)), nn.LeakyReLU(0.2)]
-        sides += [4] * 2
-        # the patch head reads the last features at its resolution (layers counted from 1)
-        self.patch_layer = len(sides) - sides[::-1].index(patch_resolution) if patch_resolution else None
         self.features = nn.Sequential(*layers)
         self.score = spectral_norm(nn.Linear(widths[4] * 16, 1))
-        self.patch_score = spectral_norm(nn.Conv2d(widths[patch_resolution], 1, 1)) if patch_resolution else None
 
-    def forward(self, images: torch.Tensor) -> list[torch.Tensor]:
-        scores, x = [], images
-        for index, layer in enumerate(self.features, 1):
-            x = layer(x)
-            if index == self.patch_layer:
-                scores.append(self.patch_score(x).squeeze(1))
-        return [self.score(x.flatten(1)).squeeze(1)] + scores
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.score(self.features(images).flatten(1)).squeeze(1)
 
 
 class FeatureCritic(nn.Module):

@@ -1,0 +1,131 @@
+"""A TwinGAN run's models and checkpoint: building the models from a run's arguments, what a checkpoint
+records beside them, and reading it back as `--export`, `--resume-from` and `evaluate --run-dir` do."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from torch import nn
+
+from cartoon.training import Run, measure_batchnorm_statistics, memory_format, set_threads
+from cartoon.training_state import export_training_state, read_training_state
+from cartoon.twingan.data import training_batches, training_data, with_training_data
+from cartoon.twingan.losses import DOMAINS, build_feature_critics, translate_both_ways
+from cartoon.twingan.model import Discriminator, TwinGAN
+from cartoon.vgg import VGG16Features
+
+
+def model_config(args) -> dict:
+    return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width}
+
+
+def critic_config(args) -> dict:
+    return {"critic_width": args.critic_width, "critic_max_width": args.critic_max_width}
+
+
+def adopt_generator_config(args, config: dict) -> None:
+    """Size the generator as a saved one is sized (its `config`), whatever the size flags say."""
+    args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
+
+
+def build_models(args, device="cpu"):
+    """The generator and the two critics, in the run's memory order."""
+    generator = TwinGAN(**model_config(args))
+    critic_width, critic_max_width = args.critic_width or args.width, args.critic_max_width or args.max_width
+    critics = nn.ModuleList(Discriminator(args.resolution, critic_width, critic_max_width) for _ in DOMAINS)
+    return generator.to(device, memory_format=memory_format(args)), critics.to(device, memory_format=memory_format(args))
+
+
+def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
+    """The generator (`key` "generator") or its moving average ("ema") from a checkpoint payload."""
+    model = TwinGAN(**payload["config"])
+    model.load_state_dict(payload[key])
+    return model
+
+
+def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batches: int) -> TwinGAN:
+    """Set every batch norm's running statistics to their mean over `batches` training passes of
+    `model` itself, and return it in eval mode.
+
+    In training each running estimate follows the raw generator's last few batches (momentum 0.1)
+    and the moving average copies it, so the average is shipped with statistics of other weights,
+    and noisy ones: every checkpoint translates a little differently for that alone.
+    """
+    device = next(model.parameters()).device
+    return measure_batchnorm_statistics(
+        model, lambda: translate_both_ways(model, next(photo_batches).to(device), next(anime_batches).to(device)), batches)
+
+
+def with_own_statistics(model: TwinGAN, args) -> TwinGAN:
+    """`model` in eval mode, its batch-norm statistics first estimated afresh (unless --norm-batches 0)."""
+    if not args.norm_batches:
+        return model.eval()
+    set_threads(args.threads)
+    return estimate_norm_statistics(model, *training_batches(args, model.resolution), args.norm_batches)
+
+
+def checkpoint_extras(args) -> dict:
+    """What a checkpoint keeps beside the models: every argument of the run, and on their own the ones a resume,
+    an export and evaluation read (the model's and critics' sizes, how the run began, its data)."""
+    return dict(config=model_config(args), critic_config=critic_config(args), init_from=args.init_from,
+                frozen_statistics=args.freeze_norm_statistics, training_data=training_data(args), args=dict(vars(args)))
+
+
+def recorded_args(payload: dict, args) -> argparse.Namespace:
+    """The arguments a checkpoint's run trained with. A checkpoint from before they were recorded names only its
+    sizes, start and data: this command's flags (its loss weights, rates) stand for the rest."""
+    recorded = Run.arguments(payload, argparse.Namespace(**{
+        **vars(args), **payload.get("critic_config", {}), **payload.get("training_data", {}),
+        "init_from": payload.get("init_from"), "freeze_norm_statistics": payload.get("frozen_statistics", False),
+        "feature_critic_weight": payload.get("feature_critic_weight", 0.0)}))
+    adopt_generator_config(recorded, payload["config"])
+    return with_training_data(recorded)
+
+
+def exported_state(folder) -> dict:
+    """An export's training state as the payload of the checkpoint it was written from, its extras from the
+    arguments it recorded."""
+    payload = read_training_state(folder)
+    recorded = argparse.Namespace(**payload["args"])
+    return {**payload, **checkpoint_extras(recorded), "feature_critic_weight": recorded.feature_critic_weight}
+
+
+def exported_generator(payload: dict, args) -> TwinGAN:
+    """A checkpoint's EMA generator as `--export` writes it: with statistics of its own weights,
+    estimated over the run's own data unless the flags say otherwise, or kept as trained if the run
+    froze them."""
+    model = checkpoint_generator(payload)
+    if payload.get("frozen_statistics"):
+        return model.eval()
+    return with_own_statistics(model, with_training_data(args, payload.get("training_data")))
+
+
+def export(args):
+    """Write the run's EMA generator as a Hub model folder (config.json + model.safetensors), and beside it the
+    training state `--resume-from` continues from (`cartoon.training_state`): the other models and the optimisers."""
+    run = Run(args.run, main=False)
+    if not run.checkpoint_path.is_file():
+        raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
+    payload = run.read_checkpoint()
+    exported_generator(payload, args).save_pretrained(args.export)
+    # the run's own arguments, not this command's, built the models and go into training.json
+    recorded = recorded_args(payload, args)
+    generator, critics = build_models(recorded)
+    modules = dict(generator=generator, critics=critics)
+    if "feature_critics" in payload:
+        modules["feature_critics"] = build_feature_critics(VGG16Features(pretrained=False))
+    # The most needed first: moments beyond the state's budget are left out in this order. Their
+    # hyper-parameters come with their saved state.
+    optimisers = {name: torch.optim.Adam(modules[models].parameters())
+                  for name, models in (("opt_d", "critics"), ("opt_g", "generator"), ("opt_f", "feature_critics")) if models in modules}
+    step = Run.restore(payload, **modules, **optimisers)
+    written = export_training_state(args.export, step, recorded, **modules, **optimisers)
+    left_out = f", {', '.join(written['moments_omitted'])} moments left out" if written["moments_omitted"] else ""
+    print(f"exported step {step} EMA generator and training state ({written['state_bytes'] / 1e6:.1f} MB{left_out}) to {args.export}")
+
+
+def recalibrate(args):
+    """Re-estimate a saved model's batch-norm statistics, in place."""
+    with_own_statistics(TwinGAN.from_pretrained(args.recalibrate), with_training_data(args)).save_pretrained(args.recalibrate)
+    print(f"re-estimated the batch-norm statistics of {args.recalibrate} over {args.norm_batches} batches")

@@ -1,0 +1,185 @@
+"""What a TwinGAN training step computes: its generator passes, what the critics see, and the losses.
+
+Per step (hinge GAN, DiffAugment on every image a critic sees): human→human and anime→anime
+reconstruction (L1 + GAN), human→anime and anime→human GAN, and both round trips' cycle L1. Beside
+them, optional and off by default: a second critic per domain on frozen VGG16 features, and the
+`SourceTerms`, which tie each translation to the image it came from.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cartoon.training import hinge_critic_loss
+from cartoon.twingan.model import ANIME, HUMAN, FeatureCritic
+from cartoon.vgg import ContentLoss, LikenessLoss, VGG16Features
+
+DOMAINS = (HUMAN, ANIME)
+# TwinGAN's weights for the two L1 terms; a tenth of either lost (docs/twingan-experiments.md).
+RECONSTRUCTION_WEIGHT = 10.0
+CYCLE_WEIGHT = 10.0
+# the VGG16 activations the feature critics score: textures at 32², parts at 16², layout at 8² of a 64² view
+FEATURE_LAYERS = ("relu2_2", "relu3_3", "relu4_3")
+
+
+class Translations(NamedTuple):
+    human_to_human: torch.Tensor
+    human_to_anime: torch.Tensor
+    anime_to_human: torch.Tensor
+    anime_to_anime: torch.Tensor
+    cycle_human: torch.Tensor  # human → anime → human
+    cycle_anime: torch.Tensor  # anime → human → anime
+
+    def into(self, domain: int) -> torch.Tensor:
+        """Everything generated into `domain`, as its critic is shown it: the reconstructions, then the translations."""
+        return torch.cat([self.human_to_human, self.anime_to_human] if domain == HUMAN else [self.anime_to_anime, self.human_to_anime])
+
+    def translated_into(self, domain: int) -> torch.Tensor:
+        return self.anime_to_human if domain == HUMAN else self.human_to_anime
+
+
+def translate_both_ways(g, human: torch.Tensor, drawn: torch.Tensor) -> Translations:
+    """A training step's generator passes: each encoding decoded into both domains, then each
+    translation back (in this order, which is the order batch norm sees the batches in)."""
+    human_to_human, human_to_anime = g(human, [HUMAN, ANIME])
+    anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME])
+    return Translations(human_to_human, human_to_anime, anime_to_human, anime_to_anime, g(human_to_anime, HUMAN), g(anime_to_human, ANIME))
+
+
+def pixel_losses(out: Translations, human: torch.Tensor, drawn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reconstruction L1 of both domains and the L1 of both round trips, unweighted."""
+    reconstruction = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
+    return reconstruction, F.l1_loss(out.cycle_human, human) + F.l1_loss(out.cycle_anime, drawn)
+
+
+def diff_augment(images: torch.Tensor, policy: str) -> torch.Tensor:
+    """Differentiable augmentation (Zhao et al. 2020), applied alike to real and generated images."""
+    n = images.shape[0]
+    if "color" in policy:
+        images = images + (torch.rand(n, 1, 1, 1, device=images.device) - 0.5)
+        mean = images.mean(1, keepdim=True)
+        images = (images - mean) * (torch.rand(n, 1, 1, 1, device=images.device) * 2) + mean
+        mean = images.mean((1, 2, 3), keepdim=True)
+        images = (images - mean) * (torch.rand(n, 1, 1, 1, device=images.device) + 0.5) + mean
+    if "translation" in policy:
+        # shift by up to 1/8 of the side, zeros coming in (grid units span 2 per side)
+        shift = (torch.rand(n, 2, device=images.device) - 0.5) * 0.5
+        theta = torch.zeros(n, 2, 3, device=images.device)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1
+        theta[:, :, 2] = shift
+        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+        images = F.grid_sample(images, grid, padding_mode="zeros", align_corners=False)
+    if "cutout" in policy:
+        side = images.shape[-1]
+        half = side // 4  # a square of half the side, as in DiffAugment
+        centre = torch.randint(0, side, (n, 2, 1, 1), device=images.device)
+        coords = torch.arange(side, device=images.device)
+        inside_y = (coords.view(1, side, 1) - centre[:, 0]).abs() < half
+        inside_x = (coords.view(1, 1, side) - centre[:, 1]).abs() < half
+        images = images * (~(inside_y & inside_x)).unsqueeze(1).to(images.dtype)
+    return images
+
+
+def at_side(images: torch.Tensor, side: int) -> torch.Tensor:
+    """VGG losses compare at `side`²: VGG is the costliest part of a CPU step. At 64² two different
+    people are still twice as far apart as a photo and its anime translation, and Gram matrices still
+    tell the step-9,650 weights' translations' textures from a drawing's as well as at 128²."""
+    if images.shape[-1] == side:
+        return images
+    # float: antialiased resizing has no bfloat16 kernel on the CPU
+    return F.interpolate(images.float(), size=side, mode="bilinear", antialias=True, align_corners=False)
+
+
+def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, augment) -> torch.Tensor:
+    """Hinge loss of one domain's pixel critic: the domain's real images against everything generated into it."""
+    scores = critic(augment(torch.cat([real, fake])))
+    return hinge_critic_loss(scores[: len(real)], scores[len(real) :])
+
+
+def build_feature_critics(vgg: VGG16Features) -> nn.ModuleList:
+    """A `FeatureCritic` per domain on the FEATURE_LAYERS of `vgg` (their sizes only: its weights may be untrained)."""
+    return nn.ModuleList(FeatureCritic(vgg.channels(FEATURE_LAYERS)) for _ in DOMAINS)
+
+
+def feature_activations(vgg: VGG16Features, images: torch.Tensor, augment, side: int) -> list[torch.Tensor]:
+    """What the feature critics score: `images` augmented as the pixel critics see them, at the VGG side."""
+    return vgg.activations(at_side(augment(images), side), FEATURE_LAYERS)
+
+
+def feature_critic_loss(critic, real_activations: list[torch.Tensor], fake_activations: list[torch.Tensor]) -> torch.Tensor:
+    """Hinge loss of one domain's feature critic, summed over its layers, on the `feature_activations` of real
+    images against those of fakes. Nothing flows back through the frozen network: only the heads learn here."""
+    activations = [torch.cat([r, f.detach()]) for r, f in zip(real_activations, fake_activations)]
+    reals = len(real_activations[0])
+    return sum(hinge_critic_loss(scores[:reals], scores[reals:]) for scores in critic(activations))
+
+
+class SourceTerms:
+    """The generator's terms that tie each translation to the image it came from, each on when its weight is:
+
+    - content: VGG16 relu4_3 L1 between each photo and its anime translation (AnimeGAN's content loss);
+    - cycle content: the same between each photo and its round trip, so the way back keeps what the
+      photo's features say of the face (gender, age) and not only its pixels;
+    - likeness: each anime translation's pooled relu4_3 features must pick out its own photo among the
+      batch's and ~1,000 earlier ones (`LikenessLoss`, InfoNCE); anime likeness: each human translation
+      its own anime portrait;
+    - landmark: each anime translation keeps its photo's five RetinaFace landmarks, or only the head's
+      pose (`cartoon.faces.LandmarkLoss`).
+
+    VGG sees every image at `args.vgg_size`². `weights` maps each term's name, as `__call__` returns it, to its weight.
+    """
+
+    def __init__(self, args: argparse.Namespace, vgg: VGG16Features | None, device, memory_format):
+        self.vgg, self.side = vgg, args.vgg_size
+        self.weights = {"content": args.content_weight, "cycle_content": args.cycle_content_weight,
+                        "likeness": args.likeness_weight, "anime_likeness": args.anime_likeness_weight,
+                        "landmark": args.landmark_weight}
+        self.content = ContentLoss(vgg).to(device) if args.content_weight or args.cycle_content_weight else None
+        # Keyed by the translation's domain: anime translations pick out their photos, human ones their portraits.
+        self.likeness = {d: LikenessLoss(vgg).to(device) for d, weight in ((ANIME, args.likeness_weight),
+                                                                             (HUMAN, args.anime_likeness_weight)) if weight}
+        self.landmarks = None
+        if args.landmark_weight:
+            if args.resolution < 64:  # known only now: a resumed or fine-tuned run takes its resolution from its model
+                raise SystemExit(f"--landmark-weight needs a resolution of at least 64 (the face detector's), not {args.resolution}")
+            from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
+
+            self.landmarks = LandmarkLoss(measure=args.landmark_measure).to(device, memory_format=memory_format)
+
+    @staticmethod
+    def needs_vgg(args: argparse.Namespace) -> bool:
+        return bool(args.content_weight or args.cycle_content_weight or args.likeness_weight or args.anime_likeness_weight)
+
+    def __call__(self, out: Translations, reals: dict[int, torch.Tensor], critics_passes=None) -> dict[str, torch.Tensor]:
+        """Each term's unweighted loss (0 when off). `critics_passes`, the feature critics' unaugmented
+        activations (of the translations, of the real images), saves this the VGG passes they already made."""
+        losses = dict.fromkeys(self.weights, torch.zeros(()))
+        # The deepest (relu4_3) activations of the translations the terms judge, and of the images they
+        # were translated from: a translation into domain d is of an image from 1 - d.
+        judged = set(self.likeness) | ({ANIME} if self.weights["content"] else set())
+        sourced = judged | ({ANIME} if self.weights["cycle_content"] else set())
+        translated, sources = {}, {}
+        for d in judged:
+            translated[d] = critics_passes[0][d][-1] if critics_passes else self.vgg(at_side(out.translated_into(d), self.side))
+        with torch.no_grad():
+            for d in sourced:
+                sources[d] = critics_passes[1][1 - d][-1] if critics_passes else self.vgg(at_side(reals[1 - d], self.side))
+        if self.weights["content"]:
+            losses["content"] = self.content.from_features(translated[ANIME], sources[ANIME])[0]
+        if self.weights["cycle_content"]:
+            losses["cycle_content"] = self.content.from_features(self.vgg(at_side(out.cycle_human, self.side)), sources[ANIME])[0]
+        if ANIME in self.likeness:
+            losses["likeness"] = self.likeness[ANIME].from_features(translated[ANIME], sources[ANIME])
+        if HUMAN in self.likeness:
+            losses["anime_likeness"] = self.likeness[HUMAN].from_features(translated[HUMAN], sources[HUMAN])
+        if self.landmarks is not None:
+            losses["landmark"] = self.landmarks(reals[HUMAN], out.human_to_anime)
+        return losses
+
+    def weighted(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:
+        return sum(self.weights[name] * loss for name, loss in losses.items())
