@@ -17,8 +17,10 @@ SELFIE_PHOTOS = DATA_ROOT / "selfie2anime" / "photo"
 SELFIE_ANIME = DATA_ROOT / "selfie2anime" / "anime"
 UTKFACE = DATA_ROOT / "utkface"
 ANIME_TAGS = DATA_ROOT / "anime_tags"
+# Google's Cartoon Set (CC-BY 4.0, credit "Cartoon Set, Google LLC"): flat fills and black outlines
+CARTOONSET = DATA_ROOT / "cartoonset" / "images"
 
-HOLDOUT = {SELFIE_PHOTOS: 100, SELFIE_ANIME: 200, UTKFACE: 300}
+HOLDOUT = {SELFIE_PHOTOS: 100, SELFIE_ANIME: 200, UTKFACE: 300, CARTOONSET: 500}
 
 
 def images_in(folder: Path) -> list[Path]:
@@ -26,7 +28,7 @@ def images_in(folder: Path) -> list[Path]:
 
 
 def split(folder: Path) -> tuple[list[Path], list[Path]]:
-    """(train, held-out) files of SELFIE_PHOTOS, SELFIE_ANIME or UTKFACE.
+    """(train, held-out) files of SELFIE_PHOTOS, SELFIE_ANIME, UTKFACE or CARTOONSET.
 
     ANIME_TAGS is split per (hair, eyes) pair instead, by `cartoon.acgan.data`.
     """

@@ -1,23 +1,41 @@
-"""Quality figures of the white-box cartoonizer on held-out photos, split by gender and age.
+"""How cartoon-like and how faithful the white-box cartoonizer is on held-out photos, per group.
 
-    python -m cartoon.whitebox.evaluate [--weights weights/whitebox] [--output runs/whitebox_eval.json]
+    python -m cartoon.whitebox.evaluate [--weights weights/whitebox] [--reference] [--output runs/whitebox_eval.json]
 
-For each held-out photo (UTKFace and selfie2anime, never seen in training) the whole photo is
-cartoonized and compared with it:
+Each held-out photo (UTKFace and selfie2anime, never seen in training) is cartoonized whole and
+compared with its cartoon. The look, measured at 256² (photo and cartoon each resized to 256×256):
+- luminance gradient G: with luminance Y = 0.299 R + 0.587 G + 0.114 B on the 0–255 scale, G is
+  the magnitude of the forward differences, G[i, j] = √((Y[i, j+1] − Y[i, j])² + (Y[i+1, j] − Y[i, j])²),
+  over the 255×255 pixels that have both neighbours;
+- flat ratio: the share of pixels with G < 2 (flat colour regions), cartoon ÷ photo;
+- edge ratio: the 97th percentile of G (the strength of the strongest lines), cartoon ÷ photo.
+  A blur raises the flat ratio too, but lowers this one: a cartoon needs both.
+- probe share: the share of cartoons that a cartoon-vs-photo probe on frozen VGG16 features
+  (`cartoon.whitebox.probe`) reads as cartoon; it was trained to call blurred and bilateral-smoothed
+  photos photos, so smoothing alone cannot pass it. Its own cross-validated accuracy per kind of
+  image is printed and saved beside the figures.
+The person kept:
 - landmark distance: mean distance between the photo's and the cartoon's 5 RetinaFace landmarks,
   in units of the photo's eye distance (0 = the face kept its exact shape and place);
-- face kept: share of photos with a face whose cartoon still has one detected at the same place;
-- flattening: distinct colours (6 bits per channel) of the cartoon / of the photo (below 1:
-  flatter colour regions) and Canny edge density of the cartoon / of the photo (how much line
-  work survives or is added), each a ratio of the group's means.
+- face kept: share of photos with a face whose cartoon still has one detected at the same place.
 RetinaFace alone is used (no MTCNN fallback), so every figure comes from one detector.
-`--reference` adds, for scale, the same figures for OpenCV's untrained stylization filter and for
-the photo re-encoded as JPEG (how much landmarks move from detector noise alone).
+
+Ratios per group are ratios of the group's means, not means of per-photo ratios (which a few
+photos with almost no edges would dominate). Beside each figure, a 90% bootstrap interval over
+the group's photos. Issue 45's targets hold in every group: edge ratio ≥ 1.5, flat ratio ≥ 1.3,
+probe share ≥ 90%, landmark distance ≤ 0.05, faces kept ≥ 98%.
+
+`--reference` adds the same figures for OpenCV's untrained stylization filter, a posterise-and-ink
+filter cartoon, the photo re-encoded as JPEG (how much landmarks move from detector noise alone),
+a Gaussian blur and bilateral smoothing. The last two must miss the probe target and the blur the
+edge target too: they are the check that these measures cannot be passed by smoothing a photo,
+as the filter cartoon is the check that a drawn look on a real face can pass them.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import statistics
@@ -32,16 +50,27 @@ from tqdm import tqdm
 from cartoon import data
 from cartoon.faces import detect_faces
 from cartoon.training import set_threads
+from cartoon.whitebox import probe as cartoon_probe
 
-METRICS = ("landmark_distance", "face_kept")
-# Colours are counted at 6 bits per channel: at 8 bits a mere blur *adds* colours (smooth
-# gradients between JPEG blocks), which would read as the opposite of flattening.
-COLOUR_BITS = 6
-# Flattening per group is a ratio of means (cartoon / photo), not a mean of per-photo ratios, which
-# a few photos with almost no edges would dominate.
-RATIOS = {"colour_ratio": ("cartoon_colours", "photo_colours"), "edge_ratio": ("cartoon_edges", "photo_edges")}
+SIZE = 256
+LUMA = np.array([0.299, 0.587, 0.114])
+FLAT_GRADIENT = 2.0  # below this G (0–255 luminance per pixel) a pixel counts as flat
+EDGE_PERCENTILE = 97
+METRICS = ("landmark_distance", "face_kept", "read_as_cartoon")
+RATIOS = {"flat_ratio": ("cartoon_flat", "photo_flat"), "edge_ratio": ("cartoon_edge", "photo_edge")}
 # A cartoon face counts as the photo's face when their boxes overlap at least this much (IoU).
 SAME_FACE_IOU = 0.3
+BOOTSTRAP_RESAMPLES = 2000
+INTERVAL = (5, 95)  # percentiles of the bootstrap: a 90% interval
+# (summary key, short name, at least or at most, threshold): issue 45, in every TARGET_GROUPS row
+TARGETS = [
+    ("edge_ratio", "edge", ">=", 1.5),
+    ("flat_ratio", "flat", ">=", 1.3),
+    ("read_as_cartoon", "probe", ">=", 0.9),
+    ("landmark_distance", "landmarks", "<=", 0.05),
+    ("face_kept", "faces", ">=", 0.98),
+]
+TARGET_GROUPS = ("selfie2anime", "UTKFace male", "UTKFace female", f"UTKFace {data.CHILD}", f"UTKFace {data.OLDER}")
 
 
 def parse_args(argv=None):
@@ -50,7 +79,10 @@ def parse_args(argv=None):
     parser.add_argument("--random-weights", action="store_true", help="an untrained Generator (to try the script before weights exist)")
     parser.add_argument("--output", default="runs/whitebox_eval.json", help="JSON with per-group figures and per-image records")
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos per dataset (0: all held-out photos)")
-    parser.add_argument("--reference", action="store_true", help="also measure OpenCV's untrained stylization filter and a JPEG re-encoding (detector noise) on the same photos")
+    parser.add_argument("--reference", action="store_true",
+                        help="also measure OpenCV stylization, a JPEG re-encoding (detector noise), a Gaussian blur and bilateral smoothing")
+    parser.add_argument("--probe-images", type=int, default=0,
+                        help="train the probe on this many images per folder (0: its defaults, every held-out cartoon and 200 photos a folder)")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -81,14 +113,20 @@ def held_out_photos(limit: int = 0) -> list[tuple[Path, dict]]:
     return photos
 
 
-def unique_colours(pixels: np.ndarray, bits: int = COLOUR_BITS) -> int:
-    """Distinct colours with each channel cut to `bits` bits."""
-    levels = pixels.astype(np.int32) >> (8 - bits)
-    return len(np.unique(levels[..., 0] << 2 * bits | levels[..., 1] << bits | levels[..., 2]))
+def luminance_gradient(image: Image.Image) -> np.ndarray:
+    """G of the module docstring: forward-difference gradient magnitude of the 256² luminance."""
+    luminance = np.asarray(image.convert("RGB").resize((SIZE, SIZE), Image.BICUBIC), dtype=np.float64) @ LUMA
+    across = luminance[:-1, 1:] - luminance[:-1, :-1]
+    down = luminance[1:, :-1] - luminance[:-1, :-1]
+    return np.hypot(across, down)
 
 
-def edge_density(pixels: np.ndarray) -> float:
-    return float((cv2.Canny(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), 100, 200) > 0).mean())
+def flat_share(gradient: np.ndarray) -> float:
+    return float((gradient < FLAT_GRADIENT).mean())
+
+
+def edge_strength(gradient: np.ndarray) -> float:
+    return float(np.percentile(gradient, EDGE_PERCENTILE))
 
 
 def box_iou(a, b) -> float:
@@ -99,18 +137,22 @@ def box_iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def compare(photo: Image.Image, cartoon: Image.Image) -> dict:
-    """The four figures for one photo and its cartoon (face figures None without a face in the photo)."""
-    photo_pixels, cartoon_pixels = np.asarray(photo), np.asarray(cartoon)
+def compare(photo: Image.Image, cartoon: Image.Image, photo_faces=None) -> dict:
+    """Look and likeness figures for one photo and its cartoon (face figures None without a face in the photo).
+
+    `photo_faces`: the photo's RetinaFace detections when the caller already has them.
+    """
+    photo_gradient, cartoon_gradient = luminance_gradient(photo), luminance_gradient(cartoon)
     record = {
-        "photo_colours": unique_colours(photo_pixels),
-        "cartoon_colours": unique_colours(cartoon_pixels),
-        "photo_edges": edge_density(photo_pixels),
-        "cartoon_edges": edge_density(cartoon_pixels),
+        "photo_flat": flat_share(photo_gradient),
+        "cartoon_flat": flat_share(cartoon_gradient),
+        "photo_edge": edge_strength(photo_gradient),
+        "cartoon_edge": edge_strength(cartoon_gradient),
         "landmark_distance": None,
         "face_kept": None,
     }
-    photo_faces = detect_faces(photo, max_faces=1, fallback=False)
+    if photo_faces is None:
+        photo_faces = detect_faces(photo, max_faces=1, fallback=False)
     if not photo_faces:
         return record
     face = photo_faces[0]
@@ -123,8 +165,36 @@ def compare(photo: Image.Image, cartoon: Image.Image) -> dict:
     return record
 
 
+def bootstrap_intervals(members: list[dict], seed: int = 0) -> dict[str, list[float]]:
+    """90% intervals of each ratio and mean figure, from the group's photos resampled with replacement."""
+    picks = np.random.default_rng(seed).integers(0, len(members), size=(BOOTSTRAP_RESAMPLES, len(members)))
+    intervals = {}
+    for ratio, (cartoon_key, photo_key) in RATIOS.items():
+        cartoon_values, photo_values = (np.array([m[key] for m in members]) for key in (cartoon_key, photo_key))
+        intervals[ratio] = cartoon_values[picks].sum(1) / np.maximum(photo_values[picks].sum(1), 1e-12)
+    for metric in METRICS:
+        values = np.array([np.nan if m.get(metric) is None else m[metric] for m in members])
+        known = ~np.isnan(values)
+        if not known.any():
+            continue
+        # resamples that drew no photo with this figure have no mean; the interval is over the rest
+        totals, counts = np.nan_to_num(values)[picks].sum(1), known[picks].sum(1)
+        intervals[metric] = totals[counts > 0] / counts[counts > 0]
+    return {name: np.percentile(samples, INTERVAL).tolist() for name, samples in intervals.items()}
+
+
+def missed_targets(row: dict) -> list[str]:
+    """Short names of the targets this row misses; a figure that could not be measured misses."""
+    missed = []
+    for key, name, direction, threshold in TARGETS:
+        value = row.get(key)
+        if value is None or (value < threshold if direction == ">=" else value > threshold):
+            missed.append(name)
+    return missed
+
+
 def summarise(records: list[dict]) -> dict[str, dict]:
-    """Mean of each figure per row: all, each dataset, UTKFace by gender, by age band, and both."""
+    """Figures per row: all, each dataset, UTKFace by gender, by age band, and both."""
     genders, bands = ("male", "female"), data.AGE_BANDS
     names = ["all", "selfie2anime", "UTKFace"] + [f"UTKFace {g}" for g in genders] + [f"UTKFace {b}" for b in bands]
     names += [f"UTKFace {g} {b}" for g in genders for b in bands]
@@ -142,28 +212,52 @@ def summarise(records: list[dict]) -> dict[str, dict]:
             continue
         row = {"photos": len(members), "photos_with_face": sum(m["face_kept"] is not None for m in members)}
         for metric in METRICS:
-            values = [m[metric] for m in members if m[metric] is not None]
+            values = [m[metric] for m in members if m.get(metric) is not None]
             row[metric] = statistics.fmean(values) if values else None
             if metric == "landmark_distance":
                 row["landmark_distance_median"] = statistics.median(values) if values else None
         for ratio, (cartoon_key, photo_key) in RATIOS.items():
             photo_total = sum(m[photo_key] for m in members)
             row[ratio] = sum(m[cartoon_key] for m in members) / photo_total if photo_total else None
+        row["interval_90"] = bootstrap_intervals(members)
+        row["targets_missed"] = missed_targets(row)
         summary[name] = row
     return summary
 
 
-def table(summary: dict[str, dict]) -> str:
-    columns = [  # (title, key, width, format, scale)
-        ("photos", "photos", 6, "d", 1), ("faces", "photos_with_face", 5, "d", 1),
-        ("lmk dist", "landmark_distance", 8, ".3f", 1), ("median", "landmark_distance_median", 7, ".3f", 1),
-        ("kept %", "face_kept", 7, ".1f", 100), ("colours", "colour_ratio", 8, ".3f", 1), ("edges", "edge_ratio", 6, ".2f", 1),
+def figure(row: dict, key: str, spec: str, scale: float = 1, interval: bool = True) -> str:
+    """A figure, with its bootstrap interval when asked: `1.52 (1.41-1.63)`."""
+    if row.get(key) is None:
+        return "-"
+    text = format(row[key] * scale, spec)
+    if interval and key in row["interval_90"]:
+        low, high = (format(bound * scale, spec) for bound in row["interval_90"][key])
+        text += f" ({low}-{high})"
+    return text
+
+
+def table(summary: dict[str, dict], groups=("all",) + TARGET_GROUPS) -> str:
+    columns = [  # (title, width, cell)
+        ("photos", 6, lambda r: str(r["photos"])),
+        ("faces", 5, lambda r: str(r["photos_with_face"])),
+        ("flat ≥1.3", 18, lambda r: figure(r, "flat_ratio", ".2f")),
+        ("edge ≥1.5", 18, lambda r: figure(r, "edge_ratio", ".2f")),
+        ("probe ≥90%", 16, lambda r: figure(r, "read_as_cartoon", ".0f", 100)),
+        ("landmarks ≤.05", 21, lambda r: figure(r, "landmark_distance", ".3f")),
+        ("kept ≥98%", 9, lambda r: figure(r, "face_kept", ".1f", 100, interval=False)),
+        ("targets", 7, lambda r: "met" if not r["targets_missed"] else "missed: " + ", ".join(r["targets_missed"])),
     ]
-    header = f"{'group':30}" + "".join(f" {title:>{width}}" for title, _, width, _, _ in columns)
+    header = f"{'group':22}" + "".join(f" {title:>{width}}" for title, width, _ in columns)
     lines = [header, "-" * len(header)]
-    for name, row in summary.items():
-        cells = [format(row[key] * scale, spec) if row[key] is not None else "-" for _, key, _, spec, scale in columns]
-        lines.append(f"{name:30}" + "".join(f" {cell:>{width}}" for cell, (_, _, width, _, _) in zip(cells, columns)))
+    for name in groups:
+        if name in summary:
+            lines.append(f"{name:22}" + "".join(f" {cell(summary[name]):>{width}}" for _, width, cell in columns))
+    return "\n".join(lines)
+
+
+def probe_table(probe: cartoon_probe.CartoonProbe) -> str:
+    lines = [f"cartoon probe, {probe.settings.folds}-fold cross-validated: share judged right", f"{'images':18} {'count':>6} {'right':>7}"]
+    lines += [f"{kind:18} {a['images']:6d} {a['accuracy']:7.1%}" for kind, a in probe.accuracy.items()]
     return "\n".join(lines)
 
 
@@ -179,30 +273,79 @@ def jpeg_copy(photo: Image.Image, quality: int = 50) -> Image.Image:
     return Image.open(buffer).convert("RGB")
 
 
+def gaussian_blur(photo: Image.Image) -> Image.Image:
+    """Flatter than the photo with no line added: must miss the edge and probe targets."""
+    return Image.fromarray(cartoon_probe.gaussian_blur(np.asarray(photo), sigma=2.0))
+
+
+def bilateral_smoothing(photo: Image.Image) -> Image.Image:
+    """Flat regions with the photo's edges kept, no outline drawn: must miss the probe target."""
+    return Image.fromarray(cartoon_probe.bilateral_smoothing(np.asarray(photo), sigma_colour=75.0, passes=4))
+
+
+def posterised_with_ink(photo: Image.Image) -> Image.Image:
+    """The textbook filter cartoon: bilateral smoothing cut to 8 levels a channel, under dark lines
+    where the luminance falls below its 9×9 neighbourhood. Drawn-looking by construction, so it
+    checks that the probe answers to flat colour and ink, not to avatar faces."""
+    pixels = np.asarray(photo)
+    levels = cartoon_probe.bilateral_smoothing(pixels, sigma_colour=75.0, passes=5) // 32 * 32 + 16
+    grey = cv2.medianBlur(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), 5)
+    paper = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 5) > 0
+    return Image.fromarray(np.where(paper[..., None], levels, 0).astype(np.uint8))
+
+
+REFERENCES = {
+    "opencv stylization": opencv_stylization,
+    "posterised + ink lines (filter cartoon)": posterised_with_ink,
+    "photo as JPEG q50 (detector noise floor)": jpeg_copy,
+    "gaussian blur sigma 2": gaussian_blur,
+    "bilateral smoothing x4": bilateral_smoothing,
+}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     set_threads(args.threads)
     from cartoon.whitebox import cartoonize
 
     generator = load_generator(args)
+    settings = cartoon_probe.ProbeSettings()
+    if args.probe_images:
+        settings = cartoon_probe.ProbeSettings(cartoons_per_folder=args.probe_images, photos_per_folder=args.probe_images)
+    probe = cartoon_probe.trained_probe(settings)
+    print(probe_table(probe))
     methods = {"whitebox": lambda photo: cartoonize(photo, model=generator)}
     if args.reference:
-        methods["opencv stylization"] = opencv_stylization
-        methods["photo as JPEG q50 (detector noise floor)"] = jpeg_copy
+        methods |= REFERENCES
     records = {name: [] for name in methods}
     for path, groups in tqdm(held_out_photos(args.limit), desc="evaluate", unit="photo"):
         photo = Image.open(path).convert("RGB")
-        for name, method in methods.items():
-            records[name].append({"file": path.name, "groups": groups, **compare(photo, method(photo))})
+        photo_faces = detect_faces(photo, max_faces=1, fallback=False)
+        cartoons = {name: method(photo) for name, method in methods.items()}
+        judged = probe.p_cartoon(list(cartoons.values()))
+        for (name, cartoon), p_cartoon in zip(cartoons.items(), judged):
+            record = {"file": path.name, "groups": groups, **compare(photo, cartoon, photo_faces)}
+            record |= {"p_cartoon": float(p_cartoon), "read_as_cartoon": float(p_cartoon > 0.5)}
+            records[name].append(record)
     results = {}
     for name, method_records in records.items():
         summary = summarise(method_records)
-        print(f"\n{name}\n{table(summary)}")
-        results[name] = {"summary": summary, "images": method_records}
+        missed = {group: summary[group]["targets_missed"] for group in TARGET_GROUPS if group in summary}
+        verdict = "meets every target in every group" if not any(missed.values()) else "misses targets"
+        print(f"\n{name}: {verdict}\n{table(summary)}")
+        results[name] = {"meets_targets": not any(missed.values()), "summary": summary, "images": method_records}
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     model = "random weights" if args.random_weights else args.weights or "registry: whitebox"
-    output.write_text(json.dumps({"model": model, "results": results}, indent=1))
+    targets = {key: f"{direction} {threshold}" for key, _, direction, threshold in TARGETS}
+    report = {
+        "model": model,
+        "size": SIZE,
+        "targets": {"groups": list(TARGET_GROUPS), "figures": targets},
+        "probe": {"settings": dataclasses.asdict(probe.settings), "cross_validated_accuracy": probe.accuracy},
+        "results": results,
+    }
+    output.write_text(json.dumps(report, indent=1))
     print(f"written to {output}")
     return 0
 
