@@ -216,19 +216,41 @@ def test_mode_seeking_pairs_labels_and_penalises_repeated_faces():
     assert mode_seeking_loss(repeated, noise) > 100 * mode_seeking_loss(varied, noise)
 
 
-def test_twin_classifier_and_mode_seeking_join_a_run_exported_without_them(tmp_path):
-    """The arms fine-tune a plain run: the twin heads start fresh, everything else resumes."""
+def test_mode_seeking_fine_tunes_a_run_exported_without_it(tmp_path):
+    """How the shipped v2 was made: a plain run's export, continued with the term switched on."""
     from cartoon.acgan.train import export, parse_args, train
     from cartoon.training import Run
 
     tiny = ["--limit", "64", "--batch-size", "8", "--width", "8", "--blocks", "1", "--d-width", "4", "--log-every", "2",
             "--sample-every", "1000", "--save-every", "1000", "--snapshot-every", "1000", "--threads", "1", "--device", "cpu"]
-    train(parse_args(["--run-dir", str(tmp_path / "plain"), "--steps", "2", *tiny]))
+    train(parse_args(["--run-dir", str(tmp_path / "plain"), "--steps", "2", "--mode-seeking", "0", *tiny]))
     export(parse_args(["--run-dir", str(tmp_path / "plain"), "--export", str(tmp_path / "shipped")]))
+    assert all("mode_seeking" not in json.loads(line) for line in (tmp_path / "plain" / "log.jsonl").read_text().splitlines())
     train(parse_args(["--resume-from", str(tmp_path / "shipped"), "--run-dir", str(tmp_path / "arm"), "--steps", "6",
-                      "--twin-weight", "1", "--mode-seeking", "1"]))
-    checkpoint = Run(tmp_path / "arm").read_checkpoint()
-    assert checkpoint["step"] == 6 and {"twin", "opt_twin"} <= set(checkpoint)
+                      "--mode-seeking", "1"]))
+    assert Run(tmp_path / "arm").read_checkpoint()["args"]["mode_seeking"] == 1
     log = [json.loads(line) for line in (tmp_path / "arm" / "log.jsonl").read_text().splitlines()]
     assert [record["step"] for record in log] == [4, 6]
-    assert all(record["twin_fake"] > 0 and record["mode_seeking"] > 0 for record in log)
+    assert all(record["mode_seeking"] > 0 for record in log)
+
+
+def test_a_bf16_generator_draws_near_fp32_pixels_and_keeps_its_own_exactly(tmp_path):
+    from cartoon.runtime import cpu_has_bf16
+
+    torch.manual_seed(0)
+    full = Generator(width=8, blocks=2).eval()
+    low = Generator(width=8, blocks=2, render_precision="bf16").eval()
+    low.load_state_dict(full.state_dict())
+    recipe = Recipe("blue", "red", 7, 6, 0.8)
+    full_faces, low_faces = pixels(avatars(recipe, full)[0]), pixels(avatars(recipe, low)[0])
+    difference = np.abs(full_faces.astype(int) - low_faces.astype(int))
+    if cpu_has_bf16():
+        assert 0 < difference.max() <= 12 and difference.mean() < 1.5  # rounding, not another face
+    else:
+        assert difference.max() == 0  # no native bf16: drawn in fp32
+    alone = pixels(avatars(recipe.face(3), low)[0])
+    assert np.array_equal(alone[0], low_faces[3])  # a face's own recipe reproduces it in bf16 too
+    low.save_pretrained(str(tmp_path / "g"))
+    assert Generator.from_pretrained(str(tmp_path / "g")).render_precision == "bf16"
+    with pytest.raises(ValueError, match="render_precision"):
+        Generator(width=8, blocks=1, render_precision="fp16")

@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS, Generator
+from cartoon.runtime import inference_autocast
 
 RECIPE_PREFIX = "acgan:v1"
 RANDOM = "random"
@@ -165,12 +166,17 @@ def render(generator: Generator, noise, hair, eyes) -> list[Image.Image]:
     """
     generator.eval()
     device = next(generator.parameters()).device
+    low_precision = generator.render_precision == "bf16"
+    if low_precision:
+        # the memory order changes the rounding too: always the same one, so pixels stay a recipe's
+        generator.to(memory_format=torch.channels_last)
     images = []
     for start in range(0, len(noise), RENDER_BATCH):
         part = slice(start, start + RENDER_BATCH)
         count = len(noise[part])
         padded = [torch.cat([t[part], t.new_zeros(RENDER_BATCH - count, *t.shape[1:])]).to(device) for t in (noise, hair, eyes)]
-        images += to_images(generator(*padded)[:count])
+        with inference_autocast(device, enabled=low_precision):
+            images += to_images(generator(*padded)[:count].float())
     return images
 
 

@@ -11,8 +11,9 @@ discriminator learning to classify *real* faces only (a clean colour judge) and 
 learning to make its faces classified as the colours it was asked for. DiffAugment
 (translation + cutout, never colour: colour is the label) is applied to every image the
 discriminator sees; the colour heads read the translated faces without the cutout, which would
-often hide the eyes. Two terms against faces that repeat inside one colour pair can be added:
-`--twin-weight` (TAC-GAN's twin classifier of generated faces) and `--mode-seeking` (MSGAN).
+often hide the eyes. MSGAN's mode-seeking term (`--mode-seeking`) keeps the faces of one colour
+pair apart: without it the auxiliary classifier's pull toward faces easy to classify left each
+pair a few near-copies (weights/acgan/README.md has the measurements).
 Every `--snapshot-every` steps the EMA generator is saved with
 `save_pretrained` under `RUN/snapshots/` so evaluation can pick the best one.
 """
@@ -29,7 +30,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from cartoon.acgan.data import HELD_OUT_PER_PAIR, TaggedFaces, read_tags, split_tags
-from cartoon.acgan.model import Discriminator, Generator, TwinColourHeads
+from cartoon.acgan.model import Discriminator, Generator
 from cartoon.data import ANIME_TAGS
 from cartoon.training import (
     Distributed,
@@ -75,9 +76,8 @@ def cut_out(images: torch.Tensor) -> torch.Tensor:
     return images * keep[:, None].to(images.dtype)
 
 
-def judge(discriminator, images: torch.Tensor, twin=None):
-    """Realness of translated + cut-out images; hair and eye logits of the same images translated only;
-    with `twin` (TwinColourHeads), its hair and eye logits of the translated images as well.
+def judge(discriminator, images: torch.Tensor):
+    """Realness of translated + cut-out images; hair and eye logits of the same images translated only.
 
     Cutout hides the eyes in about half the faces, which would make the eye label noise for the
     colour heads; realness needs it (both real and fake get it, so it cannot give them away).
@@ -85,13 +85,9 @@ def judge(discriminator, images: torch.Tensor, twin=None):
     batch norm, so the views do not mix).
     """
     shifted = translate(images)
+    score, hair, eyes = discriminator(torch.cat([cut_out(shifted), shifted]))
     n = len(images)
-    if twin is None:
-        score, hair, eyes = discriminator(torch.cat([cut_out(shifted), shifted]))
-        return score[:n], hair[n:], eyes[n:]
-    score, hair, eyes, (pooled, flat) = discriminator(torch.cat([cut_out(shifted), shifted]), features=True)
-    twin_hair, twin_eyes = twin((pooled[n:], flat[n:]))
-    return score[:n], hair[n:], eyes[n:], twin_hair, twin_eyes
+    return score[:n], hair[n:], eyes[n:]
 
 
 def random_labels(n: int, generator: Generator, device, paired: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -161,9 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--upsample", choices=["resize", "pixel_shuffle"], default="resize", help="generator upsampling")
     parser.add_argument("--d-width", type=int, default=32, help="discriminator base channels")
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
-    parser.add_argument("--twin-weight", type=float, default=0.0,
-                        help="lambda on TAC-GAN's twin classifier of generated faces (0: plain ACGAN)")
-    parser.add_argument("--mode-seeking", type=float, default=0.0, help="lambda on MSGAN's mode-seeking term (0: off)")
+    parser.add_argument("--mode-seeking", type=float, default=1.0,
+                        help="lambda on MSGAN's mode-seeking term against faces repeating inside a colour pair (0: off)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--snapshot-every", type=int, default=1000, help="save the EMA generator for evaluation")
     parser.add_argument("--export", metavar="FOLDER", help="only write RUN/checkpoint.pt's EMA generator (save_pretrained) "
@@ -177,26 +172,21 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_models(args, device):
-    """Generator, discriminator, EMA generator, their optimisers and, with `--twin-weight`, the twin
-    colour heads and theirs, in the run's memory order."""
+    """Generator, discriminator, EMA generator and both optimisers, in the run's memory order."""
     fmt = memory_format(args)
-    generator = Generator(args.noise_dim, width=args.width, blocks=args.blocks, upsample=args.upsample).to(device, memory_format=fmt)
+    # a generator trained in bf16 also draws its faces in bf16 (its exported config says so)
+    generator = Generator(args.noise_dim, width=args.width, blocks=args.blocks, upsample=args.upsample,
+                          render_precision=args.precision).to(device, memory_format=fmt)
     discriminator = Discriminator(width=args.d_width).to(device, memory_format=fmt)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr, betas=(0.0, 0.99))
-    models = dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
-    if getattr(args, "twin_weight", 0.0) > 0:
-        # its own module and optimiser, so a run without one resumes with it added
-        twin = TwinColourHeads(width=args.d_width).to(device)
-        models.update(twin=twin, opt_twin=torch.optim.Adam(twin.parameters(), lr=args.lr, betas=(0.0, 0.99)))
-    return models
+    return dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
 
 
 def train_step(args, models: dict, real, hair_real, eyes_real, step: int) -> dict[str, torch.Tensor]:
     """One discriminator and one generator update on a batch of real faces; returns what to log."""
     generator, discriminator, ema, opt_g, opt_d = (models[k] for k in ("generator", "discriminator", "ema", "opt_g", "opt_d"))
-    twin, opt_twin = models.get("twin"), models.get("opt_twin")
     device = real.device
     real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3)).contiguous(memory_format=memory_format(args))
     hair, eyes = random_labels(len(real), unwrap(generator), device, paired=args.mode_seeking > 0)
@@ -207,35 +197,18 @@ def train_step(args, models: dict, real, hair_real, eyes_real, step: int) -> dic
 
         # discriminator: hinge on realness, colour classification on real faces only
         score_real, hair_logits, eyes_logits = judge(discriminator, real)
+        score_fake = discriminator(cut_out(translate(fake.detach())))[0]
         cls_real = F.cross_entropy(hair_logits, hair_real) + F.cross_entropy(eyes_logits, eyes_real)
-        if twin is None:
-            score_fake = discriminator(cut_out(translate(fake.detach())))[0]
-            twin_fake = torch.zeros((), device=device)
-        else:
-            # the twin learns the generated faces' colours, on the translated view the colour heads see
-            score_fake, _, _, twin_hair, twin_eyes = judge(discriminator, fake.detach(), twin)
-            twin_fake = F.cross_entropy(twin_hair, hair) + F.cross_entropy(twin_eyes, eyes)
-            logged["twin_fake"] = twin_fake
-        loss_d = hinge_critic_loss(score_real, score_fake) + args.cls_weight * cls_real + args.twin_weight * twin_fake
-    for optimiser in (opt_d, opt_twin):
-        if optimiser is not None:
-            optimiser.zero_grad(set_to_none=True)
+        loss_d = hinge_critic_loss(score_real, score_fake) + args.cls_weight * cls_real
+    opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
-    for optimiser in (opt_d, opt_twin):
-        if optimiser is not None:
-            optimiser.step()
+    opt_d.step()
 
     # generator: fool the realness head, be classified as the requested colours
     with autocast(args, device):
-        if twin is None:
-            score, hair_fake, eyes_fake = judge(discriminator, fake)
-        else:
-            score, hair_fake, eyes_fake, twin_hair, twin_eyes = judge(discriminator, fake, twin)
+        score, hair_fake, eyes_fake = judge(discriminator, fake)
         cls_fake = F.cross_entropy(hair_fake, hair) + F.cross_entropy(eyes_fake, eyes)
         loss_g = -score.mean() + args.cls_weight * cls_fake
-        if twin is not None:
-            # easy for the twin = typical of the generator's own faces of that colour: move away from it
-            loss_g = loss_g - args.twin_weight * (F.cross_entropy(twin_hair, hair) + F.cross_entropy(twin_eyes, eyes))
         if args.mode_seeking > 0:
             logged["mode_seeking"] = mode_seeking_loss(fake.float(), noise)
             loss_g = loss_g + args.mode_seeking * logged["mode_seeking"]
@@ -281,8 +254,6 @@ def train(args: argparse.Namespace) -> dict:
     elif args.resume_from:
         step = Run.restore(read_training_state(args.resume_from), **models)
     models_wrapped = {**models, "generator": dist.wrap(generator), "discriminator": dist.wrap(discriminator)}
-    if "twin" in models:
-        models_wrapped["twin"] = dist.wrap(models["twin"])
     grid_inputs = class_grid_inputs(ema, 10, device)
 
     values: dict = {}
