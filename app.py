@@ -294,10 +294,10 @@ def interpolate_tab(picked: gr.Textbox):
         with gr.Row():
             with gr.Column(scale=1):
                 with gr.Row():
-                    start = gr.Textbox("acgan:v1;hair=blue;eyes=red;seed=7;n=1;trunc=0.8", label="Start recipe", scale=4)
+                    start = gr.Textbox("acgan:v2;hair=blue;eyes=red;seed=7;n=1;trunc=0.8", label="Start recipe", scale=4)
                     start_pick = gr.Button("← picked face", scale=1, min_width=80)
                 with gr.Row():
-                    end = gr.Textbox("acgan:v1;hair=blonde;eyes=green;seed=42;n=1;trunc=0.8", label="End recipe", scale=4)
+                    end = gr.Textbox("acgan:v2;hair=blonde;eyes=green;seed=42;n=1;trunc=0.8", label="End recipe", scale=4)
                     end_pick = gr.Button("← picked face", scale=1, min_width=80)
                 frames = gr.Slider(2, MAX_FRAMES, value=30, step=1, label="Frames")
                 mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Noise interpolation")

@@ -41,7 +41,7 @@ REQUESTS = {
     "/anime": lambda n: (handle_file(str(PHOTO)), "to_anime", "crop", 1.0, 512),
     "/lookalikes": lambda n: (handle_file(str(PHOTO)), 8, None, None),
     "/avatars": lambda n: ("blue", "red", n, 16, 0.8, 4),
-    "/morph": lambda n: (f"acgan:v1;hair=blue;eyes=red;seed={n};n=1;trunc=0.8", "acgan:v1;hair=blonde;eyes=green;seed=42;n=1;trunc=0.8", 30, "slerp", 4, 15),
+    "/morph": lambda n: (f"acgan:v2;hair=blue;eyes=red;seed={n};n=1;trunc=0.8", "acgan:v2;hair=blonde;eyes=green;seed=42;n=1;trunc=0.8", 30, "slerp", 4, 15),
 }
 BURST_ENDPOINT = "/cartoonize"
 

@@ -49,6 +49,8 @@ class ModelEntry:
 REGISTRY: dict[str, ModelEntry] = {
     "whitebox": ModelEntry("cartoon.whitebox.model:Generator", "cartoon-people/whitebox-cartoonizer", "whitebox"),
     "acgan": ModelEntry("cartoon.acgan.model:Generator", "cartoon-people/acgan-avatars", "acgan"),
+    # the first avatar generator, kept so that its `acgan:v1` recipes keep their pixels
+    "acgan-v1": ModelEntry("cartoon.acgan.model:Generator", "cartoon-people/acgan-avatars-v1", "acgan-v1"),
     "twingan": ModelEntry("cartoon.twingan.model:TwinGAN", "cartoon-people/twingan-selfie2anime", "twingan"),
 }
 

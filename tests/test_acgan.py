@@ -32,10 +32,24 @@ def pixels(images):
 
 
 def test_recipe_round_trip_and_defaults():
-    recipe = Recipe.parse("acgan:v1;hair=blue;eyes=red;seed=7;n=16;trunc=0.8")
+    recipe = Recipe.parse("acgan:v2;hair=blue;eyes=red;seed=7;n=16;trunc=0.8")
     assert recipe == Recipe("blue", "red", 7, 16, 0.8)
     assert Recipe.parse(str(recipe)) == recipe
-    assert Recipe.parse(" acgan:v1 ; hair = Blue ;") == Recipe(hair="blue")
+    assert Recipe.parse(" acgan:v2 ; hair = Blue ;") == Recipe(hair="blue")
+    older = Recipe.parse("acgan:v1;hair=blue;seed=7")  # a recipe of the first generator stays its own
+    assert older == Recipe(hair="blue", seed=7, version=1) and str(older).startswith("acgan:v1;")
+    assert older.face(0).version == 1
+
+
+def test_a_recipe_draws_with_its_own_generator_version():
+    from cartoon.acgan import load_generator
+
+    old = load_model("acgan-v1", hub=False)
+    faces, _ = avatars("acgan:v1;hair=blue;eyes=red;seed=7;n=4;trunc=0.8")
+    assert np.array_equal(pixels(faces), pixels(avatars(Recipe("blue", "red", 7, 4, 0.8, version=1), old)[0]))
+    assert load_generator(1).width != load_generator(2).width  # two different generators, not one twice
+    with pytest.raises(ValueError, match="one generator"):
+        morph("acgan:v1;seed=1", "acgan:v2;seed=2", frames=4)
 
 
 @pytest.mark.parametrize(
@@ -43,7 +57,7 @@ def test_recipe_round_trip_and_defaults():
     [
         ("", "empty"),
         ("hair=blue", "starts with"),
-        ("acgan:v2;hair=blue", "starts with"),
+        ("acgan:v3;hair=blue", "starts with"),
         ("acgan:v1;hair=teal", "unknown hair colour"),
         ("acgan:v1;eyes=white", "unknown eye colour"),
         ("acgan:v1;n=0", "from 1 to 64"),

@@ -13,9 +13,9 @@ def client(app_url):
 
 def test_avatar_tab_draws_the_recipe_and_reads_it_back(client):
     sheet, gallery, recipe, download, message = client.predict("blue", "red", 7, 4, 0.8, 2, api_name="/avatars")
-    assert recipe == "acgan:v1;hair=blue;eyes=red;seed=7;n=4;trunc=0.8"
+    assert recipe == "acgan:v2;hair=blue;eyes=red;seed=7;n=4;trunc=0.8"
     assert Image.open(sheet).size == (2 * (2 * 64 + 2), 2 * (2 * 64 + 2))  # 2×2 grid, ×2 nearest
-    assert [face["caption"] for face in gallery][1] == "acgan:v1;hair=blue;eyes=red;seed=8;n=1;trunc=0.8"
+    assert [face["caption"] for face in gallery][1] == "acgan:v2;hair=blue;eyes=red;seed=8;n=1;trunc=0.8"
     assert Image.open(gallery[0]["image"]).size == (128, 128)
     assert download["value"].endswith(".png") and "4 faces" in message
 
@@ -27,11 +27,11 @@ def test_avatar_tab_draws_the_recipe_and_reads_it_back(client):
 
 def test_avatar_tab_bad_recipe_is_a_message(client):
     with pytest.raises(Exception, match="unknown hair colour 'teal'"):
-        client.predict("acgan:v1;hair=teal", 2, api_name="/avatars_recipe")
+        client.predict("acgan:v2;hair=teal", 2, api_name="/avatars_recipe")
 
 
 def test_interpolate_tab_morph_and_walk(client):
-    start, end = "acgan:v1;hair=blue;eyes=red;seed=7;n=1;trunc=0.8", "acgan:v1;hair=pink;eyes=green;seed=9"
+    start, end = "acgan:v2;hair=blue;eyes=red;seed=7;n=1;trunc=0.8", "acgan:v2;hair=pink;eyes=green;seed=9"
     strip, gif, gif_download, video, slider, frame, message = client.predict(start, end, 8, "slerp", 2, 10, api_name="/morph")
     animation = Image.open(gif)
     assert animation.n_frames == 8 and animation.size == (128, 128)
@@ -41,6 +41,6 @@ def test_interpolate_tab_morph_and_walk(client):
     assert np.array_equal(np.asarray(Image.open(frame).convert("RGB")), np.asarray(Image.open(first_face).convert("RGB")))
 
     *_, walk_message = client.predict(3, 3, 9, "lerp", 1, 10, api_name="/walk")
-    assert walk_message.count("acgan:v1;") == 3
+    assert walk_message.count("acgan:v2;") == 3
     with pytest.raises(Exception, match="greater than maximum value 120"):  # the slider's own bound
         client.predict(start, end, 500, "slerp", 2, 10, api_name="/morph")

@@ -150,7 +150,7 @@ def test_the_apps_model_handlers_run_on_the_inference_threads(monkeypatch):
     draw = next(block.fn for block in app.build_app().fns.values() if block.api_name == "avatars")
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(lambda seed: draw("blue", "red", seed, 1, 0.8, 1), range(6)))
-    assert [result[3] for result in results] == [f"acgan:v1;hair=blue;eyes=red;seed={seed};n=1;trunc=0.8" for seed in range(6)]
+    assert [result[3] for result in results] == [f"acgan:v2;hair=blue;eyes=red;seed={seed};n=1;trunc=0.8" for seed in range(6)]
     assert len(seen) == 6 and all(name.startswith("inference") for name in seen)
 
 

@@ -1,13 +1,16 @@
 """Anime avatars by hair and eye colour, and morphs between them.
 
     from cartoon.acgan import Recipe, avatars, morph, save_gif
-    faces, recipes = avatars(Recipe.parse("acgan:v1;hair=blue;eyes=red;seed=7;n=16;trunc=0.8"))
+    faces, recipes = avatars(Recipe.parse("acgan:v2;hair=blue;eyes=red;seed=7;n=16;trunc=0.8"))
     frames = morph(recipes[0], recipes[1], frames=60)
     save_gif(frames, "morph.gif")
 
 A recipe names a set of faces exactly. Face k of a recipe with seed s is drawn from its own
 random stream seeded with s + k (noise first, then any "random" colour), so
 `recipe.face(k)` — seed s + k, n = 1, colours resolved — reproduces that one face alone.
+
+A recipe names its generator's version (`acgan:v1`, `acgan:v2`): each version's weights stay
+registered (`MODEL_VERSIONS`), so a recipe saved with an older generator keeps its pixels.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from PIL import Image
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS, Generator
 from cartoon.runtime import inference_autocast
 
-RECIPE_PREFIX = "acgan:v1"
+RECIPE_FAMILY = "acgan"
+MODEL_VERSIONS = {1: "acgan-v1", 2: "acgan"}  # recipe version → registered model (cartoon.hub)
+LATEST = max(MODEL_VERSIONS)
 RANDOM = "random"
 MAX_FACES = 64
 MAX_SEED = 2**32 - 1
@@ -61,6 +66,7 @@ class Recipe:
     seed: int = 0
     n: int = 1
     trunc: float = 1.0
+    version: int = LATEST
 
     def __post_init__(self):
         if self.hair != RANDOM and self.hair not in HAIR_COLOURS:
@@ -73,19 +79,26 @@ class Recipe:
             raise ValueError(f"n (number of faces) must be a whole number from 1 to {MAX_FACES}, not {self.n!r}")
         if not isinstance(self.trunc, (int, float)) or not TRUNC_RANGE[0] <= self.trunc <= TRUNC_RANGE[1]:
             raise ValueError(f"trunc (noise scale) must be a number from {TRUNC_RANGE[0]} to {TRUNC_RANGE[1]}, not {self.trunc!r}")
+        if self.version not in MODEL_VERSIONS:
+            raise ValueError(f"unknown generator version {self.version!r}; known: {', '.join(map(str, MODEL_VERSIONS))}")
+
+    @property
+    def prefix(self) -> str:
+        return f"{RECIPE_FAMILY}:v{self.version}"
 
     def __str__(self) -> str:
-        return f"{RECIPE_PREFIX};hair={self.hair};eyes={self.eyes};seed={self.seed};n={self.n};trunc={self.trunc:g}"
+        return f"{self.prefix};hair={self.hair};eyes={self.eyes};seed={self.seed};n={self.n};trunc={self.trunc:g}"
 
     @classmethod
     def parse(cls, text: str) -> Recipe:
-        """Read `acgan:v1;key=value;…` (keys hair, eyes, seed, n, trunc; omitted ones take defaults)."""
+        """Read `acgan:vN;key=value;…` (keys hair, eyes, seed, n, trunc; omitted ones take defaults)."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"empty recipe; expected something like {cls(hair='blue', eyes='red', seed=7, n=16, trunc=0.8)}")
         head, *fields = [part.strip() for part in text.strip().split(";")]
-        if head != RECIPE_PREFIX:
-            raise ValueError(f"a recipe starts with {RECIPE_PREFIX!r}, not {head[:40]!r}")
-        values: dict = {}
+        known = {f"{RECIPE_FAMILY}:v{version}": version for version in MODEL_VERSIONS}
+        if head not in known:
+            raise ValueError(f"a recipe starts with {' or '.join(map(repr, known))}, not {head[:40]!r}")
+        values: dict = {"version": known[head]}
         for field in fields:
             if not field:
                 continue
@@ -116,7 +129,7 @@ class Recipe:
         if not 0 <= k < self.n:
             raise ValueError(f"face {k} does not exist in a recipe of {self.n} faces")
         _, hair, eyes = face_inputs(self, k, 1)
-        return Recipe(HAIR_COLOURS[hair], EYE_COLOURS[eyes], self.seed + k, 1, self.trunc)
+        return Recipe(HAIR_COLOURS[hair], EYE_COLOURS[eyes], self.seed + k, 1, self.trunc, self.version)
 
 
 def face_inputs(recipe: Recipe, k: int, noise_dim: int) -> tuple[torch.Tensor, int, int]:
@@ -134,12 +147,12 @@ def face_inputs(recipe: Recipe, k: int, noise_dim: int) -> tuple[torch.Tensor, i
     return noise, hair, eyes
 
 
-@functools.lru_cache(maxsize=1)
-def load_generator() -> Generator:
-    """The registered "acgan" generator (Hub, Hub cache or weights/acgan), loaded once per process."""
+@functools.lru_cache(maxsize=len(MODEL_VERSIONS))
+def load_generator(version: int = LATEST) -> Generator:
+    """The generator of a recipe version (Hub, Hub cache or weights/), loaded once per process."""
     from cartoon.hub import load_model
 
-    return load_model("acgan")
+    return load_model(MODEL_VERSIONS[version])
 
 
 def recipe_inputs(recipe: Recipe, noise_dim: int):
@@ -183,7 +196,7 @@ def render(generator: Generator, noise, hair, eyes) -> list[Image.Image]:
 def avatars(recipe: Recipe | str, generator: Generator | None = None) -> tuple[list[Image.Image], list[Recipe]]:
     """The faces of a recipe (64×64 PIL images) and each face's own one-face recipe."""
     recipe = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
-    generator = generator or load_generator()
+    generator = generator or load_generator(recipe.version)
     images = render(generator, *recipe_inputs(recipe, generator.noise_dim))
     return images, [recipe.face(k) for k in range(recipe.n)]
 
@@ -280,8 +293,11 @@ def first_face(recipe: Recipe | str) -> Recipe:
 def morph(start: Recipe | str, end: Recipe | str, frames: int = 60, mode: str = "slerp", generator: Generator | None = None) -> list[Image.Image]:
     """Frames from the first face of `start` to the first face of `end`, both included."""
     check_frames(frames)
-    generator = generator or load_generator()
-    return render(generator, *path_inputs([first_face(start), first_face(end)], frames, mode, generator.noise_dim))
+    start, end = first_face(start), first_face(end)
+    if start.version != end.version:
+        raise ValueError(f"a morph needs two recipes of one generator, not {start.prefix} and {end.prefix}")
+    generator = generator or load_generator(start.version)
+    return render(generator, *path_inputs([start, end], frames, mode, generator.noise_dim))
 
 
 def walk(seed: int, stops: int = 4, frames: int = 60, mode: str = "slerp", hair: str = RANDOM, eyes: str = RANDOM, trunc: float = 1.0, generator: Generator | None = None):

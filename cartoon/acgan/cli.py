@@ -15,7 +15,7 @@ def register(subparsers) -> None:
         help="draw 64×64 anime faces with chosen hair and eye colours",
         description="Draw anime avatars; prints the recipe that reproduces them.",
     )
-    draw.add_argument("--recipe", help="a recipe such as 'acgan:v1;hair=blue;eyes=red;seed=7;n=16;trunc=0.8' (overrides the options below)")
+    draw.add_argument("--recipe", help="a recipe such as 'acgan:v2;hair=blue;eyes=red;seed=7;n=16;trunc=0.8' (overrides the options below)")
     draw.add_argument("--hair", default=RANDOM, help=f"{', '.join(HAIR_COLOURS)} or random")
     draw.add_argument("--eyes", default=RANDOM, help=f"{', '.join(EYE_COLOURS)} or random")
     draw.add_argument("-n", "--count", type=int, default=16, help=f"faces, 1 to {MAX_FACES}")
@@ -31,7 +31,7 @@ def register(subparsers) -> None:
         help="morph one avatar into another (GIF or MP4)",
         description="Morph the first face of recipe A into the first face of recipe B.",
     )
-    move.add_argument("start", help="recipe A, e.g. 'acgan:v1;hair=blue;eyes=red;seed=7'")
+    move.add_argument("start", help="recipe A, e.g. 'acgan:v2;hair=blue;eyes=red;seed=7'")
     move.add_argument("end", help="recipe B")
     move.add_argument("--frames", type=int, default=60, help="2 to 120, both ends included")
     move.add_argument("--mode", choices=("slerp", "lerp"), default="slerp", help="how the noise moves; colours always move linearly")
