@@ -8,11 +8,13 @@
     smoothness total variation of the output                                   (--w4)
     landmarks  cartoon.faces.LandmarkLoss: the cartoon keeps the photo's face (--w-landmark)
     flat       L1 between the output and its superpixel map, a shortcut to flat regions (--w-flat)
+    colour     L1 between the output's and the photo's local mean colours      (--w-colour)
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -53,3 +55,13 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
     dy = images[..., 1:, :] - images[..., :-1, :]
     dx = images[..., :, 1:] - images[..., :, :-1]
     return dy.pow(2).mean() + dx.pow(2).mean()
+
+
+def colour_drift(photo: torch.Tensor, cartoon: torch.Tensor, cell: int = 8) -> torch.Tensor:
+    """L1 between the mean colours of `cell`×`cell` blocks of the photo and of its cartoon.
+
+    The surface critic learns the cartoon set's palette — pale skin on pastel backgrounds — and
+    pulls every face's colours toward it; block means keep the person's skin and hair colour
+    while leaving what makes a cartoon (flat fills, thin dark lines) free inside each block.
+    """
+    return F.l1_loss(F.avg_pool2d(cartoon, cell), F.avg_pool2d(photo, cell))

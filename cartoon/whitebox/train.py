@@ -10,7 +10,7 @@ Starts from a reconstruction-pre-trained generator (`--pretrained runs/whitebox_
 
 Loss weights (see `cartoon.whitebox.losses`): --w0 surface GAN, --w1 texture GAN, --w2 structure
 content, --w3 photo content, --w4 total variation, --w-landmark face landmarks, --w-flat pixel pull toward the
-superpixel map.
+superpixel map, --w-colour the photo's local mean colours kept.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from cartoon.training_state import export_training_state, parse_resumable, read_
 from cartoon.vgg import ContentLoss
 from cartoon.whitebox import representations as rep
 from cartoon.whitebox.data import add_data_args, image_dataset
-from cartoon.whitebox.losses import PatchDiscriminator, discriminator_loss, generator_loss, total_variation
+from cartoon.whitebox.losses import PatchDiscriminator, colour_drift, discriminator_loss, generator_loss, total_variation
 from cartoon.whitebox.model import Generator
 
 
@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--w4", type=float, default=0.5, help="total variation weight")
     parser.add_argument("--w-flat", type=float, default=0.0,
                         help="L1 pixel pull toward the superpixel map (not in the paper: flattens colour regions in few steps)")
+    parser.add_argument("--w-colour", type=float, default=0.0, help="L1 between 8×8-block mean colours of photo and output")
     parser.add_argument("--w-landmark", type=float, default=0.0, help="face landmark weight (cartoon.faces.LandmarkLoss)")
     parser.add_argument("--landmark-every", type=int, default=1, help="apply the landmark term every k steps")
     parser.add_argument("--superpixels", choices=["slic", "felzenszwalb"], default="slic")
@@ -135,6 +136,9 @@ class Trainer:
             if a.w_flat > 0:
                 losses["flat"] = F.l1_loss(fake, structure)
                 weights["flat"] = a.w_flat
+            if a.w_colour > 0:
+                losses["colour"] = colour_drift(photo, fake)
+                weights["colour"] = a.w_colour
             if self.landmarks is not None and step % a.landmark_every == 0:
                 losses["landmark"] = self.landmarks(photo, fake)
                 weights["landmark"] = a.w_landmark
