@@ -85,6 +85,29 @@ def read_log(run):
 COMMON = ["--size", "32", "--batch-size", "2", "--workers", "0", "--threads", "1", "--channels", "4", "--blocks", "1"]
 
 
+def test_colour_drift_punishes_a_palette_shift_more_than_drawn_lines():
+    from cartoon.whitebox.losses import colour_drift
+
+    torch.manual_seed(0)
+    photo = torch.rand(2, 3, 64, 64) * 1.6 - 0.8
+    paler = (photo + 0.5).clamp(-1, 1)  # every colour toward white, as the cartoon set's palette pulls
+    lined = photo.clone()
+    lined[..., ::16, :] = -1  # one-pixel dark lines every 16 rows
+    flattened = torch.nn.functional.avg_pool2d(photo, 8).repeat_interleave(8, 2).repeat_interleave(8, 3)
+    assert colour_drift(photo, photo) == 0
+    assert colour_drift(photo, flattened) < 1e-6  # flat fills inside a block keep its mean
+    assert colour_drift(photo, paler) > 3 * colour_drift(photo, lined)
+
+
+def test_colour_term_joins_the_generator_loss(tmp_path):
+    photos = make_images(tmp_path / "photos", 4, seed=0)
+    cartoons = make_images(tmp_path / "cartoons", 4, seed=1)
+    run = tmp_path / "train"
+    train.main(["--photos", str(photos), "--cartoons", str(cartoons), "--run-dir", str(run), "--segments", "10",
+                "--log-every", "2", "--steps", "4", "--sample-every", "100", "--save-every", "100", "--w-colour", "1"] + COMMON)
+    assert all(record["colour"] >= 0 for record in read_log(run))
+
+
 def test_pretraining_learns_to_reconstruct_and_resumes(tmp_path):
     photos = make_images(tmp_path / "photos", 6, seed=0)
     run = tmp_path / "pretrain"
