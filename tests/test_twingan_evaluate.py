@@ -6,8 +6,10 @@ import torch
 import numpy as np
 from torchmetrics.image.kid import poly_mmd
 
-from cartoon.twingan.evaluate import (TEXTURE_SIDE, GenderProbe, blurred, comparison_grid, gender_summary, likeness_ranks, likeness_summary, local_contrast, markdown,
-                                      mean_grams, paired_comparison, polynomial_kernel, resampled_kid, texture_distance)
+from cartoon.twingan.evaluate import markdown
+from cartoon.twingan.metrics import (TEXTURE_SIDE, GenderProbe, InceptionPool3, blurred, gender_summary, likeness_ranks, likeness_summary, local_contrast,
+                                     mean_grams, texture_distance)
+from cartoon.twingan.paired import comparison_grid, paired_comparison, polynomial_kernel, resampled_kid
 from cartoon.twingan.losses import at_side
 from cartoon.vgg import StyleLoss
 
@@ -181,8 +183,6 @@ def test_markdown_reports_the_per_face_count():
 
 
 def test_inception_features_come_back_from_the_disk_cache(tmp_path):
-    from cartoon.twingan.evaluate import InceptionPool3
-
     images = torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)
     first = InceptionPool3(tmp_path / "features.pt")
     features = first(images)
@@ -196,8 +196,6 @@ def test_inception_features_come_back_from_the_disk_cache(tmp_path):
 
 
 def test_the_feature_cache_keeps_what_recent_evaluations_used(tmp_path):
-    from cartoon.twingan.evaluate import InceptionPool3
-
     cache = tmp_path / "features.pt"
     images = torch.randint(0, 256, (InceptionPool3.KEEP_EVALUATIONS + 1, 3, 32, 32), dtype=torch.uint8)
     side_by_side = [InceptionPool3(cache) for _ in images]  # all started before any of them saved
@@ -214,8 +212,6 @@ def test_the_feature_cache_keeps_what_recent_evaluations_used(tmp_path):
 
 
 def test_an_unreadable_feature_cache_is_ignored(tmp_path):
-    from cartoon.twingan.evaluate import InceptionPool3
-
     (tmp_path / "features.pt").write_bytes(b"half a file")
     images = torch.randint(0, 256, (1, 3, 64, 64), dtype=torch.uint8)
     assert InceptionPool3(tmp_path / "features.pt")(images).shape == (1, 2048)

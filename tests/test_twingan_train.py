@@ -15,7 +15,7 @@ from cartoon.training import linear_decay
 from cartoon.twingan import get_model
 from cartoon.twingan.checkpoint import estimate_norm_statistics
 from cartoon.twingan.data import training_batches
-from cartoon.twingan.evaluate import blurred, load_generator
+from cartoon.twingan.held_out import load_generator
 from cartoon.twingan.losses import (
     FEATURE_LAYERS,
     at_side,
@@ -25,6 +25,7 @@ from cartoon.twingan.losses import (
     feature_critic_loss,
     translate_both_ways,
 )
+from cartoon.twingan.metrics import blurred
 from cartoon.twingan.model import ANIME, Discriminator, FeatureCritic, TwinGAN
 from cartoon.twingan.train import main as train_main
 from cartoon.vgg import ContentLoss, LikenessLoss, VGG16Features
