@@ -195,7 +195,8 @@ def anime_tab():
 
 def avatar_tab() -> gr.Textbox:
     """The Avatar tab; returns the textbox holding the recipe of the face last picked in its grid."""
-    from cartoon.acgan import EYE_COLOURS, HAIR_COLOURS, MAX_FACES, MAX_SEED, RANDOM, Recipe, avatars, grid, upscale
+    from cartoon.acgan import EYE_COLOURS, HAIR_COLOURS, MAX_FACES, MAX_SEED, RANDOM, Recipe, avatars
+    from cartoon.media import grid, upscale
 
     @on_inference_threads
     def draw(hair, eyes, seed, count, trunc, scale):
@@ -254,7 +255,9 @@ def avatar_tab() -> gr.Textbox:
 
 def interpolate_tab(picked: gr.Textbox):
     """The Interpolate tab; `picked` is the Avatar tab's picked-face recipe, offered as an endpoint."""
-    from cartoon.acgan import MAX_FRAMES, morph, save_gif, save_video, strip, upscale, video_encoder, walk
+    from cartoon.acgan import morph, walk
+    from cartoon.latent import MAX_FRAMES
+    from cartoon.media import save_gif, save_video, strip, upscale, video_encoder
 
     def export(frames, scale, fps, stem):
         folder = download_folder()

@@ -19,9 +19,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cartoon.acgan import Recipe, avatars, morph, save_gif, save_video, video_encoder  # noqa: E402
+from cartoon.acgan import Recipe, avatars, morph  # noqa: E402
 from cartoon.acgan.model import Generator  # noqa: E402
 from cartoon.hub import shipped_folder  # noqa: E402
+from cartoon.media import save_gif, save_video, video_encoder  # noqa: E402
 from timing import median_seconds  # noqa: E402
 
 

@@ -1,6 +1,7 @@
 """Anime avatars by hair and eye colour, and morphs between them.
 
-    from cartoon.acgan import Recipe, avatars, morph, save_gif
+    from cartoon.acgan import Recipe, avatars, morph
+    from cartoon.media import save_gif
     faces, recipes = avatars(Recipe.parse("acgan:v2;hair=blue;eyes=red;seed=7;n=16;trunc=0.8"))
     frames = morph(recipes[0], recipes[1], frames=60)
     save_gif(frames, "morph.gif")
@@ -16,16 +17,16 @@ registered (`MODEL_VERSIONS`), so a recipe saved with an older generator keeps i
 from __future__ import annotations
 
 import functools
-import math
-import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS, Generator
+from cartoon.latent import INTERPOLATIONS, MAX_FRAMES, check_frames, lerp, slerp
+from cartoon.media import grid, save_gif, save_video, strip, upscale, video_encoder
+from cartoon.recipes import finite_number, split_recipe, whole_number
 from cartoon.runtime import inference_autocast
 
 RECIPE_FAMILY = "acgan"
@@ -35,12 +36,15 @@ RANDOM = "random"
 MAX_FACES = 64
 MAX_SEED = 2**32 - 1
 TRUNC_RANGE = (0.0, 2.0)
-MAX_FRAMES = 120
 RENDER_BATCH = 64
 
+# The grid, upscaling, interpolation and GIF/MP4 names live in cartoon.media and cartoon.latent,
+# shared with the style-based generator; they stay importable from here so older callers keep working.
 __all__ = [
     "EYE_COLOURS",
     "HAIR_COLOURS",
+    "INTERPOLATIONS",
+    "MAX_FRAMES",
     "Recipe",
     "avatars",
     "grid",
@@ -94,32 +98,15 @@ class Recipe:
         """Read `acgan:vN;key=value;…` (keys hair, eyes, seed, n, trunc; omitted ones take defaults)."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"empty recipe; expected something like {cls(hair='blue', eyes='red', seed=7, n=16, trunc=0.8)}")
-        head, *fields = [part.strip() for part in text.strip().split(";")]
-        known = {f"{RECIPE_FAMILY}:v{version}": version for version in MODEL_VERSIONS}
-        if head not in known:
-            raise ValueError(f"a recipe starts with {' or '.join(map(repr, known))}, not {head[:40]!r}")
-        values: dict = {"version": known[head]}
-        for field in fields:
-            if not field:
-                continue
-            key, sep, value = (part.strip() for part in field.partition("="))
-            if not sep or not key or not value:
-                raise ValueError(f"recipe field {field[:40]!r} is not key=value")
-            if key in values:
-                raise ValueError(f"recipe field {key!r} is given twice")
+        version, fields = split_recipe(text, {f"{RECIPE_FAMILY}:v{version}": version for version in MODEL_VERSIONS})
+        values: dict = {"version": version}
+        for key, value in fields.items():
             if key in ("hair", "eyes"):
                 values[key] = value.lower()
             elif key in ("seed", "n"):
-                if not re.fullmatch(r"\d{1,12}", value):
-                    raise ValueError(f"recipe field {key} must be a whole number, not {value[:40]!r}")
-                values[key] = int(value)
+                values[key] = whole_number(key, value)
             elif key == "trunc":
-                try:
-                    values[key] = float(value)
-                except ValueError:
-                    raise ValueError(f"recipe field trunc must be a number, not {value[:40]!r}") from None
-                if not math.isfinite(values[key]):
-                    raise ValueError(f"recipe field trunc must be a finite number, not {value[:40]!r}")
+                values[key] = finite_number(key, value)
             else:
                 raise ValueError(f"unknown recipe field {key[:40]!r}; known: hair, eyes, seed, n, trunc")
         return cls(**values)
@@ -201,66 +188,6 @@ def avatars(recipe: Recipe | str, generator: Generator | None = None) -> tuple[l
     return images, [recipe.face(k) for k in range(recipe.n)]
 
 
-def upscale(image: Image.Image, factor: int) -> Image.Image:
-    """Nearest-neighbour enlargement: pixels stay crisp squares instead of blurring."""
-    if not isinstance(factor, int) or not 1 <= factor <= 16:
-        raise ValueError(f"display scale must be a whole number from 1 to 16, not {factor!r}")
-    return image if factor == 1 else image.resize((image.width * factor, image.height * factor), Image.NEAREST)
-
-
-def grid(images: list[Image.Image], columns: int | None = None, gap: int = 2) -> Image.Image:
-    """Images tiled in rows (about square unless `columns` is given) on a white background."""
-    if not images:
-        raise ValueError("no images to put in a grid")
-    columns = columns or math.ceil(math.sqrt(len(images)))
-    rows = math.ceil(len(images) / columns)
-    w, h = images[0].size
-    sheet = Image.new("RGB", (columns * w + (columns - 1) * gap, rows * h + (rows - 1) * gap), "white")
-    for i, image in enumerate(images):
-        sheet.paste(image, ((i % columns) * (w + gap), (i // columns) * (h + gap)))
-    return sheet
-
-
-def strip(frames: list[Image.Image], count: int = 12, gap: int = 2) -> Image.Image:
-    """Up to `count` evenly spaced frames (first and last included) side by side."""
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
-    return grid([frames[i] for i in picks], columns=len(picks), gap=gap)
-
-
-def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    return a + (b - a) * t
-
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
-    """Spherical interpolation along the last axis; keeps the noise norm typical of the prior.
-
-    Directions are interpolated on the great circle and the length linearly, so the endpoints
-    are exactly `a` and `b` even when their lengths differ (different truncations).
-    """
-    a_norm, b_norm = a.norm(dim=-1, keepdim=True), b.norm(dim=-1, keepdim=True)
-    a_dir, b_dir = a / a_norm.clamp_min(1e-12), b / b_norm.clamp_min(1e-12)
-    cosine = (a_dir * b_dir).sum(-1, keepdim=True).clamp(-1, 1)
-    angle = torch.acos(cosine)
-    if t == 0:
-        return a.clone()
-    if t == 1:
-        return b.clone()
-    sine = torch.sin(angle)
-    if float(sine.abs().min()) < 1e-6:  # (anti)parallel: the great circle is undefined, fall back to a line
-        return lerp(a, b, t)
-    direction = (torch.sin((1 - t) * angle) * a_dir + torch.sin(t * angle) * b_dir) / sine
-    return direction * lerp(a_norm, b_norm, t)
-
-
-INTERPOLATIONS = {"slerp": slerp, "lerp": lerp}
-
-
-def check_frames(frames: int) -> int:
-    if isinstance(frames, bool) or not isinstance(frames, int) or not 2 <= frames <= MAX_FRAMES:
-        raise ValueError(f"frames must be a whole number from 2 to {MAX_FRAMES}, not {frames!r}")
-    return frames
-
-
 def path_inputs(endpoints: list[Recipe], frames: int, mode: str, noise_dim: int, closed: bool = False):
     """Noise and colour weights for `frames` frames along a path through one-face recipes.
 
@@ -311,43 +238,3 @@ def walk(seed: int, stops: int = 4, frames: int = 60, mode: str = "slerp", hair:
     endpoints = [recipe.face(k) for k in range(stops)]
     generator = generator or load_generator()
     return render(generator, *path_inputs(endpoints, frames, mode, generator.noise_dim, closed=True)), endpoints
-
-
-def save_gif(frames: list[Image.Image], path: str | Path, fps: int = 20, scale: int = 1, loop: bool = True) -> Path:
-    """An animated GIF (PIL); each frame gets its own palette, which 64×64 faces need for their colours."""
-    if not frames:
-        raise ValueError("no frames to save")
-    frames = [upscale(f, scale) for f in frames]
-    path = Path(path)
-    frames[0].save(path, save_all=True, append_images=frames[1:], duration=round(1000 / fps), loop=0 if loop else 1, optimize=False, disposal=1)
-    return path
-
-
-def video_encoder() -> str | None:
-    """Path of the ffmpeg binary bundled in the imageio-ffmpeg wheel (works offline), or None."""
-    try:
-        import imageio_ffmpeg
-
-        return imageio_ffmpeg.get_ffmpeg_exe()
-    except (ImportError, RuntimeError):
-        return None
-
-
-def save_video(frames: list[Image.Image], path: str | Path, fps: int = 20, scale: int = 4) -> Path:
-    """An H.264 MP4 via imageio-ffmpeg's bundled ffmpeg; frames are upscaled (nearest) to a size players like."""
-    if not frames:
-        raise ValueError("no frames to save")
-    if video_encoder() is None:
-        raise RuntimeError("no video encoder: imageio-ffmpeg is not installed, use the GIF instead")
-    import imageio_ffmpeg
-
-    frames = [upscale(f, scale) for f in frames]
-    path = Path(path)
-    writer = imageio_ffmpeg.write_frames(
-        str(path), frames[0].size, fps=fps, codec="libx264", pix_fmt_out="yuv420p", quality=8, macro_block_size=16, ffmpeg_log_level="error"
-    )
-    writer.send(None)
-    for frame in frames:
-        writer.send(np.ascontiguousarray(np.asarray(frame.convert("RGB"))))
-    writer.close()
-    return path

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cartoon.acgan import EYE_COLOURS, HAIR_COLOURS, MAX_FACES, RANDOM, Recipe, avatars, grid, morph, save_gif, save_video, upscale
+from cartoon.acgan import EYE_COLOURS, HAIR_COLOURS, MAX_FACES, RANDOM, Recipe, avatars, morph
+from cartoon.media import grid, save_gif, save_video, upscale
 
 
 def register(subparsers) -> None:

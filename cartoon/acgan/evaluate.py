@@ -268,7 +268,8 @@ GRID_PAIRS = (("blue", "red"), ("blonde", "green"), ("black", "blue"), ("pink", 
 def comparison_grid(generators: list[Generator], faces: int = 8, seed: int = 7, trunc: float = 0.8) -> Image.Image:
     """One row per colour pair of GRID_PAIRS: `faces` avatars of each generator side by side, the
     same recipe (so the same noise) for every generator, a wider gap between generators."""
-    from cartoon.acgan import Recipe, avatars, grid
+    from cartoon.acgan import Recipe, avatars
+    from cartoon.media import grid
 
     rows = []
     for hair, eyes in GRID_PAIRS:
