@@ -143,6 +143,9 @@ def atomic_gradio_image_cache() -> None:
     processing_utils.save_pil_to_cache = save_pil_to_cache
 
 
+PRECISIONS = ("fp32", "bf16")  # the number formats a model trains or draws in
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
     """True when this CPU computes bfloat16 natively (AVX-512 BF16 or AMX); elsewhere autocast only emulates it."""

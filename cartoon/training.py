@@ -25,8 +25,9 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.utils import save_image
 
+from cartoon.runtime import PRECISIONS
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-PRECISIONS = ("fp32", "bf16")
 
 
 class ImageFolder(Dataset):

@@ -18,6 +18,8 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from cartoon.runtime import PRECISIONS
+
 HAIR_COLOURS = ("aqua", "black", "blonde", "blue", "brown", "gray", "green", "orange", "pink", "purple", "red", "white")
 EYE_COLOURS = ("aqua", "black", "blue", "brown", "green", "orange", "pink", "purple", "red", "yellow")
 
@@ -83,8 +85,8 @@ class Generator(nn.Module, PyTorchModelHubMixin):
         super().__init__()
         if upsample not in UPSAMPLERS:
             raise ValueError(f"upsample must be one of {', '.join(UPSAMPLERS)}, not {upsample!r}")
-        if render_precision not in ("fp32", "bf16"):
-            raise ValueError(f"render_precision must be fp32 or bf16, not {render_precision!r}")
+        if render_precision not in PRECISIONS:
+            raise ValueError(f"render_precision must be one of {', '.join(PRECISIONS)}, not {render_precision!r}")
         self.render_precision = render_precision
         self.noise_dim, self.hair_classes, self.eye_classes = noise_dim, hair_classes, eye_classes
         self.width = width

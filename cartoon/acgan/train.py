@@ -13,7 +13,7 @@ learning to make its faces classified as the colours it was asked for. DiffAugme
 discriminator sees; the colour heads read the translated faces without the cutout, which would
 often hide the eyes. MSGAN's mode-seeking term (`--mode-seeking`) keeps the faces of one colour
 pair apart: without it the auxiliary classifier's pull toward faces easy to classify left each
-pair a few near-copies (weights/acgan/README.md has the measurements).
+pair a few near-copies (docs/acgan-experiments.md has the measurements).
 Every `--snapshot-every` steps the EMA generator is saved with
 `save_pretrained` under `RUN/snapshots/` so evaluation can pick the best one.
 """
