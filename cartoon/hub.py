@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from huggingface_hub import snapshot_download
+from huggingface_hub import snapshot_download, try_to_load_from_cache
 
 from cartoon.device import default_device
 
@@ -47,7 +47,9 @@ class ModelEntry:
 
 
 REGISTRY: dict[str, ModelEntry] = {
+    # the white-box cartoonizer's styles (cartoon.whitebox.STYLES): anime-portrait, then flat cel
     "whitebox": ModelEntry("cartoon.whitebox.model:Generator", "cartoon-people/whitebox-cartoonizer", "whitebox"),
+    "whitebox-cel": ModelEntry("cartoon.whitebox.model:Generator", "cartoon-people/whitebox-cel", "whitebox-cel"),
     "acgan": ModelEntry("cartoon.acgan.model:Generator", "cartoon-people/acgan-avatars", "acgan"),
     # the first avatar generator, kept so that its `acgan:v1` recipes keep their pixels
     "acgan-v1": ModelEntry("cartoon.acgan.model:Generator", "cartoon-people/acgan-avatars-v1", "acgan-v1"),
@@ -63,9 +65,23 @@ def repo_id_for(name: str) -> str:
     return os.environ.get(f"CARTOON_HUB_{_env_key(name)}", REGISTRY[name].repo_id)
 
 
+def _folder_variable(name: str) -> str:
+    return f"CARTOON_WEIGHTS_{_env_key(name)}"
+
+
 def shipped_folder(name: str) -> Path:
-    override = os.environ.get(f"CARTOON_WEIGHTS_{_env_key(name)}")
+    override = os.environ.get(_folder_variable(name))
     return Path(override) if override else WEIGHTS_DIR / REGISTRY[name].folder
+
+
+def weights_installed(name: str) -> bool:
+    """True when `load_model(name)` finds weights without asking the network: the folder that
+    `CARTOON_WEIGHTS_<NAME>` names, else the shipped folder or the local Hub cache."""
+    if (shipped_folder(name) / "model.safetensors").is_file():
+        return True
+    if _folder_variable(name) in os.environ:
+        return False
+    return all(isinstance(try_to_load_from_cache(repo_id_for(name), file), str) for file in MODEL_FILES)
 
 
 def hub_offline() -> bool:
@@ -104,8 +120,7 @@ def load_model(name: str, device: str | torch.device | None = None, hub: bool = 
         raise KeyError(f"unknown model {name!r}; known: {', '.join(sorted(REGISTRY))}")
     cls = REGISTRY[name].resolve_class()
     model = None
-    explicit_folder = f"CARTOON_WEIGHTS_{_env_key(name)}" in os.environ
-    if hub and not explicit_folder:
+    if hub and _folder_variable(name) not in os.environ:
         model = _from_hub(cls, repo_id_for(name))
     if model is None:
         folder = shipped_folder(name)

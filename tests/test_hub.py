@@ -121,3 +121,15 @@ def test_default_device_is_the_project_default(registry, monkeypatch):
     monkeypatch.setattr(hub, "default_device", lambda: torch.device("meta"))
     assert next(hub.load_model("tiny").parameters()).device.type == "meta"
     assert next(hub.load_model("tiny", device="cpu").parameters()).device.type == "cpu"
+
+
+def test_installed_weights_are_found_without_the_network(registry, monkeypatch, tmp_path):
+    monkeypatch.setattr(hub, "_hub_reachable", lambda: pytest.fail("looking for installed weights must not probe the network"))
+    assert not hub.weights_installed("tiny")
+    lay_out_hub_cache(registry / "hub", "someone/tiny", seeded_model(2))
+    assert hub.weights_installed("tiny")  # the Hub cache counts
+    monkeypatch.setenv("CARTOON_WEIGHTS_TINY", str(tmp_path / "empty"))
+    assert not hub.weights_installed("tiny")  # a chosen folder is the only place looked at, as in load_model
+    seeded_model(4).save_pretrained(tmp_path / "mine")
+    monkeypatch.setenv("CARTOON_WEIGHTS_TINY", str(tmp_path / "mine"))
+    assert hub.weights_installed("tiny")
