@@ -113,9 +113,9 @@ def test_cartoonize_strength_blends_photo_and_cartoon():
     torch.manual_seed(0)
     model = Generator(channels=4, blocks=1).eval()
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 45, 3), dtype=np.uint8))
-    none, half, full = (np.asarray(cartoonize(photo, s, model), dtype=float) for s in (0.0, 0.5, 1.0))
+    none, half, full = (np.asarray(cartoonize(photo, s, model=model), dtype=float) for s in (0.0, 0.5, 1.0))
     assert none.shape == half.shape == full.shape == (30, 45, 3)
     assert np.array_equal(none, np.asarray(photo))
     assert np.abs(half - (none + full) / 2).max() <= 1.0  # rounding only
     with pytest.raises(ValueError, match="strength"):
-        cartoonize(photo, 1.5, model)
+        cartoonize(photo, 1.5, model=model)
