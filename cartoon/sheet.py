@@ -1,9 +1,10 @@
 """`python -m cartoon sheet INPUT_DIR -o sheet.html`: every model at a glance, for a reviewer.
 
-One row per input photo: the photo, its cartoon (white-box), its anime translation (TwinGAN, face
-crop) and its nearest look-alikes in the TwinGAN embedding; then ACGAN avatars, a row per hair
-colour (eyes random) and a row per eye colour (hair random). The HTML is a single file (images inlined as data URIs); a PNG of the same
-sheet is written beside it. A model family without weights gets a note instead of its pictures.
+One row per input photo: the photo, its cartoon in each installed white-box style, its anime
+translation (TwinGAN, face crop) and its nearest look-alikes in the TwinGAN embedding; then ACGAN
+avatars, a row per hair colour (eyes random) and a row per eye colour (hair random). The HTML is a
+single file (images inlined as data URIs); a PNG of the same sheet is written beside it. A model
+family without weights gets a note instead of its pictures.
 Only the families' public inference functions are used.
 """
 
@@ -31,7 +32,7 @@ GAP = 8
 class Row:
     name: str
     photo: Image.Image
-    cartoon: Image.Image | None = None
+    cartoons: dict[str, Image.Image] = field(default_factory=dict)  # white-box style → cartoon
     anime: Image.Image | None = None
     matches: list[tuple[Image.Image, str]] = field(default_factory=list)  # (thumbnail, caption)
     notes: list[str] = field(default_factory=list)
@@ -40,6 +41,7 @@ class Row:
 @dataclass
 class Sheet:
     rows: list[Row] = field(default_factory=list)
+    styles: list[str] = field(default_factory=list)  # a cartoon column each
     avatars: dict[str, list[Image.Image]] = field(default_factory=dict)  # "blue hair" → faces
     missing: dict[str, str] = field(default_factory=dict)  # family → why it shows nothing
 
@@ -79,7 +81,9 @@ def run(args) -> int:
 def build_sheet(files: list[Path], k: int = 4, gallery=None, max_side: int = 768, seed: int = 0) -> Sheet:
     from tqdm import tqdm
 
-    sheet = Sheet()
+    from cartoon.whitebox import offered_styles
+
+    sheet = Sheet(styles=offered_styles())
     for path in tqdm(files, desc="sheet", unit="photo"):
         try:
             loaded = open_image(path, max_side=max_side)
@@ -87,25 +91,27 @@ def build_sheet(files: list[Path], k: int = 4, gallery=None, max_side: int = 768
             tqdm.write(f"skipped {path}: {error}")
             continue
         row = Row(path.name, loaded.image, notes=list(loaded.notes))
-        _fill_cartoon(row, sheet.missing)
+        _fill_cartoons(row, sheet.styles, sheet.missing)
         _fill_anime(row, sheet.missing, k, gallery)
         sheet.rows.append(row)
     _fill_avatars(sheet, seed)
     return sheet
 
 
-def _fill_cartoon(row: Row, missing: dict[str, str]) -> None:
+def _fill_cartoons(row: Row, styles: list[str], missing: dict[str, str]) -> None:
     if "cartoon" in missing:
         return
     from cartoon.whitebox import cartoonize_photo
 
-    try:
-        result = cartoonize_photo(row.photo, mode="faces", strength=1.0)
-    except FileNotFoundError as error:
-        missing["cartoon"] = f"no white-box weights yet ({error})"
-        return
-    row.cartoon = result.image
-    row.notes += result.notes
+    for style in styles:
+        try:
+            result = cartoonize_photo(row.photo, mode="faces", strength=1.0, style=style)
+        except FileNotFoundError as error:
+            missing["cartoon"] = f"no white-box weights yet ({error})"
+            return
+        if not row.cartoons:  # every style finds the same faces: say so once
+            row.notes += result.notes
+        row.cartoons[style] = result.image
 
 
 def _fill_anime(row: Row, missing: dict[str, str], k: int, gallery) -> None:
@@ -175,8 +181,9 @@ def to_html(sheet: Sheet) -> str:
         notes = "".join(f"<li>{html.escape(note)}</li>" for note in row.notes)
         rows.append(
             f"<tr><th>{html.escape(row.name)}<ul>{notes}</ul></th>"
-            f"<td>{_img(row.photo, '')}</td><td>{_img(row.cartoon, why.get('cartoon', 'failed'))}</td>"
-            f"<td>{_img(row.anime, why.get('anime', 'failed'))}</td><td class=\"matches\">{matches}</td></tr>"
+            f"<td>{_img(row.photo, '')}</td>"
+            + "".join(f"<td>{_img(row.cartoons.get(style), why.get('cartoon', 'failed'))}</td>" for style in sheet.styles)
+            + f"<td>{_img(row.anime, why.get('anime', 'failed'))}</td><td class=\"matches\">{matches}</td></tr>"
         )
     if sheet.avatars:
         body = "".join(
@@ -189,6 +196,7 @@ def to_html(sheet: Sheet) -> str:
     else:
         avatars = f'<p class="missing">{html.escape(why.get("avatars", ""))}</p>'
     missing = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in why.items())
+    cartoon_headings = "".join(f"<th>cartoon ({html.escape(style)})</th>" for style in sheet.styles)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Cartoon people: contact sheet</title>
 <style>
@@ -204,7 +212,7 @@ img.pixel {{ width: {64 * AVATAR_SCALE}px; image-rendering: pixelated; }}
 </style></head><body>
 <h1>Contact sheet</h1>
 {f"<ul>{missing}</ul>" if missing else ""}
-<table><tr><th>input</th><th>photo</th><th>cartoon (white-box)</th><th>anime (TwinGAN, face crop)</th><th>look-alikes (group, cosine distance)</th></tr>
+<table><tr><th>input</th><th>photo</th>{cartoon_headings}<th>anime (TwinGAN, face crop)</th><th>look-alikes (group, cosine distance)</th></tr>
 {"".join(rows)}</table>
 <h2>Avatars (ACGAN): a row per hair colour (random eyes), then per eye colour (random hair)</h2>
 {avatars}
@@ -227,7 +235,7 @@ def to_png(sheet: Sheet) -> Image.Image:
     match_columns = min(per_row, 8)
     match_rows = -(-per_row // match_columns)
     row_height = max(THUMB, match_rows * (MATCH_THUMB + GAP)) + LABEL_HEIGHT + GAP
-    width = 3 * (THUMB + GAP) + match_columns * (MATCH_THUMB + GAP) + GAP
+    width = (2 + len(sheet.styles)) * (THUMB + GAP) + match_columns * (MATCH_THUMB + GAP) + GAP
     face, label = 64 * AVATAR_SCALE, 100
     if sheet.avatars:
         width = max(width, label + AVATARS_PER_COLOUR * (face + 2) + GAP)
@@ -238,13 +246,14 @@ def to_png(sheet: Sheet) -> Image.Image:
     draw = ImageDraw.Draw(canvas)
     for line, note in enumerate(notes):
         draw.text((GAP, GAP + line * LABEL_HEIGHT), note, fill=(170, 50, 50))
-    for column, heading in enumerate(["photo", "cartoon (white-box)", "anime (TwinGAN)", "look-alikes"]):
+    headings = ["photo", *(f"cartoon ({style})" for style in sheet.styles), "anime (TwinGAN)", "look-alikes"]
+    for column, heading in enumerate(headings):
         draw.text((GAP + column * (THUMB + GAP), top - LABEL_HEIGHT), heading, fill="black")
     y = top
     for row in sheet.rows:
         draw.text((GAP, y), row.name, fill=(90, 90, 90))
         x = GAP
-        for picture in (row.photo, row.cartoon, row.anime):
+        for picture in (row.photo, *(row.cartoons.get(style) for style in sheet.styles), row.anime):
             canvas.paste(_fit(picture, THUMB), (x, y + LABEL_HEIGHT))
             x += THUMB + GAP
         for index, (thumb, _) in enumerate(row.matches):

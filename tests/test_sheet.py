@@ -16,7 +16,8 @@ from cartoon.sheet import AVATARS_PER_COLOUR
 from cartoon.twingan.model import TwinGAN
 from cartoon.whitebox.model import Generator as CartoonGenerator
 
-FAMILIES = {"WHITEBOX": lambda: CartoonGenerator(channels=4, blocks=1), "ACGAN": lambda: AvatarGenerator(width=8, blocks=1),
+FAMILIES = {"WHITEBOX": lambda: CartoonGenerator(channels=4, blocks=1), "WHITEBOX_CEL": lambda: CartoonGenerator(channels=4, blocks=1),
+            "ACGAN": lambda: AvatarGenerator(width=8, blocks=1),
             "TWINGAN": lambda: TwinGAN(resolution=32, width=8, max_width=16, skip_resolutions=(8,))}
 LOADERS = [cartoon.whitebox.default_model, cartoon.twingan.get_model, cartoon.acgan.load_generator]
 
@@ -76,10 +77,11 @@ def test_sheet_with_every_model_is_one_self_contained_file(photos, tmp_path, mon
     assert main(["sheet", str(photos), "-o", str(output), "-k", "2", "--gallery", str(gallery)]) == 0
     page = output.read_text()
     assert re.findall(r'src="([^"]+)"', page) == data_uris(page)  # no file or network references
-    per_photo = 3 + 2 * 2  # photo, cartoon, anime, then k look-alikes in each of the two groups
+    per_photo = 2 + len(cartoon.whitebox.STYLES) + 2 * 2  # photo, a cartoon per style, anime, then k look-alikes in each of the two groups
     avatar_rows = len(HAIR_COLOURS) + len(EYE_COLOURS)
     assert len(data_uris(page)) == per_photo + avatar_rows * AVATARS_PER_COLOUR
     assert len(re.findall(r"<figcaption>(anime|human) \d\.\d\d</figcaption>", page)) == 4
     assert "<b>" not in page  # no family is reported missing
+    assert all(f"<th>cartoon ({style})</th>" in page for style in cartoon.whitebox.STYLES)  # a column per installed style
     sheet = Image.open(output.with_suffix(".png"))
     assert sheet.height > avatar_rows * 128  # the avatar rows are drawn in the PNG too
