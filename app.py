@@ -75,7 +75,11 @@ def load_photo(path, max_side: int):
 
 def weights_missing(name: str) -> gr.Error:
     """What a handler raises when the registered model `name` has no weights installed."""
-    owner = {"twingan": "The TwinGAN", "acgan": "The avatar generator's"}[name]
+    from cartoon.whitebox import STYLES
+
+    owners = {"twingan": "The TwinGAN", "acgan": "The avatar generator's"}
+    owners |= {spec.model: f"The {style} style's" for style, spec in STYLES.items()}
+    owner = owners[name]
     return gr.Error(f"{owner} weights are not installed (weights/{name}).", title="Model missing")
 
 
@@ -86,14 +90,25 @@ def notes_markdown(notes: list[str]) -> str:
 # --- Cartoonize -------------------------------------------------------------------------------
 
 
-@on_inference_threads
-def run_cartoonize(path, mode, strength, max_side, progress=gr.Progress()):
-    from cartoon.whitebox import cartoonize_photo
+def style_choices() -> list[tuple[str, str]]:
+    """(label, style) of every style whose weights are installed, the default first."""
+    from cartoon.whitebox import STYLES, offered_styles
 
+    return [(f"{style}: {STYLES[style].description}", style) for style in offered_styles()]
+
+
+@on_inference_threads
+def run_cartoonize(path, mode, strength, max_side, style=None, progress=gr.Progress()):
+    from cartoon.whitebox import STYLES, cartoonize_photo, default_style
+
+    style = style or default_style()  # the dropdown refuses unknown styles itself; an API call may send None
     progress(0.1, desc="Reading the photo")
     loaded = load_photo(path, max_side)
     progress(0.3, desc="Finding faces and cartoonizing")
-    result = cartoonize_photo(loaded.image, mode=mode, strength=float(strength))
+    try:
+        result = cartoonize_photo(loaded.image, mode=mode, strength=float(strength), style=style)
+    except FileNotFoundError:
+        raise weights_missing(STYLES[style].model) from None
     notes = loaded.notes + result.notes
     if mode != "whole" and result.faces:
         notes.append(f"{result.faces} face{'s' if result.faces > 1 else ''} cartoonized.")
@@ -106,6 +121,9 @@ def cartoonize_tab():
         with gr.Row():
             with gr.Column():
                 photo = photo_input()
+                styles = style_choices()
+                style = gr.Dropdown(styles, value=styles[0][1], label="Style",
+                                    info="Each style is its own generator, trained on its own cartoons.")
                 mode = gr.Radio([(label, key) for key, label in MODES.items()], value="faces", label="Mode")
                 strength = gr.Slider(0, 1, value=1.0, step=0.05, label="Strength (0 = photo, 1 = full cartoon)")
                 max_side = gr.Slider(256, 2048, value=DEFAULT_MAX_SIDE, step=64, label="Longest side (pixels)")
@@ -115,7 +133,8 @@ def cartoonize_tab():
                 download = gr.DownloadButton("Download PNG", visible=False)
                 notes = gr.Markdown()
         gr.Examples([[str(EXAMPLES / "astronaut.jpg")], [str(EXAMPLES / "astronaut_pair.jpg")]], inputs=[photo])
-        button.click(run_cartoonize, [photo, mode, strength, max_side], [compare, download, notes], api_name="cartoonize", **MODEL_QUEUE)
+        # the style comes last, so that API callers that send only the first four inputs still work
+        button.click(run_cartoonize, [photo, mode, strength, max_side, style], [compare, download, notes], api_name="cartoonize", **MODEL_QUEUE)
 
 
 # --- Photo → Anime ----------------------------------------------------------------------------
