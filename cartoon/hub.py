@@ -54,6 +54,7 @@ REGISTRY: dict[str, ModelEntry] = {
     # the first avatar generator, kept so that its `acgan:v1` recipes keep their pixels
     "acgan-v1": ModelEntry("cartoon.acgan.model:Generator", "cartoon-people/acgan-avatars-v1", "acgan-v1"),
     "twingan": ModelEntry("cartoon.twingan.model:TwinGAN", "cartoon-people/twingan-selfie2anime", "twingan"),
+    "stylegan": ModelEntry("cartoon.stylegan.model:Generator", "cartoon-people/stylegan-anime", "stylegan"),
 }
 
 

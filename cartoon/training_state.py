@@ -29,6 +29,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from cartoon.data import DATA_ROOT
+from cartoon.training import Run
 
 STATE_FILE = "training_state.safetensors"
 ARGS_FILE = "training.json"
@@ -119,6 +120,25 @@ def export_training_state(folder: str | Path, step: int, args: argparse.Namespac
     }
     (folder / ARGS_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n")
     return record
+
+
+def export_run(args: argparse.Namespace, build_models, shippable) -> Path:
+    """`--export`: RUN/checkpoint.pt's EMA generator, made `shippable(ema)`, as a `save_pretrained`
+    folder at `args.export`, with the training state `--resume-from` continues from beside it.
+
+    `build_models(args, device)` returns the run's modules and optimisers by name, "ema" among them.
+    (`cartoon.acgan.train.export` is this with batch norm re-measured, written before it.)
+    """
+    payload = Run(args.run).read_checkpoint()
+    # the run's own arguments, not this command's defaults, built the models and go into training.json
+    recorded = Run.arguments(payload, args)
+    models = build_models(recorded, "cpu")
+    step = Run.restore(payload, **models)
+    folder = Path(args.export)
+    shippable(models["ema"]).save_pretrained(str(folder))
+    written = export_training_state(folder, step, recorded, **{k: v for k, v in models.items() if k != "ema"})
+    print(f"step {step} EMA generator and training state ({written['state_bytes'] / 1e6:.1f} MB) -> {folder}")
+    return folder
 
 
 def read_training_state(folder: str | Path, ema_key: str = "ema") -> dict:

@@ -6,6 +6,7 @@ covers every colour equally and no held-out face ever reaches training.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import random
 from pathlib import Path
@@ -15,6 +16,7 @@ import torch
 from PIL import Image
 
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
+from cartoon.data import ANIME_TAGS
 
 HELD_OUT_PER_PAIR = 10
 
@@ -66,3 +68,17 @@ class TaggedFaces(torch.utils.data.Dataset):
 
     def __getitem__(self, index):
         return self.images[index].float() / 127.5 - 1, self.hair[index], self.eyes[index]
+
+
+def add_data_args(parser: argparse.ArgumentParser):
+    """A trainer's flags for a tagged folder: which one, how much of it is held out, a limit for smoke runs.
+    (`cartoon.acgan.train` still declares its own, written before these.)"""
+    parser.add_argument("--data", default=str(ANIME_TAGS), help="folder with tags.csv (file,hair,eyes) and its images")
+    parser.add_argument("--held-out-per-pair", type=int, default=HELD_OUT_PER_PAIR, help="faces per (hair, eyes) kept for evaluation")
+    parser.add_argument("--limit", type=int, default=0, help="train on the first N training faces only (tests, smoke runs)")
+
+
+def training_faces(args: argparse.Namespace, size: int = 64) -> TaggedFaces:
+    """The faces the `add_data_args` flags in `args` train on: the training split, cut to `--limit`."""
+    train_rows, _ = split_tags(read_tags(args.data), args.held_out_per_pair)
+    return TaggedFaces(train_rows[: args.limit or None], size)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cartoon.augment import diff_augment  # noqa: F401  (moved; the trainer and its tests import it from here)
 from cartoon.training import hinge_critic_loss
 from cartoon.twingan.model import ANIME, HUMAN, FeatureCritic
 from cartoon.vgg import ContentLoss, LikenessLoss, VGG16Features
@@ -55,34 +56,6 @@ def pixel_losses(out: Translations, human: torch.Tensor, drawn: torch.Tensor) ->
     """The reconstruction L1 of both domains and the L1 of both round trips, unweighted."""
     reconstruction = F.l1_loss(out.human_to_human, human) + F.l1_loss(out.anime_to_anime, drawn)
     return reconstruction, F.l1_loss(out.cycle_human, human) + F.l1_loss(out.cycle_anime, drawn)
-
-
-def diff_augment(images: torch.Tensor, policy: str) -> torch.Tensor:
-    """Differentiable augmentation (Zhao et al. 2020), applied alike to real and generated images."""
-    n = images.shape[0]
-    if "color" in policy:
-        images = images + (torch.rand(n, 1, 1, 1, device=images.device) - 0.5)
-        mean = images.mean(1, keepdim=True)
-        images = (images - mean) * (torch.rand(n, 1, 1, 1, device=images.device) * 2) + mean
-        mean = images.mean((1, 2, 3), keepdim=True)
-        images = (images - mean) * (torch.rand(n, 1, 1, 1, device=images.device) + 0.5) + mean
-    if "translation" in policy:
-        # shift by up to 1/8 of the side, zeros coming in (grid units span 2 per side)
-        shift = (torch.rand(n, 2, device=images.device) - 0.5) * 0.5
-        theta = torch.zeros(n, 2, 3, device=images.device)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1
-        theta[:, :, 2] = shift
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        images = F.grid_sample(images, grid, padding_mode="zeros", align_corners=False)
-    if "cutout" in policy:
-        side = images.shape[-1]
-        half = side // 4  # a square of half the side, as in DiffAugment
-        centre = torch.randint(0, side, (n, 2, 1, 1), device=images.device)
-        coords = torch.arange(side, device=images.device)
-        inside_y = (coords.view(1, side, 1) - centre[:, 0]).abs() < half
-        inside_x = (coords.view(1, 1, side) - centre[:, 1]).abs() < half
-        images = images * (~(inside_y & inside_x)).unsqueeze(1).to(images.dtype)
-    return images
 
 
 def at_side(images: torch.Tensor, side: int) -> torch.Tensor:

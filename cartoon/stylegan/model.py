@@ -1,0 +1,333 @@
+"""A style-based generator for 64×64 anime faces (StyleGAN2, Karras et al. 2020), sized for a CPU.
+
+z → mapping network (pixel norm, equalized-lr MLP) → w. A learned 4×4 constant is refined by
+blocks of modulated 3×3 convolutions — each input channel scaled by a style computed from w,
+each output demodulated back to unit variance — with per-pixel noise of learned strength after
+every conv. Every block adds its own RGB to the upsampled RGB of the blocks before it (skips).
+Upsampling is a transposed conv followed by the [1, 3, 3, 1] blur written as a depthwise conv,
+which this CPU runs about 6× faster than a generic up-fir-down.
+
+Styles: conv i reads style i, and a block's RGB layer reads the style after its last conv, so a
+64² generator takes `num_ws` = 10 of them. Style mixing switches to a second w from a crossover
+index on: low indices set the coarse layout (pose, face shape), high ones colour and texture.
+Block k works at 4·2^k pixels; `synthesis` can return any block's input (`features`) and add a
+spatially masked offset to chosen channels of it (`FeatureEdit`), for feature-map views and edits.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from huggingface_hub import PyTorchModelHubMixin
+from torch import nn
+
+ACTIVATION_GAIN = math.sqrt(2)  # keeps a leaky ReLU's output variance near its input's
+
+
+def leaky(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2) * ACTIVATION_GAIN
+
+
+class EqualLinear(nn.Module):
+    """Linear layer with weights stored at unit scale and scaled at run time (equalized learning rate).
+
+    `lr_mul` < 1 slows a layer down for Adam: the mapping network learns 100× slower than the rest."""
+
+    def __init__(self, features_in: int, features_out: int, bias_init: float = 0.0, lr_mul: float = 1.0, activate: bool = False):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(features_out, features_in) / lr_mul)
+        self.bias = nn.Parameter(torch.full((features_out,), float(bias_init) / lr_mul))
+        self.scale, self.lr_mul, self.activate = lr_mul / math.sqrt(features_in), lr_mul, activate
+
+    def forward(self, x):
+        x = F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+        return leaky(x) if self.activate else x
+
+
+class EqualConv(nn.Module):
+    def __init__(self, channels_in: int, channels_out: int, kernel: int, bias: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(channels_out, channels_in, kernel, kernel))
+        self.bias = nn.Parameter(torch.zeros(channels_out)) if bias else None
+        self.scale = 1 / math.sqrt(channels_in * kernel * kernel)
+
+    def forward(self, x):
+        return F.conv2d(x, self.weight * self.scale, self.bias, padding=self.weight.shape[-1] // 2)
+
+
+def blur_kernel(channels: int, gain: float) -> torch.Tensor:
+    """The separable [1, 3, 3, 1] low-pass filter, one copy per channel for a depthwise conv."""
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    kernel = torch.outer(taps, taps)
+    return (kernel / kernel.sum() * gain).expand(channels, 1, 4, 4).clone()
+
+
+class Blur(nn.Module):
+    """Depthwise 4×4 blur. After a stride-2 transposed conv it has gain 4: three in four of the
+    upsampled grid's samples are zeros."""
+
+    def __init__(self, channels: int, gain: float = 1.0):
+        super().__init__()
+        self.register_buffer("kernel", blur_kernel(channels, gain), persistent=False)
+
+    def forward(self, x):
+        return F.conv2d(F.pad(x, (1, 1, 1, 1)), self.kernel.to(x.dtype), groups=x.shape[1])
+
+
+class UpsampleRGB(nn.Module):
+    """×2 upsampling of the RGB skip: zero insertion and the blur in one depthwise transposed conv."""
+
+    def __init__(self, channels: int = 3):
+        super().__init__()
+        self.register_buffer("kernel", blur_kernel(channels, gain=4.0), persistent=False)
+
+    def forward(self, x):
+        return F.conv_transpose2d(x, self.kernel.to(x.dtype), stride=2, padding=1, groups=x.shape[1])
+
+
+class ModulatedConv(nn.Module):
+    """A conv whose input channels are scaled per sample by a style, its outputs demodulated.
+
+    Scaling the activations rather than the weights is the same arithmetic (StyleGAN2's unfused
+    path) and keeps one weight for the whole batch: plain convs, no grouped conv per sample.
+    """
+
+    def __init__(self, channels_in: int, channels_out: int, style_dim: int, kernel: int = 3, upsample: bool = False,
+                 demodulate: bool = True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(channels_out, channels_in, kernel, kernel))
+        self.scale = 1 / math.sqrt(channels_in * kernel * kernel)
+        self.style = EqualLinear(style_dim, channels_in, bias_init=1.0)  # styles start at 1: plain convs
+        self.blur = Blur(channels_out, gain=4.0) if upsample else None
+        self.demodulate = demodulate
+
+    def forward(self, x, w):
+        style = self.style(w)
+        weight = self.weight * self.scale
+        x = x * style[:, :, None, None].to(x.dtype)
+        if self.blur is not None:
+            x = self.blur(F.conv_transpose2d(x, weight.transpose(0, 1), stride=2))
+        else:
+            x = F.conv2d(x, weight, padding=weight.shape[-1] // 2)
+        if self.demodulate:
+            # each output's weight norm once the inputs are scaled by the style
+            norm = style.square() @ weight.square().sum((2, 3)).t()
+            x = x * torch.rsqrt(norm + 1e-8)[:, :, None, None].to(x.dtype)
+        return x
+
+
+class StyledConv(nn.Module):
+    """Modulated conv, then noise scaled by a learned strength, then bias and leaky ReLU."""
+
+    def __init__(self, channels_in: int, channels_out: int, style_dim: int, upsample: bool = False):
+        super().__init__()
+        self.conv = ModulatedConv(channels_in, channels_out, style_dim, upsample=upsample)
+        self.noise_strength = nn.Parameter(torch.zeros(()))
+        self.bias = nn.Parameter(torch.zeros(channels_out))
+
+    def forward(self, x, w, noise):
+        x = self.conv(x, w)
+        return leaky(x + self.noise_strength * noise.to(x.dtype) + self.bias[None, :, None, None].to(x.dtype))
+
+
+class ToRGB(nn.Module):
+    def __init__(self, channels_in: int, style_dim: int, upsample: bool):
+        super().__init__()
+        self.conv = ModulatedConv(channels_in, 3, style_dim, kernel=1, demodulate=False)
+        self.bias = nn.Parameter(torch.zeros(3))
+        self.upsample = UpsampleRGB() if upsample else None
+
+    def forward(self, x, w, skip=None):
+        rgb = self.conv(x, w)
+        rgb = rgb + self.bias[None, :, None, None].to(rgb.dtype)
+        return rgb if skip is None else rgb + self.upsample(skip)
+
+
+class SynthesisBlock(nn.Module):
+    """One resolution: (×2 upsampling conv and) a conv, then the block's RGB added to the skip."""
+
+    def __init__(self, channels_in: int, channels_out: int, style_dim: int, first: bool):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            [StyledConv(channels_in, channels_out, style_dim)] if first
+            else [StyledConv(channels_in, channels_out, style_dim, upsample=True), StyledConv(channels_out, channels_out, style_dim)]
+        )
+        self.to_rgb = ToRGB(channels_out, style_dim, upsample=not first)
+
+    def forward(self, x, rgb, ws, noises):
+        """`ws`: (N, len(convs) + 1, D), one style per conv and the RGB layer's; `noises`: one per conv."""
+        for i, (conv, noise) in enumerate(zip(self.convs, noises)):
+            x = conv(x, ws[:, i], noise)
+        return x, self.to_rgb(x, ws[:, len(self.convs)], rgb)
+
+
+@dataclass(frozen=True)
+class FeatureEdit:
+    """Add `amount * weights[i] * mask` to channel `channels[i]` of block `block`'s input.
+
+    `mask` is (H, W), 1 where the edit applies; any size, resized (nearest) to the block's input.
+    """
+
+    block: int
+    channels: Sequence[int]
+    weights: Sequence[float]
+    mask: torch.Tensor
+    amount: float = 1.0
+
+    def apply(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.channels) != len(self.weights):
+            raise ValueError(f"an edit needs one weight per channel, not {len(self.weights)} for {len(self.channels)}")
+        if any(not 0 <= c < x.shape[1] for c in self.channels):
+            raise ValueError(f"block {self.block}'s input has channels 0–{x.shape[1] - 1}, not {list(self.channels)}")
+        offset = torch.zeros(x.shape[1], device=x.device)
+        offset[list(self.channels)] = torch.as_tensor(self.weights, dtype=offset.dtype, device=x.device) * self.amount
+        mask = self.mask.to(x.device, torch.float32)
+        if mask.shape[-2:] != x.shape[-2:]:
+            mask = F.interpolate(mask.view(1, 1, *mask.shape[-2:]), size=x.shape[-2:], mode="nearest")[0, 0]
+        return x + (offset[:, None, None] * mask).to(x.dtype)
+
+
+class MappingNetwork(nn.Module):
+    def __init__(self, latent_dim: int, layers: int, lr_mul: float):
+        super().__init__()
+        self.layers = nn.Sequential(*[EqualLinear(latent_dim, latent_dim, lr_mul=lr_mul, activate=True) for _ in range(layers)])
+
+    def forward(self, z):
+        return self.layers(z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8))  # pixel norm
+
+
+class Generator(nn.Module, PyTorchModelHubMixin):
+    """z (N, latent_dim) → RGB faces (N, 3, resolution, resolution), roughly in [-1, 1].
+
+    `forward` is the short road; `mapping` → `truncate` → `styles` → `synthesis` the long one,
+    for interpolating, mixing and editing in w.
+    """
+
+    def __init__(self, resolution: int = 64, latent_dim: int = 256, mapping_layers: int = 4, max_channels: int = 64,
+                 channel_base: int = 4096, mapping_lr_mul: float = 0.01, noise_seed: int = 0):
+        super().__init__()
+        if resolution < 8 or resolution & (resolution - 1):
+            raise ValueError(f"resolution must be a power of two from 8, not {resolution}")
+        self.latent_dim = latent_dim
+        self.block_sizes = [4 * 2**k for k in range(int(math.log2(resolution)) - 1)]  # each block's output side
+        channels = [min(max_channels, channel_base // size) for size in self.block_sizes]
+        self.block_channels = [channels[0]] + channels[:-1]  # each block's input channels
+        self.mapping = MappingNetwork(latent_dim, mapping_layers, mapping_lr_mul)
+        self.constant = nn.Parameter(torch.randn(1, channels[0], 4, 4))
+        self.blocks = nn.ModuleList(SynthesisBlock(c_in, c_out, latent_dim, first=k == 0)
+                                    for k, (c_in, c_out) in enumerate(zip(self.block_channels, channels)))
+        self.first_conv = [sum(len(b.convs) for b in self.blocks[:k]) for k in range(len(self.blocks))]
+        self.num_convs = sum(len(b.convs) for b in self.blocks)
+        self.num_ws = self.num_convs + 1
+        # the mean w that truncation pulls toward, tracked by the trainer (`track_w_avg`)
+        self.register_buffer("w_avg", torch.zeros(latent_dim))
+        # stored noise, part of the weights, so that fixed-noise faces are the same wherever they load
+        rng = torch.Generator().manual_seed(noise_seed)
+        for k, block in enumerate(self.blocks):
+            for i in range(len(block.convs)):
+                size = self.block_sizes[k]
+                self.register_buffer(f"noise_{self.first_conv[k] + i}", torch.randn(1, 1, size, size, generator=rng))
+
+    @torch.no_grad()
+    def track_w_avg(self, w: torch.Tensor, beta: float = 0.995):
+        self.w_avg.lerp_(w.detach().float().mean(0), 1 - beta)
+
+    def truncate(self, w: torch.Tensor, psi: float) -> torch.Tensor:
+        """w pulled toward the mean w: ψ = 1 leaves it, ψ = 0 gives every face the mean face."""
+        return self.w_avg.to(w.dtype) + psi * (w - self.w_avg.to(w.dtype))
+
+    def styles(self, w: torch.Tensor, w_mix: torch.Tensor | None = None, crossover: int | None = None) -> torch.Tensor:
+        """(N, num_ws, D): `w` for styles before `crossover`, `w_mix` from it on (0: all `w_mix`)."""
+        ws = w[:, None].expand(-1, self.num_ws, -1)
+        if w_mix is None:
+            return ws
+        if crossover is None or not 0 <= crossover <= self.num_ws:
+            raise ValueError(f"style mixing needs a crossover from 0 to {self.num_ws}, not {crossover!r}")
+        return torch.cat([ws[:, :crossover], w_mix[:, None].expand(-1, self.num_ws - crossover, -1)], 1)
+
+    def noises(self, noise: str | Sequence[torch.Tensor], batch: int, device) -> list[torch.Tensor]:
+        if isinstance(noise, str):
+            if noise == "fixed":
+                return [getattr(self, f"noise_{i}") for i in range(self.num_convs)]
+            if noise == "random":
+                sizes = [size for size, block in zip(self.block_sizes, self.blocks) for _ in block.convs]
+                return [torch.randn(batch, 1, size, size, device=device) for size in sizes]
+            raise ValueError(f'noise must be "random", "fixed" or {self.num_convs} tensors, not {noise!r}')
+        if len(noise) != self.num_convs:
+            raise ValueError(f"noise needs {self.num_convs} tensors, one per conv, not {len(noise)}")
+        return list(noise)
+
+    def synthesis(self, ws: torch.Tensor, noise: str | Sequence[torch.Tensor] = "random", edits: Sequence[FeatureEdit] = (),
+                  features: Sequence[int] = ()):
+        """Faces from per-layer styles `ws` (N, num_ws, D).
+
+        `noise`: "random" (fresh per call), "fixed" (the stored noise: same pixels every call) or
+        one (N or 1, 1, H, W) tensor per conv. `edits` change block inputs before the block runs.
+        With `features` (block indices), returns (images, {block: its input, after edits}).
+        """
+        for k in [e.block for e in edits] + list(features):
+            if not 0 <= k < len(self.blocks):
+                raise ValueError(f"block must be from 0 to {len(self.blocks) - 1}, not {k}")
+        noises = self.noises(noise, len(ws), ws.device)
+        x = self.constant.expand(len(ws), -1, -1, -1)
+        rgb, taken = None, {}
+        for k, block in enumerate(self.blocks):
+            for edit in edits:
+                if edit.block == k:
+                    x = edit.apply(x)
+            if k in features:
+                taken[k] = x
+            first, count = self.first_conv[k], len(block.convs)
+            x, rgb = block(x, rgb, ws[:, first:first + count + 1], noises[first:first + count])
+        return (rgb, taken) if features else rgb
+
+    def forward(self, z: torch.Tensor, truncation: float = 1.0, z_mix: torch.Tensor | None = None, crossover: int | None = None,
+                noise: str | Sequence[torch.Tensor] = "random") -> torch.Tensor:
+        w = self.truncate(self.mapping(z), truncation)
+        w_mix = None if z_mix is None else self.truncate(self.mapping(z_mix), truncation)
+        return self.synthesis(self.styles(w, w_mix, crossover), noise)
+
+
+class DownBlock(nn.Module):
+    """Residual ×0.5 block: two 3×3 convs with average pooling between, a pooled 1×1 conv as the skip."""
+
+    def __init__(self, channels_in: int, channels_out: int):
+        super().__init__()
+        self.conv1 = EqualConv(channels_in, channels_in, 3)
+        self.conv2 = EqualConv(channels_in, channels_out, 3)
+        self.skip = EqualConv(channels_in, channels_out, 1, bias=False)
+
+    def forward(self, x):
+        # pooling before the second conv: a quarter of its cost, where a CPU step spends most
+        h = leaky(self.conv2(F.avg_pool2d(leaky(self.conv1(x)), 2)))
+        return (h + self.skip(F.avg_pool2d(x, 2))) / math.sqrt(2)
+
+
+class Discriminator(nn.Module):
+    """Image → realness score: residual down blocks to 4², minibatch standard deviation, two linears."""
+
+    def __init__(self, resolution: int = 64, max_channels: int = 64, channel_base: int = 4096, stddev_group: int = 4):
+        super().__init__()
+        sizes = [resolution // 2**k for k in range(int(math.log2(resolution)) - 1)]  # resolution … 4
+        channels = [min(max_channels, channel_base // size) for size in sizes]
+        self.from_rgb = EqualConv(3, channels[0], 1)
+        self.blocks = nn.Sequential(*[DownBlock(c_in, c_out) for c_in, c_out in zip(channels, channels[1:])])
+        self.stddev_group = stddev_group
+        self.final_conv = EqualConv(channels[-1] + 1, channels[-1], 3)
+        self.final = nn.Sequential(EqualLinear(channels[-1] * 16, channels[-1], activate=True), EqualLinear(channels[-1], 1))
+
+    def minibatch_stddev(self, x):
+        """One more channel: how much the images of a small group differ, so a collapsed batch shows."""
+        n, _, h, w = x.shape
+        group = math.gcd(n, self.stddev_group)
+        spread = x.float().reshape(group, -1, *x.shape[1:]).var(0, unbiased=False).add(1e-8).sqrt().mean((1, 2, 3))
+        return torch.cat([x, spread.repeat(group)[:, None, None, None].expand(n, 1, h, w).to(x.dtype)], 1)
+
+    def forward(self, images):
+        x = self.blocks(leaky(self.from_rgb(images)))
+        x = leaky(self.final_conv(self.minibatch_stddev(x)))
+        return self.final(x.flatten(1)).squeeze(1)

@@ -1,0 +1,207 @@
+"""Train the style-based generator, unconditionally, on the training split of the tagged anime faces.
+
+    nice python -m cartoon.stylegan.train --threads 1 --steps 100000     # ../shared/data/anime_tags, runs/stylegan
+    python -m cartoon.stylegan.train --resume --steps 150000              # continue the same run
+    python -m cartoon.stylegan.train --export weights/stylegan            # ship the EMA generator and the training state
+    python -m cartoon.stylegan.train --resume-from weights/stylegan --run-dir runs/stylegan2 --steps 200000
+
+One process (no torchrun). Each step: the critic's non-saturating logistic loss on real faces
+against one batch of generated faces, then the generator's on the same faces; every
+`--r1-every` steps the critic also pays R1 (its gradient norm on real faces), scaled by the
+interval (lazy regularisation, StyleGAN2), with Adam's settings adjusted to match. Every image
+the critic sees goes through DiffAugment (`cartoon.augment`). `--mixing` of the batches are
+drawn from two w's switching at a random layer, so neighbouring styles do not learn to depend
+on each other. The EMA generator is what samples, snapshots and exports are made of; the live
+generator tracks the mean w that truncation pulls toward, and the EMA copies it.
+Held-out faces (`cartoon.acgan.data.split_tags`) never reach training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from cartoon.acgan.data import add_data_args, training_faces
+from cartoon.augment import diff_augment
+from cartoon.stylegan.model import Discriminator, Generator
+from cartoon.training import Run, add_common_args, autocast, evaluating, forever, memory_format, seed_everything, set_threads, update_ema
+from cartoon.training_state import export_run, parse_resumable, read_training_state
+
+GRID_SIDE = 8  # the sample grid: 8×8 faces of fixed z and fixed noise
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_args(parser, "stylegan")
+    add_data_args(parser)
+    parser.add_argument("--resolution", type=int, default=64)
+    parser.add_argument("--latent-dim", type=int, default=256, help="size of z and w")
+    parser.add_argument("--mapping-layers", type=int, default=4)
+    parser.add_argument("--max-channels", type=int, default=64, help="channel cap of generator and critic (cost grows as its square)")
+    parser.add_argument("--r1", type=float, default=0.1, help="gamma of the R1 penalty on real faces")
+    parser.add_argument("--r1-every", type=int, default=16, help="steps between R1 penalties (lazy regularisation)")
+    parser.add_argument("--mixing", type=float, default=0.9, help="share of batches drawn with two w's (style-mixing regularisation)")
+    parser.add_argument("--diffaugment", default="color,translation,cutout", help="DiffAugment policy, or 'none'")
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--snapshot-every", type=int, default=5000, help="save the EMA generator for evaluation")
+    parser.add_argument("--export", metavar="FOLDER", help="only write RUN/checkpoint.pt's EMA generator (save_pretrained) "
+                        "and its training state to FOLDER")
+    # equalized learning rate makes StyleGAN2's 0.002 the right size for every layer
+    parser.set_defaults(lr=0.002, batch_size=16, workers=0, log_every=25, sample_every=500, save_every=250)
+    return parser
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    return parse_resumable(build_parser(), argv)
+
+
+def build_models(args, device) -> dict:
+    """Generator, critic, EMA generator and both optimisers, in the run's memory order."""
+    fmt = memory_format(args)
+    generator = Generator(args.resolution, args.latent_dim, args.mapping_layers, args.max_channels).to(device, memory_format=fmt)
+    discriminator = Discriminator(args.resolution, args.max_channels).to(device, memory_format=fmt)
+    ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    # the critic steps once more every r1_every steps: Adam's rate and decays shrink to match (StyleGAN2)
+    lazy = args.r1_every / (args.r1_every + 1)
+    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.0, 0.99))
+    opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr * lazy, betas=(0.0, 0.99**lazy))
+    return dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
+
+
+def generate(args, generator: Generator, batch: int, device) -> torch.Tensor:
+    """A batch of faces, `args.mixing` of the time from two w's switching at a random style;
+    the w's also move the generator's tracked mean w."""
+    w = generator.mapping(torch.randn(batch, args.latent_dim, device=device))
+    generator.track_w_avg(w)
+    if random.random() < args.mixing:
+        w_mix = generator.mapping(torch.randn(batch, args.latent_dim, device=device))
+        return generator.synthesis(generator.styles(w, w_mix, random.randint(1, generator.num_ws - 1)))
+    return generator.synthesis(generator.styles(w))
+
+
+def augment(args, images: torch.Tensor) -> torch.Tensor:
+    return images if args.diffaugment == "none" else diff_augment(images, args.diffaugment)
+
+
+def r1_penalty(args, discriminator, real: torch.Tensor) -> torch.Tensor:
+    """Squared gradient norm of the critic's score at real faces (as augmented), the mean per face."""
+    real = real.detach().requires_grad_(True)
+    with autocast(args, real.device):
+        score = discriminator(augment(args, real))
+    (gradient,) = torch.autograd.grad(score.float().sum(), real, create_graph=True)
+    return gradient.float().square().sum((1, 2, 3)).mean()
+
+
+def train_step(args, models: dict, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
+    """One critic and one generator update (and R1 on schedule); returns what to log."""
+    generator, discriminator, ema, opt_g, opt_d = (models[k] for k in ("generator", "discriminator", "ema", "opt_g", "opt_d"))
+    device = real.device
+    real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3)).contiguous(memory_format=memory_format(args))
+    logged = {}
+    with autocast(args, device):
+        fake = generate(args, generator, len(real), device)
+        score_real = discriminator(augment(args, real)).float()
+        score_fake = discriminator(augment(args, fake.detach())).float()
+        loss_d = F.softplus(score_fake).mean() + F.softplus(-score_real).mean()
+    opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    opt_d.step()
+
+    if args.r1 > 0 and step % args.r1_every == 0:
+        logged["r1"] = r1_penalty(args, discriminator, real)
+        opt_d.zero_grad(set_to_none=True)
+        (args.r1 / 2 * args.r1_every * logged["r1"]).backward()
+        opt_d.step()
+
+    discriminator.requires_grad_(False)  # the generator's step needs no critic weight gradients
+    with autocast(args, device):
+        loss_g = F.softplus(-discriminator(augment(args, fake)).float()).mean()
+    opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    opt_g.step()
+    discriminator.requires_grad_(True)
+    # early on the average would be mostly the random initialisation: warm the decay up
+    update_ema(ema, generator, min(args.ema_decay, (1 + step) / (10 + step)))
+    return {"loss_d": loss_d, "loss_g": loss_g, "score_real": score_real.mean(), "score_fake": score_fake.mean(), **logged}
+
+
+def shippable(generator: Generator) -> Generator:
+    # contiguous: safetensors stores only contiguous tensors, and a channels-last run's weights are not
+    return copy.deepcopy(generator).to(memory_format=torch.contiguous_format)
+
+
+def grid_faces(ema: Generator, device) -> torch.Tensor:
+    z = torch.randn(GRID_SIDE**2, ema.latent_dim, generator=torch.Generator().manual_seed(1234)).to(device)
+    with evaluating(ema):
+        return ema(z, noise="fixed").clamp(-1, 1)
+
+
+def train(args: argparse.Namespace) -> dict:
+    """Run (or resume) training; returns the last logged values."""
+    set_threads(args.threads)
+    seed_everything(args.seed)
+    device = torch.device(args.device)
+    run = Run(args.run)
+
+    dataset = training_faces(args, size=args.resolution)
+    loader = DataLoader(dataset, args.batch_size, shuffle=True, num_workers=args.workers, drop_last=len(dataset) >= args.batch_size,
+                        generator=torch.Generator().manual_seed(args.seed))
+    models = build_models(args, device)
+    step = 0
+    if args.resume:
+        step = run.load_checkpoint(device, **models)
+    elif args.resume_from:
+        step = Run.restore(read_training_state(args.resume_from), **models)
+    # a resumed run draws other batches and noise than a fresh one, not the same ones again
+    seed_everything(args.seed + step)
+    batches = forever(loader)
+    print(f"{len(dataset)} training faces, {sum(p.numel() for p in models['generator'].parameters()) / 1e6:.2f}M generator parameters")
+
+    values: dict = {}
+    sums: dict = {}
+    counts: dict = {}
+    started, started_step = time.time(), step
+    progress = tqdm(total=args.steps, initial=step, desc="stylegan", dynamic_ncols=True)
+    while step < args.steps:
+        real = next(batches)[0].to(device)
+        measured = train_step(args, models, real, step)
+        step += 1
+        progress.update(1)
+
+        for key, value in measured.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
+            counts[key] = counts.get(key, 0) + 1
+        if step % args.log_every == 0 or step == args.steps:
+            values = {key: total / counts[key] for key, total in sums.items()}
+            values["steps_per_second"] = (step - started_step) / (time.time() - started)
+            run.log(step, **values)
+            progress.set_postfix(d=f"{values['loss_d']:.2f}", g=f"{values['loss_g']:.2f}")
+            sums, counts = {}, {}
+        if step % args.sample_every == 0 or step == args.steps:
+            run.save_grid(step, grid_faces(models["ema"], device), rows=GRID_SIDE)
+        if step % args.snapshot_every == 0:
+            shippable(models["ema"]).save_pretrained(str(run.folder / "snapshots" / f"step_{step:06d}"))
+        if step % args.save_every == 0 or step == args.steps:
+            run.save_checkpoint(step, **models, args=vars(args))
+    progress.close()
+    return values
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.export:
+        export_run(args, build_models, shippable)
+    else:
+        train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
