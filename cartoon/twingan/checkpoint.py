@@ -12,28 +12,34 @@ from cartoon.training import Run, measure_batchnorm_statistics, memory_format, s
 from cartoon.training_state import export_training_state, read_training_state
 from cartoon.twingan.data import training_batches, training_data, with_training_data
 from cartoon.twingan.losses import DOMAINS, build_feature_critics, translate_both_ways
-from cartoon.twingan.model import Discriminator, TwinGAN
+from cartoon.twingan.model import Discriminator, MultiScaleCritic, TwinGAN
 from cartoon.vgg import VGG16Features
 
 
 def model_config(args) -> dict:
-    return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width}
+    # exports recorded before the switch, attention and the critics' scales were options name none of them
+    return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width, "norm": getattr(args, "norm", "batch"),
+            "attention": getattr(args, "attention", None)}
 
 
 def critic_config(args) -> dict:
-    return {"critic_width": args.critic_width, "critic_max_width": args.critic_max_width}
+    return {"critic_width": args.critic_width, "critic_max_width": args.critic_max_width, "critic_scales": getattr(args, "critic_scales", 1)}
 
 
 def adopt_generator_config(args, config: dict) -> None:
-    """Size the generator as a saved one is sized (its `config`), whatever the size flags say."""
+    """Build the generator as a saved one is built (its `config`), whatever the size and switch flags say.
+    Configs from before the switch was recorded in checkpoints are batch norm's."""
     args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
+    args.norm, args.attention = config.get("norm", "batch"), config.get("attention")
 
 
 def build_models(args, device="cpu"):
     """The generator and the two critics, in the run's memory order."""
     generator = TwinGAN(**model_config(args))
     critic_width, critic_max_width = args.critic_width or args.width, args.critic_max_width or args.max_width
-    critics = nn.ModuleList(Discriminator(args.resolution, critic_width, critic_max_width) for _ in DOMAINS)
+    scales = getattr(args, "critic_scales", 1)
+    critics = nn.ModuleList((MultiScaleCritic(args.resolution, critic_width, critic_max_width, scales) if scales > 1
+                             else Discriminator(args.resolution, critic_width, critic_max_width)) for _ in DOMAINS)
     return generator.to(device, memory_format=memory_format(args)), critics.to(device, memory_format=memory_format(args))
 
 

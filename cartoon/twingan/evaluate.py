@@ -3,6 +3,7 @@
     python -m cartoon.twingan.evaluate                        # shipped weights (registry)
     python -m cartoon.twingan.evaluate --run-dir runs/twingan     # a training run's EMA generator, as export writes it
     python -m cartoon.twingan.evaluate --limit 40 --probe-train 400   # a quick, rougher look
+    python -m cartoon.twingan.ablate --arm NAME --minutes 60 …        # small-size arms, scored by this on a subset
     python -m cartoon.twingan.evaluate --run-dir runs/b --against weights/twingan   # and paired against the shipped model (+ a PNG)
 
 Measured, and written to `--out` as JSON plus a Markdown table:
@@ -70,7 +71,9 @@ def evaluate(args) -> dict:
     model = load_generator(args)
     resolution = model.resolution
     rng = random.Random(0)  # one generator for every draw below, in this order, so a rerun picks the same faces
-    selfies, anime, utk = (held_out(folder, args.limit, rng) for folder in (data.SELFIE_PHOTOS, data.SELFIE_ANIME, data.UTKFACE))
+    utkface_limit = args.limit if args.utkface_limit is None else args.utkface_limit
+    selfies, anime, utk = (held_out(folder, limit, rng) for folder, limit in
+                           ((data.SELFIE_PHOTOS, args.limit), (data.SELFIE_ANIME, args.limit), (data.UTKFACE, utkface_limit)))
     inception = InceptionPool3(None if args.no_cache else cache_dir() / "twingan_evaluate_inception.pt")
     portraits, photos, faces = load_faces(anime, resolution), load_faces(selfies, resolution), load_faces(utk, resolution)
     style = StyleLoss().eval()
@@ -208,6 +211,8 @@ def main(argv=None):
                         "paired on the same held-out faces, e.g. weights/twingan")
     parser.add_argument("--grid-columns", type=int, default=14, help="with --against: faces per set in the side-by-side PNG")
     parser.add_argument("--limit", type=int, default=0, help="at most this many held-out images per set (0: all)")
+    parser.add_argument("--utkface-limit", type=int, help="at most this many held-out UTKFace faces, the set translated "
+                        "three ways (default: --limit)")
     parser.add_argument("--probe-train", type=int, default=0, help="UTKFace train images for the gender probe (0: all)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--no-cache", action="store_true", help="do not keep Inception features in the cache folder")

@@ -4,14 +4,20 @@ After Li, "TwinGAN: Cross-Domain Translation of Human Portraits" (2018): the enc
 PGGAN-style generator (two 3×3 convolutions per resolution, halving down to 4×4), U-Net skips
 carry encoder features to the generator at the same resolution, and every batch norm in the
 generator has a scale and shift (and running statistics) per domain. Switching the domain index
-turns the same code into a human face or an anime face. One spectral-norm discriminator per domain,
-and for training with pretrained features a `FeatureCritic` per domain beside it.
+turns the same code into a human face or an anime face. One spectral-norm discriminator per domain
+(or one per scale, `MultiScaleCritic`), and for training with pretrained features a `FeatureCritic`
+per domain beside it.
+
+The switch can instead be U-GAT-IT's AdaLIN (Kim et al. 2020; `norm="adalin"`): a learned per-domain
+mix of instance and layer norm under the same per-domain scale and shift, with no running statistics;
+and U-GAT-IT's class activation attention (CAM) can sit between the code and the generator.
 
 Domains: 0 = human, 1 = anime. Images are (N, 3, R, R) in [-1, 1].
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -32,18 +38,16 @@ def _widths(resolution: int, width: int, max_width: int) -> dict[int, int]:
     return widths
 
 
-class DomainNorm(nn.Module):
-    """Batch norm whose scale, shift and running statistics are chosen per output domain: the switch.
+class DomainSwitch(nn.Module):
+    """A normalisation followed by a scale and shift chosen per output domain: the switch.
 
-    Training normalises each batch by itself and inference by the running estimates, so the critics
-    judge outputs made one way and the model ships making them another, unless the trainer freezes
-    the statistics (`--freeze-norm-statistics`: these modules stay in eval mode and training uses
-    the estimates).
+    Subclasses say how `normalise(x, domain)` normalises; the forward pass picks or blends domains.
     """
+
+    blends_in_training = True
 
     def __init__(self, channels: int, domains: int = 2):
         super().__init__()
-        self.norms = nn.ModuleList(nn.BatchNorm2d(channels, affine=False) for _ in range(domains))
         self.scale = nn.Parameter(torch.ones(domains, channels))
         self.shift = nn.Parameter(torch.zeros(domains, channels))
 
@@ -53,12 +57,78 @@ class DomainNorm(nn.Module):
         A whole float (0.0, 1.0) is that domain's index: exact, and no second norm to compute.
         """
         if isinstance(domain, float) and not domain.is_integer():
-            if self.training:  # one batch would update both domains' running statistics
+            if self.training and not self.blends_in_training:  # one batch would update both domains' running statistics
                 raise ValueError("a blended domain is for inference: call .eval() first")
             return torch.lerp(self(x, 0), self(x, 1), domain)
         domain = int(domain)
-        x = self.norms[domain](x)
-        return x * self.scale[domain].view(1, -1, 1, 1) + self.shift[domain].view(1, -1, 1, 1)
+        return self.normalise(x, domain) * self.scale[domain].view(1, -1, 1, 1) + self.shift[domain].view(1, -1, 1, 1)
+
+
+class DomainNorm(DomainSwitch):
+    """Batch norm with running statistics per output domain.
+
+    Training normalises each batch by itself and inference by the running estimates, so the critics
+    judge outputs made one way and the model ships making them another, unless the trainer freezes
+    the statistics (`--freeze-norm-statistics`: these modules stay in eval mode and training uses
+    the estimates).
+    """
+
+    blends_in_training = False
+
+    def __init__(self, channels: int, domains: int = 2):
+        super().__init__(channels, domains)
+        self.norms = nn.ModuleList(nn.BatchNorm2d(channels, affine=False) for _ in range(domains))
+
+    def normalise(self, x, domain: int):
+        return self.norms[domain](x)
+
+
+class AdaLIN(DomainSwitch):
+    """U-GAT-IT's adaptive layer-instance norm with the domain as its style: per domain a per-channel
+    share rho of instance norm (each channel of each image on its own, which lets a domain set its own
+    contrast) against layer norm (the image as a whole, which keeps the photo's global tone).
+
+    U-GAT-IT clips rho to [0, 1] after each step; a sigmoid keeps it there without a trainer hook.
+    Per image, with no running statistics: training and inference normalise alike.
+    """
+
+    RHO_START = 0.9  # U-GAT-IT's AdaLIN starts mostly instance norm
+
+    def __init__(self, channels: int, domains: int = 2):
+        super().__init__(channels, domains)
+        self.rho_logit = nn.Parameter(torch.full((domains, channels), math.log(self.RHO_START / (1 - self.RHO_START))))
+
+    def normalise(self, x, domain: int):
+        rho = torch.sigmoid(self.rho_logit[domain]).view(1, -1, 1, 1)
+        return rho * F.instance_norm(x) + (1 - rho) * F.layer_norm(x, x.shape[1:])  # not lerp: autocast gives the two norms different dtypes
+
+
+NORMS = {"batch": DomainNorm, "adalin": AdaLIN}
+
+
+class ClassActivationAttention(nn.Module):
+    """U-GAT-IT's CAM on the shared code, one per output domain: a classifier on the code's average- and
+    max-pooled channels tells whether the image still needs translating into that domain (it came from
+    the other), and its weights then scale the code's channels, so the generator dwells on what tells
+    the domains apart. `forward` gives the attended code and the classifier's two logits, (N, 2).
+    """
+
+    def __init__(self, channels: int, domains: int = 2):
+        super().__init__()
+        bound = channels**-0.5  # nn.Linear's initial range, as U-GAT-IT's classifiers start
+        self.average_weight = nn.Parameter(torch.empty(domains, channels).uniform_(-bound, bound))
+        self.max_weight = nn.Parameter(torch.empty(domains, channels).uniform_(-bound, bound))
+        self.mix = nn.ModuleList(nn.Conv2d(2 * channels, channels, 1) for _ in range(domains))
+
+    def forward(self, code: torch.Tensor, domain) -> tuple[torch.Tensor, torch.Tensor]:
+        if isinstance(domain, float) and not domain.is_integer():  # a blended switch attends as both, mixed
+            (low, low_logits), (high, high_logits) = self(code, 0), self(code, 1)
+            return torch.lerp(low, high, domain), torch.lerp(low_logits, high_logits, domain)
+        domain = int(domain)
+        average, peak = self.average_weight[domain], self.max_weight[domain]
+        logits = torch.stack([code.mean((2, 3)) @ average, code.amax((2, 3)) @ peak], 1)
+        attended = torch.cat([code * average.view(1, -1, 1, 1), code * peak.view(1, -1, 1, 1)], 1)
+        return F.leaky_relu(self.mix[domain](attended), 0.2), logits
 
 
 class EncoderBlock(nn.Module):
@@ -79,12 +149,12 @@ class EncoderBlock(nn.Module):
 class GeneratorBlock(nn.Module):
     """Double the resolution, join the encoder's skip features, two 3×3 convolutions with domain norm."""
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int):
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int, norm: type[DomainSwitch] = DomainNorm):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels + skip_channels, out_channels, 3, padding=1)
-        self.norm1 = DomainNorm(out_channels, domains)
+        self.norm1 = norm(out_channels, domains)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.norm2 = DomainNorm(out_channels, domains)
+        self.norm2 = norm(out_channels, domains)
 
     def forward(self, x, skip, domain):
         x = F.interpolate(x, scale_factor=2, mode="nearest")
@@ -97,18 +167,21 @@ class GeneratorBlock(nn.Module):
 class TwinGAN(nn.Module, PyTorchModelHubMixin):
     """Shared encoder + domain-switched generator; `forward(images, domain)` translates into `domain`.
 
-    `norm` is in every saved config.json, the shipped one's included, from when the switch could be
-    something other than batch norm; the per-image and demodulated switches lost
-    (docs/twingan-experiments.md), so a config naming one is refused rather than half-loaded.
+    `norm` is the domain switch, "batch" (the shipped weights') or "adalin", and is in every saved
+    config.json. The per-image LIN and demodulated switches lost (docs/twingan-experiments.md), so a
+    config naming one is refused rather than half-loaded. `attention="cam"` puts U-GAT-IT's class
+    activation attention between the code and the generator (None: none, as shipped).
     """
 
     def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=(8, 16, 32), domains: int = 2,
-                 norm: str = "batch"):
+                 norm: str = "batch", attention: str | None = None):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError("resolution must be a power of two ≥ 8")
-        if norm != "batch":
-            raise ValueError(f"the domain switch is batch norm; norm={norm!r} is no longer built")
+        if norm not in NORMS:
+            raise ValueError(f"the domain switch is batch norm or AdaLIN ({', '.join(NORMS)}); norm={norm!r} is not built")
+        if attention not in (None, "cam"):
+            raise ValueError(f"attention is None or 'cam', not {attention!r}")
         self.resolution = resolution
         self.skip_resolutions = tuple(skip_resolutions)
         widths = _widths(resolution, width, max_width)
@@ -121,14 +194,15 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
             self.encoder[str(res)] = EncoderBlock(widths[res], widths[res // 2])
             res //= 2
         self.bottleneck = nn.Conv2d(widths[4], widths[4], 3, padding=1)
+        self.attention = ClassActivationAttention(widths[4], domains) if attention else None
 
         self.start = nn.Conv2d(widths[4], widths[4], 3, padding=1)
-        self.start_norm = DomainNorm(widths[4], domains)
+        self.start_norm = NORMS[norm](widths[4], domains)
         self.generator = nn.ModuleDict()
         res = 8
         while res <= resolution:
             skip = widths[res] if res in self.skip_resolutions else 0
-            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains)
+            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains, NORMS[norm])
             res *= 2
         self.to_rgb = nn.Conv2d(widths[resolution], 3, 1)
         for module in self.modules():
@@ -150,22 +224,27 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
                 skips[int(res)] = skip
         return self.bottleneck(x), skips  # linear: a code centred near zero, good for cosine search
 
-    def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float) -> torch.Tensor:
+    def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float, cam_logits: bool = False):
+        logits = None
+        if self.attention is not None:
+            code, logits = self.attention(code, domain)
         x = F.leaky_relu(self.start_norm(self.start(code), domain), 0.2)
         for res, block in self.generator.items():
             x = block(x, skips.get(int(res)), domain)
-        return torch.tanh(self.to_rgb(x))
+        image = torch.tanh(self.to_rgb(x))
+        return (image, logits) if cam_logits else image
 
-    def forward(self, images: torch.Tensor, domain):
+    def forward(self, images: torch.Tensor, domain, cam_logits: bool = False):
         """Translate into `domain`; a list of domains gives a list of outputs from one shared encoding.
 
         A float domain t in [0, 1] blends the switch itself, human (0) to anime (1), layer by layer:
-        the translation's strength.
+        the translation's strength. With `cam_logits` (for training a model with attention), each
+        output is (image, the attention classifier's logits that the input needs translating into it).
         """
         code, skips = self.encode(images)
         if isinstance(domain, (int, float)):
-            return self.decode(code, skips, domain)
-        return [self.decode(code, skips, d) for d in domain]
+            return self.decode(code, skips, domain, cam_logits)
+        return [self.decode(code, skips, d, cam_logits) for d in domain]
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised mean-pooled bottleneck: where look-alikes are searched, for both domains."""
@@ -190,6 +269,20 @@ class Discriminator(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.score(self.features(images).flatten(1)).squeeze(1)
+
+
+class MultiScaleCritic(nn.Module):
+    """pix2pixHD's multi-scale critic: the same critic design at 1×, ½×, … of the image, each its own
+    weights; the coarse ones see whole-face layout, the full-size one strokes. Scores (N, scales)."""
+
+    def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, scales: int = 2):
+        super().__init__()
+        if resolution >> (scales - 1) < 8:
+            raise ValueError(f"{scales} scales of a {resolution}² image go below 8²")
+        self.critics = nn.ModuleList(Discriminator(resolution >> i, width, max_width) for i in range(scales))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.stack([critic(F.avg_pool2d(images, 2**i) if i else images) for i, critic in enumerate(self.critics)], 1)
 
 
 class FeatureCritic(nn.Module):

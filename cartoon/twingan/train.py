@@ -34,6 +34,12 @@ argument the export recorded unless a flag here names it. Export writes the movi
 batch-norm statistics estimated over `--norm-batches` training passes of its own weights, or as
 trained if the run froze them.
 
+Redesign switches, each off by default (issue 44): `--norm adalin` (U-GAT-IT's AdaLIN as the domain
+switch), `--attention cam` (its class activation attention, `--cam-weight`), `--critic-scales 2` (a
+second critic per domain at half size), and `--width`/`--max-width` for capacity. `--minutes` bounds a
+run's training time across its sessions. Small-size arms are trained and scored in one command by
+`python -m cartoon.twingan.ablate`.
+
 The losses are in `cartoon/twingan/losses.py`, the data pipeline in `cartoon/twingan/data.py`; every
 arm tried and what it measured is in `docs/twingan-experiments.md`.
 """
@@ -81,6 +87,7 @@ from cartoon.twingan.losses import (
     RECONSTRUCTION_WEIGHT,
     SourceTerms,
     build_feature_critics,
+    cam_loss,
     critic_loss,
     diff_augment,
     feature_activations,
@@ -88,7 +95,7 @@ from cartoon.twingan.losses import (
     pixel_losses,
     translate_both_ways,
 )
-from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
+from cartoon.twingan.model import ANIME, HUMAN, NORMS, TwinGAN
 from cartoon.vgg import VGG16Features
 
 GRID_NORM_BATCHES = 25  # batch-norm statistics for a sample grid: enough for a picture, cheap beside 250 steps
@@ -120,7 +127,8 @@ def train(args):
         freezing_now = args.freeze_norm_statistics and not frozen_statistics
         frozen_statistics |= freezing_now
         adopt_generator_config(args, payload["config"])
-        vars(args).update(payload.get("critic_config", {}))  # older checkpoints: the flags say
+        # older checkpoints: the flags say the critics' widths, and they had one scale
+        vars(args).update({"critic_scales": 1, **payload.get("critic_config", {})})
         args = with_training_data(args, payload.get("training_data"))
     else:
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
@@ -193,8 +201,17 @@ def train(args):
     def augment(x):
         return diff_augment(x, args.diffaugment) if augmenting else x
 
-    started, last_step = time.time(), step
-    while step < args.steps:
+    # --minutes bounds the training time of all the run's sessions together, so a killed run resumed goes on
+    # with what is left of it; the checkpoint keeps the seconds spent
+    trained_seconds = float(payload.get("trained_seconds", 0.0)) if resuming else 0.0
+    session_start = time.time()
+
+    def out_of_time() -> bool:
+        return bool(args.minutes) and trained_seconds + time.time() - session_start >= args.minutes * 60
+
+    # a session with any budget left takes at least one step, and so checkpoints what it spent
+    started, last_step, spent = time.time(), step, bool(args.minutes) and trained_seconds >= args.minutes * 60
+    while step < args.steps and not spent:
         schedule = linear_decay(step, args.lr_decay_from, args.steps)
         lr = args.lr * schedule
         set_learning_rate(opt_g, lr)
@@ -208,7 +225,7 @@ def train(args):
         training_generator = step >= args.critic_warmup
 
         with torch.set_grad_enabled(training_generator), autocast(args, device):
-            out = translate_both_ways(g, human, drawn)
+            out = translate_both_ways(g, human, drawn, cam=generator.attention is not None)
         fakes = {d: out.into(d) for d in DOMAINS}
 
         # What the feature critics see of the translations (only those: reconstructions are held to their
@@ -250,10 +267,11 @@ def train(args):
             loss_feature = (-sum(scores.mean() for d in activations for scores in feature_critics[d](activations[d]))
                             if activations else torch.zeros(()))
             loss_recon, loss_cycle = pixel_losses(out, human, drawn)
+            loss_cam = cam_loss(out) if out.cam_logits is not None else torch.zeros(())
             # Unaugmented, the feature critics' activations are the source terms' own: no second VGG pass.
             held = source_terms(out, reals, (activations, real_activations) if feature_critics is not None and not augmenting else None)
             loss_g = (loss_gan + args.feature_critic_weight * loss_feature + RECONSTRUCTION_WEIGHT * loss_recon
-                      + CYCLE_WEIGHT * loss_cycle + source_terms.weighted(held))
+                      + CYCLE_WEIGHT * loss_cycle + args.cam_weight * loss_cam + source_terms.weighted(held))
         if training_generator:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -263,18 +281,20 @@ def train(args):
             decay = args.ema_decay if init_from else min(args.ema_decay, (1 + step) / (10 + step))
             update_ema(ema, generator, decay)
         step += 1
+        spent = out_of_time()
+        stopping = step == args.steps or spent
 
-        if step % args.log_every == 0 or step == args.steps:
+        if step % args.log_every == 0 or stopping:
             elapsed = time.time() - started
             rate = (step - last_step) / max(elapsed, 1e-9)
             started, last_step = time.time(), step
             logged = dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature,
-                          loss_recon=loss_recon, loss_cycle=loss_cycle, **{f"loss_{name}": loss for name, loss in held.items()})
+                          loss_recon=loss_recon, loss_cycle=loss_cycle, loss_cam=loss_cam, **{f"loss_{name}": loss for name, loss in held.items()})
             values = {name: dist.mean(torch.as_tensor(float(v.detach()))) for name, v in logged.items()}
             run.log(step, it_per_s=rate, lr=lr, **values)
             if dist.main:
                 print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
-        if step % args.sample_every == 0 or step == args.steps:
+        if step % args.sample_every == 0 or stopping:
             # Drawn as export would write the average: with statistics of its own weights (fewer
             # batches than export's, enough for a grid), not the copied running estimates.
             sampler = ema
@@ -286,11 +306,13 @@ def train(args):
                 to_human = sampler(fixed_anime, HUMAN)
                 grid = torch.cat([fixed_photos, to_anime, sampler(to_anime, HUMAN), fixed_anime, to_human, sampler(to_human, ANIME)])
             run.save_grid(step, grid, rows=len(fixed_photos))
-        if step % args.save_every == 0 or step == args.steps:
+        if step % args.save_every == 0 or stopping:
             feature_state = (dict(feature_critics=feature_critics, opt_f=opt_f, feature_critic_weight=args.feature_critic_weight)
                              if feature_critics is not None else {})
             run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **feature_state,
-                                **checkpoint_extras(args))
+                                trained_seconds=trained_seconds + time.time() - session_start, **checkpoint_extras(args))
+    if dist.main and step < args.steps:
+        print(f"stopped at step {step}: --minutes {args.minutes:g} of training reached")
     dist.close()
 
 
@@ -304,8 +326,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
+    parser.add_argument("--norm", choices=sorted(NORMS), default="batch", help="the generator's domain switch: per-domain "
+                        "batch norm (the shipped model) or U-GAT-IT's AdaLIN (per-domain mix of instance and layer norm)")
+    parser.add_argument("--attention", choices=["cam"], help="U-GAT-IT's class activation attention on the code, "
+                        "per output domain (default: none, as shipped)")
+    parser.add_argument("--cam-weight", type=float, default=1000.0, help="with --attention cam: weight of its "
+                        "classifier's loss (U-GAT-IT's 1000)")
     parser.add_argument("--critic-width", type=int, help="the critics' channels at full resolution (default: --width)")
     parser.add_argument("--critic-max-width", type=int, help="(default: --max-width)")
+    parser.add_argument("--critic-scales", type=int, default=1, help="pixel critics per domain, each at half the "
+                        "previous one's image size (pix2pixHD's multi-scale critic; 1: one at full size)")
+    parser.add_argument("--minutes", type=float, help="stop when the run's training (all its sessions together) has "
+                        "taken this many minutes, or at --steps if sooner; the checkpoint says the step reached")
     parser.add_argument("--init-from", metavar="FOLDER", help="fine-tune a saved model (config.json + model.safetensors, "
                         "as in weights/twingan): the generator and its average start as that model, sized by its config, "
                         "with new critics and optimisers")
