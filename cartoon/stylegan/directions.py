@@ -1,0 +1,229 @@
+"""Directions in w for the Latent Lab: one per hair and eye colour, and SeFa's unsupervised ones.
+
+Colour directions follow GANInterface: draw N faces, let the avatar evaluation's colour
+classifier tag them, and take the mean w of the faces with a colour minus the mean w of all
+(`hair-blue`, `eyes-red`, …). Amount 1 moves a face by that whole difference.
+
+SeFa (Shen & Zhou 2021) needs no faces: a step n in w changes the styles by A·n, where A stacks
+every style layer's weights, so the directions that change the styles most are the top
+eigenvectors of AᵀA (`sefa0` the strongest). Each is scaled to one standard deviation of w along
+it, so its amounts read in standard deviations.
+
+Both kinds are cached on disk under a fingerprint of the weights they came from (and of the
+classifier, for colours): new weights get new directions, old ones are never reused.
+
+    python -m cartoon.stylegan.directions --check       # issue 42's test: 32 faces moved along hair-blue, …
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import hashlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
+from cartoon.stylegan.model import Generator, ModulatedConv
+from cartoon.vgg import cache_dir
+
+TAG_SAMPLES = 2000
+TAG_SEED = 0
+SEFA_COUNT = 10
+DEFAULT_AMOUNT = {"tag": 2.0, "sefa": 3.0}
+CLASSIFIER_SIDE = 64  # the colour classifier reads 64×64 faces
+CHECK_TAGS = ("hair-blue", "hair-blonde", "hair-pink", "eyes-red", "eyes-green")
+CHECK_SEED = 1_000_000  # far from the seeds people draw, and from the direction sample's stream
+Progress = Callable[[float, str], None]
+
+
+def kind_of(name: str) -> str:
+    return "sefa" if name.startswith("sefa") else "tag"
+
+
+def default_amount(name: str) -> float:
+    return DEFAULT_AMOUNT[kind_of(name)]
+
+
+def fingerprint(model: torch.nn.Module) -> str:
+    """Hash of every parameter and buffer: what a cached direction was computed from."""
+    digest = hashlib.sha1()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode() + tensor.detach().cpu().float().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cached(file: Path, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    if file.is_file():
+        return load_file(file)
+    vectors = {name: v.detach().float().cpu().contiguous() for name, v in compute().items()}
+    file.parent.mkdir(parents=True, exist_ok=True)
+    partial = file.with_suffix(".partial")
+    save_file(vectors, partial)
+    partial.replace(file)  # whole or absent, even when two processes compute at once
+    return vectors
+
+
+def directions_dir() -> Path:
+    return cache_dir() / "stylegan-directions"
+
+
+@torch.no_grad()
+def read_colours(classifier: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classifier's hair and eye colour indices for faces in [-1, 1] of any size."""
+    if images.shape[-1] != CLASSIFIER_SIDE:
+        images = F.interpolate(images.float(), size=CLASSIFIER_SIDE, mode="bilinear", antialias=True, align_corners=False)
+    device = next(classifier.parameters()).device
+    hair, eyes = classifier.eval()(images.clamp(-1, 1).to(device))
+    return hair.argmax(1).cpu(), eyes.argmax(1).cpu()
+
+
+@torch.no_grad()
+def faces_of(generator: Generator, w: torch.Tensor) -> torch.Tensor:
+    return generator.synthesis(generator.styles(w), noise="fixed")
+
+
+@torch.no_grad()
+def tag_directions(generator: Generator, classifier: torch.nn.Module, samples: int = TAG_SAMPLES, seed: int = TAG_SEED,
+                   batch: int = 100, progress: Progress | None = None) -> dict[str, torch.Tensor]:
+    """Mean w of the faces read as each colour minus the mean w of all `samples` faces.
+
+    A colour the classifier never read among them gets no direction."""
+    stream = torch.Generator().manual_seed(seed)
+    device = generator.w_avg.device
+    ws, hair, eyes = [], [], []
+    for start in range(0, samples, batch):
+        z = torch.randn(min(batch, samples - start), generator.latent_dim, generator=stream).to(device)
+        w = generator.mapping(z)
+        h, e = read_colours(classifier, faces_of(generator, w))
+        ws.append(w.float().cpu()), hair.append(h), eyes.append(e)
+        if progress:
+            progress((start + len(z)) / samples, f"tagging {start + len(z)}/{samples} faces")
+    ws, hair, eyes = torch.cat(ws), torch.cat(hair), torch.cat(eyes)
+    mean = ws.mean(0)
+    found = {}
+    for part, names, read in (("hair", HAIR_COLOURS, hair), ("eyes", EYE_COLOURS, eyes)):
+        for k, colour in enumerate(names):
+            if (read == k).any():
+                found[f"{part}-{colour}"] = ws[read == k].mean(0) - mean
+    return found
+
+
+def style_weights(generator: Generator) -> torch.Tensor:
+    """Every modulated conv's style layer, stacked: (total input channels, latent_dim)."""
+    layers = [m.style for m in generator.modules() if isinstance(m, ModulatedConv)]
+    return torch.cat([layer.weight * layer.scale for layer in layers]).detach().float().cpu()
+
+
+@torch.no_grad()
+def sefa_directions(generator: Generator, count: int = SEFA_COUNT, spread_samples: int = 1000) -> dict[str, torch.Tensor]:
+    """The top `count` eigenvectors of AᵀA, each scaled to w's standard deviation along it."""
+    weights = style_weights(generator)
+    _, vectors = torch.linalg.eigh(weights.t() @ weights)  # ascending eigenvalues
+    vectors = vectors.flip(1)[:, :count].t()
+    # an eigenvector's sign is arbitrary: fix it so the same weights always give the same slider
+    signs = torch.sign(vectors.gather(1, vectors.abs().argmax(1, keepdim=True)))
+    vectors = vectors * signs
+    z = torch.randn(spread_samples, generator.latent_dim, generator=torch.Generator().manual_seed(TAG_SEED))
+    w = generator.mapping(z.to(generator.w_avg.device)).float().cpu()
+    spread = (w @ vectors.t()).std(0)
+    return {f"sefa{k}": v * s for k, (v, s) in enumerate(zip(vectors, spread))}
+
+
+@functools.lru_cache(maxsize=1)
+def default_classifier():
+    from cartoon.acgan.evaluate import load_classifier
+
+    return load_classifier()
+
+
+_loaded: dict[str, dict[str, torch.Tensor]] = {}  # cache file → vectors, so a render does not reread them
+
+
+def directions(generator: Generator, kind: str, classifier: torch.nn.Module | None = None, samples: int = TAG_SAMPLES,
+               progress: Progress | None = None) -> dict[str, torch.Tensor]:
+    """The `kind` ("tag" or "sefa") directions of these weights: from memory, disk, or computed."""
+    if kind == "sefa":
+        file = directions_dir() / f"sefa-{fingerprint(generator)}-k{SEFA_COUNT}.safetensors"
+        compute = functools.partial(sefa_directions, generator)
+    elif kind == "tag":
+        classifier = classifier or default_classifier()
+        file = directions_dir() / f"tags-{fingerprint(generator)}-{fingerprint(classifier)}-n{samples}-s{TAG_SEED}.safetensors"
+        compute = functools.partial(tag_directions, generator, classifier, samples, progress=progress)
+    else:
+        raise ValueError(f'direction kind must be "tag" or "sefa", not {kind!r}')
+    key = str(file)
+    if key not in _loaded or not file.is_file():
+        _loaded[key] = cached(file, compute)
+    return _loaded[key]
+
+
+def direction_vectors(generator: Generator, names, classifier=None, samples: int = TAG_SAMPLES, progress: Progress | None = None):
+    """{name: vector in w} for the named directions; unknown names raise a ValueError listing the known."""
+    found = {}
+    for kind in sorted({kind_of(name) for name in names}):
+        found |= directions(generator, kind, classifier, samples, progress)
+    unknown = [name for name in names if name not in found]
+    if unknown:
+        raise ValueError(f"unknown direction {unknown[0]!r}; known: {', '.join(sorted(found))}")
+    device = generator.w_avg.device
+    return {name: found[name].to(device) for name in names}
+
+
+@torch.no_grad()
+def check_directions(generator: Generator, classifier: torch.nn.Module, tags=CHECK_TAGS, faces: int = 32, amount: float | None = None,
+                     psi: float = 1.0, samples: int = TAG_SAMPLES, progress: Progress | None = None) -> dict[str, dict]:
+    """For each tag: the share of `faces` random faces read as it before and after moving along it."""
+    vectors = direction_vectors(generator, list(tags), classifier, samples, progress)
+    z = torch.stack([torch.randn(generator.latent_dim, generator=torch.Generator().manual_seed(CHECK_SEED + k)) for k in range(faces)])
+    w = generator.truncate(generator.mapping(z.to(generator.w_avg.device)), psi)
+    report = {}
+    for tag in tags:
+        part, colour = tag.split("-", 1)
+        target = (HAIR_COLOURS if part == "hair" else EYE_COLOURS).index(colour)
+        step = default_amount(tag) if amount is None else amount
+        shares = []
+        for moved in (w, w + step * vectors[tag]):
+            hair, eyes = read_colours(classifier, faces_of(generator, moved))
+            shares.append(float(((hair if part == "hair" else eyes) == target).float().mean()))
+        report[tag] = {"amount": step, "before": shares[0], "after": shares[1]}
+    return report
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true", help="measure the colour directions (issue 42: after ≥ 80%%, before ≤ 30%%)")
+    parser.add_argument("--weights", help="a generator folder (default: the registered stylegan weights)")
+    parser.add_argument("--samples", type=int, default=TAG_SAMPLES, help="faces tagged to find the colour directions")
+    parser.add_argument("--faces", type=int, default=32, help="random faces moved in the check")
+    parser.add_argument("--amount", type=float, help="how far to move (default: the Lab's default amount)")
+    parser.add_argument("--tags", default=",".join(CHECK_TAGS))
+    args = parser.parse_args(argv)
+    from tqdm import tqdm
+
+    from cartoon.hub import load_model
+
+    generator = Generator.from_pretrained(args.weights).eval() if args.weights else load_model("stylegan")
+    classifier = default_classifier()
+    bar = tqdm(total=100, desc="directions")
+    progress = lambda share, text: bar.update(round(share * 100) - bar.n)  # noqa: E731
+    if not args.check:
+        for kind in ("sefa", "tag"):
+            print(f"{kind}: {', '.join(directions(generator, kind, classifier, args.samples, progress))}")
+        return 0
+    report = check_directions(generator, classifier, args.tags.split(","), args.faces, args.amount, samples=args.samples, progress=progress)
+    bar.close()
+    for tag, row in report.items():
+        verdict = "ok" if row["after"] >= 0.8 and row["before"] <= 0.3 else "MISSED"
+        print(f"{tag:14} amount {row['amount']:g}: {row['before']:.0%} → {row['after']:.0%}  {verdict}")
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
