@@ -7,7 +7,7 @@ import importlib
 import sys
 
 # Modules with a `register(subparsers)` that adds sub-commands whose `func(args)` returns an exit code.
-COMMAND_MODULES = ["cartoon.whitebox.cli", "cartoon.acgan.cli", "cartoon.twingan.cli", "cartoon.sheet"]
+COMMAND_MODULES = ["cartoon.whitebox.cli", "cartoon.acgan.cli", "cartoon.twingan.cli", "cartoon.stylegan.cli", "cartoon.sheet"]
 
 
 def build_parser() -> argparse.ArgumentParser:

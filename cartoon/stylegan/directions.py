@@ -165,12 +165,16 @@ def directions(generator: Generator, kind: str, classifier: torch.nn.Module | No
 
 def direction_vectors(generator: Generator, names, classifier=None, samples: int = TAG_SAMPLES, progress: Progress | None = None):
     """{name: vector in w} for the named directions; unknown names raise a ValueError listing the known."""
+    known = [f"hair-{c}" for c in HAIR_COLOURS] + [f"eyes-{c}" for c in EYE_COLOURS] + [f"sefa{k}" for k in range(SEFA_COUNT)]
+    for name in names:  # before any direction is computed
+        if name not in known:
+            raise ValueError(f"unknown direction {name!r}; known: {', '.join(known)}")
     found = {}
     for kind in sorted({kind_of(name) for name in names}):
         found |= directions(generator, kind, classifier, samples, progress)
     unknown = [name for name in names if name not in found]
     if unknown:
-        raise ValueError(f"unknown direction {unknown[0]!r}; known: {', '.join(sorted(found))}")
+        raise ValueError(f"no {unknown[0]} direction: none of the {samples} tagged faces was read as {unknown[0]}")
     device = generator.w_avg.device
     return {name: found[name].to(device) for name in names}
 
