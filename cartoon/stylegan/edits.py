@@ -146,9 +146,11 @@ class Edit:
 
     @classmethod
     def from_text(cls, text: str) -> Edit:
+        unpack = zlib.decompressobj()
         try:
-            packed = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            data = zlib.decompressobj().decompress(packed, MAX_JSON_BYTES + 1)
+            data = unpack.decompress(base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True), MAX_JSON_BYTES + 1)
         except (ValueError, zlib.error):
-            raise ValueError(f"recipe field edit is not an encoded edit: {text[:40]!r}") from None
+            data = None
+        if data is None or not unpack.eof:
+            raise ValueError(f"recipe field edit is not an encoded edit: {text[:40]!r}")
         return cls.from_json(data)

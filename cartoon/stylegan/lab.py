@@ -98,19 +98,11 @@ class Recipe:
         if not isinstance(text, str) or not text.strip():
             raise ValueError(f"empty recipe; expected something like {cls(7, 0.7, {'hair-blue': 2.0})}")
         version, fields = split_recipe(text, {f"{RECIPE_FAMILY}:v{v}": v for v in MODEL_VERSIONS})
-        values: dict = {"version": version}
-        for key, value in fields.items():
-            if key in ("seed", "mix", "cross"):
-                values[key] = whole_number(key, value)
-            elif key == "psi":
-                values[key] = finite_number(key, value)
-            elif key == "dir":
-                values["directions"] = parse_directions(value)
-            elif key == "edit":
-                values[key] = Edit.from_text(value)
-            else:
-                raise ValueError(f"unknown recipe field {key[:40]!r}; known: seed, psi, dir, mix, cross, edit")
-        return cls(**values)
+        unknown = sorted(set(fields) - set(FIELD_READERS))
+        if unknown:
+            raise ValueError(f"unknown recipe field {unknown[0][:40]!r}; known: {', '.join(FIELD_READERS)}")
+        values = {FIELD_NAMES.get(key, key): FIELD_READERS[key](key, value) for key, value in fields.items()}
+        return cls(**values, version=version)
 
     def face(self, k: int) -> Recipe:
         """The same recipe for seed + k: face k of a grid."""
@@ -126,6 +118,18 @@ def parse_directions(text: str) -> tuple[tuple[str, float], ...]:
             raise ValueError(f"direction {part[:40]!r} is not name:amount (e.g. hair-blue:2)")
         pairs.append((name.lower(), finite_number(f"dir {name[:32]}", amount)))
     return tuple(pairs)
+
+
+# how each recipe field's text is read, and the Recipe attribute it sets when named otherwise
+FIELD_READERS = {
+    "seed": whole_number,
+    "psi": finite_number,
+    "dir": lambda key, value: parse_directions(value),
+    "mix": whole_number,
+    "cross": whole_number,
+    "edit": lambda key, value: Edit.from_text(value),
+}
+FIELD_NAMES = {"dir": "directions"}
 
 
 @functools.lru_cache(maxsize=len(MODEL_VERSIONS))
