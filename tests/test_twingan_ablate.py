@@ -48,7 +48,7 @@ def harness(*flags):
 def test_an_arm_trains_is_scored_on_held_out_faces_writes_its_row_and_resumes(project_data, capsys):
     row = harness("--arm", "adalin", "--steps", "2", "--norm", "adalin", "--critic-scales", "2", *TINY)
     assert row["steps"] == 2 and row["size"] == 32 and row["norm"] == "adalin"
-    assert row["minutes_trained"] > 0 and row["seconds_per_step"] > 0
+    assert row["seconds_trained"] > 0 and row["seconds_per_step"] == row["seconds_trained"] / 2
     assert row["trainer_flags"][:4] == ["--norm", "adalin", "--critic-scales", "2"]
     # scored on the held-out faces only (every selfie and portrait, 3 UTKFace faces) by the evaluation the long run uses
     scores = json.loads((project_data / "runs/ablate-adalin/eval.json").read_text())
@@ -67,8 +67,11 @@ def test_an_arm_trains_is_scored_on_held_out_faces_writes_its_row_and_resumes(pr
     # a killed arm goes on as it was started (its switch and critics from RUN/ablate.json), to a new budget
     with pytest.raises(SystemExit, match="--resume"):
         harness("--arm", "adalin", "--steps", "3")
-    again = harness("--arm", "adalin", "--resume", "--steps", "3")
+    again = harness("--arm", "adalin", "--resume", "--steps", "3", "--against", "runs/ablate-adalin")
     assert again["steps"] == 3 and again["norm"] == "adalin" and again["trainer_flags"] == row["trainer_flags"]
+    # paired with an arm (here itself, so every difference is nil) on the same faces, with a picture of both
+    assert again["against"]["selfie2anime photos"]["kid_x100_difference"] == pytest.approx(0, abs=1e-9)
+    assert (project_data / "runs/ablate-adalin/eval.png").is_file() and "(+0.00 [+0.00, +0.00] against" in capsys.readouterr().out
     log = [json.loads(line)["step"] for line in (project_data / "runs/ablate-adalin/log.jsonl").read_text().splitlines()]
     assert log == [1, 2, 3]
     assert len((project_data / "runs/ablate/results.jsonl").read_text().splitlines()) == 2

@@ -11,6 +11,7 @@ Markdown row for docs/twingan-experiments.md:
     python -m cartoon.twingan.ablate --arm critic-2-scales --minutes 60 --critic-scales 2
     python -m cartoon.twingan.ablate --arm cam --minutes 60 --attention cam
     python -m cartoon.twingan.ablate --arm adalin --resume    # a killed arm goes on with what is left of its budget
+    python -m cartoon.twingan.ablate --arm adalin --resume --against runs/ablate-baseline   # and paired with the baseline
 
 Flags the harness does not know go to the trainer (model, critics, losses, data loading). The arm's
 size, budget and trainer flags are kept in RUN/ablate.json; `--resume` takes them from there, and a
@@ -53,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "scored generator gets, as export does")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="do not keep Inception features of the held-out faces on disk")
+    parser.add_argument("--against", metavar="RUN", help="also compare paired with another arm's run of the same size "
+                        "(e.g. runs/ablate-baseline) on the same faces: differences with 90%% intervals, and a PNG")
     parser.add_argument("--results", default="runs/ablate/results.jsonl")
     return parser
 
@@ -95,17 +98,21 @@ def result_row(settings: dict, payload: dict, scores: dict, evaluation: dict) ->
     """One arm's line of results.jsonl: what it was, how far it trained, and the figures that rank it."""
     selfie, reverse = scores["selfie"], scores["anime_to_human"]
     men = scores["utkface"].get("gender: male", {})
+    paired = scores.get("against", {}).get("rows", {})
     steps, seconds = payload["step"], payload.get("trained_seconds", 0.0)
     generator = TwinGAN(**payload["config"])
     return {
         "arm": settings["arm"], "size": settings["size"], "trainer_flags": settings["trainer_flags"],
         "norm": payload["config"].get("norm", "batch"), "attention": payload["config"].get("attention"),
         "generator_parameters": sum(p.numel() for p in generator.parameters()),
-        "steps": steps, "minutes_trained": round(seconds / 60, 2), "seconds_per_step": round(seconds / max(steps, 1), 4),
+        "steps": steps, "seconds_trained": seconds, "seconds_per_step": seconds / max(steps, 1),
         "selfie_kid_x100": selfie["kid_x100"], "selfie_kid_x100_std": selfie["kid_x100_std"], "selfie_fid": selfie["fid"],
         "selfie_nme": selfie["landmark_nme"], "selfie_faces_found": selfie["faces_found"], "selfie_own_nearest": selfie["own_nearest"],
         "anime_to_human_kid_x100": reverse["kid_x100"], "anime_to_human_kid_x100_std": reverse["kid_x100_std"],
         "men_turned_female": men.get("male_turned_female"), "men_read_male": men.get("read_as_male_reconstruction_count"),
+        # paired with another arm: this − that, with 90 % bootstrap intervals over resampled faces
+        "against": {name: {key: r[key] for key in ("kid_x100_difference", "kid_x100_interval", "nme_difference", "nme_interval") if key in r}
+                    for name, r in paired.items() if name in ("selfie2anime photos", "selfie2anime anime → human")} or None,
         "evaluation": evaluation, "commit": commit(), "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
 
@@ -117,8 +124,11 @@ MARKDOWN_HEADER = ("| arm | size | steps (minutes) | s/step | selfie KID×100 | 
 def markdown_row(row: dict) -> str:
     nme = f"{row['selfie_nme']:.3f}" if row["selfie_nme"] is not None else "–"
     men = f"{row['men_turned_female']:.0%} of {row['men_read_male']}" if row["men_turned_female"] is not None else "–"
-    return (f"| {row['arm']} | {row['size']}² | {row['steps']:,} ({row['minutes_trained']:.0f}) | {row['seconds_per_step']:.3f} "
-            f"| {row['selfie_kid_x100']:.2f} ± {row['selfie_kid_x100_std']:.2f} "
+    paired = (row["against"] or {}).get("selfie2anime photos")
+    difference = (f" ({paired['kid_x100_difference']:+.2f} [{paired['kid_x100_interval'][0]:+.2f}, {paired['kid_x100_interval'][1]:+.2f}]"
+                  f" against {row['evaluation']['against']})" if paired else "")
+    return (f"| {row['arm']} | {row['size']}² | {row['steps']:,} ({row['seconds_trained'] / 60:.0f}) | {row['seconds_per_step']:.3f} "
+            f"| {row['selfie_kid_x100']:.2f} ± {row['selfie_kid_x100_std']:.2f}{difference} "
             f"| {row['anime_to_human_kid_x100']:.2f} ± {row['anime_to_human_kid_x100_std']:.2f} | {nme} "
             f"| {row['selfie_faces_found']:.0%} | {men} | `{' '.join(row['trainer_flags']) or '(defaults)'}` |")
 
@@ -131,13 +141,17 @@ def main(argv=None) -> dict:
 
     payload = Run(args.run, main=False).read_checkpoint()
     out = Path(args.run) / "eval.json"
+    flags = ["--run-dir", args.run, "--limit", str(args.eval_limit), "--utkface-limit", str(args.utkface_limit),
+             "--probe-train", str(args.probe_train), "--norm-batches", str(args.norm_batches), "--threads", str(args.threads),
+             "--out", str(out)] + (["--no-cache"] if args.no_cache else [])
     started = time.time()
-    evaluate.main(["--run-dir", args.run, "--limit", str(args.eval_limit), "--utkface-limit", str(args.utkface_limit),
-                   "--probe-train", str(args.probe_train),
-                   "--norm-batches", str(args.norm_batches), "--threads", str(args.threads), "--out", str(out)]
-                  + (["--no-cache"] if args.no_cache else []))
-    evaluation = {"limit": args.eval_limit, "utkface_limit": args.utkface_limit, "probe_train": args.probe_train, "norm_batches": args.norm_batches,
-                  "seconds": round(time.time() - started, 1), "out": str(out)}
+    if args.against:  # the other arm's generator as this evaluation scores its own: statistics over as many batches
+        other = str(Path(args.run) / "against")
+        train.main(["--run-dir", args.against, "--export", other, "--norm-batches", str(args.norm_batches), "--threads", str(args.threads)])
+        flags += ["--against", other]
+    evaluate.main(flags)
+    evaluation = {"limit": args.eval_limit, "utkface_limit": args.utkface_limit, "probe_train": args.probe_train,
+                  "norm_batches": args.norm_batches, "against": args.against, "seconds": round(time.time() - started, 1), "out": str(out)}
     row = result_row(settings, payload, json.loads(out.read_text()), evaluation)
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)
     with open(args.results, "a") as handle:
