@@ -10,7 +10,6 @@ measured in the same run: one plain forward pass of the generator on 64 noise ve
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +22,7 @@ from cartoon.acgan import Recipe, avatars, morph  # noqa: E402
 from cartoon.acgan.model import Generator  # noqa: E402
 from cartoon.hub import shipped_folder  # noqa: E402
 from cartoon.media import save_gif, save_video, video_encoder  # noqa: E402
-from timing import median_seconds  # noqa: E402
+from timing import median_seconds, print_report  # noqa: E402
 
 
 def main() -> int:
@@ -62,12 +61,7 @@ def main() -> int:
         if video_encoder():
             rows.append(("60-frame morph → MP4 (×4, H.264)", median_seconds(mp4, args.repeats), None))
 
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"weights: {source}; torch threads: {torch.get_num_threads()}; load average: {load:.1f}; median of {args.repeats}")
-    reference_seconds = rows[0][1]
-    for name, seconds, target in rows:
-        verdict = "" if target is None else f"  target < {target:g} s: {'met' if seconds < target else 'MISSED'}"
-        print(f"{name:42s} {seconds:8.3f} s  ×{seconds / reference_seconds:5.2f} of reference{verdict}")
+    print_report(rows, source, args.repeats)
     return 0
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
+
+import torch
 
 
 def median_seconds(work, repeats: int) -> float:
@@ -18,3 +21,14 @@ def median_seconds(work, repeats: int) -> float:
         work()
         times.append(time.perf_counter() - started)
     return statistics.median(times)
+
+
+def print_report(rows: list[tuple[str, float, float | None]], source: str, repeats: int) -> None:
+    """One line per (name, seconds, target or None), each also as a ratio to the first row, the
+    reference measured in the same run, so runs on a busy or another machine compare."""
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"weights: {source}; torch threads: {torch.get_num_threads()}; load average: {load:.1f}; median of {repeats}")
+    reference_seconds = rows[0][1]
+    for name, seconds, target in rows:
+        verdict = "" if target is None else f"  target < {target:g} s: {'met' if seconds < target else 'MISSED'}"
+        print(f"{name:42s} {seconds:8.3f} s  ×{seconds / reference_seconds:5.2f} of reference{verdict}")
