@@ -34,6 +34,38 @@ def input_side(generator: Generator, block: int) -> int:
     return 4 if block == 0 else generator.block_sizes[block - 1]
 
 
+def parse_channels(text: str) -> tuple[list[int], list[float]]:
+    """`12, 40:-0.5` → channels [12, 40] and weights [1.0, -0.5] (a channel's weight defaults to 1)."""
+    channels, weights = [], []
+    for part in filter(None, (p.strip() for p in str(text).split(","))):
+        channel, sep, weight = (piece.strip() for piece in part.partition(":"))
+        if not channel.isdigit() or len(channel) > 6:
+            raise ValueError(f"channels are written like 12, 40:-0.5 (channel:weight), not {part[:40]!r}")
+        channels.append(int(channel))
+        try:
+            weights.append(float(weight) if sep else 1.0)
+        except ValueError:
+            raise ValueError(f"channel {channel}'s weight must be a number, not {weight[:40]!r}") from None
+    if not channels:
+        raise ValueError("name at least one channel to edit, e.g. 12, 40:-0.5")
+    return channels, weights
+
+
+def parse_cells(text: str) -> list[tuple[int, int]]:
+    """`5,3; 5,4` → [(5, 3), (5, 4)]: (row, column) cells of the feature-map grid."""
+    cells = []
+    for part in filter(None, (p.strip() for p in str(text).split(";"))):
+        row, sep, column = (piece.strip() for piece in part.partition(","))
+        if not (sep and row.isdigit() and column.isdigit() and len(row) + len(column) <= 8):
+            raise ValueError(f"cells are written like 5,3; 5,4 (row,column), not {part[:40]!r}")
+        cells.append((int(row), int(column)))
+    return cells
+
+
+def format_cells(cells) -> str:
+    return "; ".join(f"{row},{column}" for row, column in cells)
+
+
 def finite(name: str, value) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"edit {name} must be a finite number, not {str(value)[:40]!r}")
@@ -87,6 +119,10 @@ class Edit:
             mask[row][column] = 1.0
         channels = list(channels)
         return cls(block, tuple(channels), tuple(weights or [1.0] * len(channels)), tuple(map(tuple, mask)), amount)
+
+    @property
+    def cells(self) -> list[tuple[int, int]]:
+        return [(r, c) for r, row in enumerate(self.mask) for c, value in enumerate(row) if value > 0]
 
     def with_amount(self, amount: float) -> Edit:
         return replace(self, amount=amount)

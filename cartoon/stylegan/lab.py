@@ -259,9 +259,16 @@ def check_channel(maps: torch.Tensor, block: int, channel: int) -> int:
     return channel
 
 
-def overlay(face: Image.Image, values: torch.Tensor, side: int = OVERLAY_SIDE) -> Image.Image:
+def block_choices(generator: Generator) -> list[tuple[str, int]]:
+    """(label, block) of every block whose input can be viewed and edited."""
+    return [(f"block {k}: {input_side(generator, k)}×{input_side(generator, k)}, {generator.block_channels[k]} channels", k)
+            for k in range(len(generator.blocks))]
+
+
+def overlay(face: Image.Image, values: torch.Tensor, side: int = OVERLAY_SIDE, marked=()) -> Image.Image:
     """The face enlarged to `side`, one cell per value: green where positive, red where negative,
-    more opaque the larger the value against the largest in the map; cells outlined."""
+    more opaque the larger the value against the largest in the map; cells outlined, `marked`
+    (row, column) cells — an edit's painted ones — framed in yellow."""
     cells = len(values)
     strength = (values.abs() / values.abs().max().clamp_min(1e-8) * OVERLAY_ALPHA * 255).round().byte()
     colour = torch.zeros(cells, cells, 4, dtype=torch.uint8)
@@ -276,13 +283,17 @@ def overlay(face: Image.Image, values: torch.Tensor, side: int = OVERLAY_SIDE) -
         at = round(k * side / cells)
         pen.line([(at, 0), (at, side)], fill=(255, 255, 255, 90))
         pen.line([(0, at), (side, at)], fill=(255, 255, 255, 90))
+    for row, column in marked:
+        box = [round(column * side / cells), round(row * side / cells), round((column + 1) * side / cells) - 1, round((row + 1) * side / cells) - 1]
+        pen.rectangle(box, outline=(255, 220, 0, 255), width=2)
     return shown.convert("RGB")
 
 
-def feature_overlay(recipe: Recipe | str, block: int, channel: int, generator: Generator | None = None, side: int = OVERLAY_SIDE) -> Image.Image:
+def feature_overlay(recipe: Recipe | str, block: int, channel: int, generator: Generator | None = None, side: int = OVERLAY_SIDE,
+                    marked=()) -> Image.Image:
     """The face under a grid of red (negative) / green (positive) cells: `channel` of `block`'s input."""
     face, maps = feature_maps(recipe, block, generator)
-    return overlay(face, maps[check_channel(maps, block, channel)], side)
+    return overlay(face, maps[check_channel(maps, block, channel)], side, marked)
 
 
 def cell_at(x: float, y: float, cells: int, side: int = OVERLAY_SIDE) -> tuple[int, int]:
