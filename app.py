@@ -351,6 +351,13 @@ def interpolate_tab(picked: gr.Textbox):
 # --- Latent Lab ---------------------------------------------------------------------------------
 
 LAB_NONE = "none"
+# recipe endings of the examples (seed 7, ψ 0.7), and what each shows
+LAB_EXAMPLES = {
+    "": "A face",
+    ";dir=sefa0:3": "Along SeFa's strongest direction",
+    ";mix=42;cross=4": "Layout of this face, colours of seed 42",
+    ";dir=hair-blue:2": "Moved toward blue hair (first use tags 2,000 faces)",
+}
 
 
 def lab_tab():
@@ -498,6 +505,8 @@ def lab_controls():
             scale = gr.Slider(1, 8, value=4, step=1, label="Display size (× nearest-neighbour)")
             button = gr.Button("Draw", variant="primary")
             recipe = gr.Textbox(label="Recipe (paste one and press Enter to redraw it)", max_lines=1)
+            examples = gr.Examples([[f"stylegan:v1;seed=7;psi=0.7{extra}"] for extra in LAB_EXAMPLES], inputs=[recipe],
+                                   example_labels=list(LAB_EXAMPLES.values()))
         with gr.Column(scale=1):
             face = gr.Image(label="Face", type="pil", format="png", height=300)
             download = gr.DownloadButton("Download PNG", visible=False)
@@ -506,7 +515,7 @@ def lab_controls():
                     block = gr.Dropdown(blocks, value=blocks[-2][1], label="Layer (a block's input)")
                     channel = gr.Slider(0, max(generator.block_channels) - 1, value=0, step=1, label="Channel")
                 action = gr.Radio([("rank channels", "rank"), ("paint edit cells", "paint")], value="rank", label="Click on the map to")
-                view = gr.Image(label="Feature map (click a cell)", type="pil", format="png", height=300, interactive=False)
+                view = gr.Image(label="Feature map (click a cell)", type="pil", format="png", height=300, interactive=False, elem_id="lab-feature-map")
                 ranking = gr.Markdown()
         with gr.Column(scale=1):
             with gr.Accordion("Feature-map edit", open=True):
@@ -535,6 +544,7 @@ def lab_controls():
     button.click(draw, controls, drawn, api_name="lab", **MODEL_QUEUE)
     dice.click(lambda: int.from_bytes(os.urandom(4), "big") >> 1, None, seed, api_name=False).then(draw, controls, drawn, **MODEL_QUEUE)
     recipe.submit(from_recipe, [recipe, scale], [seed, psi, edit_json, *drawn], api_name="lab_recipe", **MODEL_QUEUE)
+    examples.load_input_event.then(from_recipe, [recipe, scale], [seed, psi, edit_json, *drawn], api_name=False, **MODEL_QUEUE)
     map_inputs = [recipe, block, channel, cells]
     for changed in (recipe.change, block.change, channel.change):
         changed(features, map_inputs, view, api_name=False, **MODEL_QUEUE)

@@ -9,7 +9,6 @@ measured in the same run: one plain forward pass of the generator on 64 noise ve
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -20,24 +19,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cartoon.acgan import Recipe, avatars, morph  # noqa: E402
 from cartoon.acgan.model import Generator  # noqa: E402
-from cartoon.hub import shipped_folder  # noqa: E402
 from cartoon.media import save_gif, save_video, video_encoder  # noqa: E402
-from timing import median_seconds, print_report  # noqa: E402
+from timing import generator_bench_args, median_seconds, print_report, shipped_or_random  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    folder = shipped_folder("acgan")
-    if (folder / "model.safetensors").is_file():
-        generator, source = Generator.from_pretrained(str(folder)).eval(), str(folder)
-    else:
-        generator, source = Generator().eval(), "random weights (same architecture; none shipped yet)"
+    args = generator_bench_args(__doc__)
+    generator, source = shipped_or_random("acgan", Generator)
     noise = torch.randn(64, generator.noise_dim)
     hair, eyes = torch.randint(0, 12, (64,)), torch.randint(0, 10, (64,))
 

@@ -9,7 +9,6 @@ reference measured in the same run: one plain forward pass of the generator for 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -19,27 +18,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cartoon.hub import shipped_folder  # noqa: E402
 from cartoon.media import save_gif  # noqa: E402
 from cartoon.stylegan.edits import Edit  # noqa: E402
 from cartoon.stylegan.lab import Recipe, animate, feature_overlay, interpolate, rank_channels, render  # noqa: E402
 from cartoon.stylegan.model import Generator  # noqa: E402
-from timing import median_seconds, print_report  # noqa: E402
+from timing import generator_bench_args, median_seconds, print_report, shipped_or_random  # noqa: E402
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    folder = shipped_folder("stylegan")
-    if (folder / "model.safetensors").is_file():
-        generator, source = Generator.from_pretrained(str(folder)).eval(), str(folder)
-    else:
-        generator, source = Generator().eval(), "random weights (same architecture; none shipped yet)"
+    args = generator_bench_args(__doc__)
+    generator, source = shipped_or_random("stylegan", Generator)
     z = torch.randn(1, generator.latent_dim)
 
     def reference():

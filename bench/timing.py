@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import statistics
 import time
@@ -32,3 +33,24 @@ def print_report(rows: list[tuple[str, float, float | None]], source: str, repea
     for name, seconds, target in rows:
         verdict = "" if target is None else f"  target < {target:g} s: {'met' if seconds < target else 'MISSED'}"
         print(f"{name:42s} {seconds:8.3f} s  ×{seconds / reference_seconds:5.2f} of reference{verdict}")
+
+
+def generator_bench_args(doc: str) -> argparse.Namespace:
+    """--repeats and --threads of a generator bench (threads applied at once)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args
+
+
+def shipped_or_random(name: str, model_class) -> tuple[torch.nn.Module, str]:
+    """The registered model's shipped weights, else a random one of the same architecture (same cost)."""
+    from cartoon.hub import shipped_folder
+
+    folder = shipped_folder(name)
+    if (folder / "model.safetensors").is_file():
+        return model_class.from_pretrained(str(folder)).eval(), str(folder)
+    return model_class().eval(), "random weights (same architecture; none shipped yet)"

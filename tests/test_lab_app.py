@@ -1,4 +1,4 @@
-"""The Latent Lab tab end to end, through gradio_client against the served app.
+"""The Latent Lab tab end to end, through gradio_client and in the browser, against the served app.
 
 No trained weights ship yet, so the app is served with a tiny random generator installed as the
 `stylegan` weights (CARTOON_WEIGHTS_STYLEGAN); without any, the app starts without the tab.
@@ -11,6 +11,7 @@ import pytest
 from gradio_client import Client
 from PIL import Image
 from served import served_app
+from test_browser import CHROMIUM, CHROMIUM_FLAGS, missing_browser
 from test_stylegan_lab import tiny_generator
 
 from app import build_app
@@ -19,17 +20,22 @@ STARTUP_SECONDS = 180
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory):
+def lab_url(tmp_path_factory):
     folder = tmp_path_factory.mktemp("lab-app")
     tiny_generator().save_pretrained(str(folder / "weights"))
     saved = {key: os.environ.get(key) for key in ("CARTOON_WEIGHTS_STYLEGAN", "CARTOON_CACHE")}
     os.environ.update(CARTOON_WEIGHTS_STYLEGAN=str(folder / "weights"), CARTOON_CACHE=str(folder / "cache"))
     try:
         with served_app(STARTUP_SECONDS) as (url, _):
-            yield Client(url, verbose=False)
+            yield url
     finally:
         for key, value in saved.items():
             os.environ.pop(key) if value is None else os.environ.__setitem__(key, value)
+
+
+@pytest.fixture(scope="module")
+def client(lab_url):
+    return Client(lab_url, verbose=False)
 
 
 def test_without_weights_the_app_has_no_lab_tab(tmp_path, monkeypatch):
@@ -76,3 +82,37 @@ def test_lab_bad_input_is_a_message(client):
         client.predict(2, "99", "1,1", 6, api_name="/lab_edit")
     with pytest.raises(Exception, match="cells are written like"):
         client.predict(2, "1", "one,two", 6, api_name="/lab_edit")
+
+
+def test_lab_tab_in_the_browser(lab_url, tmp_path):
+    """Draw, see the feature map, click a cell to rank channels, paint a cell, apply the edit."""
+    reason = missing_browser()
+    if reason:
+        pytest.skip(f"browser test needs Chromium: {reason}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(lab_url)
+        page.get_by_role("tab", name="Latent Lab").click()
+        panel = page.locator(".tabitem:visible")
+        panel.locator("button.primary").first.click()
+        recipe = panel.get_by_label("Recipe (paste one and press Enter to redraw it)")
+        page.wait_for_function("(box) => box.value.startsWith('stylegan:v1;seed=7')", arg=recipe.element_handle())
+        view = page.locator("#lab-feature-map img")
+        view.wait_for()
+        box = view.bounding_box()
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6)
+        panel.get_by_text("Most active channels at cell").wait_for()
+
+        panel.get_by_label("paint edit cells").check()
+        page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.6)
+        cells = panel.get_by_label("Cells (row,col; …) — paint them on the map")
+        page.wait_for_function("(box) => /^\\d+,\\d+$/.test(box.value)", arg=cells.element_handle())
+        panel.get_by_role("button", name="Apply edit").click()
+        page.wait_for_function("(box) => box.value.includes(';edit=')", arg=recipe.element_handle())
+        assert page.get_by_test_id("toast-body").count() == 0
+        page.screenshot(path=str(tmp_path / "latent-lab.png"), full_page=True)
+        browser.close()
