@@ -66,6 +66,8 @@ def test_recipe_text_round_trips_and_draws_the_same_pixels(generator):
     assert again == recipe
     assert same(render(again), render(recipe))
     assert not same(render(recipe), render(Recipe(7, 0.7)))
+    precise = Recipe(7, 0.123456789, {"sefa0": 1 / 3})
+    assert Recipe.parse(str(precise)) == precise and "psi=0.123456789" in str(precise)
 
 
 def test_w_interpolation_ends_are_the_recipes(generator):

@@ -21,6 +21,8 @@ import argparse
 import functools
 import hashlib
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -63,7 +65,7 @@ def cached(file: Path, compute: Callable[[], dict[str, torch.Tensor]]) -> dict[s
         return load_file(file)
     vectors = {name: v.detach().float().cpu().contiguous() for name, v in compute().items()}
     file.parent.mkdir(parents=True, exist_ok=True)
-    partial = file.with_suffix(".partial")
+    partial = file.with_name(f"{file.name}.{os.getpid()}.partial")
     save_file(vectors, partial)
     partial.replace(file)  # whole or absent, even when two processes compute at once
     return vectors
@@ -143,6 +145,8 @@ def default_classifier():
 
 
 _loaded: dict[str, dict[str, torch.Tensor]] = {}  # cache file → vectors, so a render does not reread them
+# one computation at a time: a second request for the same directions waits for the first's file
+_computing = threading.Lock()
 
 
 def directions(generator: Generator, kind: str, classifier: torch.nn.Module | None = None, samples: int = TAG_SAMPLES,
@@ -159,7 +163,8 @@ def directions(generator: Generator, kind: str, classifier: torch.nn.Module | No
         raise ValueError(f'direction kind must be "tag" or "sefa", not {kind!r}')
     key = str(file)
     if key not in _loaded or not file.is_file():
-        _loaded[key] = cached(file, compute)
+        with _computing:
+            _loaded[key] = cached(file, compute)
     return _loaded[key]
 
 

@@ -83,9 +83,9 @@ class Recipe:
         object.__setattr__(self, "directions", tuple((name, float(amount)) for name, amount in pairs))
 
     def __str__(self) -> str:
-        fields = [f"{RECIPE_FAMILY}:v{self.version}", f"seed={self.seed}", f"psi={self.psi:g}"]
+        fields = [f"{RECIPE_FAMILY}:v{self.version}", f"seed={self.seed}", f"psi={exact(self.psi)}"]
         if self.directions:
-            fields.append("dir=" + ",".join(f"{name}:{amount:g}" for name, amount in self.directions))
+            fields.append("dir=" + ",".join(f"{name}:{exact(amount)}" for name, amount in self.directions))
         if self.mix is not None:
             fields += [f"mix={self.mix}", f"cross={self.cross}"]
         if self.edit is not None:
@@ -107,6 +107,12 @@ class Recipe:
     def face(self, k: int) -> Recipe:
         """The same recipe for seed + k: face k of a grid."""
         return replace(self, seed=self.seed + k)
+
+
+def exact(number: float) -> str:
+    """A number as short as it reads back exactly, so that a recipe's text draws its very pixels."""
+    short = f"{number:g}"
+    return short if float(short) == number else repr(float(number))
 
 
 def parse_directions(text: str) -> tuple[tuple[str, float], ...]:
