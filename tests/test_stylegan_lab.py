@@ -244,6 +244,16 @@ def test_cli_png_grid_and_gif(tmp_path, generator, capsys):
     assert animation.n_frames == 6 and animation.size == (16, 16)
 
 
+def test_cli_direction_sheet(tmp_path, generator):
+    sheet = tmp_path / "sefa.png"
+    assert main(["lab", "--seed", "2", "--sheet", "sefa0,sefa1", "--scale", "1", "-o", str(sheet)]) == 0
+    image = pixels(Image.open(sheet))
+    assert image.shape[:2] == (2 * 16 + 2, 5 * 16 + 4 * 2)  # a row per direction, a column per step
+    middle = image[:16, 2 * 18:2 * 18 + 16]  # step 0: the face itself
+    assert np.array_equal(middle, pixels(render(Recipe(2, directions={"sefa0": 0.0}))))
+    assert not np.array_equal(image[:16, :16], middle)
+
+
 def test_cli_bad_input_is_a_message(tmp_path, generator, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"block": 1, "channels": [0], "weights": [1], "mask": [[1, 1]]}')

@@ -8,11 +8,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from cartoon.latent import MAX_FRAMES
-from cartoon.media import save_gif, save_video
+from cartoon.media import save_gif, save_video, upscale
 from cartoon.recipes import finite_number
-from cartoon.stylegan.directions import default_amount
+from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
+from cartoon.stylegan.directions import SEFA_COUNT, default_amount
 from cartoon.stylegan.edits import Edit
-from cartoon.stylegan.lab import MAX_FACES, Recipe, animate, interpolate, load_generator, render_grid
+from cartoon.stylegan.lab import MAX_FACES, SHEET_STEPS, Recipe, animate, direction_sheet, interpolate, load_generator, render_grid
 
 OUTPUTS = (".png", ".gif", ".mp4")
 
@@ -33,6 +34,8 @@ def register(subparsers) -> None:
     lab.add_argument("--mix", type=int, metavar="SEED", help="style mixing: take the styles from --crossover on from this seed's face")
     lab.add_argument("--crossover", type=int, default=4, help="first style taken from --mix (0 … 10 at 64²: low = layout, high = colour)")
     lab.add_argument("--edit", metavar="EDIT.json[:AMOUNT]", help="a feature-map edit saved by the Latent Lab, optionally with its amount")
+    lab.add_argument("--sheet", metavar="NAMES", help="a PNG with a row per direction (sefa, hair, eyes or names such as "
+                     "sefa0,hair-blue), the face moved by −1 … +1 × its default amount: what each direction changes")
     lab.add_argument("--to", metavar="RECIPE", help="animate a w interpolation from this face to RECIPE's")
     lab.add_argument("--frames", type=int, default=24, help=f"animation frames, 2 to {MAX_FRAMES}")
     lab.add_argument("--fps", type=int, default=12)
@@ -46,6 +49,13 @@ def direction_argument(text: str) -> tuple[str, float]:
     name, sep, amount = text.strip().partition(":")
     name = name.strip().lower().replace("=", "-")
     return name, finite_number(f"--direction {name}", amount) if sep else default_amount(name)
+
+
+def sheet_names(text: str) -> list[str]:
+    """`sefa` → sefa0 … sefa9, `hair` / `eyes` → every colour, else the comma-separated names."""
+    groups = {"sefa": [f"sefa{k}" for k in range(SEFA_COUNT)], "hair": [f"hair-{c}" for c in HAIR_COLOURS],
+              "eyes": [f"eyes-{c}" for c in EYE_COLOURS]}
+    return [name for part in text.lower().split(",") for name in groups.get(part.strip(), [part.strip()])]
 
 
 def edit_argument(text: str) -> Edit:
@@ -82,7 +92,12 @@ def run_lab(args: argparse.Namespace) -> int:
         generator = load_generator(recipe.version)
         if recipe.edit is not None:
             recipe.edit.check(generator)
-        if suffix == ".png":
+        if args.sheet:
+            if suffix != ".png" or args.count != 1:
+                raise ValueError("a direction sheet is one face's PNG: -o NAME.png, without -n")
+            upscale(direction_sheet(recipe, sheet_names(args.sheet), generator=generator), args.scale).save(args.output)
+            print(f"{recipe}\nrows: {args.sheet}; columns: {', '.join(f'{s:+g}' for s in SHEET_STEPS)} × the default amount")
+        elif suffix == ".png":
             render_grid(recipe, args.count, generator, args.scale).save(args.output)
             print(f"{recipe}" + (f" (seeds {recipe.seed} … {recipe.seed + args.count - 1})" if args.count > 1 else ""))
         else:

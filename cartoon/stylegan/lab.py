@@ -27,7 +27,7 @@ from cartoon.images import to_image
 from cartoon.latent import INTERPOLATIONS, check_frames
 from cartoon.media import grid, upscale
 from cartoon.recipes import finite_number, split_recipe, whole_number
-from cartoon.stylegan.directions import Progress, direction_vectors
+from cartoon.stylegan.directions import Progress, default_amount, direction_vectors
 from cartoon.stylegan.edits import Edit, input_side
 from cartoon.stylegan.model import Generator
 
@@ -40,6 +40,7 @@ PSI_RANGE = (0.0, 1.5)
 MAX_DIRECTION_AMOUNT = 20.0
 DIRECTION_NAME = re.compile(r"[a-z][a-z0-9-]{0,31}")
 OVERLAY_SIDE = 256  # the feature-map view's size: a 64² face at 4×, cells of 8–64 pixels
+SHEET_STEPS = (-1.0, -0.5, 0.0, 0.5, 1.0)  # a direction sheet's columns, in default amounts
 OVERLAY_ALPHA = 0.65  # opacity of the strongest cell; weaker cells fade toward the face
 
 
@@ -200,6 +201,16 @@ def faces(recipe: Recipe | str, n: int, generator: Generator | None = None) -> t
 
 def render_grid(recipe: Recipe | str, n: int, generator: Generator | None = None, scale: int = 1) -> Image.Image:
     return upscale(grid(faces(recipe, n, generator)[0]), scale)
+
+
+def direction_sheet(recipe: Recipe | str, names, steps=SHEET_STEPS, generator: Generator | None = None) -> Image.Image:
+    """One row per direction: the recipe's face moved by `steps` × the direction's default amount,
+    so what each direction changes (and what to call a SeFa slider) shows at a glance."""
+    recipe = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
+    generator = generator or load_generator(recipe.version)
+    shown = [render(replace(recipe, directions=dict(recipe.directions) | {name: step * default_amount(name)}), generator)
+             for name in names for step in steps]
+    return grid(shown, columns=len(steps))
 
 
 def interpolate(start: Recipe | str, end: Recipe | str, frames: int = 30, mode: str = "lerp", generator: Generator | None = None) -> list[Image.Image]:
