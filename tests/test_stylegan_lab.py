@@ -193,6 +193,18 @@ def test_directions_are_recomputed_when_the_weights_change(generator, monkeypatc
     assert torch.equal(directions.direction_vectors(generator, ["sefa0"])["sefa0"], first)
 
 
+def test_shipped_directions_are_read_first(generator, tmp_path, monkeypatch):
+    vectors = directions.direction_vectors(generator, ["sefa0"])
+    assert directions.main(["--ship", str(tmp_path / "weights"), "--samples", str(TAG_SAMPLES)]) == 0
+    shipped = sorted(p.name for p in (tmp_path / "weights" / "directions").iterdir())
+    assert shipped == sorted(p.name for p in directions.directions_dir().iterdir())
+    for cached in directions.directions_dir().iterdir():
+        cached.unlink()
+    directions._loaded.clear()
+    monkeypatch.setattr(directions, "sefa_directions", lambda *a, **k: pytest.fail("computed shipped directions"))
+    assert torch.equal(directions.direction_vectors(generator, ["sefa0"])["sefa0"], vectors["sefa0"])
+
+
 def test_a_colour_direction_is_the_tagged_mean_minus_the_mean(generator):
     # the counts weight the colour means back to the mean of all: Σ count·(mean_c − mean) = 0
     found = directions.tag_directions(generator, directions.default_classifier(), samples=TAG_SAMPLES)

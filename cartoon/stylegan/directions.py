@@ -10,9 +10,11 @@ eigenvectors of AᵀA (`sefa0` the strongest). Each is scaled to one standard de
 it, so its amounts read in standard deviations.
 
 Both kinds are cached on disk under a fingerprint of the weights they came from (and of the
-classifier, for colours): new weights get new directions, old ones are never reused.
+classifier, for colours): new weights get new directions, old ones are never reused. Files with
+the same names shipped in the weights folder's `directions/` are read first.
 
     python -m cartoon.stylegan.directions --check       # issue 42's test: 32 faces moved along hair-blue, …
+    python -m cartoon.stylegan.directions --weights weights/stylegan --ship weights/stylegan   # ship them too
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import functools
 import hashlib
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 from typing import Callable
@@ -161,11 +164,21 @@ def directions(generator: Generator, kind: str, classifier: torch.nn.Module | No
         compute = functools.partial(tag_directions, generator, classifier, samples, progress=progress)
     else:
         raise ValueError(f'direction kind must be "tag" or "sefa", not {kind!r}')
+    shipped = shipped_directions() / file.name
+    if shipped.is_file():  # the same name means the same weights: computed before shipping
+        file = shipped
     key = str(file)
     if key not in _loaded or not file.is_file():
         with _computing:
             _loaded[key] = cached(file, compute)
     return _loaded[key]
+
+
+def shipped_directions() -> Path:
+    """Directions shipped beside the generator's weights (`--ship`), so no visitor waits for them."""
+    from cartoon.hub import shipped_folder
+
+    return shipped_folder("stylegan") / "directions"
 
 
 def direction_vectors(generator: Generator, names, classifier=None, samples: int = TAG_SAMPLES, progress: Progress | None = None):
@@ -212,6 +225,8 @@ def main(argv=None) -> int:
     parser.add_argument("--faces", type=int, default=32, help="random faces moved in the check")
     parser.add_argument("--amount", type=float, help="how far to move (default: the Lab's default amount)")
     parser.add_argument("--tags", default=",".join(CHECK_TAGS))
+    parser.add_argument("--ship", metavar="WEIGHTS_FOLDER", help="also copy these weights' directions into WEIGHTS_FOLDER/directions, "
+                        "where the Lab reads them first (e.g. weights/stylegan, after an export)")
     args = parser.parse_args(argv)
     from tqdm import tqdm
 
@@ -224,6 +239,12 @@ def main(argv=None) -> int:
     if not args.check:
         for kind in ("sefa", "tag"):
             print(f"{kind}: {', '.join(directions(generator, kind, classifier, args.samples, progress))}")
+        if args.ship:
+            folder = Path(args.ship) / "directions"
+            folder.mkdir(parents=True, exist_ok=True)
+            for file in directions_dir().glob(f"*-{fingerprint(generator)}-*.safetensors"):
+                shutil.copy(file, folder / file.name)
+                print(f"-> {folder / file.name}")
         return 0
     report = check_directions(generator, classifier, args.tags.split(","), args.faces, args.amount, samples=args.samples, progress=progress)
     bar.close()
