@@ -108,6 +108,18 @@ def test_colour_term_joins_the_generator_loss(tmp_path):
     assert all(record["colour"] >= 0 for record in read_log(run))
 
 
+def test_logged_steps_carry_the_landmark_term_it_skips_in_between(tmp_path):
+    photos = make_images(tmp_path / "photos", 4, seed=0)
+    cartoons = make_images(tmp_path / "cartoons", 4, seed=1)
+    run = tmp_path / "train"
+    # the landmark detector needs 64² at least; the later --size wins over COMMON's
+    train.main(COMMON + ["--photos", str(photos), "--cartoons", str(cartoons), "--run-dir", str(run), "--segments", "10",
+                         "--size", "64", "--log-every", "2", "--steps", "4", "--sample-every", "100", "--save-every", "100",
+                         "--w-landmark", "1", "--landmark-every", "2"])
+    assert [record["step"] for record in read_log(run)] == [2, 4]
+    assert all(record["landmark"] >= 0 for record in read_log(run))
+
+
 def test_pretraining_learns_to_reconstruct_and_resumes(tmp_path):
     photos = make_images(tmp_path / "photos", 6, seed=0)
     run = tmp_path / "pretrain"

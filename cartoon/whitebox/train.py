@@ -139,7 +139,8 @@ class Trainer:
             if a.w_colour > 0:
                 losses["colour"] = colour_drift(photo, fake)
                 weights["colour"] = a.w_colour
-            if self.landmarks is not None and step % a.landmark_every == 0:
+            # counted from 1 like the log, so a logged step carries the term whenever --log-every is a multiple of --landmark-every
+            if self.landmarks is not None and (step + 1) % a.landmark_every == 0:
                 losses["landmark"] = self.landmarks(photo, fake)
                 weights["landmark"] = a.w_landmark
             total = sum(weights[k] * v for k, v in losses.items())
