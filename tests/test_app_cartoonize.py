@@ -7,7 +7,8 @@ from gradio_client import Client, handle_file
 from PIL import Image
 
 import cartoon.whitebox
-from app import EXAMPLES, run_cartoonize, style_choices
+from app import EXAMPLES
+from cartoon.tabs.cartoonize import run_cartoonize, style_choices
 from cartoon.whitebox import STYLES, default_style, offered_styles
 from cartoon.whitebox.model import Generator
 
