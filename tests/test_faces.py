@@ -231,3 +231,18 @@ def test_landmark_loss_pose_measure_still_pulls_a_moved_cartoon_back(utkfaces):
     assert losses[0] > losses[1] > losses[2] and losses[2] < 0.1 * losses[0]
     with pytest.raises(ValueError):
         LandmarkLoss(measure="eyes")
+
+
+def test_landmark_loss_at_the_cartoons_own_anchors_adds_a_term_that_also_pulls_back(utkfaces, landmark_loss):
+    both = LandmarkLoss(own_anchors=True)
+    photo = torch.cat([to_tensor(image.resize((128, 128))) for image in utkfaces[:2]])
+    losses = []
+    for s in (12.0, 4.0, 0.0):
+        cartoon = shifted(photo, torch.tensor(s), torch.tensor(-s / 2))
+        losses.append(float(both(photo, cartoon)))
+        assert losses[-1] >= float(landmark_loss(photo, cartoon))
+    assert losses[0] > losses[1] > losses[2] and losses[2] < 0.1 * losses[0]
+    offset = torch.tensor([8.0, -6.0], requires_grad=True)
+    both(photo, shifted(photo, offset[0], offset[1])).backward()
+    assert (offset.grad * offset.detach()).sum() > 0  # descending the loss moves the cartoon back
+    assert float(both(torch.zeros(1, 3, 128, 128), photo[:1])) == 0.0  # no face in the photo: nothing to keep

@@ -34,9 +34,15 @@ class LandmarkLoss(nn.Module):
 
     `confidence_weight` > 0 adds −log(face score) of the cartoon at those anchors, which keeps the
     cartoon recognisable as a face to the detector (0 by default: landmarks only).
+
+    `own_anchors=True` adds the same distance read at the cartoon's own most confident anchors,
+    against the photo's score-weighted landmarks. A detector run on the cartoon reports the
+    landmarks of those anchors, not of the photo's: a generator pulled only at the photo's anchors
+    can meet the loss there while the anchors the detector picks point elsewhere.
     """
 
-    def __init__(self, threshold: float = 0.8, top_k: int = 8, confidence_weight: float = 0.0, measure: str = "points"):
+    def __init__(self, threshold: float = 0.8, top_k: int = 8, confidence_weight: float = 0.0, measure: str = "points",
+                 own_anchors: bool = False):
         super().__init__()
         if measure not in MEASURES:
             raise ValueError(f"measure must be one of {sorted(MEASURES)}, not {measure!r}")
@@ -45,6 +51,7 @@ class LandmarkLoss(nn.Module):
         self.top_k = top_k
         self.confidence_weight = confidence_weight
         self.offsets = MEASURES[measure]
+        self.own_anchors = own_anchors
 
     def forward(self, photo: torch.Tensor, cartoon: torch.Tensor) -> torch.Tensor:
         if photo.shape != cartoon.shape:
@@ -66,7 +73,22 @@ class LandmarkLoss(nn.Module):
             confidence = -torch.log(cartoon_scores[batch, anchors].clamp(min=1e-6))
             distance = distance + self.confidence_weight * confidence
         per_image = (distance * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
+        if self.own_anchors:
+            per_image = per_image + self._at_own_anchors(cartoon_scores, cartoon_points, reference, weights)
         return per_image.sum() / photo.shape[0]
+
+    def _at_own_anchors(self, cartoon_scores, cartoon_points, reference, photo_weights):
+        """(B,) distance of the landmarks at the cartoon's top anchors from the photo's weighted landmarks."""
+        with torch.no_grad():
+            scores, anchors = cartoon_scores.topk(self.top_k, dim=1)
+            weights = scores * (scores > self.threshold)
+            batch = torch.arange(cartoon_scores.shape[0], device=cartoon_scores.device).unsqueeze(1)
+            share = photo_weights / photo_weights.sum(1, keepdim=True).clamp(min=1e-6)
+            target = (reference * share[..., None, None]).sum(1, keepdim=True)  # (B, 1, 5, 2)
+        offset = self.offsets(cartoon_points[batch, anchors], target.expand(-1, self.top_k, -1, -1))
+        distance = F.smooth_l1_loss(offset, torch.zeros_like(offset), reduction="none", beta=0.05).sum(-1).mean(-1)
+        has_face = (photo_weights.sum(1) > 0).float()  # a photo without a face has nothing to keep
+        return has_face * (distance * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
 
 
 def point_offsets(points: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:

@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--w-colour", type=float, default=0.0, help="L1 between 8×8-block mean colours of photo and output")
     parser.add_argument("--w-landmark", type=float, default=0.0, help="face landmark weight (cartoon.faces.LandmarkLoss)")
     parser.add_argument("--landmark-every", type=int, default=1, help="apply the landmark term every k steps")
+    parser.add_argument("--landmark-own-anchors", action="store_true",
+                        help="also read the landmarks at the cartoon's own most confident anchors, where a detector reads them")
     parser.add_argument("--superpixels", choices=["slic", "felzenszwalb"], default="slic")
     parser.add_argument("--segments", type=int, default=100, help="superpixels per training crop")
     parser.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (default: --lr)")
@@ -101,7 +103,7 @@ class Trainer:
         if args.w_landmark > 0:
             from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
 
-            self.landmarks = LandmarkLoss().to(device, memory_format=memory_format(args))
+            self.landmarks = LandmarkLoss(own_anchors=args.landmark_own_anchors).to(device, memory_format=memory_format(args))
         self.g = wrap(self.generator)
         self.ds, self.dt = wrap(self.d_surface), wrap(self.d_texture)
 
