@@ -127,7 +127,6 @@ def export_run(args: argparse.Namespace, build_models, shippable) -> Path:
     folder at `args.export`, with the training state `--resume-from` continues from beside it.
 
     `build_models(args, device)` returns the run's modules and optimisers by name, "ema" among them.
-    (`cartoon.acgan.train.export` is this with batch norm re-measured, written before it.)
     """
     payload = Run(args.run).read_checkpoint()
     # the run's own arguments, not this command's defaults, built the models and go into training.json

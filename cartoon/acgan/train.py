@@ -47,7 +47,7 @@ from cartoon.training import (
     unwrap,
     update_ema,
 )
-from cartoon.training_state import export_training_state, parse_resumable, read_training_state
+from cartoon.training_state import export_run, parse_resumable, read_training_state
 
 
 def translate(images: torch.Tensor) -> torch.Tensor:
@@ -290,16 +290,7 @@ def train(args: argparse.Namespace) -> dict:
 def export(args: argparse.Namespace) -> Path:
     """The run's EMA generator, batch norm re-measured, as a shippable `save_pretrained` folder,
     with the training state `--resume-from` continues from (`cartoon.training_state`)."""
-    payload = Run(args.run).read_checkpoint()
-    # the run's own arguments, not this command's defaults, built the models and go into training.json
-    recorded = Run.arguments(payload, args)
-    models = build_models(recorded, "cpu")
-    step = Run.restore(payload, **models)
-    folder = Path(args.export)
-    recalibrate_batchnorm(models["ema"]).save_pretrained(str(folder))
-    written = export_training_state(folder, step, recorded, **{k: v for k, v in models.items() if k != "ema"})
-    print(f"step {step} EMA generator and training state ({written['state_bytes'] / 1e6:.1f} MB) -> {folder}")
-    return folder
+    return export_run(args, build_models, recalibrate_batchnorm)
 
 
 def main(argv=None) -> int:
