@@ -67,8 +67,7 @@ class LandmarkLoss(nn.Module):
 
         _, cartoon_scores, cartoon_points = self.detector(cartoon)
         offset = self.offsets(cartoon_points[batch, anchors], reference)
-        # smooth L1: quadratic within 5% of the face's scale, so the optimum is not a kink
-        distance = F.smooth_l1_loss(offset, torch.zeros_like(offset), reduction="none", beta=0.05).sum(-1).mean(-1)
+        distance = offset_distance(offset)
         if self.confidence_weight:
             confidence = -torch.log(cartoon_scores[batch, anchors].clamp(min=1e-6))
             distance = distance + self.confidence_weight * confidence
@@ -86,9 +85,16 @@ class LandmarkLoss(nn.Module):
             share = photo_weights / photo_weights.sum(1, keepdim=True).clamp(min=1e-6)
             target = (reference * share[..., None, None]).sum(1, keepdim=True)  # (B, 1, 5, 2)
         offset = self.offsets(cartoon_points[batch, anchors], target.expand(-1, self.top_k, -1, -1))
-        distance = F.smooth_l1_loss(offset, torch.zeros_like(offset), reduction="none", beta=0.05).sum(-1).mean(-1)
+        distance = offset_distance(offset)
         has_face = (photo_weights.sum(1) > 0).float()  # a photo without a face has nothing to keep
         return has_face * (distance * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
+
+
+def offset_distance(offset: torch.Tensor) -> torch.Tensor:
+    """(..., P, 2) offsets → (...,) mean over the P points of their smooth L1 length.
+
+    Quadratic within 5% of the face's scale, so the optimum is not a kink."""
+    return F.smooth_l1_loss(offset, torch.zeros_like(offset), reduction="none", beta=0.05).sum(-1).mean(-1)
 
 
 def point_offsets(points: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
