@@ -71,7 +71,7 @@ def random_shift(images: torch.Tensor, shift: int = 4) -> torch.Tensor:
     dy = torch.randint(0, 2 * shift + 1, (n,))
     dx = torch.randint(0, 2 * shift + 1, (n,))
     out = torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
-    return torch.where(torch.rand(n, 1, 1, 1) < 0.5, out, out.flip(3))
+    return torch.where(torch.rand(n, 1, 1, 1, device=images.device) < 0.5, out, out.flip(3))
 
 
 def train_classifier(train: TaggedFaces, held: TaggedFaces, epochs: int = 6, batch_size: int = 64, seed: int = 0, log=print) -> AttributeClassifier:

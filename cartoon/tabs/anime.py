@@ -13,16 +13,21 @@ ANIME_DIRECTIONS = [("Human → anime", "to_anime"), ("Anime → human", "to_hum
 
 
 @on_inference_threads
-def run_anime(path, direction, mode, strength, max_side, progress=gr.Progress()):
-    from cartoon.twingan import anime_photo
+def run_anime(path, direction, mode, strength, max_side, hair=None, eyes=None, progress=gr.Progress()):
+    from cartoon.twingan import KEEP, anime_photo
 
     progress(0.1, desc="Reading the image")
     loaded = load_photo(path, max_side)
     progress(0.3, desc="Finding faces and translating")
+    reverse = direction == "to_human"
     try:
-        result = anime_photo(loaded.image, reverse=direction == "to_human", mode=mode, strength=float(strength))
+        # colour is the anime side's: the way back keeps it, whatever the dropdowns say
+        result = anime_photo(loaded.image, reverse=reverse, mode=mode, strength=float(strength),
+                             hair=KEEP if reverse else hair or KEEP, eyes=KEEP if reverse else eyes or KEEP)
     except FileNotFoundError:
         raise weights_missing("twingan") from None
+    except ValueError as error:
+        raise gr.Error(str(error), title="Cannot ask for this colour") from None
     notes = loaded.notes + result.notes
     if mode != "whole" and result.faces:
         notes.append(f"{result.faces} face{'s' if result.faces > 1 else ''} translated.")
@@ -48,6 +53,14 @@ def run_lookalikes(path, k, gallery_files, gallery_folder, progress=gr.Progress(
     return thumbnails(matches), notes_markdown(loaded.notes + [f"Nearest in the shared embedding (cosine distance): {counts}."])
 
 
+def colour_choices() -> tuple[list[str], list[str], bool]:
+    """The hair and eye colours to offer, "keep" first, and whether the installed weights take them at all."""
+    from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
+    from cartoon.twingan import KEEP, colours_offered
+
+    return [KEEP, *HAIR_COLOURS], [KEEP, *EYE_COLOURS], colours_offered()
+
+
 def anime_tab():
     with gr.Tab("Photo → Anime"):
         gr.Markdown("The same person as an anime character, or back (TwinGAN), and the look-alikes nearest to them.")
@@ -58,6 +71,11 @@ def anime_tab():
                 mode = gr.Radio([(label, key) for key, label in MODES.items()], value="crop", label="Mode")
                 strength = gr.Slider(0, 1, value=1, step=0.05, label="Strength",
                                      info="0 = the face rebuilt in its own domain, 1 = fully translated; in between blends the domain switch")
+                # offered only when the installed weights were trained to take colour requests
+                hair_colours, eye_colours, offered = colour_choices()
+                with gr.Row(visible=offered):
+                    hair = gr.Dropdown(hair_colours, value=hair_colours[0], label="Hair colour", info="keep: the photo's own")
+                    eyes = gr.Dropdown(eye_colours, value=eye_colours[0], label="Eye colour")
                 max_side = gr.Slider(256, 2048, value=DEFAULT_MAX_SIDE, step=64, label="Longest side (pixels)")
                 button = gr.Button("Translate", variant="primary")
             compare, download, notes = result_column()
@@ -72,5 +90,6 @@ def anime_tab():
             search = gr.Button("Find look-alikes")
             found = gr.Gallery(label="Nearest faces", columns=8, height=360)
             search_notes = gr.Markdown()
-        button.click(run_anime, [photo, direction, mode, strength, max_side], [compare, download, notes], api_name="anime", **MODEL_QUEUE)
+        # the colours come last, so that API callers that send only the first five inputs still work
+        button.click(run_anime, [photo, direction, mode, strength, max_side, hair, eyes], [compare, download, notes], api_name="anime", **MODEL_QUEUE)
         search.click(run_lookalikes, [photo, k, gallery_files, gallery_folder], [found, search_notes], api_name="lookalikes", **MODEL_QUEUE)

@@ -4,6 +4,7 @@
 
     anime = to_anime(face)                      # a face image → anime face (PIL, model resolution)
     halfway = to_anime(face, strength=0.5)      # the domain switch half thrown
+    green = to_anime(face, hair="green", eyes="keep")   # colour-conditioned weights only (colours_offered())
     human = to_anime(anime, reverse=True)       # and back
     result = anime_photo(photo, mode="crop")    # the shared face pipeline: detect, align, (paste back)
     matches = lookalikes(photo, k=8, gallery="my_faces/")   # {"anime": [Match…], "human": […]}
@@ -18,9 +19,10 @@ import torch
 from PIL import Image, ImageOps
 
 from cartoon.images import open_image, to_image, to_tensor
+from cartoon.twingan.colour import KEEP, colours_for
 from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
 
-__all__ = ["to_anime", "anime_photo", "lookalikes", "get_model", "square_tensor", "TwinGAN"]
+__all__ = ["to_anime", "anime_photo", "lookalikes", "get_model", "colours_offered", "square_tensor", "TwinGAN", "KEEP"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -29,6 +31,14 @@ def get_model() -> TwinGAN:
     from cartoon.hub import load_model
 
     return load_model("twingan")
+
+
+def colours_offered() -> bool:
+    """True when the registered weights are installed and take hair and eye colour requests."""
+    try:
+        return get_model().colour_classes is not None
+    except FileNotFoundError:
+        return False
 
 
 def square_tensor(image, resolution: int) -> torch.Tensor:
@@ -42,11 +52,14 @@ def square_tensor(image, resolution: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def to_anime(image, reverse: bool = False, model: TwinGAN | None = None, strength: float = 1.0) -> Image.Image:
+def to_anime(image, reverse: bool = False, model: TwinGAN | None = None, strength: float = 1.0,
+             hair: str = KEEP, eyes: str = KEEP) -> Image.Image:
     """Translate one face image human → anime (or anime → human with `reverse`), at model resolution.
 
     `strength` 0 reconstructs the input in its own domain, 1 translates fully, in between blends
-    the generator's per-domain batch norms.
+    the generator's per-domain batch norms. `hair` and `eyes` ask colour-conditioned weights for a
+    colour (`cartoon.acgan.model.HAIR_COLOURS`, `EYE_COLOURS`) or "keep"; ValueError for unknown
+    names or for weights without colour conditioning.
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, got {strength}")
@@ -54,18 +67,24 @@ def to_anime(image, reverse: bool = False, model: TwinGAN | None = None, strengt
     target, source = (HUMAN, ANIME) if reverse else (ANIME, HUMAN)
     domain = source + (target - source) * float(strength)
     device = next(model.parameters()).device
-    return to_image(model(square_tensor(image, model.resolution).to(device), domain))
+    colours = colours_for(model, hair, eyes, reverse)
+    if colours is not None:
+        colours = tuple(c.to(device) for c in colours)
+    return to_image(model(square_tensor(image, model.resolution).to(device), domain, colours=colours))
 
 
-def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", model: TwinGAN | None = None, strength: float = 1.0):
-    """A whole photo through the shared face pipeline (`cartoon.stylize` modes); returns `Stylized`."""
+def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", model: TwinGAN | None = None, strength: float = 1.0,
+                hair: str = KEEP, eyes: str = KEEP):
+    """A whole photo through the shared face pipeline (`cartoon.stylize` modes); returns `Stylized`.
+    `hair` and `eyes` as for `to_anime`."""
     from cartoon.stylize import stylize
 
     model = model or get_model()
+    colours_for(model, hair, eyes, reverse)  # a bad request fails before any face is searched for
 
     def translate_square(square: Image.Image) -> Image.Image:
         # back to the square's size, so a pasted-back face lands where the photo's face was
-        return to_anime(square, reverse, model, strength).resize(square.size, Image.Resampling.BICUBIC)
+        return to_anime(square, reverse, model, strength, hair, eyes).resize(square.size, Image.Resampling.BICUBIC)
 
     upscaled = False
 

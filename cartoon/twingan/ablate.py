@@ -10,6 +10,7 @@ Markdown row for docs/twingan-experiments.md:
     python -m cartoon.twingan.ablate --arm wide --minutes 60 --width 16 --max-width 256
     python -m cartoon.twingan.ablate --arm critic-2-scales --minutes 60 --critic-scales 2
     python -m cartoon.twingan.ablate --arm cam --minutes 60 --attention cam
+    python -m cartoon.twingan.ablate --arm colour --minutes 60 --colour-condition
     python -m cartoon.twingan.ablate --arm adalin --resume    # a killed arm goes on with what is left of its budget
     python -m cartoon.twingan.ablate --arm adalin --resume --against runs/ablate-baseline   # and paired with the baseline
 
@@ -110,6 +111,8 @@ def result_row(settings: dict, payload: dict, scores: dict, evaluation: dict) ->
         "selfie_nme": selfie["landmark_nme"], "selfie_faces_found": selfie["faces_found"], "selfie_own_nearest": selfie["own_nearest"],
         "anime_to_human_kid_x100": reverse["kid_x100"], "anime_to_human_kid_x100_std": reverse["kid_x100_std"],
         "men_turned_female": men.get("male_turned_female"), "men_read_male": men.get("read_as_male_reconstruction_count"),
+        # colour-conditioned arms: the share of requested colours the classifier reads on the translations
+        **{f"{kind}_as_asked": scores.get("colour_control", {}).get(kind, {}).get("as_asked") for kind in ("hair", "eyes")},
         # paired with another arm: this − that, with 90 % bootstrap intervals over resampled faces
         "against": {name: {key: r[key] for key in ("kid_x100_difference", "kid_x100_interval", "nme_difference", "nme_interval") if key in r}
                     for name, r in paired.items() if name in ("selfie2anime photos", "selfie2anime anime → human")} or None,

@@ -10,16 +10,17 @@ from torch import nn
 
 from cartoon.training import Run, measure_batchnorm_statistics, memory_format, set_threads
 from cartoon.training_state import export_training_state, read_training_state
-from cartoon.twingan.data import training_batches, training_data, with_training_data
+from cartoon.twingan.colour import COLOUR_CLASSES, random_colours
+from cartoon.twingan.data import anime_batch, training_batches, training_data, with_training_data
 from cartoon.twingan.losses import DOMAINS, build_feature_critics, translate_both_ways
 from cartoon.twingan.model import Discriminator, MultiScaleCritic, TwinGAN
 from cartoon.vgg import VGG16Features
 
 
 def model_config(args) -> dict:
-    # exports recorded before the switch, attention and the critics' scales were options name none of them
+    # exports recorded before the switch, attention, colours and the critics' scales were options name none of them
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width, "norm": getattr(args, "norm", "batch"),
-            "attention": getattr(args, "attention", None)}
+            "attention": getattr(args, "attention", None), "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None}
 
 
 def critic_config(args) -> dict:
@@ -31,6 +32,7 @@ def adopt_generator_config(args, config: dict) -> None:
     Configs from before the switch was recorded in checkpoints are batch norm's."""
     args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
     args.norm, args.attention = config.get("norm", "batch"), config.get("attention")
+    args.colour_condition = bool(config.get("colour_classes"))
 
 
 def build_models(args, device="cpu"):
@@ -59,8 +61,14 @@ def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batch
     and noisy ones: every checkpoint translates a little differently for that alone.
     """
     device = next(model.parameters()).device
-    return measure_batchnorm_statistics(
-        model, lambda: translate_both_ways(model, next(photo_batches).to(device), next(anime_batches).to(device)), batches)
+
+    def forward_pass():
+        photos = next(photo_batches).to(device)
+        drawn, drawn_colours = anime_batch(next(anime_batches), device)
+        requested = random_colours(len(photos), device) if drawn_colours is not None else None
+        translate_both_ways(model, photos, drawn, requested=requested, drawn_colours=drawn_colours)
+
+    return measure_batchnorm_statistics(model, forward_pass, batches)
 
 
 def with_own_statistics(model: TwinGAN, args) -> TwinGAN:

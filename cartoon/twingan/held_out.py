@@ -34,8 +34,13 @@ def load_faces(files, resolution: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def translate(model: TwinGAN, images: torch.Tensor, domain: int) -> torch.Tensor:
-    return torch.cat([model(images[i : i + BATCH], domain) for i in range(0, len(images), BATCH)])
+def translate(model: TwinGAN, images: torch.Tensor, domain: int, colours=None) -> torch.Tensor:
+    """`images` translated into `domain` in batches; `colours`, (hair, eyes) indices per image, ask a
+    colour-conditioned model for them."""
+    def asked(i):
+        return tuple(c[i : i + BATCH] for c in colours) if colours is not None else None
+
+    return torch.cat([model(images[i : i + BATCH], domain, colours=asked(i)) for i in range(0, len(images), BATCH)])
 
 
 def load_generator(args) -> TwinGAN:

@@ -46,18 +46,21 @@ class Translations(NamedTuple):
         return self.anime_to_human if domain == HUMAN else self.human_to_anime
 
 
-def translate_both_ways(g, human: torch.Tensor, drawn: torch.Tensor, cam: bool = False) -> Translations:
+def translate_both_ways(g, human: torch.Tensor, drawn: torch.Tensor, cam: bool = False, requested=None, drawn_colours=None) -> Translations:
     """A training step's generator passes: each encoding decoded into both domains, then each
     translation back (in this order, which is the order batch norm sees the batches in). With `cam`,
-    the first four passes' attention logits too."""
+    the first four passes' attention logits too. A colour-conditioned run asks the photos' anime
+    translations for the `requested` (hair, eyes) and the portraits' reconstructions and round trips
+    for their own tags, `drawn_colours`."""
     if not cam:
-        human_to_human, human_to_anime = g(human, [HUMAN, ANIME])
-        anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME])
-        return Translations(human_to_human, human_to_anime, anime_to_human, anime_to_anime, g(human_to_anime, HUMAN), g(anime_to_human, ANIME))
-    (human_to_human, hh), (human_to_anime, ha) = g(human, [HUMAN, ANIME], cam_logits=True)
-    (anime_to_human, ah), (anime_to_anime, aa) = g(drawn, [HUMAN, ANIME], cam_logits=True)
-    return Translations(human_to_human, human_to_anime, anime_to_human, anime_to_anime, g(human_to_anime, HUMAN), g(anime_to_human, ANIME),
-                        (hh, ha, ah, aa))
+        human_to_human, human_to_anime = g(human, [HUMAN, ANIME], colours=requested)
+        anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME], colours=drawn_colours)
+        return Translations(human_to_human, human_to_anime, anime_to_human, anime_to_anime, g(human_to_anime, HUMAN),
+                            g(anime_to_human, ANIME, colours=drawn_colours))
+    (human_to_human, hh), (human_to_anime, ha) = g(human, [HUMAN, ANIME], cam_logits=True, colours=requested)
+    (anime_to_human, ah), (anime_to_anime, aa) = g(drawn, [HUMAN, ANIME], cam_logits=True, colours=drawn_colours)
+    return Translations(human_to_human, human_to_anime, anime_to_human, anime_to_anime, g(human_to_anime, HUMAN),
+                        g(anime_to_human, ANIME, colours=drawn_colours), (hh, ha, ah, aa))
 
 
 def cam_loss(out: Translations) -> torch.Tensor:

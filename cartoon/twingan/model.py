@@ -12,6 +12,11 @@ The switch can instead be U-GAT-IT's AdaLIN (Kim et al. 2020; `norm="adalin"`): 
 mix of instance and layer norm under the same per-domain scale and shift, with no running statistics;
 and U-GAT-IT's class activation attention (CAM) can sit between the code and the generator.
 
+With `colour_classes=(hair, eyes)` the anime side is conditioned on hair and eye colour, as the
+seed's TwinGAN was on its tagger's tags: every switch adds to the anime domain's scale and shift a
+learned per-colour offset (conditional normalisation, `ColourOffsets`), zero at the start, so a
+conditioned model begins as the unconditioned one. The human side takes no colours.
+
 Domains: 0 = human, 1 = anime. Images are (N, 3, R, R) in [-1, 1].
 """
 
@@ -38,30 +43,59 @@ def _widths(resolution: int, width: int, max_width: int) -> dict[int, int]:
     return widths
 
 
+class ColourOffsets(nn.Module):
+    """Per hair colour and per eye colour, an offset to one switch's anime scale and shift (the two added).
+
+    Zero-initialised: a conditioned model starts as the unconditioned one and learns what each colour changes.
+    One index past each attribute's colours is "keep": no offset (a fixed zero row), the translation's own
+    colour, which training asks for too.
+    """
+
+    def __init__(self, channels: int, hair_classes: int, eye_classes: int):
+        super().__init__()
+        self.hair = nn.Embedding(hair_classes + 1, 2 * channels, padding_idx=hair_classes)
+        self.eyes = nn.Embedding(eye_classes + 1, 2 * channels, padding_idx=eye_classes)
+        nn.init.zeros_(self.hair.weight)
+        nn.init.zeros_(self.eyes.weight)
+
+    def forward(self, colours: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hair, eyes) class indices (or "keep"), each (N,) or (1,) → scale and shift offsets, each (N, C, 1, 1)."""
+        hair, eyes = colours
+        offsets = (self.hair(hair) + self.eyes(eyes))[:, :, None, None]
+        return offsets.chunk(2, 1)
+
+
 class DomainSwitch(nn.Module):
     """A normalisation followed by a scale and shift chosen per output domain: the switch.
 
     Subclasses say how `normalise(x, domain)` normalises; the forward pass picks or blends domains.
+    With `colour_classes` the anime domain's scale and shift also depend on the colours asked for.
     """
 
     blends_in_training = True
 
-    def __init__(self, channels: int, domains: int = 2):
+    def __init__(self, channels: int, domains: int = 2, colour_classes: Sequence[int] | None = None):
         super().__init__()
         self.scale = nn.Parameter(torch.ones(domains, channels))
         self.shift = nn.Parameter(torch.zeros(domains, channels))
+        self.colours = ColourOffsets(channels, *colour_classes) if colour_classes else None
 
-    def forward(self, x: torch.Tensor, domain) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, domain, colours=None) -> torch.Tensor:
         """`domain` is an index, or a float t in [0, 1]: the two domains' outputs mixed (1 - t) : t.
 
         A whole float (0.0, 1.0) is that domain's index: exact, and no second norm to compute.
+        `colours` (hair, eyes) index tensors condition the anime domain of a colour-conditioned switch.
         """
         if isinstance(domain, float) and not domain.is_integer():
             if self.training and not self.blends_in_training:  # one batch would update both domains' running statistics
                 raise ValueError("a blended domain is for inference: call .eval() first")
-            return torch.lerp(self(x, 0), self(x, 1), domain)
+            return torch.lerp(self(x, 0), self(x, 1, colours), domain)
         domain = int(domain)
-        return self.normalise(x, domain) * self.scale[domain].view(1, -1, 1, 1) + self.shift[domain].view(1, -1, 1, 1)
+        scale, shift = self.scale[domain].view(1, -1, 1, 1), self.shift[domain].view(1, -1, 1, 1)
+        if domain == ANIME and self.colours is not None and colours is not None:
+            scale_offset, shift_offset = self.colours(colours)
+            scale, shift = scale + scale_offset, shift + shift_offset
+        return self.normalise(x, domain) * scale + shift
 
 
 class DomainNorm(DomainSwitch):
@@ -75,8 +109,8 @@ class DomainNorm(DomainSwitch):
 
     blends_in_training = False
 
-    def __init__(self, channels: int, domains: int = 2):
-        super().__init__(channels, domains)
+    def __init__(self, channels: int, domains: int = 2, colour_classes: Sequence[int] | None = None):
+        super().__init__(channels, domains, colour_classes)
         self.norms = nn.ModuleList(nn.BatchNorm2d(channels, affine=False) for _ in range(domains))
 
     def normalise(self, x, domain: int):
@@ -94,8 +128,8 @@ class AdaLIN(DomainSwitch):
 
     RHO_START = 0.9  # U-GAT-IT's AdaLIN starts mostly instance norm
 
-    def __init__(self, channels: int, domains: int = 2):
-        super().__init__(channels, domains)
+    def __init__(self, channels: int, domains: int = 2, colour_classes: Sequence[int] | None = None):
+        super().__init__(channels, domains, colour_classes)
         self.rho_logit = nn.Parameter(torch.full((domains, channels), math.log(self.RHO_START / (1 - self.RHO_START))))
 
     def normalise(self, x, domain: int):
@@ -149,19 +183,20 @@ class EncoderBlock(nn.Module):
 class GeneratorBlock(nn.Module):
     """Double the resolution, join the encoder's skip features, two 3×3 convolutions with domain norm."""
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int, norm: type[DomainSwitch] = DomainNorm):
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int, norm: type[DomainSwitch] = DomainNorm,
+                 colour_classes: Sequence[int] | None = None):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels + skip_channels, out_channels, 3, padding=1)
-        self.norm1 = norm(out_channels, domains)
+        self.norm1 = norm(out_channels, domains, colour_classes)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.norm2 = norm(out_channels, domains)
+        self.norm2 = norm(out_channels, domains, colour_classes)
 
-    def forward(self, x, skip, domain):
+    def forward(self, x, skip, domain, colours=None):
         x = F.interpolate(x, scale_factor=2, mode="nearest")
         if skip is not None:
             x = torch.cat([x, skip], 1)
-        x = F.leaky_relu(self.norm1(self.conv1(x), domain), 0.2)
-        return F.leaky_relu(self.norm2(self.conv2(x), domain), 0.2)
+        x = F.leaky_relu(self.norm1(self.conv1(x), domain, colours), 0.2)
+        return F.leaky_relu(self.norm2(self.conv2(x), domain, colours), 0.2)
 
 
 class TwinGAN(nn.Module, PyTorchModelHubMixin):
@@ -171,10 +206,11 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
     config.json. The per-image LIN and demodulated switches lost (docs/twingan-experiments.md), so a
     config naming one is refused rather than half-loaded. `attention="cam"` puts U-GAT-IT's class
     activation attention between the code and the generator (None: none, as shipped).
+    `colour_classes=(hair, eyes)` conditions the anime side on colour indices (None: unconditioned, as shipped).
     """
 
     def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=(8, 16, 32), domains: int = 2,
-                 norm: str = "batch", attention: str | None = None):
+                 norm: str = "batch", attention: str | None = None, colour_classes: Sequence[int] | None = None):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError("resolution must be a power of two ≥ 8")
@@ -183,6 +219,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         if attention not in (None, "cam"):
             raise ValueError(f"attention is None or 'cam', not {attention!r}")
         self.resolution = resolution
+        self.colour_classes = tuple(colour_classes) if colour_classes else None  # a saved config.json holds a list
         self.skip_resolutions = tuple(skip_resolutions)
         widths = _widths(resolution, width, max_width)
         self.embedding_size = widths[4]
@@ -197,12 +234,12 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         self.attention = ClassActivationAttention(widths[4], domains) if attention else None
 
         self.start = nn.Conv2d(widths[4], widths[4], 3, padding=1)
-        self.start_norm = NORMS[norm](widths[4], domains)
+        self.start_norm = NORMS[norm](widths[4], domains, self.colour_classes)
         self.generator = nn.ModuleDict()
         res = 8
         while res <= resolution:
             skip = widths[res] if res in self.skip_resolutions else 0
-            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains, NORMS[norm])
+            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains, NORMS[norm], self.colour_classes)
             res *= 2
         self.to_rgb = nn.Conv2d(widths[resolution], 3, 1)
         for module in self.modules():
@@ -224,27 +261,29 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
                 skips[int(res)] = skip
         return self.bottleneck(x), skips  # linear: a code centred near zero, good for cosine search
 
-    def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float, cam_logits: bool = False):
+    def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float, cam_logits: bool = False, colours=None):
         logits = None
         if self.attention is not None:
             code, logits = self.attention(code, domain)
-        x = F.leaky_relu(self.start_norm(self.start(code), domain), 0.2)
+        x = F.leaky_relu(self.start_norm(self.start(code), domain, colours), 0.2)
         for res, block in self.generator.items():
-            x = block(x, skips.get(int(res)), domain)
+            x = block(x, skips.get(int(res)), domain, colours)
         image = torch.tanh(self.to_rgb(x))
         return (image, logits) if cam_logits else image
 
-    def forward(self, images: torch.Tensor, domain, cam_logits: bool = False):
+    def forward(self, images: torch.Tensor, domain, cam_logits: bool = False, colours=None):
         """Translate into `domain`; a list of domains gives a list of outputs from one shared encoding.
 
         A float domain t in [0, 1] blends the switch itself, human (0) to anime (1), layer by layer:
         the translation's strength. With `cam_logits` (for training a model with attention), each
         output is (image, the attention classifier's logits that the input needs translating into it).
+        `colours`, (hair, eyes) class-index tensors of shape (N,) or (1,), is the anime side's colour
+        request for a colour-conditioned model; without one, every colour is kept (no offsets).
         """
         code, skips = self.encode(images)
         if isinstance(domain, (int, float)):
-            return self.decode(code, skips, domain, cam_logits)
-        return [self.decode(code, skips, d, cam_logits) for d in domain]
+            return self.decode(code, skips, domain, cam_logits, colours)
+        return [self.decode(code, skips, d, cam_logits, colours) for d in domain]
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised mean-pooled bottleneck: where look-alikes are searched, for both domains."""

@@ -36,7 +36,8 @@ trained if the run froze them.
 
 Redesign switches, each off by default (issue 44): `--norm adalin` (U-GAT-IT's AdaLIN as the domain
 switch), `--attention cam` (its class activation attention, `--cam-weight`), `--critic-scales 2` (a
-second critic per domain at half size), and `--width`/`--max-width` for capacity. `--minutes` bounds a
+second critic per domain at half size), `--colour-condition` (hair and eye colour asked of the anime
+side, `--colour-weight`), and `--width`/`--max-width` for capacity. `--minutes` bounds a
 run's training time across its sessions. Small-size arms are trained and scored in one command by
 `python -m cartoon.twingan.ablate`.
 
@@ -80,7 +81,8 @@ from cartoon.twingan.checkpoint import (
     recalibrate,
     with_own_statistics,
 )
-from cartoon.twingan.data import face_dataset, with_training_data
+from cartoon.twingan.colour import HAIR_COLOURS, colour_loss, keep_index, load_judge, random_colours
+from cartoon.twingan.data import anime_batch, anime_tag_confidence, face_dataset, with_training_data
 from cartoon.twingan.losses import (
     CYCLE_WEIGHT,
     DOMAINS,
@@ -187,12 +189,20 @@ def train(args):
     wrapped_critics = [dist.wrap(c) for c in critics]  # synchronised in the critic step
     wrapped_feature_critics = [dist.wrap(c) for c in feature_critics] if feature_critics is not None else None
 
+    # Colour-conditioned, each anime portrait comes with its tags, and the frozen judge that read them holds
+    # every photo's anime translation to the colours it was asked for.
+    judge = load_judge().to(device) if args.colour_condition else None
     photos = face_dataset(args.photos, args.resolution)
-    anime = face_dataset(args.anime, args.resolution)
+    anime = face_dataset(args.anime, args.resolution, anime_tag_confidence(args))
     photo_batches = forever(dist.loader(photos, args.batch_size, args.workers, args.seed + step))
     anime_batches = forever(dist.loader(anime, args.batch_size, args.workers, args.seed + step + 1))
+
+    def spread(faces):  # images only: a tagged portrait's tags are left out
+        items = (faces[i] for i in range(0, len(faces), max(1, len(faces) // 8)))
+        return torch.stack([item[0] if isinstance(item, tuple) else item for item in items][:8]).to(device)
+
     # The same faces in every grid of the run, across resumes (spread over both photo folders).
-    fixed_photos, fixed_anime = (torch.stack([d[i] for i in range(0, len(d), max(1, len(d) // 8))][:8]).to(device) for d in (photos, anime))
+    fixed_photos, fixed_anime = spread(photos), spread(anime)
     if dist.main:
         print(f"{len(photos)} photos, {len(anime)} anime images, {sum(p.numel() for p in generator.parameters()) / 1e6:.1f}M generator parameters")
 
@@ -219,13 +229,15 @@ def train(args):
         if feature_critics is not None:
             set_learning_rate(opt_f, critic_lr * schedule)
         human = next(photo_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
-        drawn = next(anime_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
+        drawn, drawn_colours = anime_batch(next(anime_batches), device)
+        drawn = drawn.contiguous(memory_format=fmt)
+        requested = random_colours(len(human), device) if judge is not None else None
         reals = {HUMAN: human, ANIME: drawn}
         # During the critic warm-up the generator stands still: no graph through it, no update.
         training_generator = step >= args.critic_warmup
 
         with torch.set_grad_enabled(training_generator), autocast(args, device):
-            out = translate_both_ways(g, human, drawn, cam=generator.attention is not None)
+            out = translate_both_ways(g, human, drawn, cam=generator.attention is not None, requested=requested, drawn_colours=drawn_colours)
         fakes = {d: out.into(d) for d in DOMAINS}
 
         # What the feature critics see of the translations (only those: reconstructions are held to their
@@ -268,10 +280,11 @@ def train(args):
                             if activations else torch.zeros(()))
             loss_recon, loss_cycle = pixel_losses(out, human, drawn)
             loss_cam = cam_loss(out) if out.cam_logits is not None else torch.zeros(())
+            loss_colour = colour_loss(judge, out.human_to_anime, requested) if judge is not None else torch.zeros(())
             # Unaugmented, the feature critics' activations are the source terms' own: no second VGG pass.
             held = source_terms(out, reals, (activations, real_activations) if feature_critics is not None and not augmenting else None)
             loss_g = (loss_gan + args.feature_critic_weight * loss_feature + RECONSTRUCTION_WEIGHT * loss_recon
-                      + CYCLE_WEIGHT * loss_cycle + args.cam_weight * loss_cam + source_terms.weighted(held))
+                      + CYCLE_WEIGHT * loss_cycle + args.cam_weight * loss_cam + args.colour_weight * loss_colour + source_terms.weighted(held))
         if training_generator:
             opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
@@ -289,7 +302,7 @@ def train(args):
             rate = (step - last_step) / max(elapsed, 1e-9)
             started, last_step = time.time(), step
             logged = dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature,
-                          loss_recon=loss_recon, loss_cycle=loss_cycle, loss_cam=loss_cam, **{f"loss_{name}": loss for name, loss in held.items()})
+                          loss_recon=loss_recon, loss_cycle=loss_cycle, loss_cam=loss_cam, loss_colour=loss_colour, **{f"loss_{name}": loss for name, loss in held.items()})
             values = {name: dist.mean(torch.as_tensor(float(v.detach()))) for name, v in logged.items()}
             run.log(step, it_per_s=rate, lr=lr, **values)
             if dist.main:
@@ -304,7 +317,11 @@ def train(args):
             with evaluating(sampler):
                 to_anime = sampler(fixed_photos, ANIME)
                 to_human = sampler(fixed_anime, HUMAN)
-                grid = torch.cat([fixed_photos, to_anime, sampler(to_anime, HUMAN), fixed_anime, to_human, sampler(to_human, ANIME)])
+                grid = [fixed_photos, to_anime, sampler(to_anime, HUMAN), fixed_anime, to_human, sampler(to_human, ANIME)]
+                if judge is not None:  # and the photos asked for hair colours in turn, their eyes kept
+                    hair = torch.arange(len(fixed_photos), device=device) % len(HAIR_COLOURS)
+                    grid.append(sampler(fixed_photos, ANIME, colours=(hair, torch.full_like(hair, keep_index("eyes")))))
+                grid = torch.cat(grid)
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or stopping:
             feature_state = (dict(feature_critics=feature_critics, opt_f=opt_f, feature_critic_weight=args.feature_critic_weight)
@@ -332,6 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "per output domain (default: none, as shipped)")
     parser.add_argument("--cam-weight", type=float, default=1000.0, help="with --attention cam: weight of its "
                         "classifier's loss (U-GAT-IT's 1000)")
+    parser.add_argument("--colour-condition", action="store_true", help="condition the anime side on hair and eye "
+                        "colour (cartoon.twingan.colour): portraits are reconstructed with their tags, photos translated "
+                        "with random requests, and the colour classifier holds the translations to them")
+    parser.add_argument("--colour-weight", type=float, default=1.0, help="with --colour-condition: weight of the "
+                        "classifier's cross-entropy on the requested hair and eye colours of each photo's translation")
+    parser.add_argument("--tag-confidence", type=float, default=0.5, help="with --colour-condition: an anime tag the "
+                        "classifier read with less confidence is 'keep', not a colour")
     parser.add_argument("--critic-width", type=int, help="the critics' channels at full resolution (default: --width)")
     parser.add_argument("--critic-max-width", type=int, help="(default: --max-width)")
     parser.add_argument("--critic-scales", type=int, default=1, help="pixel critics per domain, each at half the "
