@@ -132,3 +132,16 @@ def test_training_checkpoints_resumes_and_exports(faces, tmp_path):
         assert torch.equal(exported(z(5, dim=16), noise="fixed"), ema(z(5, dim=16), noise="fixed"))
     assert train_main(tiny + ["--run-dir", str(tmp_path / "again"), "--resume-from", str(tmp_path / "export"), "--steps", "5"]) == 0
     assert Run(tmp_path / "again").read_checkpoint()["step"] == 5
+
+
+def test_evaluation_samples_are_reproducible_and_a_repeated_face_has_no_diversity(generator):
+    from cartoon.acgan.evaluate import PerceptualDistance
+    from cartoon.stylegan.evaluate import diversity, sample
+
+    first, again, other = sample(generator, 6, seed=3), sample(generator, 6, seed=3), sample(generator, 6, seed=4)
+    assert first.shape == (6, 3, 32, 32) and first.dtype == torch.uint8
+    assert torch.equal(first, again) and not torch.equal(first, other)
+    distance = PerceptualDistance()
+    repeated = first[:1].expand(6, -1, -1, -1)
+    assert diversity(repeated, groups=2, distance=distance, size=3) == pytest.approx(0.0, abs=1e-6)
+    assert diversity(first, groups=2, distance=distance, size=3) > 0
