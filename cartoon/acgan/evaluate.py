@@ -288,6 +288,15 @@ def load_classifier(folder: Path = CLASSIFIER_DIR) -> AttributeClassifier:
     return AttributeClassifier.from_pretrained(str(folder)).eval()
 
 
+def publish(report: dict, output: str | None) -> None:
+    """Print the report as JSON, and write it to `output` if given."""
+    text = json.dumps(report, indent=1)
+    print(text)
+    if output:
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        Path(output).write_text(text)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", default=str(WEIGHTS_DIR / "acgan"), help="generator folder (config.json + model.safetensors)")
@@ -330,11 +339,7 @@ def main(argv=None) -> int:
     classifier = load_classifier(classifier_dir)
     report = {"weights": args.weights, "classifier_ceiling": classifier_accuracy(classifier, held)}
     report.update(evaluate(generator, classifier, held, args.per_pair, args.fid_samples, args.fid_real, Path(args.cache) if args.cache else None))
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+    publish(report, args.output)
     return 0
 
 

@@ -15,7 +15,6 @@ distance, over groups of 10 random faces, beside groups of 10 random held-out fa
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -89,11 +88,7 @@ def main(argv=None) -> int:
         report["acgan"] = {"weights": args.against,
                            **avatar_eval.fid_kid(avatar_eval.real_subset(held, args.real), avatar_eval.to_uint8(images[order]), cache)}
         print(f"ACGAN: FID {report['acgan']['fid']:.2f}, KID×100 {100 * report['acgan']['kid']:.2f}")
-    text = json.dumps(report, indent=1)
-    print(text)
-    if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+    avatar_eval.publish(report, args.output)
     return 0
 
 
