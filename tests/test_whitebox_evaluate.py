@@ -120,6 +120,19 @@ def test_a_probe_trained_on_a_few_images_separates_cartoons_from_smoothed_photos
     assert p_cartoons.min() > np.median(p_photos)
 
 
+def test_posterised_photos_join_the_negatives_only_when_asked():
+    files = [(data.split(data.CARTOONSET)[1][0], cartoon_probe.CARTOON), (data.split(data.UTKFACE)[0][0], cartoon_probe.PHOTO)]
+    default, asked = TINY, cartoon_probe.ProbeSettings(cartoons_per_folder=4, photos_per_folder=4, posterised_negatives=True)
+    assert [kind for _, kind, _ in cartoon_probe.labelled_pixels(files, default)] == [
+        "cartoon", "photo", "blurred photo", "bilateral photo"]
+    copies = list(cartoon_probe.labelled_pixels(files, asked))
+    assert [kind for _, kind, _ in copies] == ["cartoon", "photo", "blurred photo", "bilateral photo", "posterised photo"]
+    assert copies[-1][2] == copies[1][2]  # the posterised copy falls in its photo's fold
+    colours = len(np.unique(copies[-1][0].reshape(-1, 3), axis=0))
+    assert cartoon_probe.POSTERISE_COLOURS[0] - 2 <= colours <= cartoon_probe.POSTERISE_COLOURS[1]  # Lab->RGB rounding may merge two
+    assert cartoon_probe.cache_path(default, files) != cartoon_probe.cache_path(asked, files)  # asking trains another probe
+
+
 def test_the_cached_probe_is_the_trained_one_and_other_settings_train_another(probe_cache, monkeypatch):
     probe, folder = probe_cache
     monkeypatch.setattr(cartoon_probe, "cache_dir", lambda: folder)

@@ -22,6 +22,7 @@ from PIL import Image
 from cartoon.images import to_image, to_tensor
 from cartoon.runtime import inference_autocast
 from cartoon.stylize import Stylized, stylize
+from cartoon.whitebox.colour import keep_photo_colour
 
 __all__ = ["STYLES", "available_styles", "cartoonize", "cartoonize_photo", "default_model", "default_style", "offered_styles", "resolve_style"]
 
@@ -30,6 +31,9 @@ __all__ = ["STYLES", "available_styles", "cartoonize", "cartoonize_photo", "defa
 class Style:
     model: str  # name in cartoon.hub.REGISTRY
     description: str
+    # give the cartoon back the photo's colours at a coarse scale (cartoon.whitebox.colour), for a
+    # generator whose cartoon set pulls hues toward its own palette
+    keep_colour: bool = False
 
 
 # In order of preference: the default style is the first one whose weights are installed.
@@ -82,10 +86,13 @@ def default_model(style: str | None = None) -> torch.nn.Module:
     return model.to(memory_format=torch.channels_last)
 
 
-def cartoonize(image: Image.Image, strength: float = 1.0, style: str | None = None, model: torch.nn.Module | None = None) -> Image.Image:
+def cartoonize(image: Image.Image, strength: float = 1.0, style: str | None = None, model: torch.nn.Module | None = None,
+               keep_colour: bool | None = None) -> Image.Image:
     """Cartoon of an RGB image of the same size; `strength` 0 gives the photo back, 1 the full cartoon.
 
     `style` picks a generator from `STYLES` (default: `default_style()`); `model` overrides it.
+    `keep_colour` (default: the style's setting) restores the photo's hues under the cartoon's
+    luminance, see `cartoon.whitebox.colour`.
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
@@ -97,6 +104,8 @@ def cartoonize(image: Image.Image, strength: float = 1.0, style: str | None = No
     device = next(model.parameters()).device
     with torch.inference_mode(), inference_autocast(device):
         cartoon = model(photo.to(device).contiguous(memory_format=torch.channels_last)).float().clamp(-1, 1).cpu()
+        if STYLES[style].keep_colour if keep_colour is None else keep_colour:
+            cartoon = keep_photo_colour(photo, cartoon)
     return to_image(torch.lerp(photo, cartoon, strength))
 
 

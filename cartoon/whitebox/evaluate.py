@@ -83,6 +83,10 @@ def parse_args(argv=None):
                         help="also measure OpenCV stylization, a JPEG re-encoding (detector noise), a Gaussian blur and bilateral smoothing")
     parser.add_argument("--probe-images", type=int, default=0,
                         help="train the probe on this many images per folder (0: its defaults, every held-out cartoon and 200 photos a folder)")
+    parser.add_argument("--probe-posterised", action="store_true",
+                        help="train the probe with colour-quantised photos among its negatives, so a posteriser alone cannot pass")
+    parser.add_argument("--keep-colour", action="store_true",
+                        help="restore the photo's hues under each cartoon (cartoon.whitebox.colour), as a style with keep_colour does")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -312,9 +316,10 @@ def main(argv=None) -> int:
     settings = cartoon_probe.ProbeSettings()
     if args.probe_images:
         settings = cartoon_probe.ProbeSettings(cartoons_per_folder=args.probe_images, photos_per_folder=args.probe_images)
+    settings = dataclasses.replace(settings, posterised_negatives=args.probe_posterised)
     probe = cartoon_probe.trained_probe(settings)
     print(probe_table(probe))
-    methods = {"whitebox": lambda photo: cartoonize(photo, model=generator)}
+    methods = {"whitebox": lambda photo: cartoonize(photo, model=generator, keep_colour=args.keep_colour)}
     if args.reference:
         methods |= REFERENCES
     records = {name: [] for name in methods}
@@ -337,6 +342,7 @@ def main(argv=None) -> int:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     model = "random weights" if args.random_weights else args.weights or "registry: whitebox"
+    model += ", photo's colours kept" if args.keep_colour else ""
     targets = {key: f"{direction} {threshold}" for key, _, direction, threshold in TARGETS}
     report = {
         "model": model,

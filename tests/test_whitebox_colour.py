@@ -1,0 +1,76 @@
+"""The optional colour step of the white-box cartoonizer: the photo's hues come back at a coarse
+scale, the cartoon keeps its own luminance and lines, and nothing changes unless asked."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cartoon.images import to_image, to_tensor
+from cartoon.runtime import inference_autocast
+from cartoon.whitebox import STYLES, cartoonize
+from cartoon.whitebox.colour import chroma, keep_photo_colour, luma, rgb
+from cartoon.whitebox.model import Generator
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def two_colour_photo(height=64, width=96):
+    """Pink on the left, pale yellow on the right, in [-1, 1]."""
+    photo = torch.empty(1, 3, height, width)
+    photo[..., : width // 2] = torch.tensor([0.6, 0.0, 0.2]).view(1, 3, 1, 1)
+    photo[..., width // 2 :] = torch.tensor([0.5, 0.4, -0.1]).view(1, 3, 1, 1)
+    return photo
+
+
+def pulled_toward_orange(photo):
+    """The photo's luminance, its chroma moved by a fixed orange offset, and a dark line drawn."""
+    y = luma(photo)
+    cartoon = rgb(y, chroma(photo, y) + torch.tensor([-0.08, 0.06]).view(1, 2, 1, 1))
+    cartoon[..., 10:12, :] = -0.9
+    return cartoon
+
+
+def test_ycbcr_round_trip_is_exact():
+    images = torch.rand(2, 3, 5, 7) * 2 - 1
+    y = luma(images)
+    assert torch.allclose(rgb(y, chroma(images, y)), images, atol=1e-6)
+
+
+def test_hues_come_back_while_luminance_and_lines_stay_the_cartoons():
+    photo = two_colour_photo()
+    cartoon = pulled_toward_orange(photo)
+    kept = keep_photo_colour(photo, cartoon)
+    away_from_line = (..., slice(14, None), slice(None))  # nothing there leaves the RGB cube
+    assert torch.allclose(luma(kept)[away_from_line], luma(cartoon)[away_from_line], atol=1e-5)
+    inside = (..., slice(24, 56), slice(8, 40))  # the pink region away from the line and the border
+    drift_before = (chroma(cartoon, luma(cartoon)) - chroma(photo, luma(photo)))[inside].abs().mean()
+    drift_after = (chroma(kept, luma(kept)) - chroma(photo, luma(photo)))[inside].abs().mean()
+    assert drift_after < 0.1 * drift_before
+    assert (kept[..., 10:12, :] < -0.7).all()  # the drawn line stays dark
+
+
+def test_a_cartoon_in_the_photos_colours_is_left_alone():
+    photo = torch.rand(1, 3, 40, 52) * 2 - 1
+    cartoon = (photo + 0.3).clamp(-1, 1) * 0.8  # other luminance, same hue everywhere but the clamps
+    cartoon = rgb(luma(cartoon), chroma(photo, luma(photo)))
+    assert torch.allclose(keep_photo_colour(photo, cartoon), cartoon.clamp(-1, 1), atol=1e-4)
+
+
+@pytest.mark.parametrize("height, width", [(300, 170), (33, 17), (1, 1)])
+def test_any_size_comes_back_in_range(height, width):
+    photo, cartoon = (torch.rand(1, 3, height, width) * 2 - 1 for _ in range(2))
+    kept = keep_photo_colour(photo, cartoon)
+    assert kept.shape == cartoon.shape and kept.abs().max() <= 1
+
+
+def test_cartoonize_keeps_todays_output_unless_asked():
+    torch.manual_seed(0)
+    model = Generator(channels=4, blocks=1).eval()
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 45, 3), dtype=np.uint8))
+    with torch.inference_mode(), inference_autocast(torch.device("cpu")):  # as cartoonize runs it
+        raw = np.asarray(to_image(model(to_tensor(photo).contiguous(memory_format=torch.channels_last)).float().clamp(-1, 1)))
+    assert not any(style.keep_colour for style in STYLES.values())
+    assert np.array_equal(np.asarray(cartoonize(photo, model=model)), raw)
+    assert np.array_equal(np.asarray(cartoonize(photo, model=model, keep_colour=False)), raw)
+    assert not np.array_equal(np.asarray(cartoonize(photo, model=model, keep_colour=True)), raw)
