@@ -17,7 +17,7 @@ from cartoon.twingan import square_tensor
 from cartoon.twingan.checkpoint import exported_generator
 from cartoon.twingan.metrics import BATCH
 from cartoon.twingan.model import TwinGAN
-from cartoon.twingan.train import build_parser
+from cartoon.twingan.options import build_parser
 
 
 def sampled(files: list, limit: int, rng: random.Random) -> list:
