@@ -52,8 +52,10 @@ def test_an_arm_trains_is_scored_on_held_out_faces_writes_its_row_and_resumes(pr
     assert row["trainer_flags"][:4] == ["--norm", "adalin", "--critic-scales", "2"]
     # scored on the held-out faces only (every selfie and portrait, 3 UTKFace faces) by the evaluation the long run uses
     scores = json.loads((project_data / "runs/ablate-adalin/eval.json").read_text())
-    assert scores["resolution"] == 32 and scores["held_out"] == {"selfie_photos": 4, "anime": 4, "utkface": 3}
+    assert scores["resolution"] == 32 and scores["held_out"] == {"selfie_photos": 4, "anime": 4, "anime_strict": 4, "utkface": 3}
     assert row["selfie_kid_x100"] == scores["selfie"]["kid_x100"] and np.isfinite(row["anime_to_human_kid_x100"])
+    # no made-up portrait is listed as a near-duplicate, so the strict reference is the whole held-out set
+    assert row["selfie_kid_x100_strict"] == pytest.approx(scores["selfie"]["kid_x100"])
     rows = [json.loads(line) for line in (project_data / "runs/ablate/results.jsonl").read_text().splitlines()]
     assert rows == [json.loads(json.dumps(row))]
     printed = capsys.readouterr().out

@@ -1,14 +1,20 @@
 """The TwinGAN evaluation's bookkeeping: the gender probe, the per-face count of men turned women, detail and texture distance, the paired comparison, the report, the feature cache."""
 
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
 import numpy as np
 from torchmetrics.image.kid import poly_mmd
 
+from cartoon import data
+from cartoon.twingan import near_duplicates
 from cartoon.twingan.evaluate import markdown
 from cartoon.twingan.metrics import (TEXTURE_SIDE, GenderProbe, InceptionPool3, blurred, gender_summary, likeness_ranks, likeness_summary, local_contrast,
                                      mean_grams, texture_distance)
+from cartoon.twingan.near_duplicates import nearest, strict_held_out
 from cartoon.twingan.paired import comparison_grid, paired_comparison, polynomial_kernel, resampled_kid
 from cartoon.twingan.losses import at_side
 from cartoon.vgg import StyleLoss
@@ -238,3 +244,51 @@ def test_comparison_grid_puts_each_face_over_both_models_translations():
         for column, i in enumerate((0, 3, 6) if s == 0 else (0, 1)):
             assert torch.allclose(tile(row, column), torch.tensor(s * 0.3 + r * 0.1 + i * 0.01))
     assert torch.equal(tile(3, 2), torch.ones(3, side, side))  # the short set's missing third face is left white
+
+
+def test_markdown_reports_the_strict_reference_beside_the_held_out_one():
+    row = {"images": 4, "kid_x100": 13.1, "kid_x100_std": 0.4, "fid": 120.0, "landmark_nme": 0.13, "faces_found": 1.0, "detail": 0.06,
+           "detail_real": 0.11, "texture_distance": 0.015, "own_nearest": 0.4, "likeness_rank": 0.05}
+    male = torch.full((4,), 0.2)
+    results = {"held_out": {"anime": 200, "anime_strict": 150}, "selfie": row, "anime_to_human": row,
+               "utkface": {"gender: male": row | gender_summary(male, male, male)},
+               "gender_probe": {"train_images": 10, "accuracy_on_held_out_photos": 0.9, "accuracy_on_held_out_reconstructions": 0.8,
+                                "accuracy_on_held_out_adult_photos": 0.95, "accuracy_on_held_out_adult_reconstructions": 0.85}}
+    assert "strict" not in markdown(results)  # a report from before the strict reference
+    strict = {"kid_x100_strict": 15.2, "kid_x100_strict_std": 0.5, "fid_strict": 130.0}
+    results["selfie"] = row | strict
+    results["utkface"]["gender: male"] |= strict | {"kid_x100_strict": 17.0}
+    table = markdown(results)
+    assert "| selfie2anime photos | 4 | 13.10 ± 0.40 | 120.0 |" in table  # the held-out figure stays as it was
+    assert "strict anime reference (150 of 200 held-out portraits" in table
+    assert "selfie2anime photos 15.20 ± 0.50 / 130.0; UTKFace gender: male 17.00 ± 0.50 / 130.0." in table
+
+
+def test_nearest_neighbours_find_a_planted_duplicate_and_never_the_image_itself():
+    torch.manual_seed(0)
+    train = torch.randn(50, 16)
+    held = torch.randn(5, 16)
+    held[2] = train[7] + 0.01 * torch.randn(16)  # nearly a training image
+    centre = train.mean(0)
+    similarity, index = nearest(held, train, centre)
+    assert index[2] == 7 and similarity[2] > 0.99 and similarity.argmax() == 2
+    train[30] = train[11]  # a duplicate inside the pool: each is the other's neighbour, neither its own
+    similarity, index = nearest(train, train, centre, same=True)
+    assert index[30] == 11 and index[11] == 30 and similarity[30] == pytest.approx(1.0)
+    assert (index != torch.arange(50)).all()
+
+
+def test_the_strict_reference_leaves_out_the_listed_portraits_only(tmp_path, monkeypatch):
+    listed = tmp_path / "near_duplicates.json"
+    listed.write_text(json.dumps({"threshold": 0.9, "near_duplicates": {"0007.jpg": {"train": "0100.jpg", "similarity": 0.95}}}))
+    monkeypatch.setattr(near_duplicates, "NEAR_DUPLICATES", listed)
+    files = [Path("anime") / name for name in ("0003.jpg", "0007.jpg", "0012.jpg")]
+    assert strict_held_out(files) == [files[0], files[2]]
+
+
+def test_the_shipped_near_duplicate_list_names_held_out_portraits_only():
+    recorded = json.loads(near_duplicates.NEAR_DUPLICATES.read_text())
+    held = {f.name for f in data.split(data.SELFIE_ANIME)[1]} if data.SELFIE_ANIME.is_dir() else None
+    assert all(entry["similarity"] > recorded["threshold"] for entry in recorded["near_duplicates"].values())
+    if held is not None:
+        assert set(recorded["near_duplicates"]) <= held

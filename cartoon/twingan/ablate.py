@@ -108,6 +108,8 @@ def result_row(settings: dict, payload: dict, scores: dict, evaluation: dict) ->
         "generator_parameters": sum(p.numel() for p in generator.parameters()),
         "steps": steps, "seconds_trained": seconds, "seconds_per_step": seconds / max(steps, 1),
         "selfie_kid_x100": selfie["kid_x100"], "selfie_kid_x100_std": selfie["kid_x100_std"], "selfie_fid": selfie["fid"],
+        # against the held-out portraits with no near-duplicate in training (None: scored before that reference)
+        "selfie_kid_x100_strict": selfie.get("kid_x100_strict"), "selfie_kid_x100_strict_std": selfie.get("kid_x100_strict_std"),
         "selfie_nme": selfie["landmark_nme"], "selfie_faces_found": selfie["faces_found"], "selfie_own_nearest": selfie["own_nearest"],
         "anime_to_human_kid_x100": reverse["kid_x100"], "anime_to_human_kid_x100_std": reverse["kid_x100_std"],
         "men_turned_female": men.get("male_turned_female"), "men_read_male": men.get("read_as_male_reconstruction_count"),
