@@ -45,6 +45,29 @@ def test_without_weights_the_app_has_no_lab_tab(tmp_path, monkeypatch):
     assert not any(str(fn.api_name).startswith("lab") for fn in demo.fns.values())
 
 
+def test_shipped_slider_names_and_mouth_edit_show_in_the_tab(tmp_path, monkeypatch):
+    from cartoon.stylegan import lab
+    from cartoon.stylegan.edits import Edit
+    from cartoon.stylegan.mouth import mouth_file
+    from cartoon.stylegan.sefa_names import write_names
+
+    generator = tiny_generator()
+    generator.save_pretrained(str(tmp_path / "weights"))
+    monkeypatch.setenv("CARTOON_WEIGHTS_STYLEGAN", str(tmp_path / "weights"))
+    monkeypatch.setenv("CARTOON_CACHE", str(tmp_path / "cache"))
+    write_names(generator, {"sefa1": "hair length"}, tmp_path / "weights" / "directions")
+    mouth = Edit.painted(2, [0], [(5, 3)], 8, amount=2.0).save(mouth_file(generator, tmp_path / "weights" / "directions"))
+    lab.load_generator.cache_clear()
+    try:
+        blocks = list(build_app().blocks.values())
+    finally:
+        lab.load_generator.cache_clear()
+    labels = [getattr(block, "label", None) for block in blocks]
+    assert "sefa1 · hair length" in labels and "sefa0" in labels
+    samples = [str(sample) for block in blocks for sample in getattr(block, "samples", None) or []]
+    assert any(Edit.load(mouth).to_text() in sample for sample in samples)
+
+
 def test_lab_draws_a_recipe_and_reads_it_back(client):
     sefa = [0.0] * 10
     sefa[2] = -1.5

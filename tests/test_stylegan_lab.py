@@ -205,14 +205,31 @@ def test_shipped_directions_are_read_first(generator, tmp_path, monkeypatch):
     assert torch.equal(directions.direction_vectors(generator, ["sefa0"])["sefa0"], vectors["sefa0"])
 
 
-def test_a_colour_direction_is_the_tagged_mean_minus_the_mean(generator):
-    # the counts weight the colour means back to the mean of all: Σ count·(mean_c − mean) = 0
+def test_a_colour_direction_comes_from_the_faces_read_as_it(generator):
     found = directions.tag_directions(generator, directions.default_classifier(), samples=TAG_SAMPLES)
     stream = torch.Generator().manual_seed(directions.TAG_SEED)
-    w = generator.mapping(torch.randn(TAG_SAMPLES, generator.latent_dim, generator=stream))
-    hair, _ = directions.read_colours(directions.default_classifier(), directions.faces_of(generator, w))
-    total = sum(int((hair == directions.HAIR_COLOURS.index(name[5:])).sum()) * v for name, v in found.items() if name.startswith("hair-"))
-    assert torch.allclose(total, torch.zeros_like(total), atol=1e-4)
+    w = generator.mapping(torch.randn(TAG_SAMPLES, generator.latent_dim, generator=stream)).double()
+    hair, _ = directions.read_colours(directions.default_classifier(), directions.faces_of(generator, w.float()))
+    hair_found = {name: v for name, v in found.items() if name.startswith("hair-")}
+    assert hair_found
+    for name, vector in hair_found.items():
+        expected = directions.whitened_direction(w, hair == directions.HAIR_COLOURS.index(name[5:])).float()
+        assert torch.allclose(vector, expected, atol=1e-4)
+
+
+def test_whitening_ignores_a_wide_axis_that_does_not_tell_the_colour():
+    # axis 0 varies 10× more than the rest and says nothing about the tag; axis 1 decides it.
+    # The raw mean difference picks up axis 0's sampling noise; the whitened direction hardly does.
+    ws = torch.randn(400, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    ws[:, 0] *= 10
+    chosen = ws[:, 1] > 1
+    raw = ws[chosen].mean(0) - ws.mean(0)
+    whitened = directions.whitened_direction(ws, chosen)
+    along_tag = lambda v: float(v[1].abs() / v.norm())  # noqa: E731
+    assert along_tag(whitened) > max(along_tag(raw), 0.9)
+    # amount 1 moves the separating score as far as the raw difference does
+    separating = torch.linalg.solve(torch.cov(ws.t()) + torch.cov(ws.t()).diagonal().mean() * torch.eye(6, dtype=ws.dtype), raw)
+    assert torch.allclose(whitened @ separating, raw @ separating)
 
 
 def test_direction_check_reports_shares(generator):

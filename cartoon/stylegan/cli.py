@@ -14,6 +14,7 @@ from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.stylegan.directions import SEFA_COUNT, default_amount
 from cartoon.stylegan.edits import Edit
 from cartoon.stylegan.lab import MAX_FACES, SHEET_STEPS, Recipe, animate, direction_sheet, interpolate, load_generator, render_grid
+from cartoon.stylegan.sefa_names import label, resolve, sefa_names
 
 OUTPUTS = (".png", ".gif", ".mp4")
 
@@ -30,7 +31,8 @@ def register(subparsers) -> None:
     lab.add_argument("-n", "--count", type=int, default=1, help=f"faces of seeds S … S+N−1 as one grid, 1 to {MAX_FACES} (PNG only)")
     lab.add_argument("--truncation", type=float, help="ψ, 0 (the mean face) to 1.5; default 1 (no pull)")
     lab.add_argument("--direction", action="append", default=[], metavar="NAME[:AMOUNT]",
-                     help="hair=blue, eyes=red or sefa3, with an amount (default: 2 for colours, 3 for sefa); repeatable")
+                     help="hair=blue, eyes=red, sefa3 or a SeFa slider's shipped name (\"mouth open\":2), with an amount "
+                     "(default: 2 for colours, 3 for sefa); repeatable. Recipes always say sefaK")
     lab.add_argument("--mix", type=int, metavar="SEED", help="style mixing: take the styles from --crossover on from this seed's face")
     lab.add_argument("--crossover", type=int, default=4, help="first style taken from --mix (0 … 10 at 64²: low = layout, high = colour)")
     lab.add_argument("--edit", metavar="EDIT.json[:AMOUNT]", help="a feature-map edit saved by the Latent Lab, optionally with its amount")
@@ -44,10 +46,10 @@ def register(subparsers) -> None:
     lab.set_defaults(func=run_lab)
 
 
-def direction_argument(text: str) -> tuple[str, float]:
-    """`hair=blue:2` → ("hair-blue", 2.0); `sefa3` → ("sefa3", its default amount)."""
-    name, sep, amount = text.strip().partition(":")
-    name = name.strip().lower().replace("=", "-")
+def direction_argument(text: str, names: dict[str, str] | None = None) -> tuple[str, float]:
+    """`hair=blue:2` → ("hair-blue", 2.0); `sefa3` or its shipped name → ("sefa3", its default amount)."""
+    name, sep, amount = text.strip().partition(":")  # a shipped name never holds a colon
+    name = resolve(name.strip().strip('"'), names or {}).lower().replace("=", "-")
     return name, finite_number(f"--direction {name}", amount) if sep else default_amount(name)
 
 
@@ -65,7 +67,7 @@ def edit_argument(text: str) -> Edit:
     return Edit.load(path).with_amount(finite_number("--edit amount", amount))
 
 
-def build_recipe(args: argparse.Namespace) -> Recipe:
+def build_recipe(args: argparse.Namespace, names: dict[str, str] | None = None) -> Recipe:
     recipe = Recipe.parse(args.recipe) if args.recipe else Recipe()
     changes: dict = {}
     if args.seed is not None:
@@ -73,7 +75,7 @@ def build_recipe(args: argparse.Namespace) -> Recipe:
     if args.truncation is not None:
         changes["psi"] = args.truncation
     if args.direction:
-        changes["directions"] = dict(recipe.directions) | dict(direction_argument(d) for d in args.direction)
+        changes["directions"] = dict(recipe.directions) | dict(direction_argument(d, names) for d in args.direction)
     if args.mix is not None:
         changes |= {"mix": args.mix, "cross": args.crossover}
     if args.edit:
@@ -88,15 +90,17 @@ def run_lab(args: argparse.Namespace) -> int:
             raise ValueError(f"output must end in {', '.join(OUTPUTS)}, not {suffix or 'nothing'!r}")
         if not 1 <= args.fps <= 60:
             raise ValueError(f"fps must be from 1 to 60, not {args.fps}")
-        recipe = build_recipe(args)
-        generator = load_generator(recipe.version)
+        generator = load_generator(Recipe.parse(args.recipe).version if args.recipe else Recipe().version)
+        names = sefa_names(generator)
+        recipe = build_recipe(args, names)
         if recipe.edit is not None:
             recipe.edit.check(generator)
         if args.sheet:
             if suffix != ".png" or args.count != 1:
                 raise ValueError("a direction sheet is one face's PNG: -o NAME.png, without -n")
-            upscale(direction_sheet(recipe, sheet_names(args.sheet), generator=generator), args.scale).save(args.output)
-            print(f"{recipe}\nrows: {args.sheet}; columns: {', '.join(f'{s:+g}' for s in SHEET_STEPS)} × the default amount")
+            rows = sheet_names(args.sheet)
+            upscale(direction_sheet(recipe, rows, generator=generator), args.scale).save(args.output)
+            print(f"{recipe}\nrows: {', '.join(label(row, names) for row in rows)}; columns: {', '.join(f'{s:+g}' for s in SHEET_STEPS)} × the default amount")
         elif suffix == ".png":
             render_grid(recipe, args.count, generator, args.scale).save(args.output)
             print(f"{recipe}" + (f" (seeds {recipe.seed} … {recipe.seed + args.count - 1})" if args.count > 1 else ""))

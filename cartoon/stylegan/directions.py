@@ -2,7 +2,11 @@
 
 Colour directions follow GANInterface: draw N faces, let the avatar evaluation's colour
 classifier tag them, and take the mean w of the faces with a colour minus the mean w of all
-(`hair-blue`, `eyes-red`, …). Amount 1 moves a face by that whole difference.
+(`hair-blue`, `eyes-red`, …), whitened by w's covariance (`whitened_direction`): w varies about
+60× more along its strongest axes (layout) than along its median one, so the raw difference is
+mostly those axes and their sampling noise. Measured on the step-7,000 export, whitening took
+32 faces moved along hair-blue by amount 2 from 66% to 91% read blue, eyes-green from 72% to 89%.
+Amount 1 moves the classifier-separating score as far as the whole raw difference does.
 
 SeFa (Shen & Zhou 2021) needs no faces: a step n in w changes the styles by A·n, where A stacks
 every style layer's weights, so the directions that change the styles most are the top
@@ -39,6 +43,7 @@ from cartoon.vgg import cache_dir
 
 TAG_SAMPLES = 2000
 TAG_SEED = 0
+RIDGE = 1.0  # added to w's covariance before whitening, in units of its mean variance: keeps the weakest axes from dominating
 SEFA_COUNT = 10
 DEFAULT_AMOUNT = {"tag": 2.0, "sefa": 3.0}
 CLASSIFIER_SIDE = 64  # the colour classifier reads 64×64 faces
@@ -93,12 +98,23 @@ def faces_of(generator: Generator, w: torch.Tensor) -> torch.Tensor:
     return generator.synthesis(generator.styles(w), noise="fixed")
 
 
+def whitened_direction(ws: torch.Tensor, chosen: torch.Tensor, ridge: float = RIDGE) -> torch.Tensor:
+    """(Σ + ridge·mean variance·I)⁻¹ (mean of ws[chosen] − mean of ws), scaled so that amount 1
+    shifts the score it separates the chosen faces by as far as the raw mean difference does."""
+    mean = ws.mean(0)
+    shift = ws[chosen].mean(0) - mean
+    centred = ws - mean
+    covariance = centred.t() @ centred / max(len(ws) - 1, 1)
+    damping = ridge * covariance.diagonal().mean().clamp_min(1e-12)
+    separating = torch.linalg.solve(covariance + damping * torch.eye(len(mean)), shift)
+    return separating * (shift @ separating) / (separating @ separating).clamp_min(1e-12)
+
+
 @torch.no_grad()
 def tag_directions(generator: Generator, classifier: torch.nn.Module, samples: int = TAG_SAMPLES, seed: int = TAG_SEED,
                    batch: int = 100, progress: Progress | None = None) -> dict[str, torch.Tensor]:
-    """Mean w of the faces read as each colour minus the mean w of all `samples` faces.
-
-    A colour the classifier never read among them gets no direction."""
+    """Per colour, the whitened difference between the mean w of the faces read as it and of all
+    `samples` faces. A colour the classifier never read among them gets no direction."""
     stream = torch.Generator().manual_seed(seed)
     device = generator.w_avg.device
     ws, hair, eyes = [], [], []
@@ -109,13 +125,12 @@ def tag_directions(generator: Generator, classifier: torch.nn.Module, samples: i
         ws.append(w.float().cpu()), hair.append(h), eyes.append(e)
         if progress:
             progress((start + len(z)) / samples, f"tagging {start + len(z)}/{samples} faces")
-    ws, hair, eyes = torch.cat(ws), torch.cat(hair), torch.cat(eyes)
-    mean = ws.mean(0)
+    ws, hair, eyes = torch.cat(ws).double(), torch.cat(hair), torch.cat(eyes)
     found = {}
     for part, names, read in (("hair", HAIR_COLOURS, hair), ("eyes", EYE_COLOURS, eyes)):
         for k, colour in enumerate(names):
             if (read == k).any():
-                found[f"{part}-{colour}"] = ws[read == k].mean(0) - mean
+                found[f"{part}-{colour}"] = whitened_direction(ws, read == k).float()
     return found
 
 
@@ -152,18 +167,24 @@ _loaded: dict[str, dict[str, torch.Tensor]] = {}  # cache file → vectors, so a
 _computing = threading.Lock()
 
 
+def direction_file(generator: Generator, kind: str, classifier: torch.nn.Module | None = None, samples: int = TAG_SAMPLES) -> Path:
+    """Where the `kind` directions of these weights are cached, named by all they are computed from."""
+    if kind == "sefa":
+        return directions_dir() / f"sefa-{fingerprint(generator)}-k{SEFA_COUNT}.safetensors"
+    if kind == "tag":
+        classifier = classifier or default_classifier()
+        return directions_dir() / f"tags-{fingerprint(generator)}-{fingerprint(classifier)}-n{samples}-s{TAG_SEED}-r{RIDGE:g}.safetensors"
+    raise ValueError(f'direction kind must be "tag" or "sefa", not {kind!r}')
+
+
 def directions(generator: Generator, kind: str, classifier: torch.nn.Module | None = None, samples: int = TAG_SAMPLES,
                progress: Progress | None = None) -> dict[str, torch.Tensor]:
     """The `kind` ("tag" or "sefa") directions of these weights: from memory, disk, or computed."""
+    file = direction_file(generator, kind, classifier, samples)
     if kind == "sefa":
-        file = directions_dir() / f"sefa-{fingerprint(generator)}-k{SEFA_COUNT}.safetensors"
         compute = functools.partial(sefa_directions, generator)
-    elif kind == "tag":
-        classifier = classifier or default_classifier()
-        file = directions_dir() / f"tags-{fingerprint(generator)}-{fingerprint(classifier)}-n{samples}-s{TAG_SEED}.safetensors"
-        compute = functools.partial(tag_directions, generator, classifier, samples, progress=progress)
     else:
-        raise ValueError(f'direction kind must be "tag" or "sefa", not {kind!r}')
+        compute = functools.partial(tag_directions, generator, classifier or default_classifier(), samples, progress=progress)
     shipped = shipped_directions() / file.name
     if shipped.is_file():  # the same name means the same weights: computed before shipping
         file = shipped
@@ -242,8 +263,11 @@ def main(argv=None) -> int:
         if args.ship:
             folder = Path(args.ship) / "directions"
             folder.mkdir(parents=True, exist_ok=True)
-            for file in directions_dir().glob(f"*-{fingerprint(generator)}-*.safetensors"):
-                shutil.copy(file, folder / file.name)
+            for kind in ("sefa", "tag"):  # exactly the files the Lab reads, not older methods' caches
+                file = direction_file(generator, kind, classifier, args.samples)
+                source = file if file.is_file() else shipped_directions() / file.name
+                if source.resolve() != (folder / file.name).resolve():
+                    shutil.copy(source, folder / file.name)
                 print(f"-> {folder / file.name}")
         return 0
     report = check_directions(generator, classifier, args.tags.split(","), args.faces, args.amount, samples=args.samples, progress=progress)

@@ -17,6 +17,9 @@ LAB_EXAMPLES = {
     ";mix=42;cross=4": "Layout of this face, colours of seed 42",
     ";dir=hair-blue:2": "Moved toward blue hair (first use tags 2,000 faces)",
 }
+# the face the shipped mouth edit is shown on: on the step-7,000 weights the edit opens a red-brown
+# mouth on most faces but paints dark teal-haired ones (seed 7) a hair-coloured smudge
+LAB_MOUTH_SEED = 4
 
 
 def lab_tab():
@@ -36,8 +39,16 @@ def lab_controls():
     from cartoon.stylegan import lab
     from cartoon.stylegan.directions import SEFA_COUNT
     from cartoon.stylegan.edits import Edit, format_cells, parse_cells, parse_channels
+    from cartoon.stylegan.mouth import shipped_mouth
+    from cartoon.stylegan.sefa_names import label, sefa_names
 
     generator = lab.load_generator(lab.LATEST)
+    names = sefa_names(generator)  # the SeFa sliders' names shipped for these very weights, if any
+    examples_shown = {f"stylegan:v1;seed=7;psi=0.7{extra}": text for extra, text in LAB_EXAMPLES.items()}
+    mouth = shipped_mouth(generator)  # found for these weights on shipping day (cartoon.stylegan.mouth)
+    if mouth is not None:
+        talking = f"stylegan:v1;seed={LAB_MOUTH_SEED};psi=0.7;edit={mouth.to_text()}"
+        examples_shown[talking] = "Mouth opened by a feature-map edit (press Animate: it talks)"
 
     def read_recipe(text) -> lab.Recipe:
         try:
@@ -156,7 +167,7 @@ def lab_controls():
                 eyes = gr.Dropdown([LAB_NONE, *EYE_COLOURS], value=LAB_NONE, label="Eye direction")
                 eyes_amount = gr.Slider(-5, 5, value=2, step=0.25, label="Amount")
             with gr.Accordion("Unsupervised directions (SeFa), in standard deviations of w", open=False):
-                sefa = [gr.Slider(-5, 5, value=0, step=0.25, label=f"sefa{k}") for k in range(SEFA_COUNT)]
+                sefa = [gr.Slider(-5, 5, value=0, step=0.25, label=label(f"sefa{k}", names)) for k in range(SEFA_COUNT)]
             with gr.Accordion("Style mixing: coarse styles from this face, the rest from another", open=False):
                 mixing = gr.Checkbox(False, label="Mix")
                 mix = gr.Number(42, label="Second face's seed", precision=0, minimum=0, maximum=lab.MAX_SEED)
@@ -164,8 +175,8 @@ def lab_controls():
             scale = gr.Slider(1, 8, value=4, step=1, label="Display size (× nearest-neighbour)")
             button = gr.Button("Draw", variant="primary")
             recipe = gr.Textbox(label="Recipe (paste one and press Enter to redraw it)", max_lines=1)
-            examples = gr.Examples([[f"stylegan:v1;seed=7;psi=0.7{extra}"] for extra in LAB_EXAMPLES], inputs=[recipe],
-                                   example_labels=list(LAB_EXAMPLES.values()))
+            examples = gr.Examples([[example] for example in examples_shown], inputs=[recipe],
+                                   example_labels=list(examples_shown.values()))
         with gr.Column(scale=1):
             face = gr.Image(label="Face", type="pil", format="png", height=300)
             download = gr.DownloadButton("Download PNG", visible=False)
