@@ -36,9 +36,12 @@ CHROMIUM_FLAGS = [
 ]
 RESULT_TIMEOUT_MS = 180_000  # first request of a tab loads its model on a shared 2-core CPU
 PANEL_IMAGES = "img:not(.gallery-item img)"  # every picture in a tab except its examples' thumbnails
-NEW_IMAGE_OR_ERROR = """([panel, selector, before, toasts]) =>
+# a new picture, or a picture whose source changed (a tab whose example already drew its outputs
+# redraws them in place), or an error toast
+NEW_IMAGE_OR_ERROR = """([panel, selector, before, sources, toasts]) =>
     document.querySelectorAll('[data-testid=toast-body]').length > toasts
-    || panel.querySelectorAll(selector).length > before"""
+    || panel.querySelectorAll(selector).length > before
+    || [...panel.querySelectorAll(selector)].some(i => !sources.includes(i.src))"""
 ALL_LOADED = "([panel, selector]) => [...panel.querySelectorAll(selector)].every(i => i.complete && i.naturalWidth > 0)"
 
 
@@ -99,7 +102,8 @@ def wait_for_new_image(page, panel, before: int, label: str, after: str):
     """Until the tab shows more pictures than `before`; an error toast fails the test with its text."""
     errors = page.get_by_test_id("toast-body")
     toasts = errors.count()
-    page.wait_for_function(NEW_IMAGE_OR_ERROR, arg=[panel.element_handle(), PANEL_IMAGES, before, toasts], timeout=RESULT_TIMEOUT_MS)
+    sources = panel.locator(PANEL_IMAGES).evaluate_all("images => images.map(i => i.src)")
+    page.wait_for_function(NEW_IMAGE_OR_ERROR, arg=[panel.element_handle(), PANEL_IMAGES, before, sources, toasts], timeout=RESULT_TIMEOUT_MS)
     if errors.count() > toasts:
         pytest.fail(f"{label}: the app showed an error after {after}: {errors.last.inner_text()}")
 
@@ -114,6 +118,9 @@ def test_tab_example_runs_in_browser(page, label, tmp_path):
         before = images.count()
         examples.first.click()
         wait_for_new_image(page, panel, before, label, "loading its first example")
+    seed = panel.get_by_label("Seed", exact=True)
+    if seed.count():  # another seed, so the button draws pictures the example did not
+        seed.fill("8")
     before = images.count()
     panel.locator("button.primary").first.click()
     wait_for_new_image(page, panel, before, label, "pressing its button")
