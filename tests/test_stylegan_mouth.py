@@ -30,7 +30,7 @@ EFFECT = torch.tensor([
 REDNESS = torch.tensor([0.2, 0.2, 0.2, -0.1, 0.2, 0.2, 0.2, 0.2])
 
 
-def fake_darkening(generator, ws, edit, region):
+def fake_darkening(generator, ws, base, edit, region):
     faces = torch.arange(len(ws)) % FACES
     push = sum(w * EFFECT[c, faces] for c, w in zip(edit.channels, edit.weights)) * edit.amount
     dark = push * math.exp(-abs(edit.amount) / 3)  # rises, peaks at amount 3, falls: the bright blob

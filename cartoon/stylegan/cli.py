@@ -11,7 +11,7 @@ from cartoon.latent import MAX_FRAMES
 from cartoon.media import save_gif, save_video, upscale
 from cartoon.recipes import finite_number
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
-from cartoon.stylegan.directions import SEFA_COUNT, default_amount
+from cartoon.stylegan.directions import SEFA_DIRECTIONS, default_amount
 from cartoon.stylegan.edits import Edit
 from cartoon.stylegan.lab import MAX_FACES, SHEET_STEPS, Recipe, animate, direction_sheet, interpolate, load_generator, render_grid
 from cartoon.stylegan.sefa_names import label, resolve, sefa_names
@@ -55,7 +55,7 @@ def direction_argument(text: str, names: dict[str, str] | None = None) -> tuple[
 
 def sheet_names(text: str) -> list[str]:
     """`sefa` → sefa0 … sefa9, `hair` / `eyes` → every colour, else the comma-separated names."""
-    groups = {"sefa": [f"sefa{k}" for k in range(SEFA_COUNT)], "hair": [f"hair-{c}" for c in HAIR_COLOURS],
+    groups = {"sefa": list(SEFA_DIRECTIONS), "hair": [f"hair-{c}" for c in HAIR_COLOURS],
               "eyes": [f"eyes-{c}" for c in EYE_COLOURS]}
     return [name for part in text.lower().split(",") for name in groups.get(part.strip(), [part.strip()])]
 

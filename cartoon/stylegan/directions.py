@@ -45,6 +45,7 @@ TAG_SAMPLES = 2000
 TAG_SEED = 0
 RIDGE = 1.0  # added to w's covariance before whitening, in units of its mean variance: keeps the weakest axes from dominating
 SEFA_COUNT = 10
+SEFA_DIRECTIONS = tuple(f"sefa{k}" for k in range(SEFA_COUNT))  # their names in recipes, strongest first
 DEFAULT_AMOUNT = {"tag": 2.0, "sefa": 3.0}
 CLASSIFIER_SIDE = 64  # the colour classifier reads 64×64 faces
 CHECK_TAGS = ("hair-blue", "hair-blonde", "hair-pink", "eyes-red", "eyes-green")
@@ -204,7 +205,7 @@ def shipped_directions() -> Path:
 
 def direction_vectors(generator: Generator, names, classifier=None, samples: int = TAG_SAMPLES, progress: Progress | None = None):
     """{name: vector in w} for the named directions; unknown names raise a ValueError listing the known."""
-    known = [f"hair-{c}" for c in HAIR_COLOURS] + [f"eyes-{c}" for c in EYE_COLOURS] + [f"sefa{k}" for k in range(SEFA_COUNT)]
+    known = [f"hair-{c}" for c in HAIR_COLOURS] + [f"eyes-{c}" for c in EYE_COLOURS] + list(SEFA_DIRECTIONS)
     for name in names:  # before any direction is computed
         if name not in known:
             raise ValueError(f"unknown direction {name!r}; known: {', '.join(known)}")

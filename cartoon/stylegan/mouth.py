@@ -83,24 +83,26 @@ def styles_of(generator: Generator, seeds, psi: float = PSI) -> torch.Tensor:
 
 
 @torch.no_grad()
-def darkening(generator: Generator, ws: torch.Tensor, edit: Edit, region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per face: how much darker (mean of RGB, on −1 … 1) the region gets under the edit, and its
-    redness after it (red minus the mean of green and blue)."""
-    base = generator.synthesis(ws, noise="fixed")
+def darkening(generator: Generator, ws: torch.Tensor, base: torch.Tensor, edit: Edit, region: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per face: how much darker (mean of RGB, on −1 … 1) the region gets under the edit than in
+    `base` (the faces of `ws` unedited, drawn once by the caller), and its redness after it (red
+    minus the mean of green and blue)."""
     edited = generator.synthesis(ws, noise="fixed", edits=[edit.feature_edit()])
     pixels = edited[:, :, region]
     return (base - edited).mean(1)[:, region].mean(1), (pixels[:, 0] - pixels[:, 1:].mean(1)).mean(1)
 
 
+@torch.no_grad()
 def rank_mouth_channels(generator: Generator, ws: torch.Tensor, block: int, cells, probe: float = PROBE) -> list[tuple[int, float, float]]:
     """(channel, sign, mean darkening) of every channel that darkens the mouth and keeps it reddish
     on every face, best first."""
     side = input_side(generator, block)
     region = mouth_region(cells, side, generator.block_sizes[-1])
+    base = generator.synthesis(ws, noise="fixed")
     found = []
     for channel in range(generator.block_channels[block]):
         for sign in (1.0, -1.0):
-            dark, red = darkening(generator, ws, Edit.painted(block, [channel], cells, side, amount=sign * probe), region)
+            dark, red = darkening(generator, ws, base, Edit.painted(block, [channel], cells, side, amount=sign * probe), region)
             if bool((dark > 0).all() and (red > 0).all()):
                 found.append((channel, sign, float(dark.mean())))
     best = {}
@@ -109,6 +111,7 @@ def rank_mouth_channels(generator: Generator, ws: torch.Tensor, block: int, cell
     return list(best.values())
 
 
+@torch.no_grad()
 def find_mouth_edit(generator: Generator, block: int | None = None, cells=None, channels: int = 3,
                     seeds=SEARCH_SEEDS, amounts=AMOUNTS) -> tuple[Edit, dict]:
     """The mouth edit of these weights, and what was measured on the way."""
@@ -124,7 +127,8 @@ def find_mouth_edit(generator: Generator, block: int | None = None, cells=None, 
     chosen = ranked[:channels]
     edit = Edit.painted(block, [c for c, _, _ in chosen], cells, side, weights=[s for _, s, _ in chosen])
     region = mouth_region(cells, side, generator.block_sizes[-1])
-    curve = [float(darkening(generator, ws, edit.with_amount(a), region)[0].mean()) for a in amounts]
+    base = generator.synthesis(ws, noise="fixed")
+    curve = [float(darkening(generator, ws, base, edit.with_amount(a), region)[0].mean()) for a in amounts]
     amount = next(a for a, dark in zip(amounts, curve) if dark >= REACH * max(curve))
     edit = edit.with_amount(amount)
     report = {"block": block, "cells": cells, "ranked": [{"channel": c, "sign": s, "darkening": round(d, 4)} for c, s, d in ranked[:10]],
@@ -132,11 +136,13 @@ def find_mouth_edit(generator: Generator, block: int | None = None, cells=None, 
     return edit, report
 
 
+@torch.no_grad()
 def transfer(generator: Generator, edit: Edit, seeds=TRANSFER_SEEDS) -> dict:
     """How the edit does on faces it was not found on: the share whose mouth darkens by at least
     half the mean and stays reddish."""
     region = mouth_region(edit.cells, len(edit.mask), generator.block_sizes[-1])
-    dark, red = darkening(generator, styles_of(generator, seeds), edit, region)
+    ws = styles_of(generator, seeds)
+    dark, red = darkening(generator, ws, generator.synthesis(ws, noise="fixed"), edit, region)
     opened = (dark >= dark.mean() / 2) & (red > 0)
     return {"faces": len(seeds), "mean_darkening": round(float(dark.mean()), 4), "share_opened": round(float(opened.float().mean()), 4)}
 

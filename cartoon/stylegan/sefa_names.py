@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from cartoon.media import grid, upscale
-from cartoon.stylegan.directions import SEFA_COUNT, directions, fingerprint, shipped_directions
+from cartoon.stylegan.directions import SEFA_COUNT, SEFA_DIRECTIONS, directions, fingerprint, shipped_directions
 from cartoon.stylegan.lab import draw, mapped
 from cartoon.stylegan.model import Generator
 
@@ -42,7 +42,7 @@ def sefa_names(generator: Generator, folder: Path | None = None) -> dict[str, st
     if not file.is_file():
         return {}
     names = json.loads(file.read_text())
-    return {key: str(value) for key, value in names.items() if key in {f"sefa{k}" for k in range(SEFA_COUNT)}}
+    return {key: str(value) for key, value in names.items() if key in SEFA_DIRECTIONS}
 
 
 def label(direction: str, names: dict[str, str]) -> str:
@@ -59,7 +59,7 @@ def resolve(name: str, names: dict[str, str]) -> str:
 def write_names(generator: Generator, names: dict[str, str], folder: Path) -> Path:
     """Ship `names` for these weights into `folder` (a weights folder's `directions/`)."""
     for key, value in names.items():
-        if key not in {f"sefa{k}" for k in range(SEFA_COUNT)}:
+        if key not in SEFA_DIRECTIONS:
             raise ValueError(f"only sefa0 … sefa{SEFA_COUNT - 1} are named here, not {key!r}")
         if not value.strip() or len(value) > MAX_NAME or "," in value or ":" in value:
             raise ValueError(f"{key}'s name must be 1 to {MAX_NAME} characters without , or :, not {value!r}")
