@@ -12,6 +12,7 @@ a one-off cost cached on disk (see `cartoon.twingan.gallery`) and is not part of
 
     python bench/anime.py                 # 1 thread
     python bench/anime.py --threads 2 --repeats 7 --json bench_anime.json
+    python bench/anime.py --width 16 --max-width 256   # a wider design, before training it
 """
 
 from __future__ import annotations
@@ -113,11 +114,14 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
     parser.add_argument("--gallery", type=int, default=10_000)
+    parser.add_argument("--width", type=int, help="channels at full resolution (default: the shipped model's)")
+    parser.add_argument("--max-width", type=int, help="widest layer (default: the shipped model's)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     config = json.loads((shipped_folder("twingan") / "config.json").read_text())
+    config.update({key: value for key, value in (("width", args.width), ("max_width", args.max_width)) if value is not None})
     results = {"threads": args.threads, "translation": translation(config, args.sizes, args.repeats),
                "search": search(args.gallery, TwinGAN(**config).embedding_size, 8, 200, args.threads)}
     print(f"Translation, 1 image, {args.threads} thread(s), median of {args.repeats}:")
