@@ -17,8 +17,8 @@ LAB_EXAMPLES = {
     ";mix=42;cross=4": "Layout of this face, colours of seed 42",
     ";dir=hair-blue:2": "Moved toward blue hair (first use tags 2,000 faces)",
 }
-# the face the shipped mouth edit is shown on: on the step-7,000 weights the edit opens a red-brown
-# mouth on most faces but paints dark teal-haired ones (seed 7) a hair-coloured smudge
+# the face the shipped mouth edit is shown on: on the step-11,000 weights it opens seed 4's mouth
+# clearly, while some faces (pale ones with a faint mouth) open only a little
 LAB_MOUTH_SEED = 4
 
 
