@@ -12,6 +12,14 @@ Styles: conv i reads style i, and a block's RGB layer reads the style after its 
 index on: low indices set the coarse layout (pose, face shape), high ones colour and texture.
 Block k works at 4·2^k pixels; `synthesis` can return any block's input (`features`) and add a
 spatially masked offset to chosen channels of it (`FeatureEdit`), for feature-map views and edits.
+
+Colour conditioning (`hair_classes`, `eye_classes` > 0), StyleGAN2-ADA's way: the hair and eye
+one-hots, side by side, are embedded by a linear layer, normalised like z and joined with z at
+the mapping network's input. The first mapping layer's weights on the embedding start at zero,
+so a conditional generator loaded with unconditional weights draws exactly the same faces until
+training teaches it colours. Truncation pulls toward the mean w of the faces' colour pair
+(`pair_w_avg`, measured by `measure_pair_w_avg`), which keeps the colour a plain mean w loses.
+The critic's optional hair and eye heads read its final features beside the realness head.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
 ACTIVATION_GAIN = math.sqrt(2)  # keeps a leaky ReLU's output variance near its input's
+# what the colour condition adds to the state dicts: absent from unconditional weights
+CONDITION_PARTS = ("mapping.embed.", "mapping.condition_in.", "pair_w_avg", "hair.", "eyes.")
 
 
 def leaky(x: torch.Tensor) -> torch.Tensor:
@@ -43,8 +53,11 @@ class EqualLinear(nn.Module):
         self.bias = nn.Parameter(torch.full((features_out,), float(bias_init) / lr_mul))
         self.scale, self.lr_mul, self.activate = lr_mul / math.sqrt(features_in), lr_mul, activate
 
-    def forward(self, x):
+    def forward(self, x, offset: torch.Tensor | None = None):
+        """`offset` is added before the activation: another input's share of the same layer."""
         x = F.linear(x, self.weight * self.scale, self.bias * self.lr_mul)
+        if offset is not None:
+            x = x + offset
         return leaky(x) if self.activate else x
 
 
@@ -191,32 +204,57 @@ class FeatureEdit:
         return x + (offset[:, None, None] * mask).to(x.dtype)
 
 
+def pixel_norm(x: torch.Tensor) -> torch.Tensor:
+    return x * torch.rsqrt(x.square().mean(1, keepdim=True) + 1e-8)
+
+
 class MappingNetwork(nn.Module):
-    def __init__(self, latent_dim: int, layers: int, lr_mul: float):
+    """z (and, with `condition_dim`, class weights) → w.
+
+    The condition's share of the first layer, `condition_in`, is the block of a linear layer on
+    [z, embedding] that reads the embedding; kept apart so unconditional weights load unchanged,
+    and zero at first so that they also draw unchanged. It and the embedding learn at the full
+    rate (StyleGAN2-ADA's embedding does): at the mapping's 1/100 a zero block would take tens
+    of thousands of steps to matter.
+    """
+
+    def __init__(self, latent_dim: int, layers: int, lr_mul: float, condition_dim: int = 0):
         super().__init__()
         self.layers = nn.Sequential(*[EqualLinear(latent_dim, latent_dim, lr_mul=lr_mul, activate=True) for _ in range(layers)])
+        if condition_dim:
+            self.embed = EqualLinear(condition_dim, latent_dim)
+            self.condition_in = EqualLinear(latent_dim, latent_dim)
+            nn.init.zeros_(self.condition_in.weight)
 
-    def forward(self, z):
-        return self.layers(z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8))  # pixel norm
+    def forward(self, z, condition: torch.Tensor | None = None):
+        if condition is None:
+            return self.layers(pixel_norm(z))
+        first = self.layers[0](pixel_norm(z), offset=self.condition_in(pixel_norm(self.embed(condition))))
+        return self.layers[1:](first)
 
 
 class Generator(nn.Module, PyTorchModelHubMixin):
     """z (N, latent_dim) → RGB faces (N, 3, resolution, resolution), roughly in [-1, 1].
 
     `forward` is the short road; `mapping` → `truncate` → `styles` → `synthesis` the long one,
-    for interpolating, mixing and editing in w.
+    for interpolating, mixing and editing in w. A conditional generator (`hair_classes`,
+    `eye_classes`) also takes `colours(hair, eyes)` in `mapping` and `truncate`.
     """
 
     def __init__(self, resolution: int = 64, latent_dim: int = 256, mapping_layers: int = 4, max_channels: int = 64,
-                 channel_base: int = 4096, mapping_lr_mul: float = 0.01, noise_seed: int = 0):
+                 channel_base: int = 4096, mapping_lr_mul: float = 0.01, noise_seed: int = 0, hair_classes: int = 0,
+                 eye_classes: int = 0):
         super().__init__()
+        if (hair_classes > 0) != (eye_classes > 0):
+            raise ValueError(f"a colour condition needs both hair and eye classes, not {hair_classes} and {eye_classes}")
+        self.hair_classes, self.eye_classes = hair_classes, eye_classes
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError(f"resolution must be a power of two from 8, not {resolution}")
         self.latent_dim = latent_dim
         self.block_sizes = [4 * 2**k for k in range(int(math.log2(resolution)) - 1)]  # each block's output side
         channels = [min(max_channels, channel_base // size) for size in self.block_sizes]
         self.block_channels = [channels[0]] + channels[:-1]  # each block's input channels
-        self.mapping = MappingNetwork(latent_dim, mapping_layers, mapping_lr_mul)
+        self.mapping = MappingNetwork(latent_dim, mapping_layers, mapping_lr_mul, hair_classes + eye_classes)
         self.constant = nn.Parameter(torch.randn(1, channels[0], 4, 4))
         self.blocks = nn.ModuleList(SynthesisBlock(c_in, c_out, latent_dim, first=k == 0)
                                     for k, (c_in, c_out) in enumerate(zip(self.block_channels, channels)))
@@ -225,6 +263,9 @@ class Generator(nn.Module, PyTorchModelHubMixin):
         self.num_ws = self.num_convs + 1
         # the mean w that truncation pulls toward, tracked by the trainer (`track_w_avg`)
         self.register_buffer("w_avg", torch.zeros(latent_dim))
+        if self.conditional:
+            # the mean w of every (hair, eyes) pair, that conditional truncation pulls toward
+            self.register_buffer("pair_w_avg", torch.zeros(hair_classes, eye_classes, latent_dim))
         # stored noise, part of the weights, so that fixed-noise faces are the same wherever they load
         rng = torch.Generator().manual_seed(noise_seed)
         for k, block in enumerate(self.blocks):
@@ -232,13 +273,48 @@ class Generator(nn.Module, PyTorchModelHubMixin):
                 size = self.block_sizes[k]
                 self.register_buffer(f"noise_{self.first_conv[k] + i}", torch.randn(1, 1, size, size, generator=rng))
 
+    @property
+    def conditional(self) -> bool:
+        return self.hair_classes > 0
+
+    def colours(self, hair: torch.Tensor, eyes: torch.Tensor) -> torch.Tensor:
+        """The mapping's condition (N, hair_classes + eye_classes): hair and eye one-hots side by side.
+
+        `hair`/`eyes` are class indices (N,) or class weights (N, classes); the embedding is linear,
+        so blending weights blends the colour embedding."""
+        if not self.conditional:
+            raise ValueError("this generator has no colour condition")
+        hair = F.one_hot(hair, self.hair_classes).float() if hair.dim() == 1 else hair.float()
+        eyes = F.one_hot(eyes, self.eye_classes).float() if eyes.dim() == 1 else eyes.float()
+        return torch.cat([hair, eyes], 1)
+
     @torch.no_grad()
     def track_w_avg(self, w: torch.Tensor, beta: float = 0.995):
         self.w_avg.lerp_(w.detach().float().mean(0), 1 - beta)
 
-    def truncate(self, w: torch.Tensor, psi: float) -> torch.Tensor:
-        """w pulled toward the mean w: ψ = 1 leaves it, ψ = 0 gives every face the mean face."""
-        return self.w_avg.to(w.dtype) + psi * (w - self.w_avg.to(w.dtype))
+    @torch.no_grad()
+    def measure_pair_w_avg(self, samples: int = 512, seed: int = 0, batch_size: int = 1024):
+        """Set `pair_w_avg` to each (hair, eyes) pair's mean w over the same `samples` seeded z's."""
+        z = torch.randn(samples, self.latent_dim, generator=torch.Generator().manual_seed(seed)).to(self.w_avg.device)
+        for h in range(self.hair_classes):
+            for e in range(self.eye_classes):
+                colours = self.colours(torch.tensor([h]), torch.tensor([e])).to(z.device)
+                ws = [self.mapping(chunk, colours.expand(len(chunk), -1)).float() for chunk in z.split(batch_size)]
+                self.pair_w_avg[h, e] = torch.cat(ws).mean(0)
+
+    def truncate(self, w: torch.Tensor, psi: float | torch.Tensor, colours: torch.Tensor | None = None) -> torch.Tensor:
+        """w pulled toward the mean w: ψ = 1 leaves it, ψ = 0 gives every face the mean face.
+
+        With `colours`, toward the mean w of their pair (blended weights blend the pairs' means);
+        `psi` may then also be one value per face (N,)."""
+        if colours is None:
+            centre = self.w_avg.to(w.dtype)
+        else:
+            hair, eyes = colours[:, :self.hair_classes], colours[:, self.hair_classes:]
+            centre = torch.einsum("nh,ne,hed->nd", hair.float(), eyes.float(), self.pair_w_avg).to(w.dtype)
+        if isinstance(psi, torch.Tensor) and psi.dim() == 1:
+            psi = psi[:, None].to(w.dtype)
+        return centre + psi * (w - centre)
 
     def styles(self, w: torch.Tensor, w_mix: torch.Tensor | None = None, crossover: int | None = None) -> torch.Tensor:
         """(N, num_ws, D): `w` for styles before `crossover`, `w_mix` from it on (0: all `w_mix`)."""
@@ -286,9 +362,14 @@ class Generator(nn.Module, PyTorchModelHubMixin):
         return (rgb, taken) if features else rgb
 
     def forward(self, z: torch.Tensor, truncation: float = 1.0, z_mix: torch.Tensor | None = None, crossover: int | None = None,
-                noise: str | Sequence[torch.Tensor] = "random") -> torch.Tensor:
-        w = self.truncate(self.mapping(z), truncation)
-        w_mix = None if z_mix is None else self.truncate(self.mapping(z_mix), truncation)
+                noise: str | Sequence[torch.Tensor] = "random", hair: torch.Tensor | None = None,
+                eyes: torch.Tensor | None = None) -> torch.Tensor:
+        """`hair` and `eyes` (indices or weights, see `colours`) are required by, and only taken by, a conditional generator."""
+        if self.conditional != (hair is not None and eyes is not None):
+            raise ValueError("a conditional generator needs hair and eyes, an unconditional one takes neither")
+        colours = self.colours(hair, eyes).to(z.device) if self.conditional else None
+        w = self.truncate(self.mapping(z, colours), truncation, colours)
+        w_mix = None if z_mix is None else self.truncate(self.mapping(z_mix, colours), truncation, colours)
         return self.synthesis(self.styles(w, w_mix, crossover), noise)
 
 
@@ -307,10 +388,19 @@ class DownBlock(nn.Module):
         return (h + self.skip(F.avg_pool2d(x, 2))) / math.sqrt(2)
 
 
-class Discriminator(nn.Module):
-    """Image → realness score: residual down blocks to 4², minibatch standard deviation, two linears."""
+def head(features: int, hidden: int, outputs: int) -> nn.Sequential:
+    return nn.Sequential(EqualLinear(features, hidden, activate=True), EqualLinear(hidden, outputs))
 
-    def __init__(self, resolution: int = 64, max_channels: int = 64, channel_base: int = 4096, stddev_group: int = 4):
+
+class Discriminator(nn.Module):
+    """Image → realness score: residual down blocks to 4², minibatch standard deviation, two linears.
+
+    With `hair_classes`/`eye_classes`, `classify` reads the same final features (`features`)
+    with a separate head per attribute, as the ACGAN's critic does. The flattened 4×4 map keeps
+    the layout, so the eye head can look where eyes are."""
+
+    def __init__(self, resolution: int = 64, max_channels: int = 64, channel_base: int = 4096, stddev_group: int = 4,
+                 hair_classes: int = 0, eye_classes: int = 0):
         super().__init__()
         sizes = [resolution // 2**k for k in range(int(math.log2(resolution)) - 1)]  # resolution … 4
         channels = [min(max_channels, channel_base // size) for size in sizes]
@@ -318,7 +408,10 @@ class Discriminator(nn.Module):
         self.blocks = nn.Sequential(*[DownBlock(c_in, c_out) for c_in, c_out in zip(channels, channels[1:])])
         self.stddev_group = stddev_group
         self.final_conv = EqualConv(channels[-1] + 1, channels[-1], 3)
-        self.final = nn.Sequential(EqualLinear(channels[-1] * 16, channels[-1], activate=True), EqualLinear(channels[-1], 1))
+        self.final = head(channels[-1] * 16, channels[-1], 1)
+        if hair_classes:
+            self.hair = head(channels[-1] * 16, channels[-1], hair_classes)
+            self.eyes = head(channels[-1] * 16, channels[-1], eye_classes)
 
     def minibatch_stddev(self, x):
         """One more channel: how much the images of a small group differ, so a collapsed batch shows."""
@@ -327,7 +420,13 @@ class Discriminator(nn.Module):
         spread = x.float().reshape(group, -1, *x.shape[1:]).var(0, unbiased=False).add(1e-8).sqrt().mean((1, 2, 3))
         return torch.cat([x, spread.repeat(group)[:, None, None, None].expand(n, 1, h, w).to(x.dtype)], 1)
 
-    def forward(self, images):
+    def features(self, images) -> torch.Tensor:
         x = self.blocks(leaky(self.from_rgb(images)))
-        x = leaky(self.final_conv(self.minibatch_stddev(x)))
-        return self.final(x.flatten(1)).squeeze(1)
+        return leaky(self.final_conv(self.minibatch_stddev(x))).flatten(1)
+
+    def classify(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(hair logits, eye logits) from `features`."""
+        return self.hair(features), self.eyes(features)
+
+    def forward(self, images):
+        return self.final(self.features(images)).squeeze(1)

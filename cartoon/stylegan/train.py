@@ -1,9 +1,10 @@
-"""Train the style-based generator, unconditionally, on the training split of the tagged anime faces.
+"""Train the style-based generator on the training split of the tagged anime faces.
 
     nice python -m cartoon.stylegan.train --threads 1 --steps 100000     # ../shared/data/anime_tags, runs/stylegan
     python -m cartoon.stylegan.train --resume --steps 150000              # continue the same run
     python -m cartoon.stylegan.train --export weights/stylegan            # ship the EMA generator and the training state
     python -m cartoon.stylegan.train --resume-from weights/stylegan --run-dir runs/stylegan2 --steps 200000
+    python -m cartoon.stylegan.train --condition colours --init-from weights/stylegan --run-dir runs/acgan-v3   # avatars v3
 
 One process (no torchrun). Each step: the critic's non-saturating logistic loss on real faces
 against one batch of generated faces, then the generator's on the same faces; every
@@ -14,6 +15,14 @@ drawn from two w's switching at a random layer, so neighbouring styles do not le
 on each other. The EMA generator is what samples, snapshots and exports are made of; the live
 generator tracks the mean w that truncation pulls toward, and the EMA copies it.
 Held-out faces (`cartoon.acgan.data.split_tags`) never reach training.
+
+`--condition colours` trains the avatar sampler's version 3, an ACGAN on this generator: the
+generator takes hair and eye colours (drawn for its faces uniformly over the pairs the training
+faces have), the critic's hair and eye heads learn the colours of real faces, and the generator
+is paid for faces they read as asked, both terms weighted by `--cls-weight`. The heads read
+faces translated only: DiffAugment's colour jitter would change the label and its cutout hide
+the eyes. `--init-from` starts it from an unconditional export, whose faces the new generator
+draws unchanged until it learns colours (`cartoon.stylegan.model`).
 """
 
 from __future__ import annotations
@@ -29,8 +38,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from cartoon.acgan.data import add_data_args, training_faces
+from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.augment import diff_augment
-from cartoon.stylegan.model import Discriminator, Generator
+from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
 from cartoon.training import Run, add_common_args, autocast, evaluating, forever, memory_format, seed_everything, set_threads, update_ema
 from cartoon.training_state import export_run, parse_resumable, read_training_state
 
@@ -53,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--snapshot-every", type=int, default=5000, help="save the EMA generator for evaluation")
     parser.add_argument("--export", metavar="FOLDER", help="only write RUN/checkpoint.pt's EMA generator (save_pretrained) "
                         "and its training state to FOLDER")
+    parser.add_argument("--condition", choices=("none", "colours"), default="none",
+                        help="colours: condition on hair and eye colour, with the critic's ACGAN heads (avatars v3)")
+    parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
+    parser.add_argument("--init-from", metavar="FOLDER", help="a fresh run starts from this export's EMA generator and critic "
+                        "(an unconditional one is fine: the colour parts start fresh)")
     # equalized learning rate makes StyleGAN2's 0.002 the right size for every layer
     parser.set_defaults(lr=0.002, batch_size=16, workers=0, log_every=25, sample_every=500, save_every=250)
     return parser
@@ -65,8 +80,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def build_models(args, device) -> dict:
     """Generator, critic, EMA generator and both optimisers, in the run's memory order."""
     fmt = memory_format(args)
-    generator = Generator(args.resolution, args.latent_dim, args.mapping_layers, args.max_channels).to(device, memory_format=fmt)
-    discriminator = Discriminator(args.resolution, args.max_channels).to(device, memory_format=fmt)
+    classes = dict(hair_classes=len(HAIR_COLOURS), eye_classes=len(EYE_COLOURS)) if args.condition == "colours" else {}
+    generator = Generator(args.resolution, args.latent_dim, args.mapping_layers, args.max_channels, **classes).to(device, memory_format=fmt)
+    discriminator = Discriminator(args.resolution, args.max_channels, **classes).to(device, memory_format=fmt)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     # the critic steps once more every r1_every steps: Adam's rate and decays shrink to match (StyleGAN2)
     lazy = args.r1_every / (args.r1_every + 1)
@@ -75,19 +91,45 @@ def build_models(args, device) -> dict:
     return dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
 
 
-def generate(args, generator: Generator, batch: int, device) -> torch.Tensor:
-    """A batch of faces, `args.mixing` of the time from two w's switching at a random style;
-    the w's also move the generator's tracked mean w."""
-    w = generator.mapping(torch.randn(batch, args.latent_dim, device=device))
+def initialise(models: dict, folder: str):
+    """Start a fresh run from an export: its EMA generator as generator and EMA, its critic as critic.
+
+    Parts the export lacks may only be the colour condition's (`CONDITION_PARTS`), left as built."""
+    payload = read_training_state(folder)
+    for name, source in (("generator", "ema"), ("ema", "ema"), ("discriminator", "discriminator")):
+        missing, unexpected = models[name].load_state_dict(payload[source], strict=False)
+        foreign = unexpected + [key for key in missing if not key.startswith(CONDITION_PARTS)]
+        if foreign:
+            raise ValueError(f"{folder}'s {source} does not fit this run's {name}: {', '.join(foreign[:5])}")
+
+
+def fake_colours(pairs: torch.Tensor, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hair and eye indices for `batch` generated faces, uniform over the (hair, eyes) `pairs` (P, 2)."""
+    drawn = pairs[torch.randint(len(pairs), (batch,), device=pairs.device)]
+    return drawn[:, 0], drawn[:, 1]
+
+
+def generate(args, generator: Generator, batch: int, device, colours: torch.Tensor | None = None) -> torch.Tensor:
+    """A batch of faces (of `colours`, for a conditional generator), `args.mixing` of the time from
+    two w's switching at a random style; the w's also move the generator's tracked mean w."""
+    w = generator.mapping(torch.randn(batch, args.latent_dim, device=device), colours)
     generator.track_w_avg(w)
     if random.random() < args.mixing:
-        w_mix = generator.mapping(torch.randn(batch, args.latent_dim, device=device))
+        w_mix = generator.mapping(torch.randn(batch, args.latent_dim, device=device), colours)
         return generator.synthesis(generator.styles(w, w_mix, random.randint(1, generator.num_ws - 1)))
     return generator.synthesis(generator.styles(w))
 
 
 def augment(args, images: torch.Tensor) -> torch.Tensor:
     return images if args.diffaugment == "none" else diff_augment(images, args.diffaugment)
+
+
+def classify(args, discriminator: Discriminator, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The critic's hair and eye logits of faces augmented in ways that keep their colours: translation only."""
+    if "translation" in args.diffaugment:
+        images = diff_augment(images, "translation")
+    hair, eyes = discriminator.classify(discriminator.features(images))
+    return hair.float(), eyes.float()
 
 
 def r1_penalty(args, discriminator, real: torch.Tensor) -> torch.Tensor:
@@ -99,17 +141,31 @@ def r1_penalty(args, discriminator, real: torch.Tensor) -> torch.Tensor:
     return gradient.float().square().sum((1, 2, 3)).mean()
 
 
-def train_step(args, models: dict, real: torch.Tensor, step: int) -> dict[str, torch.Tensor]:
-    """One critic and one generator update (and R1 on schedule); returns what to log."""
+def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple | None = None) -> dict[str, torch.Tensor]:
+    """One critic and one generator update (and R1 on schedule); returns what to log.
+
+    `labels`, for a conditional run: the real faces' hair and eye indices and the (P, 2) pairs
+    that generated faces are drawn from."""
     generator, discriminator, ema, opt_g, opt_d = (models[k] for k in ("generator", "discriminator", "ema", "opt_g", "opt_d"))
     device = real.device
     real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3)).contiguous(memory_format=memory_format(args))
     logged = {}
+    colours = None
+    if labels is not None:
+        hair_real, eyes_real, pairs = labels
+        hair_fake, eyes_fake = fake_colours(pairs, len(real))
+        colours = generator.colours(hair_fake, eyes_fake)
     with autocast(args, device):
-        fake = generate(args, generator, len(real), device)
+        fake = generate(args, generator, len(real), device, colours)
         score_real = discriminator(augment(args, real)).float()
         score_fake = discriminator(augment(args, fake.detach())).float()
         loss_d = F.softplus(score_fake).mean() + F.softplus(-score_real).mean()
+        if labels is not None:  # the colour heads learn on real faces only: a clean judge
+            hair_logits, eye_logits = classify(args, discriminator, real)
+            logged["cls_real"] = F.cross_entropy(hair_logits, hair_real) + F.cross_entropy(eye_logits, eyes_real)
+            logged["acc_hair_real"] = (hair_logits.argmax(1) == hair_real).float().mean()
+            logged["acc_eyes_real"] = (eye_logits.argmax(1) == eyes_real).float().mean()
+            loss_d = loss_d + args.cls_weight * logged["cls_real"]
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
@@ -123,6 +179,12 @@ def train_step(args, models: dict, real: torch.Tensor, step: int) -> dict[str, t
     discriminator.requires_grad_(False)  # the generator's step needs no critic weight gradients
     with autocast(args, device):
         loss_g = F.softplus(-discriminator(augment(args, fake)).float()).mean()
+        if labels is not None:  # faces the heads read as the colours they were drawn with
+            hair_logits, eye_logits = classify(args, discriminator, fake)
+            logged["cls_fake"] = F.cross_entropy(hair_logits, hair_fake) + F.cross_entropy(eye_logits, eyes_fake)
+            logged["acc_hair_fake"] = (hair_logits.argmax(1) == hair_fake).float().mean()
+            logged["acc_eyes_fake"] = (eye_logits.argmax(1) == eyes_fake).float().mean()
+            loss_g = loss_g + args.cls_weight * logged["cls_fake"]
     opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_g.step()
@@ -133,14 +195,26 @@ def train_step(args, models: dict, real: torch.Tensor, step: int) -> dict[str, t
 
 
 def shippable(generator: Generator) -> Generator:
-    # contiguous: safetensors stores only contiguous tensors, and a channels-last run's weights are not
-    return copy.deepcopy(generator).to(memory_format=torch.contiguous_format)
+    """A copy to save: contiguous (safetensors stores only contiguous tensors, and a channels-last
+    run's weights are not), with a conditional generator's per-pair mean w measured."""
+    generator = copy.deepcopy(generator).to(memory_format=torch.contiguous_format)
+    if generator.conditional:
+        generator.measure_pair_w_avg()
+    return generator
 
 
 def grid_faces(ema: Generator, device) -> torch.Tensor:
+    """8×8 faces of fixed z and noise; a conditional generator's in the avatar grid's 8 colour pairs, one a row."""
     z = torch.randn(GRID_SIDE**2, ema.latent_dim, generator=torch.Generator().manual_seed(1234)).to(device)
+    colours = {}
+    if ema.conditional:
+        from cartoon.acgan.evaluate import GRID_PAIRS
+
+        pairs = torch.tensor([(HAIR_COLOURS.index(h), EYE_COLOURS.index(e)) for h, e in GRID_PAIRS[:GRID_SIDE]])
+        z = z[:GRID_SIDE].repeat(GRID_SIDE, 1)  # the same faces in every row
+        colours = dict(hair=pairs[:, 0].repeat_interleave(GRID_SIDE).to(device), eyes=pairs[:, 1].repeat_interleave(GRID_SIDE).to(device))
     with evaluating(ema):
-        return ema(z, noise="fixed").clamp(-1, 1)
+        return ema(z, noise="fixed", **colours).clamp(-1, 1)
 
 
 def train(args: argparse.Namespace) -> dict:
@@ -159,6 +233,10 @@ def train(args: argparse.Namespace) -> dict:
         step = run.load_checkpoint(device, **models)
     elif args.resume_from:
         step = Run.restore(read_training_state(args.resume_from), **models)
+    elif args.init_from:
+        initialise(models, args.init_from)
+    # the (hair, eyes) pairs the training faces have, that generated faces are drawn from
+    pairs = torch.unique(torch.stack([dataset.hair, dataset.eyes], 1), dim=0).to(device) if args.condition == "colours" else None
     # a resumed run draws other batches and noise than a fresh one, not the same ones again
     seed_everything(args.seed + step)
     batches = forever(loader)
@@ -170,8 +248,8 @@ def train(args: argparse.Namespace) -> dict:
     started, started_step = time.time(), step
     progress = tqdm(total=args.steps, initial=step, desc="stylegan", dynamic_ncols=True)
     while step < args.steps:
-        real = next(batches)[0].to(device)
-        measured = train_step(args, models, real, step)
+        real, hair, eyes = (t.to(device) for t in next(batches))
+        measured = train_step(args, models, real, step, None if pairs is None else (hair, eyes, pairs))
         step += 1
         progress.update(1)
 
