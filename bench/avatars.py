@@ -17,21 +17,25 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cartoon.acgan import Recipe, avatars, morph  # noqa: E402
-from cartoon.acgan.model import Generator  # noqa: E402
+from cartoon.acgan import LATEST, MODEL_VERSIONS, Recipe, avatars, morph, noise_size, styled  # noqa: E402
+from cartoon.hub import REGISTRY  # noqa: E402
 from cartoon.media import save_gif, save_video, video_encoder  # noqa: E402
 from timing import generator_bench_args, median_seconds, print_report, shipped_or_random  # noqa: E402
 
 
 def main() -> int:
     args = generator_bench_args(__doc__)
-    generator, source = shipped_or_random("acgan", Generator)
-    noise = torch.randn(64, generator.noise_dim)
+    name = MODEL_VERSIONS[LATEST]  # the version the app draws by default
+    generator, source = shipped_or_random(name, REGISTRY[name].resolve_class())
+    noise = torch.randn(64, noise_size(generator))
     hair, eyes = torch.randint(0, 12, (64,)), torch.randint(0, 10, (64,))
 
     def reference():
         with torch.no_grad():
-            generator(noise, hair, eyes)
+            if styled(generator):
+                generator(noise, noise="fixed", hair=hair, eyes=eyes)
+            else:
+                generator(noise, hair, eyes)
 
     recipe = Recipe("blue", "red", seed=7, n=64, trunc=0.8)
     start, end = Recipe("blue", "red", 7), Recipe("blonde", "green", 42)

@@ -53,6 +53,8 @@ REGISTRY: dict[str, ModelEntry] = {
     "acgan": ModelEntry("cartoon.acgan.model:Generator", "cartoon-people/acgan-avatars", "acgan"),
     # the first avatar generator, kept so that its `acgan:v1` recipes keep their pixels
     "acgan-v1": ModelEntry("cartoon.acgan.model:Generator", "cartoon-people/acgan-avatars-v1", "acgan-v1"),
+    # the third: the colour-conditioned style-based generator (`acgan:v3` recipes), weights once shipped
+    "acgan-v3": ModelEntry("cartoon.stylegan.model:Generator", "cartoon-people/acgan-avatars-v3", "acgan-v3"),
     "twingan": ModelEntry("cartoon.twingan.model:TwinGAN", "cartoon-people/twingan-selfie2anime", "twingan"),
     "stylegan": ModelEntry("cartoon.stylegan.model:Generator", "cartoon-people/stylegan-anime", "stylegan"),
 }

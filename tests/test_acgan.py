@@ -56,7 +56,7 @@ def test_a_recipe_draws_with_its_own_generator_version():
     [
         ("", "empty"),
         ("hair=blue", "starts with"),
-        ("acgan:v3;hair=blue", "starts with"),
+        ("acgan:v9;hair=blue", "starts with"),
         ("acgan:v1;hair=teal", "unknown hair colour"),
         ("acgan:v1;eyes=white", "unknown eye colour"),
         ("acgan:v1;n=0", "from 1 to 64"),
@@ -122,7 +122,7 @@ def test_morph_ends_on_both_faces_and_walk_loops(tiny_generator):
 def test_cli_reports_bad_input_without_traceback(capsys, tmp_path):
     from argparse import Namespace
 
-    args = Namespace(recipe=None, hair="teal", eyes="red", count=4, seed=1, trunc=1.0, scale=1, faces=None, output=str(tmp_path / "g.png"))
+    args = Namespace(recipe=None, hair="teal", eyes="red", count=4, seed=1, trunc=1.0, version=2, scale=1, faces=None, output=str(tmp_path / "g.png"))
     assert run_avatars(args) == 2
     assert "unknown hair colour 'teal'" in capsys.readouterr().err
     assert not (tmp_path / "g.png").exists()

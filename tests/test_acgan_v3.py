@@ -260,6 +260,10 @@ def test_colour_training_starts_from_an_unconditional_export_resumes_and_exports
     with torch.no_grad():
         hair, eyes = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3])
         assert torch.equal(v3(z(7), noise="fixed", hair=hair, eyes=eyes), ema(z(7), noise="fixed", hair=hair, eyes=eyes))
+    # drawn as avatars in the run's bf16, a face alone is still the face of the grid
+    assert v3.render_precision == "bf16"
+    faces, own = avatars(Recipe("random", "random", seed=3, n=6, trunc=0.8, version=3), v3)
+    assert np.array_equal(pixels(avatars(own[5], v3)[0])[0], pixels(faces)[5])
     images, hair, eyes = sample_every_pair(v3, per_pair=1)
     assert images.shape == (120, 3, 16, 16) and torch.equal(images, sample_every_pair(v3, per_pair=1)[0])
     assert train_main(flags + ["--run-dir", str(tmp_path / "again"), "--resume-from", str(tmp_path / "v3-export"), "--steps", "5"]) == 0

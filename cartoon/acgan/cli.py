@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cartoon.acgan import EYE_COLOURS, HAIR_COLOURS, MAX_FACES, RANDOM, Recipe, avatars, morph
+from cartoon.acgan import EYE_COLOURS, HAIR_COLOURS, LATEST, MAX_FACES, MODEL_VERSIONS, RANDOM, Recipe, avatars, morph
 from cartoon.media import grid, save_gif, save_video, upscale
 
 
@@ -21,7 +21,9 @@ def register(subparsers) -> None:
     draw.add_argument("--eyes", default=RANDOM, help=f"{', '.join(EYE_COLOURS)} or random")
     draw.add_argument("-n", "--count", type=int, default=16, help=f"faces, 1 to {MAX_FACES}")
     draw.add_argument("--seed", type=int, default=0)
-    draw.add_argument("--trunc", type=float, default=1.0, help="noise scale, 0 to 2: lower is more typical, higher more varied")
+    draw.add_argument("--trunc", type=float, default=1.0, help="truncation, 0 to 2: lower is more typical, higher more varied")
+    draw.add_argument("--version", type=int, choices=sorted(MODEL_VERSIONS), default=LATEST,
+                      help="generator version: 1 and 2 the SRResNet ACGANs, 3 the style-based one")
     draw.add_argument("--scale", type=int, default=1, help="nearest-neighbour enlargement of the saved image")
     draw.add_argument("--faces", help="also save every face alone in this folder, named by its recipe's seed")
     draw.add_argument("-o", "--output", default="avatars.png", help="the grid image")
@@ -44,7 +46,7 @@ def register(subparsers) -> None:
 
 def run_avatars(args: argparse.Namespace) -> int:
     try:
-        recipe = Recipe.parse(args.recipe) if args.recipe else Recipe(args.hair.lower(), args.eyes.lower(), args.seed, args.count, args.trunc)
+        recipe = Recipe.parse(args.recipe) if args.recipe else Recipe(args.hair.lower(), args.eyes.lower(), args.seed, args.count, args.trunc, args.version)
         faces, recipes = avatars(recipe)
         upscale(grid(faces), args.scale).save(args.output)
         if args.faces:

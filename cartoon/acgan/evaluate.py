@@ -4,6 +4,11 @@
     python -m cartoon.acgan.evaluate --weights runs/acgan/snapshots/step_003000 --fid-samples 600
     python -m cartoon.acgan.evaluate --train-classifier               # (re)train the colour judge
     python -m cartoon.acgan.evaluate --grid runs/acgan-eval/new-old.png --against weights/acgan-v1
+    python -m cartoon.acgan.evaluate --weights runs/acgan-v3-export      # version 3, the style-based generator
+
+Either kind of avatar generator is measured the same way: the SRResNet ACGANs (versions 1, 2)
+and the colour-conditioned style-based generator (version 3), which draws with its stored noise
+and, at `trunc` 1, no truncation, as the app draws it.
 
 - Colour accuracy: an attribute classifier trained here on the *training* faces judges the
   generated faces; its accuracy on the held-out real faces is the ceiling to compare with.
@@ -18,6 +23,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import time
 from pathlib import Path
@@ -28,8 +34,10 @@ from huggingface_hub import PyTorchModelHubMixin
 from PIL import Image
 from torch import nn
 
+from cartoon.acgan import AvatarGenerator, styled
 from cartoon.acgan.data import TaggedFaces, read_tags, split_tags
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS, Generator
+from cartoon.stylegan.model import Generator as StyleGenerator
 from cartoon.data import ANIME_TAGS
 from cartoon.hub import WEIGHTS_DIR
 from cartoon.inception import InceptionPool3
@@ -174,16 +182,28 @@ class PerceptualDistance(nn.Module):
         return total / max(pairs, 1)
 
 
+def load_avatar_generator(folder: str | Path) -> AvatarGenerator:
+    """A generator folder of either kind; a style-based generator's config names its latent size."""
+    config = json.loads((Path(folder) / "config.json").read_text())
+    return (StyleGenerator if "latent_dim" in config else Generator).from_pretrained(str(folder)).eval()
+
+
 @torch.no_grad()
-def sample_every_pair(generator: Generator, per_pair: int, seed: int = 0, noise_scale: float = 1.0, batch_size: int = 200):
-    """`per_pair` faces of each of the 120 (hair, eyes) pairs, as uint8 images and their labels."""
+def sample_every_pair(generator: AvatarGenerator, per_pair: int, seed: int = 0, noise_scale: float = 1.0, batch_size: int = 200):
+    """`per_pair` faces of each of the 120 (hair, eyes) pairs, as uint8 images and their labels.
+    `noise_scale` is the truncation: a style-based generator's in w, the others' on the noise."""
     rng = torch.Generator().manual_seed(seed)
     hair = torch.arange(generator.hair_classes).repeat_interleave(generator.eye_classes * per_pair)
     eyes = torch.arange(generator.eye_classes).repeat_interleave(per_pair).repeat(generator.hair_classes)
-    noise = torch.randn(len(hair), generator.noise_dim, generator=rng) * noise_scale
     generator.eval()
-    images = torch.cat([generator(z, h, e) for z, h, e in zip(noise.split(batch_size), hair.split(batch_size), eyes.split(batch_size))])
-    return images, hair, eyes
+    if styled(generator):
+        noise = torch.randn(len(hair), generator.latent_dim, generator=rng)
+        draw = functools.partial(generator, truncation=noise_scale, noise="fixed")
+        images = [draw(z, hair=h, eyes=e) for z, h, e in zip(noise.split(batch_size), hair.split(batch_size), eyes.split(batch_size))]
+    else:
+        noise = torch.randn(len(hair), generator.noise_dim, generator=rng) * noise_scale
+        images = [generator(z, h, e) for z, h, e in zip(noise.split(batch_size), hair.split(batch_size), eyes.split(batch_size))]
+    return torch.cat(images), hair, eyes
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:
@@ -196,7 +216,7 @@ def real_subset(held: TaggedFaces, count: int) -> torch.Tensor:
     return held.images[torch.linspace(0, len(held) - 1, count).round().long()]
 
 
-def evaluate(generator: Generator, classifier: AttributeClassifier, held: TaggedFaces, per_pair: int = 10, fid_samples: int = 1200, fid_real: int = 1190, cache: Path | None = None, diversity_pairs: int = 12, log=print) -> dict:
+def evaluate(generator: AvatarGenerator, classifier: AttributeClassifier, held: TaggedFaces, per_pair: int = 10, fid_samples: int = 1200, fid_real: int = 1190, cache: Path | None = None, diversity_pairs: int = 12, log=print) -> dict:
     started = time.time()
     images, hair, eyes = sample_every_pair(generator, per_pair)
     hair_pred, eyes_pred = classify(classifier, images)
@@ -227,7 +247,7 @@ GRID_PAIRS = (("blue", "red"), ("blonde", "green"), ("black", "blue"), ("pink", 
               ("white", "aqua"), ("red", "yellow"), ("brown", "brown"), ("green", "orange"))
 
 
-def comparison_grid(generators: list[Generator], faces: int = 8, seed: int = 7, trunc: float = 0.8) -> Image.Image:
+def comparison_grid(generators: list[AvatarGenerator], faces: int = 8, seed: int = 7, trunc: float = 0.8) -> Image.Image:
     """One row per colour pair of GRID_PAIRS: `faces` avatars of each generator side by side, the
     same recipe (so the same noise) for every generator, a wider gap between generators."""
     from cartoon.acgan import Recipe, avatars
@@ -273,7 +293,8 @@ def parse_args(argv=None):
     parser.add_argument("--cache", default="runs/acgan-eval/inception.pt", help="Inception features of the held-out faces and the last evaluations' samples")
     parser.add_argument("--output", help="write the report as JSON here")
     parser.add_argument("--grid", metavar="PNG", help="only write 8 colour pairs × 8 faces of --weights (and of --against, beside)")
-    parser.add_argument("--against", metavar="FOLDER", help="with --grid: a second generator shown to the right")
+    parser.add_argument("--against", metavar="FOLDER", help="a second generator: measured the same way after --weights, "
+                        "or with --grid shown to the right")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -291,16 +312,20 @@ def main(argv=None) -> int:
         (classifier_dir / "accuracy.json").write_text(json.dumps(ceiling, indent=1))
         print(json.dumps(ceiling, indent=1))
         return 0
-    generator = Generator.from_pretrained(args.weights).eval()
+    generator = load_avatar_generator(args.weights)
     if args.grid:
-        shown = [generator] + ([Generator.from_pretrained(args.against).eval()] if args.against else [])
+        shown = [generator] + ([load_avatar_generator(args.against)] if args.against else [])
         Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
         comparison_grid(shown).save(args.grid)
         print(f"grid -> {args.grid}")
         return 0
     classifier = load_classifier(classifier_dir)
     report = {"weights": args.weights, "classifier_ceiling": classifier_accuracy(classifier, held)}
-    report.update(evaluate(generator, classifier, held, args.per_pair, args.fid_samples, args.fid_real, Path(args.cache) if args.cache else None))
+    measure = functools.partial(evaluate, classifier=classifier, held=held, per_pair=args.per_pair, fid_samples=args.fid_samples,
+                                fid_real=args.fid_real, cache=Path(args.cache) if args.cache else None)
+    report.update(measure(generator))
+    if args.against:  # the same measurement of another generator, so the two sit side by side
+        report["against"] = {"weights": args.against, **measure(load_avatar_generator(args.against))}
     publish(report, args.output)
     return 0
 

@@ -33,6 +33,8 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 
+from cartoon.runtime import PRECISIONS
+
 ACTIVATION_GAIN = math.sqrt(2)  # keeps a leaky ReLU's output variance near its input's
 # what the colour condition adds to the state dicts: absent from unconditional weights
 CONDITION_PARTS = ("mapping.embed.", "mapping.condition_in.", "pair_w_avg", "hair.", "eyes.")
@@ -243,11 +245,16 @@ class Generator(nn.Module, PyTorchModelHubMixin):
 
     def __init__(self, resolution: int = 64, latent_dim: int = 256, mapping_layers: int = 4, max_channels: int = 64,
                  channel_base: int = 4096, mapping_lr_mul: float = 0.01, noise_seed: int = 0, hair_classes: int = 0,
-                 eye_classes: int = 0):
+                 eye_classes: int = 0, render_precision: str = "fp32"):
+        """`render_precision`: how the avatar sampler (`cartoon.acgan.render`) computes a conditional
+        generator's faces, part of what its recipes' pixels are: "bf16" (autocast, channels-last;
+        about twice as fast here) or "fp32"."""
         super().__init__()
         if (hair_classes > 0) != (eye_classes > 0):
             raise ValueError(f"a colour condition needs both hair and eye classes, not {hair_classes} and {eye_classes}")
-        self.hair_classes, self.eye_classes = hair_classes, eye_classes
+        if render_precision not in PRECISIONS:
+            raise ValueError(f"render_precision must be one of {', '.join(PRECISIONS)}, not {render_precision!r}")
+        self.hair_classes, self.eye_classes, self.render_precision = hair_classes, eye_classes, render_precision
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError(f"resolution must be a power of two from 8, not {resolution}")
         self.latent_dim = latent_dim

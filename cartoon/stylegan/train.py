@@ -81,7 +81,10 @@ def build_models(args, device) -> dict:
     """Generator, critic, EMA generator and both optimisers, in the run's memory order."""
     fmt = memory_format(args)
     classes = dict(hair_classes=len(HAIR_COLOURS), eye_classes=len(EYE_COLOURS)) if args.condition == "colours" else {}
-    generator = Generator(args.resolution, args.latent_dim, args.mapping_layers, args.max_channels, **classes).to(device, memory_format=fmt)
+    # avatars (the conditional generator's use) are drawn in the precision the run trained in
+    avatar = dict(render_precision=args.precision) if classes else {}
+    generator = Generator(args.resolution, args.latent_dim, args.mapping_layers, args.max_channels, **classes, **avatar)
+    generator = generator.to(device, memory_format=fmt)
     discriminator = Discriminator(args.resolution, args.max_channels, **classes).to(device, memory_format=fmt)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     # the critic steps once more every r1_every steps: Adam's rate and decays shrink to match (StyleGAN2)

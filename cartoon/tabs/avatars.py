@@ -12,22 +12,29 @@ from cartoon.tabs.shared import MODEL_QUEUE, png_download, weights_missing
 
 def avatar_tab() -> gr.Textbox:
     """The Avatar tab; returns the textbox holding the recipe of the face last picked in its grid."""
-    from cartoon.acgan import EYE_COLOURS, HAIR_COLOURS, MAX_FACES, MAX_SEED, RANDOM, Recipe, avatars
+    from cartoon.acgan import EYE_COLOURS, HAIR_COLOURS, MAX_FACES, MAX_SEED, MODEL_VERSIONS, RANDOM, Recipe, avatars
     from cartoon.media import grid, upscale
 
-    @on_inference_threads
-    def draw(hair, eyes, seed, count, trunc, scale):
+    def show(recipe, scale):
+        """The tab's outputs for a recipe, drawn by the generator version it names."""
         try:
-            recipe = Recipe(hair, eyes, int(seed), int(count), round(float(trunc), 3))
             faces, own = avatars(recipe)
             sheet = upscale(grid(faces), int(scale))
         except ValueError as error:
             raise gr.Error(str(error), title="Cannot draw these avatars") from None
         except FileNotFoundError:
-            raise weights_missing("acgan") from None
+            raise weights_missing(MODEL_VERSIONS[recipe.version]) from None
         gallery = [(upscale(face, int(scale)), str(r)) for face, r in zip(faces, own)]
         message = f"{recipe.n} face{'s' if recipe.n > 1 else ''}. Click a face to get its own recipe (and use it in Interpolate)."
         return sheet, gallery, [str(r) for r in own], str(recipe), gr.DownloadButton(value=png_download(sheet, "avatars"), visible=True), message
+
+    @on_inference_threads
+    def draw(hair, eyes, seed, count, trunc, scale):
+        try:
+            recipe = Recipe(hair, eyes, int(seed), int(count), round(float(trunc), 3))
+        except ValueError as error:
+            raise gr.Error(str(error), title="Cannot draw these avatars") from None
+        return show(recipe, scale)
 
     @on_inference_threads
     def from_recipe(text, scale):
@@ -35,7 +42,8 @@ def avatar_tab() -> gr.Textbox:
             recipe = Recipe.parse(text)
         except ValueError as error:
             raise gr.Error(str(error), title="Cannot read this recipe") from None
-        return (recipe.hair, recipe.eyes, recipe.seed, recipe.n, recipe.trunc) + draw(recipe.hair, recipe.eyes, recipe.seed, recipe.n, recipe.trunc, scale)
+        # drawn by the version the recipe names, so an older recipe shows its own faces
+        return (recipe.hair, recipe.eyes, recipe.seed, recipe.n, recipe.trunc) + show(recipe, scale)
 
     def pick(recipes, evt: gr.SelectData):
         return recipes[evt.index]

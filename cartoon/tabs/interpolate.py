@@ -10,7 +10,7 @@ from cartoon.tabs.shared import MODEL_QUEUE, download_folder, weights_missing
 
 def interpolate_tab(picked: gr.Textbox):
     """The Interpolate tab; `picked` is the Avatar tab's picked-face recipe, offered as an endpoint."""
-    from cartoon.acgan import morph, walk
+    from cartoon.acgan import MODEL_VERSIONS, Recipe, first_face, morph, walk
     from cartoon.latent import MAX_FRAMES
     from cartoon.media import save_gif, save_video, strip, upscale, video_encoder
 
@@ -28,7 +28,7 @@ def interpolate_tab(picked: gr.Textbox):
         except ValueError as error:
             raise gr.Error(str(error), title="Cannot morph") from None
         except FileNotFoundError:
-            raise weights_missing("acgan") from None
+            raise weights_missing(MODEL_VERSIONS[first_face(start).version]) from None
         return export(result, scale, fps, "morph") + (f"{len(result)} frames, {mode}: colours move linearly. MP4 via imageio-ffmpeg's bundled ffmpeg." if video_encoder() else f"{len(result)} frames (no MP4 encoder installed).",)
 
     @on_inference_threads
@@ -38,7 +38,7 @@ def interpolate_tab(picked: gr.Textbox):
         except ValueError as error:
             raise gr.Error(str(error), title="Cannot walk") from None
         except FileNotFoundError:
-            raise weights_missing("acgan") from None
+            raise weights_missing(MODEL_VERSIONS[Recipe().version]) from None
         visited = "\n".join(f"- `{r}`" for r in endpoints)
         return export(result, scale, fps, "walk") + (f"A loop through {len(endpoints)} faces:\n{visited}",)
 
@@ -52,10 +52,10 @@ def interpolate_tab(picked: gr.Textbox):
         with gr.Row():
             with gr.Column(scale=1):
                 with gr.Row():
-                    start = gr.Textbox("acgan:v2;hair=blue;eyes=red;seed=7;n=1;trunc=0.8", label="Start recipe", scale=4)
+                    start = gr.Textbox(str(Recipe("blue", "red", 7, 1, 0.8)), label="Start recipe", scale=4)
                     start_pick = gr.Button("← picked face", scale=1, min_width=80)
                 with gr.Row():
-                    end = gr.Textbox("acgan:v2;hair=blonde;eyes=green;seed=42;n=1;trunc=0.8", label="End recipe", scale=4)
+                    end = gr.Textbox(str(Recipe("blonde", "green", 42, 1, 0.8)), label="End recipe", scale=4)
                     end_pick = gr.Button("← picked face", scale=1, min_width=80)
                 frames = gr.Slider(2, MAX_FRAMES, value=30, step=1, label="Frames")
                 mode = gr.Radio(["slerp", "lerp"], value="slerp", label="Noise interpolation")

@@ -82,7 +82,8 @@ def weights_missing(name: str) -> gr.Error:
     """What a handler raises when the registered model `name` has no weights installed."""
     from cartoon.whitebox import STYLES
 
-    owners = {"twingan": "The TwinGAN", "acgan": "The avatar generator's", "stylegan": "The style-based generator's"}
+    owners = {"twingan": "The TwinGAN", "stylegan": "The style-based generator's"}
+    owners |= {model: "The avatar generator's" for model in ("acgan", "acgan-v1", "acgan-v3")}
     owners |= {spec.model: f"The {style} style's" for style, spec in STYLES.items()}
     owner = owners[name]
     return gr.Error(f"{owner} weights are not installed (weights/{name}).", title="Model missing")
