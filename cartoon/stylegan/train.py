@@ -38,6 +38,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from cartoon.acgan.data import add_data_args, training_faces
+from cartoon.acgan.evaluate import GRID_PAIRS
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.augment import diff_augment
 from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
@@ -211,8 +212,6 @@ def grid_faces(ema: Generator, device) -> torch.Tensor:
     z = torch.randn(GRID_SIDE**2, ema.latent_dim, generator=torch.Generator().manual_seed(1234)).to(device)
     colours = {}
     if ema.conditional:
-        from cartoon.acgan.evaluate import GRID_PAIRS
-
         pairs = torch.tensor([(HAIR_COLOURS.index(h), EYE_COLOURS.index(e)) for h, e in GRID_PAIRS[:GRID_SIDE]])
         z = z[:GRID_SIDE].repeat(GRID_SIDE, 1)  # the same faces in every row
         colours = dict(hair=pairs[:, 0].repeat_interleave(GRID_SIDE).to(device), eyes=pairs[:, 1].repeat_interleave(GRID_SIDE).to(device))
