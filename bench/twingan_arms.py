@@ -27,8 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 ARMS = {
     "baseline": [],
-    "adalin": ["--norm", "adalin"],
-    "cam": ["--attention", "cam"],
     "critic-2-scales": ["--critic-scales", "2"],
     "width 16": ["--width", "16", "--max-width", "256"],
 }

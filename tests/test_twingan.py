@@ -1,5 +1,6 @@
 """TwinGAN: the domain switch, a short overfit, training state round trips, look-alike search."""
 
+import json
 import zipfile
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from PIL import Image
 from cartoon.images import ImageError, to_image
 from cartoon.twingan import anime_photo, square_tensor, to_anime
 from cartoon.twingan.gallery import Gallery, gallery_from_upload, open_gallery
-from cartoon.twingan.model import ANIME, HUMAN, AdaLIN, DomainNorm, DomainSwitch, Discriminator, MultiScaleCritic, TwinGAN
+from cartoon.twingan.model import ANIME, HUMAN, DomainNorm, Discriminator, MultiScaleCritic, TwinGAN
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -22,13 +23,13 @@ def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image, dtype=float)
 
 
-def tiny_model(norm="batch"):
+def tiny_model():
     torch.manual_seed(0)
-    return TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8, 16), norm=norm)
+    return TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8, 16))
 
 
 def domain_norms(model):
-    return [module for module in model.modules() if isinstance(module, DomainSwitch)]
+    return [module for module in model.modules() if isinstance(module, DomainNorm)]
 
 
 def randomise_domain_norms(model):
@@ -100,74 +101,31 @@ def test_reconstruction_after_a_short_overfit_beats_the_untrained_model():
     assert error() < 0.75 * untrained
 
 
-@pytest.mark.parametrize("norm", ["batch", "adalin"])
-def test_save_load_round_trip(tmp_path, norm):
-    model = tiny_model(norm).eval()
+def test_save_load_round_trip(tmp_path):
+    model = tiny_model().eval()
     randomise_domain_norms(model)
     model.save_pretrained(tmp_path)
     loaded = TwinGAN.from_pretrained(str(tmp_path), strict=True).eval()
     assert loaded.skip_resolutions == (8, 16) and loaded.resolution == 32
-    assert {type(m) for m in domain_norms(loaded)} == {AdaLIN if norm == "adalin" else DomainNorm}
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     assert torch.equal(model(images, ANIME), loaded(images, ANIME))
     assert torch.equal(model.embed(images), loaded.embed(images))
 
 
-def test_the_shipped_config_loads_and_a_removed_switch_is_refused():
+def test_the_shipped_config_loads_and_a_removed_switch_is_refused(tmp_path):
     # weights/twingan/config.json names its switch ("norm": "batch"), as every export does
     shipped = TwinGAN.from_pretrained(str(Path(__file__).parent.parent / "weights" / "twingan"), strict=True).eval()
     with torch.no_grad():
         assert shipped(torch.zeros(1, 3, 128, 128), ANIME).shape == (1, 3, 128, 128)
-    assert not any(isinstance(m, AdaLIN) for m in shipped.modules()) and shipped.attention is None
-    for removed in ("layer-instance", "demodulated"):
-        with pytest.raises(ValueError, match="batch norm"):
-            TwinGAN(resolution=32, norm=removed)
-
-
-def test_adalin_switches_and_blends_domains_per_image_in_training_too():
-    model = tiny_model("adalin").train()
-    randomise_domain_norms(model)
-    images = torch.rand(3, 3, 32, 32) * 2 - 1
-    human, anime = model(images, [HUMAN, ANIME])
-    halfway = model(images, 0.5)  # no running statistics: a blend is allowed while training
-    assert human.shape == anime.shape == halfway.shape == images.shape
-    assert (human - anime).abs().mean() > 1e-3
-    assert torch.equal(model(images, 0.0), human) and torch.equal(model(images, 1.0), anime)
-    # each norm's output is the two domains' outputs mixed, so the picture lies between them
-    assert 0 < (halfway - human).abs().mean() < (anime - human).abs().mean()
-    # per image: an image's output does not depend on the rest of its batch, in training as at inference
-    assert torch.allclose(model(images[:1], ANIME), anime[:1], atol=1e-5)
-    assert torch.allclose(model.eval()(images, ANIME), anime, atol=1e-6)
-
-
-def test_cam_attention_gives_each_output_its_classifiers_logits_and_blends_and_round_trips(tmp_path):
-    torch.manual_seed(0)
-    model = TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8, 16), attention="cam").eval()
-    images = torch.rand(2, 3, 32, 32) * 2 - 1
-    (human, human_logits), (anime, anime_logits) = model(images, [HUMAN, ANIME], cam_logits=True)
-    assert human.shape == anime.shape == images.shape and human_logits.shape == anime_logits.shape == (2, 2)
-    assert torch.equal(model(images, ANIME), anime) and not torch.equal(human_logits, anime_logits)
-    # the blend mixes each domain's attention as the switch mixes the norms; its ends are the domains
-    assert torch.equal(model(images, 1.0), anime) and model(images, 0.5).shape == images.shape
-    model.save_pretrained(tmp_path)
-    loaded = TwinGAN.from_pretrained(str(tmp_path), strict=True).eval()
-    assert loaded.attention is not None and torch.equal(loaded(images, ANIME), anime)
-    with pytest.raises(ValueError, match="attention"):
-        TwinGAN(resolution=32, attention="self")
-
-
-def test_adalin_learns_its_mix_of_instance_and_layer_norm_per_domain():
-    model = tiny_model("adalin").train()
-    model(torch.rand(4, 3, 32, 32) * 2 - 1, ANIME).square().mean().backward()
-    for norm in domain_norms(model):
-        assert norm.rho_logit.grad[HUMAN].abs().sum() == 0 and norm.rho_logit.grad[ANIME].abs().sum() > 0
-    adalin = AdaLIN(4).eval()
-    x = torch.randn(2, 4, 8, 8) * torch.tensor([1.0, 3.0, 0.5, 2.0]).view(1, 4, 1, 1) + 5
-    with torch.no_grad():
-        adalin.rho_logit.fill_(30.0)  # all instance norm: every channel of every image at zero mean
-        assert torch.allclose(adalin(x, HUMAN).mean((2, 3)), torch.zeros(2, 4), atol=1e-4)
-        adalin.rho_logit.fill_(-30.0)  # all layer norm: channels keep their differences in spread
-        assert adalin(x, HUMAN).std((2, 3))[:, 1].min() > 2 * adalin(x, HUMAN).std((2, 3))[:, 2].max()
+    for removed in ({"norm": "layer-instance"}, {"norm": "demodulated"}, {"norm": "adalin"}, {"attention": "cam"}):
+        with pytest.raises(ValueError, match="lost and was removed"):
+            TwinGAN(resolution=32, **removed)
+    # an export of a removed design says so on loading, rather than loading half its weights
+    tiny_model().save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "attention": "cam"}))
+    with pytest.raises(ValueError, match="attention='cam'"):
+        TwinGAN.from_pretrained(str(tmp_path))
 
 
 def test_a_wide_whole_picture_keeps_its_edges_unstretched():
@@ -195,6 +153,9 @@ def test_shapes_and_bad_sizes():
         model(torch.zeros(1, 3, 64, 64), ANIME)
     with pytest.raises(ValueError, match="power of two"):
         TwinGAN(resolution=100)
+    with pytest.raises(ValueError, match="eval"):  # a batch would update both domains' running statistics
+        model.train()(torch.zeros(2, 3, 32, 32), 0.5)
+    model.eval()
     assert to_anime(Image.new("RGB", (50, 70), "pink"), model=model).size == (32, 32)
 
 

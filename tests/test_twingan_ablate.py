@@ -10,7 +10,7 @@ from PIL import Image
 
 from cartoon import data
 from cartoon.twingan import ablate
-from cartoon.twingan.model import AdaLIN, MultiScaleCritic
+from cartoon.twingan.model import MultiScaleCritic
 from cartoon.twingan.train import main as train_main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -46,12 +46,12 @@ def harness(*flags):
 
 
 def test_an_arm_trains_is_scored_on_held_out_faces_writes_its_row_and_resumes(project_data, capsys):
-    row = harness("--arm", "adalin", "--steps", "2", "--norm", "adalin", "--critic-scales", "2", *TINY)
-    assert row["steps"] == 2 and row["size"] == 32 and row["norm"] == "adalin"
+    row = harness("--arm", "two-scales", "--steps", "2", "--critic-scales", "2", *TINY)
+    assert row["steps"] == 2 and row["size"] == 32
     assert row["seconds_trained"] > 0 and row["seconds_per_step"] == row["seconds_trained"] / 2
-    assert row["trainer_flags"][:4] == ["--norm", "adalin", "--critic-scales", "2"]
+    assert row["trainer_flags"][:2] == ["--critic-scales", "2"]
     # scored on the held-out faces only (every selfie and portrait, 3 UTKFace faces) by the evaluation the long run uses
-    scores = json.loads((project_data / "runs/ablate-adalin/eval.json").read_text())
+    scores = json.loads((project_data / "runs/ablate-two-scales/eval.json").read_text())
     assert scores["resolution"] == 32 and scores["held_out"] == {"selfie_photos": 4, "anime": 4, "anime_strict": 4, "utkface": 3}
     assert row["selfie_kid_x100"] == scores["selfie"]["kid_x100"] and np.isfinite(row["anime_to_human_kid_x100"])
     # no made-up portrait is listed as a near-duplicate, so the strict reference is the whole held-out set
@@ -59,22 +59,21 @@ def test_an_arm_trains_is_scored_on_held_out_faces_writes_its_row_and_resumes(pr
     rows = [json.loads(line) for line in (project_data / "runs/ablate/results.jsonl").read_text().splitlines()]
     assert rows == [json.loads(json.dumps(row))]
     printed = capsys.readouterr().out
-    assert ablate.MARKDOWN_HEADER in printed and "| adalin | 32² | 2 (" in printed
+    assert ablate.MARKDOWN_HEADER in printed and "| two-scales | 32² | 2 (" in printed
 
-    payload = torch.load(project_data / "runs/ablate-adalin/checkpoint.pt", map_location="cpu", weights_only=True)
-    assert payload["config"]["norm"] == "adalin" and payload["critic_config"]["critic_scales"] == 2
-    assert any(key.startswith("norm1.rho_logit") or "rho_logit" in key for key in payload["ema"])
+    payload = torch.load(project_data / "runs/ablate-two-scales/checkpoint.pt", map_location="cpu", weights_only=True)
+    assert payload["critic_config"]["critic_scales"] == 2
     assert any(key.startswith("0.critics.1.") for key in payload["critics"])  # each domain's ½× critic
 
-    # a killed arm goes on as it was started (its switch and critics from RUN/ablate.json), to a new budget
+    # a killed arm goes on as it was started (its critics from RUN/ablate.json), to a new budget
     with pytest.raises(SystemExit, match="--resume"):
-        harness("--arm", "adalin", "--steps", "3")
-    again = harness("--arm", "adalin", "--resume", "--steps", "3", "--against", "runs/ablate-adalin")
-    assert again["steps"] == 3 and again["norm"] == "adalin" and again["trainer_flags"] == row["trainer_flags"]
+        harness("--arm", "two-scales", "--steps", "3")
+    again = harness("--arm", "two-scales", "--resume", "--steps", "3", "--against", "runs/ablate-two-scales")
+    assert again["steps"] == 3 and again["trainer_flags"] == row["trainer_flags"]
     # paired with an arm (here itself, so every difference is nil) on the same faces, with a picture of both
     assert again["against"]["selfie2anime photos"]["kid_x100_difference"] == pytest.approx(0, abs=1e-9)
-    assert (project_data / "runs/ablate-adalin/eval.png").is_file() and "(+0.00 [+0.00, +0.00] against" in capsys.readouterr().out
-    log = [json.loads(line)["step"] for line in (project_data / "runs/ablate-adalin/log.jsonl").read_text().splitlines()]
+    assert (project_data / "runs/ablate-two-scales/eval.png").is_file() and "(+0.00 [+0.00, +0.00] against" in capsys.readouterr().out
+    log = [json.loads(line)["step"] for line in (project_data / "runs/ablate-two-scales/log.jsonl").read_text().splitlines()]
     assert log == [1, 2, 3]
     assert len((project_data / "runs/ablate/results.jsonl").read_text().splitlines()) == 2
 
@@ -97,23 +96,11 @@ def test_the_trainer_stops_at_its_minutes_and_a_resume_spends_only_what_is_left(
     assert torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["step"] == 3
 
 
-def test_a_run_built_with_the_redesign_switches_builds_them():
+def test_a_run_with_two_critic_scales_builds_a_multi_scale_critic_per_domain():
     from cartoon.twingan.checkpoint import build_models
     from cartoon.twingan.train import build_parser
 
-    args = build_parser().parse_args(["--resolution", "32", "--width", "8", "--max-width", "32", "--norm", "adalin", "--critic-scales", "2"])
-    generator, critics = build_models(args)
-    assert any(isinstance(m, AdaLIN) for m in generator.modules()) and generator.attention is None
+    args = build_parser().parse_args(["--resolution", "32", "--width", "8", "--max-width", "32", "--critic-scales", "2"])
+    _, critics = build_models(args)
     assert all(isinstance(c, MultiScaleCritic) for c in critics)
     assert critics[0](torch.zeros(2, 3, 32, 32)).shape == (2, 2)
-
-
-def test_cam_attention_trains_its_classifier_and_a_resume_keeps_it(project_data):
-    run = project_data / "cam"
-    common = TINY + ["--resolution", "32", "--run-dir", str(run), "--threads", "1", "--attention", "cam"]
-    train_main(common + ["--steps", "2"])
-    train_main(TINY + ["--resolution", "32", "--run-dir", str(run), "--threads", "1", "--steps", "3", "--resume"])
-    payload = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert payload["config"]["attention"] == "cam" and "attention.average_weight" in payload["ema"]
-    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records] == [1, 2, 3] and all(r["loss_cam"] > 0 for r in records)

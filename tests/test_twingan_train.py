@@ -236,6 +236,23 @@ def test_an_export_carries_the_training_state_and_resume_from_goes_on_from_it(tr
                for name in parameters)
 
 
+def test_a_run_or_export_of_a_removed_design_is_refused_before_any_state_loads(trained, tmp_path):
+    # AdaLIN and CAM lost at 64² and were removed: what they saved says so, not a missing-weights traceback
+    run, exported = tmp_path / "run", tmp_path / "export"
+    run.mkdir()
+    payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    torch.save({**payload, "config": {**payload["config"], "norm": "adalin"}}, run / "checkpoint.pt")
+    for flags in (["--resume", "--steps", "5"], ["--export", str(tmp_path / "none")] + NORM_BATCHES):
+        with pytest.raises(SystemExit, match="norm='adalin' was saved by a TwinGAN design that lost and was removed"):
+            train_main(["--run-dir", str(run)] + flags + MACHINE)
+    shutil.copytree(trained / "export", exported)
+    record = json.loads((exported / "training.json").read_text())
+    (exported / "training.json").write_text(json.dumps({**record, "args": {**record["args"], "attention": "cam"}}))
+    with pytest.raises(SystemExit, match="attention='cam'"):
+        train_main(["--resume-from", str(exported), "--run-dir", str(tmp_path / "went-on"), "--steps", "5"] + MACHINE)
+    assert not (tmp_path / "none").exists() and not (tmp_path / "went-on" / "checkpoint.pt").exists()
+
+
 def test_an_export_carries_the_feature_critics_and_how_the_run_began(trained, tmp_path):
     run, exported, still = tmp_path / "run", tmp_path / "export", tmp_path / "still"
     train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(run), "--steps", "2",
@@ -336,7 +353,7 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     saved = saved_model.state_dict()
     warmed = torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)
     config = json.loads((exported / "config.json").read_text())
-    assert warmed["config"] == {key: config.get(key) for key in ("resolution", "width", "max_width", "norm", "attention", "colour_classes")}
+    assert warmed["config"] == {key: config.get(key) for key in ("resolution", "width", "max_width", "colour_classes")}
     assert warmed["init_from"] == str(exported)
     # two critic steps; the average untouched, and the generator's weights (its batch-norm running
     # statistics follow the batches, as in any forward pass in training mode)

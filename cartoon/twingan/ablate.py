@@ -6,13 +6,11 @@ the long run is scored. Each arm appends one JSON row to runs/ablate/results.jso
 Markdown row for docs/twingan-experiments.md:
 
     python -m cartoon.twingan.ablate --arm baseline --minutes 60
-    python -m cartoon.twingan.ablate --arm adalin --minutes 60 --norm adalin
     python -m cartoon.twingan.ablate --arm wide --minutes 60 --width 16 --max-width 256
     python -m cartoon.twingan.ablate --arm critic-2-scales --minutes 60 --critic-scales 2
-    python -m cartoon.twingan.ablate --arm cam --minutes 60 --attention cam
     python -m cartoon.twingan.ablate --arm colour --minutes 60 --colour-condition
-    python -m cartoon.twingan.ablate --arm adalin --resume    # a killed arm goes on with what is left of its budget
-    python -m cartoon.twingan.ablate --arm adalin --resume --against runs/ablate-baseline   # and paired with the baseline
+    python -m cartoon.twingan.ablate --arm colour --resume    # a killed arm goes on with what is left of its budget
+    python -m cartoon.twingan.ablate --arm colour --resume --against runs/ablate-baseline   # and paired with the baseline
 
 Flags the harness does not know go to the trainer (model, critics, losses, data loading). The arm's
 size, budget and trainer flags are kept in RUN/ablate.json; `--resume` takes them from there, and a
@@ -38,7 +36,7 @@ UNBOUNDED_STEPS = 10**9  # with --minutes alone the clock ends the arm
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # no abbreviations: the trainer's --norm must not be read as this parser's --norm-batches
+    # no abbreviations: a trainer flag that begins like one of the harness's must still go to the trainer
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
     parser.add_argument("--arm", required=True, help="the arm's name, in its row and its default run folder")
     parser.add_argument("--size", type=int, default=64, help="the side the arm trains and is scored at")
@@ -104,7 +102,6 @@ def result_row(settings: dict, payload: dict, scores: dict, evaluation: dict) ->
     generator = TwinGAN(**payload["config"])
     return {
         "arm": settings["arm"], "size": settings["size"], "trainer_flags": settings["trainer_flags"],
-        "norm": payload["config"].get("norm", "batch"), "attention": payload["config"].get("attention"),
         "generator_parameters": sum(p.numel() for p in generator.parameters()),
         "steps": steps, "seconds_trained": seconds, "seconds_per_step": seconds / max(steps, 1),
         "selfie_kid_x100": selfie["kid_x100"], "selfie_kid_x100_std": selfie["kid_x100_std"], "selfie_fid": selfie["fid"],

@@ -13,25 +13,31 @@ from cartoon.training_state import export_training_state, read_training_state
 from cartoon.twingan.colour import COLOUR_CLASSES, random_colours
 from cartoon.twingan.data import anime_batch, training_batches, training_data, with_training_data
 from cartoon.twingan.losses import DOMAINS, build_feature_critics, translate_both_ways
-from cartoon.twingan.model import Discriminator, MultiScaleCritic, TwinGAN
+from cartoon.twingan.model import Discriminator, MultiScaleCritic, TwinGAN, removed_switch
 from cartoon.vgg import VGG16Features
 
 
 def model_config(args) -> dict:
-    # exports recorded before the switch, attention, colours and the critics' scales were options name none of them
-    return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width, "norm": getattr(args, "norm", "batch"),
-            "attention": getattr(args, "attention", None), "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None}
+    # exports recorded before colours and the critics' scales were options name neither
+    return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width,
+            "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None}
 
 
 def critic_config(args) -> dict:
     return {"critic_width": args.critic_width, "critic_max_width": args.critic_max_width, "critic_scales": getattr(args, "critic_scales", 1)}
 
 
+def refuse_removed_switches(config: dict) -> None:
+    """Stop a run, export or evaluation of a model saved with a switch since removed (AdaLIN, CAM) before any
+    state is half-loaded: `config` is its saved config or recorded arguments."""
+    if reason := removed_switch(config.get("norm", "batch"), config.get("attention")):
+        raise SystemExit(reason)
+
+
 def adopt_generator_config(args, config: dict) -> None:
-    """Build the generator as a saved one is built (its `config`), whatever the size and switch flags say.
-    Configs from before the switch was recorded in checkpoints are batch norm's."""
+    """Build the generator as a saved one is built (its `config`), whatever the size and colour flags say."""
+    refuse_removed_switches(config)
     args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
-    args.norm, args.attention = config.get("norm", "batch"), config.get("attention")
     args.colour_condition = bool(config.get("colour_classes"))
 
 
@@ -47,6 +53,7 @@ def build_models(args, device="cpu"):
 
 def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
     """The generator (`key` "generator") or its moving average ("ema") from a checkpoint payload."""
+    refuse_removed_switches(payload["config"])
     model = TwinGAN(**payload["config"])
     model.load_state_dict(payload[key])
     return model
@@ -101,6 +108,7 @@ def exported_state(folder) -> dict:
     """An export's training state as the payload of the checkpoint it was written from, its extras from the
     arguments it recorded."""
     payload = read_training_state(folder)
+    refuse_removed_switches(payload["args"])
     recorded = argparse.Namespace(**payload["args"])
     return {**payload, **checkpoint_extras(recorded), "feature_critic_weight": recorded.feature_critic_weight}
 

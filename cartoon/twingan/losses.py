@@ -35,8 +35,6 @@ class Translations(NamedTuple):
     anime_to_anime: torch.Tensor
     cycle_human: torch.Tensor  # human → anime → human
     cycle_anime: torch.Tensor  # anime → human → anime
-    # with attention: its classifier's logits that each input needs translating, in the four first passes' order
-    cam_logits: tuple[torch.Tensor, ...] | None = None
 
     def into(self, domain: int) -> torch.Tensor:
         """Everything generated into `domain`, as its critic is shown it: the reconstructions, then the translations."""
@@ -46,29 +44,15 @@ class Translations(NamedTuple):
         return self.anime_to_human if domain == HUMAN else self.human_to_anime
 
 
-def translate_both_ways(g, human: torch.Tensor, drawn: torch.Tensor, cam: bool = False, requested=None, drawn_colours=None) -> Translations:
+def translate_both_ways(g, human: torch.Tensor, drawn: torch.Tensor, requested=None, drawn_colours=None) -> Translations:
     """A training step's generator passes: each encoding decoded into both domains, then each
-    translation back (in this order, which is the order batch norm sees the batches in). With `cam`,
-    the first four passes' attention logits too. A colour-conditioned run asks the photos' anime
-    translations for the `requested` (hair, eyes) and the portraits' reconstructions and round trips
-    for their own tags, `drawn_colours`."""
-    if not cam:
-        human_to_human, human_to_anime = g(human, [HUMAN, ANIME], colours=requested)
-        anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME], colours=drawn_colours)
-        return Translations(human_to_human, human_to_anime, anime_to_human, anime_to_anime, g(human_to_anime, HUMAN),
-                            g(anime_to_human, ANIME, colours=drawn_colours))
-    (human_to_human, hh), (human_to_anime, ha) = g(human, [HUMAN, ANIME], cam_logits=True, colours=requested)
-    (anime_to_human, ah), (anime_to_anime, aa) = g(drawn, [HUMAN, ANIME], cam_logits=True, colours=drawn_colours)
+    translation back (in this order, which is the order batch norm sees the batches in). A
+    colour-conditioned run asks the photos' anime translations for the `requested` (hair, eyes) and
+    the portraits' reconstructions and round trips for their own tags, `drawn_colours`."""
+    human_to_human, human_to_anime = g(human, [HUMAN, ANIME], colours=requested)
+    anime_to_human, anime_to_anime = g(drawn, [HUMAN, ANIME], colours=drawn_colours)
     return Translations(human_to_human, human_to_anime, anime_to_human, anime_to_anime, g(human_to_anime, HUMAN),
-                        g(anime_to_human, ANIME, colours=drawn_colours), (hh, ha, ah, aa))
-
-
-def cam_loss(out: Translations) -> torch.Tensor:
-    """U-GAT-IT's generator CAM loss: the attention's classifier says an input needs translating into the
-    other domain (1) and not into its own (0)."""
-    needs = (0.0, 1.0, 1.0, 0.0)  # human→human, human→anime, anime→human, anime→anime
-    return sum(F.binary_cross_entropy_with_logits(logits.float(), torch.full_like(logits, target, dtype=torch.float))
-               for logits, target in zip(out.cam_logits, needs))
+                        g(anime_to_human, ANIME, colours=drawn_colours))
 
 
 def pixel_losses(out: Translations, human: torch.Tensor, drawn: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,10 +8,6 @@ turns the same code into a human face or an anime face. One spectral-norm discri
 (or one per scale, `MultiScaleCritic`), and for training with pretrained features a `FeatureCritic`
 per domain beside it.
 
-The switch can instead be U-GAT-IT's AdaLIN (Kim et al. 2020; `norm="adalin"`): a learned per-domain
-mix of instance and layer norm under the same per-domain scale and shift, with no running statistics;
-and U-GAT-IT's class activation attention (CAM) can sit between the code and the generator.
-
 With `colour_classes=(hair, eyes)` the anime side is conditioned on hair and eye colour, as the
 seed's TwinGAN was on its tagger's tags: every switch adds to the anime domain's scale and shift a
 learned per-colour offset (conditional normalisation, `ColourOffsets`), zero at the start, so a
@@ -22,7 +18,6 @@ Domains: 0 = human, 1 = anime. Images are (N, 3, R, R) in [-1, 1].
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -32,6 +27,8 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 HUMAN, ANIME = 0, 1
+# The last commit that still builds the 64² arms' AdaLIN switch and CAM attention, which lost (docs/twingan-experiments.md).
+LAST_WITH_ADALIN_AND_CAM = "81f239b"
 
 
 def _widths(resolution: int, width: int, max_width: int) -> dict[int, int]:
@@ -65,20 +62,22 @@ class ColourOffsets(nn.Module):
         return offsets.chunk(2, 1)
 
 
-class DomainSwitch(nn.Module):
-    """A normalisation followed by a scale and shift chosen per output domain: the switch.
+class DomainNorm(nn.Module):
+    """Batch norm with running statistics per output domain, then a scale and shift chosen per domain: the switch.
 
-    Subclasses say how `normalise(x, domain)` normalises; the forward pass picks or blends domains.
     With `colour_classes` the anime domain's scale and shift also depend on the colours asked for.
+    Training normalises each batch by itself and inference by the running estimates, so the critics
+    judge outputs made one way and the model ships making them another, unless the trainer freezes
+    the statistics (`--freeze-norm-statistics`: these modules stay in eval mode and training uses
+    the estimates).
     """
-
-    blends_in_training = True
 
     def __init__(self, channels: int, domains: int = 2, colour_classes: Sequence[int] | None = None):
         super().__init__()
         self.scale = nn.Parameter(torch.ones(domains, channels))
         self.shift = nn.Parameter(torch.zeros(domains, channels))
         self.colours = ColourOffsets(channels, *colour_classes) if colour_classes else None
+        self.norms = nn.ModuleList(nn.BatchNorm2d(channels, affine=False) for _ in range(domains))
 
     def forward(self, x: torch.Tensor, domain, colours=None) -> torch.Tensor:
         """`domain` is an index, or a float t in [0, 1]: the two domains' outputs mixed (1 - t) : t.
@@ -87,7 +86,7 @@ class DomainSwitch(nn.Module):
         `colours` (hair, eyes) index tensors condition the anime domain of a colour-conditioned switch.
         """
         if isinstance(domain, float) and not domain.is_integer():
-            if self.training and not self.blends_in_training:  # one batch would update both domains' running statistics
+            if self.training:  # one batch would update both domains' running statistics
                 raise ValueError("a blended domain is for inference: call .eval() first")
             return torch.lerp(self(x, 0), self(x, 1, colours), domain)
         domain = int(domain)
@@ -95,74 +94,19 @@ class DomainSwitch(nn.Module):
         if domain == ANIME and self.colours is not None and colours is not None:
             scale_offset, shift_offset = self.colours(colours)
             scale, shift = scale + scale_offset, shift + shift_offset
-        return self.normalise(x, domain) * scale + shift
+        return self.norms[domain](x) * scale + shift
 
 
-class DomainNorm(DomainSwitch):
-    """Batch norm with running statistics per output domain.
-
-    Training normalises each batch by itself and inference by the running estimates, so the critics
-    judge outputs made one way and the model ships making them another, unless the trainer freezes
-    the statistics (`--freeze-norm-statistics`: these modules stay in eval mode and training uses
-    the estimates).
-    """
-
-    blends_in_training = False
-
-    def __init__(self, channels: int, domains: int = 2, colour_classes: Sequence[int] | None = None):
-        super().__init__(channels, domains, colour_classes)
-        self.norms = nn.ModuleList(nn.BatchNorm2d(channels, affine=False) for _ in range(domains))
-
-    def normalise(self, x, domain: int):
-        return self.norms[domain](x)
-
-
-class AdaLIN(DomainSwitch):
-    """U-GAT-IT's adaptive layer-instance norm with the domain as its style: per domain a per-channel
-    share rho of instance norm (each channel of each image on its own, which lets a domain set its own
-    contrast) against layer norm (the image as a whole, which keeps the photo's global tone).
-
-    U-GAT-IT clips rho to [0, 1] after each step; a sigmoid keeps it there without a trainer hook.
-    Per image, with no running statistics: training and inference normalise alike.
-    """
-
-    RHO_START = 0.9  # U-GAT-IT's AdaLIN starts mostly instance norm
-
-    def __init__(self, channels: int, domains: int = 2, colour_classes: Sequence[int] | None = None):
-        super().__init__(channels, domains, colour_classes)
-        self.rho_logit = nn.Parameter(torch.full((domains, channels), math.log(self.RHO_START / (1 - self.RHO_START))))
-
-    def normalise(self, x, domain: int):
-        rho = torch.sigmoid(self.rho_logit[domain]).view(1, -1, 1, 1)
-        return rho * F.instance_norm(x) + (1 - rho) * F.layer_norm(x, x.shape[1:])  # not lerp: autocast gives the two norms different dtypes
-
-
-NORMS = {"batch": DomainNorm, "adalin": AdaLIN}
-
-
-class ClassActivationAttention(nn.Module):
-    """U-GAT-IT's CAM on the shared code, one per output domain: a classifier on the code's average- and
-    max-pooled channels tells whether the image still needs translating into that domain (it came from
-    the other), and its weights then scale the code's channels, so the generator dwells on what tells
-    the domains apart. `forward` gives the attended code and the classifier's two logits, (N, 2).
-    """
-
-    def __init__(self, channels: int, domains: int = 2):
-        super().__init__()
-        bound = channels**-0.5  # nn.Linear's initial range, as U-GAT-IT's classifiers start
-        self.average_weight = nn.Parameter(torch.empty(domains, channels).uniform_(-bound, bound))
-        self.max_weight = nn.Parameter(torch.empty(domains, channels).uniform_(-bound, bound))
-        self.mix = nn.ModuleList(nn.Conv2d(2 * channels, channels, 1) for _ in range(domains))
-
-    def forward(self, code: torch.Tensor, domain) -> tuple[torch.Tensor, torch.Tensor]:
-        if isinstance(domain, float) and not domain.is_integer():  # a blended switch attends as both, mixed
-            (low, low_logits), (high, high_logits) = self(code, 0), self(code, 1)
-            return torch.lerp(low, high, domain), torch.lerp(low_logits, high_logits, domain)
-        domain = int(domain)
-        average, peak = self.average_weight[domain], self.max_weight[domain]
-        logits = torch.stack([code.mean((2, 3)) @ average, code.amax((2, 3)) @ peak], 1)
-        attended = torch.cat([code * average.view(1, -1, 1, 1), code * peak.view(1, -1, 1, 1)], 1)
-        return F.leaky_relu(self.mix[domain](attended), 0.2), logits
+def removed_switch(norm: str = "batch", attention: str | None = None) -> str | None:
+    """Why a saved config's domain switch or attention is not built (None: it is, per-domain batch norm
+    without attention). The others lost and were removed, so a config naming one is refused rather than
+    half-loaded."""
+    if norm == "batch" and attention is None:
+        return None
+    named = f"norm={norm!r}" if norm != "batch" else f"attention={attention!r}"
+    return (f"{named} was saved by a TwinGAN design that lost and was removed: only per-domain batch norm without "
+            f"attention is built now (docs/twingan-experiments.md; commit {LAST_WITH_ADALIN_AND_CAM} still builds AdaLIN "
+            f"and CAM, 39e6b49 the older switches)")
 
 
 class EncoderBlock(nn.Module):
@@ -183,13 +127,12 @@ class EncoderBlock(nn.Module):
 class GeneratorBlock(nn.Module):
     """Double the resolution, join the encoder's skip features, two 3×3 convolutions with domain norm."""
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int, norm: type[DomainSwitch] = DomainNorm,
-                 colour_classes: Sequence[int] | None = None):
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int, colour_classes: Sequence[int] | None = None):
         super().__init__()
         self.conv1 = nn.Conv2d(in_channels + skip_channels, out_channels, 3, padding=1)
-        self.norm1 = norm(out_channels, domains, colour_classes)
+        self.norm1 = DomainNorm(out_channels, domains, colour_classes)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.norm2 = norm(out_channels, domains, colour_classes)
+        self.norm2 = DomainNorm(out_channels, domains, colour_classes)
 
     def forward(self, x, skip, domain, colours=None):
         x = F.interpolate(x, scale_factor=2, mode="nearest")
@@ -202,10 +145,8 @@ class GeneratorBlock(nn.Module):
 class TwinGAN(nn.Module, PyTorchModelHubMixin):
     """Shared encoder + domain-switched generator; `forward(images, domain)` translates into `domain`.
 
-    `norm` is the domain switch, "batch" (the shipped weights') or "adalin", and is in every saved
-    config.json. The per-image LIN and demodulated switches lost (docs/twingan-experiments.md), so a
-    config naming one is refused rather than half-loaded. `attention="cam"` puts U-GAT-IT's class
-    activation attention between the code and the generator (None: none, as shipped).
+    `norm` and `attention` are in saved configs from when the switch had rivals: "batch" and None are
+    built, and a config naming a removed design is refused (`removed_switch`).
     `colour_classes=(hair, eyes)` conditions the anime side on colour indices (None: unconditioned, as shipped).
     """
 
@@ -214,10 +155,8 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError("resolution must be a power of two ≥ 8")
-        if norm not in NORMS:
-            raise ValueError(f"the domain switch is batch norm or AdaLIN ({', '.join(NORMS)}); norm={norm!r} is not built")
-        if attention not in (None, "cam"):
-            raise ValueError(f"attention is None or 'cam', not {attention!r}")
+        if reason := removed_switch(norm, attention):
+            raise ValueError(reason)
         self.resolution = resolution
         self.colour_classes = tuple(colour_classes) if colour_classes else None  # a saved config.json holds a list
         self.skip_resolutions = tuple(skip_resolutions)
@@ -231,15 +170,14 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
             self.encoder[str(res)] = EncoderBlock(widths[res], widths[res // 2])
             res //= 2
         self.bottleneck = nn.Conv2d(widths[4], widths[4], 3, padding=1)
-        self.attention = ClassActivationAttention(widths[4], domains) if attention else None
 
         self.start = nn.Conv2d(widths[4], widths[4], 3, padding=1)
-        self.start_norm = NORMS[norm](widths[4], domains, self.colour_classes)
+        self.start_norm = DomainNorm(widths[4], domains, self.colour_classes)
         self.generator = nn.ModuleDict()
         res = 8
         while res <= resolution:
             skip = widths[res] if res in self.skip_resolutions else 0
-            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains, NORMS[norm], self.colour_classes)
+            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains, self.colour_classes)
             res *= 2
         self.to_rgb = nn.Conv2d(widths[resolution], 3, 1)
         for module in self.modules():
@@ -261,29 +199,24 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
                 skips[int(res)] = skip
         return self.bottleneck(x), skips  # linear: a code centred near zero, good for cosine search
 
-    def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float, cam_logits: bool = False, colours=None):
-        logits = None
-        if self.attention is not None:
-            code, logits = self.attention(code, domain)
+    def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float, colours=None):
         x = F.leaky_relu(self.start_norm(self.start(code), domain, colours), 0.2)
         for res, block in self.generator.items():
             x = block(x, skips.get(int(res)), domain, colours)
-        image = torch.tanh(self.to_rgb(x))
-        return (image, logits) if cam_logits else image
+        return torch.tanh(self.to_rgb(x))
 
-    def forward(self, images: torch.Tensor, domain, cam_logits: bool = False, colours=None):
+    def forward(self, images: torch.Tensor, domain, colours=None):
         """Translate into `domain`; a list of domains gives a list of outputs from one shared encoding.
 
         A float domain t in [0, 1] blends the switch itself, human (0) to anime (1), layer by layer:
-        the translation's strength. With `cam_logits` (for training a model with attention), each
-        output is (image, the attention classifier's logits that the input needs translating into it).
-        `colours`, (hair, eyes) class-index tensors of shape (N,) or (1,), is the anime side's colour
-        request for a colour-conditioned model; without one, every colour is kept (no offsets).
+        the translation's strength. `colours`, (hair, eyes) class-index tensors of shape (N,) or (1,),
+        is the anime side's colour request for a colour-conditioned model; without one, every colour is
+        kept (no offsets).
         """
         code, skips = self.encode(images)
         if isinstance(domain, (int, float)):
-            return self.decode(code, skips, domain, cam_logits, colours)
-        return [self.decode(code, skips, d, cam_logits, colours) for d in domain]
+            return self.decode(code, skips, domain, colours)
+        return [self.decode(code, skips, d, colours) for d in domain]
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised mean-pooled bottleneck: where look-alikes are searched, for both domains."""

@@ -1,6 +1,6 @@
 """The TwinGAN trainer's flags: data, model and critics, losses, schedule, export.
 
-A `--resume` keeps the checkpoint's data, sizes and switches whatever the flags here say
+A `--resume` keeps the checkpoint's data, sizes and colour condition whatever the flags here say
 (`cartoon.twingan.checkpoint.adopt_generator_config`); `--resume-from` takes an export's recorded
 arguments as the defaults (`parse_args`).
 """
@@ -11,7 +11,6 @@ import argparse
 
 from cartoon.training import add_common_args
 from cartoon.training_state import parse_resumable
-from cartoon.twingan.model import NORMS
 
 
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -25,12 +24,6 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
-    parser.add_argument("--norm", choices=sorted(NORMS), default="batch", help="the generator's domain switch: per-domain "
-                        "batch norm (the shipped model) or U-GAT-IT's AdaLIN (per-domain mix of instance and layer norm)")
-    parser.add_argument("--attention", choices=["cam"], help="U-GAT-IT's class activation attention on the code, "
-                        "per output domain (default: none, as shipped)")
-    parser.add_argument("--cam-weight", type=float, default=1000.0, help="with --attention cam: weight of its "
-                        "classifier's loss (U-GAT-IT's 1000)")
     parser.add_argument("--colour-condition", action="store_true", help="condition the anime side on hair and eye "
                         "colour (cartoon.twingan.colour): portraits are reconstructed with their tags, photos translated "
                         "with random requests, and the colour classifier holds the translations to them")

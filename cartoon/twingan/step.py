@@ -18,7 +18,6 @@ from cartoon.twingan.losses import (
     RECONSTRUCTION_WEIGHT,
     SourceTerms,
     build_feature_critics,
-    cam_loss,
     critic_loss,
     diff_augment,
     feature_activations,
@@ -92,7 +91,7 @@ class TrainingStep:
         training_generator = step >= args.critic_warmup
 
         with torch.set_grad_enabled(training_generator), autocast(args, self.device):
-            out = translate_both_ways(self.g, human, drawn, cam=self.generator.attention is not None, requested=requested, drawn_colours=drawn_colours)
+            out = translate_both_ways(self.g, human, drawn, requested=requested, drawn_colours=drawn_colours)
         fakes = {d: out.into(d) for d in DOMAINS}
 
         # What the feature critics see of the translations (only those: reconstructions are held to their
@@ -134,12 +133,11 @@ class TrainingStep:
             loss_feature = (-sum(scores.mean() for d in activations for scores in feature_critics[d](activations[d]))
                             if activations else torch.zeros(()))
             loss_recon, loss_cycle = pixel_losses(out, human, drawn)
-            loss_cam = cam_loss(out) if out.cam_logits is not None else torch.zeros(())
             loss_colour = colour_loss(self.judge, out.human_to_anime, requested) if self.judge is not None else torch.zeros(())
             # Unaugmented, the feature critics' activations are the source terms' own: no second VGG pass.
             held = self.source_terms(out, reals, (activations, real_activations) if feature_critics is not None and not self.augmenting else None)
             loss_g = (loss_gan + args.feature_critic_weight * loss_feature + RECONSTRUCTION_WEIGHT * loss_recon
-                      + CYCLE_WEIGHT * loss_cycle + args.cam_weight * loss_cam + args.colour_weight * loss_colour
+                      + CYCLE_WEIGHT * loss_cycle + args.colour_weight * loss_colour
                       + self.source_terms.weighted(held))
         if training_generator:
             self.opt_g.zero_grad(set_to_none=True)
@@ -150,4 +148,4 @@ class TrainingStep:
             decay = args.ema_decay if self.fine_tuning else min(args.ema_decay, (1 + step) / (10 + step))
             update_ema(self.ema, self.generator, decay)
         return dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature, loss_recon=loss_recon,
-                    loss_cycle=loss_cycle, loss_cam=loss_cam, loss_colour=loss_colour, **{f"loss_{name}": loss for name, loss in held.items()})
+                    loss_cycle=loss_cycle, loss_colour=loss_colour, **{f"loss_{name}": loss for name, loss in held.items()})

@@ -1,7 +1,14 @@
 """Train TwinGAN on two folders of faces, human photos and anime portraits, and export it for the app.
 
-From scratch, on the project's data (the train splits of the selfie2anime photos with UTKFace and of
-its anime portraits) into runs/twingan, then resumed with a falling rate and no augmentation:
+The design the 64² arms chose (docs/twingan-experiments.md), wide and colour-conditioned, from scratch
+on the project's data (the train splits of the selfie2anime photos with UTKFace and of its anime
+portraits), resumed each session with `--resume`:
+
+    python -m cartoon.twingan.train --run-dir runs/twingan-long --resolution 128 --width 16 --max-width 256 \\
+      --colour-condition --steps 30000 --threads 1
+
+The shipped weights' run, narrow and unconditioned, into runs/twingan, then resumed with a falling
+rate and no augmentation:
 
     python -m cartoon.twingan.train --threads 2 --steps 4850
     python -m cartoon.twingan.train --resume --diffaugment none --steps 8050 --lr-decay-from 6250
@@ -23,7 +30,7 @@ Export, score, and go on elsewhere:
     python -m cartoon.twingan.train --recalibrate FOLDER   # re-estimate a saved model's batch-norm statistics
 
 A `--resume` takes this command's flags (loss weights, rates, schedule) and the checkpoint's data
-folders, batch size, model and critic sizes and switches, feature critics (unless
+folders, batch size, model and critic sizes, colour condition, feature critics (unless
 `--feature-critic-weight` says otherwise) and how the run began: a fine-tune's average needs no
 warm-up, frozen statistics stay frozen. `--freeze-norm-statistics` on a `--resume` freezes them from
 there on, both models taking the statistics an export of the checkpoint would write. `--resume-from`
