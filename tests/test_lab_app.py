@@ -72,7 +72,7 @@ def test_lab_draws_a_recipe_and_reads_it_back(client):
     sefa = [0.0] * 10
     sefa[2] = -1.5
     face, recipe, download = client.predict(7, 0.7, "none", 2, "none", 2, True, 42, 3, "", 2, *sefa, api_name="/lab")
-    assert recipe == "stylegan:v1;seed=7;psi=0.7;dir=sefa2:-1.5;mix=42;cross=3"
+    assert recipe == "stylegan:v2;seed=7;psi=0.7;dir=sefa2:-1.5;mix=42;cross=3"
     assert Image.open(face).size == (32, 32) and download["value"].endswith(".png")
 
     seed, psi, edit_json, again, recipe_again, _ = client.predict(recipe, 2, api_name="/lab_recipe")
@@ -123,7 +123,7 @@ def test_lab_tab_in_the_browser(lab_url, tmp_path):
         panel = page.locator(".tabitem:visible")
         panel.locator("button.primary").first.click()
         recipe = panel.get_by_label("Recipe (paste one and press Enter to redraw it)")
-        page.wait_for_function("(box) => box.value.startsWith('stylegan:v1;seed=7')", arg=recipe.element_handle())
+        page.wait_for_function("(box) => box.value.startsWith('stylegan:v2;seed=7')", arg=recipe.element_handle())
         view = page.locator("#lab-feature-map img")
         view.wait_for()
         box = view.bounding_box()

@@ -18,6 +18,7 @@ from cartoon.stylegan.model import Generator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TAG_SAMPLES = 24
+EYE_SAMPLES = 16
 
 
 def tiny_generator(seed=0) -> Generator:
@@ -42,6 +43,7 @@ def generator(tmp_path, monkeypatch):
     classifier = AttributeClassifier(width=2).eval()
     monkeypatch.setattr(directions, "default_classifier", lambda: classifier)
     monkeypatch.setattr(directions, "TAG_SAMPLES", TAG_SAMPLES)
+    monkeypatch.setattr(directions, "EYE_SAMPLES", EYE_SAMPLES)
     directions._loaded.clear()
     lab.load_generator.cache_clear()
     yield lab.load_generator(lab.LATEST)
@@ -238,6 +240,36 @@ def test_direction_check_reports_shares(generator):
     assert set(report) == {tag} and 0 <= report[tag]["before"] <= 1 and 0 <= report[tag]["after"] <= 1
 
 
+def test_an_eye_direction_raises_its_logit_and_holds_the_hair(generator):
+    """To first order, over the faces it was found on: its logit rises by EYE_LOGIT_STEP per unit
+    amount and no hair logit moves (a random classifier is too far from linear to test a real step)."""
+    found = directions.eye_directions(generator, directions.default_classifier())
+    assert set(found) == {f"eyes-{c}" for c in directions.EYE_COLOURS}
+    z = torch.randn(EYE_SAMPLES, generator.latent_dim, generator=torch.Generator().manual_seed(directions.TAG_SEED))
+    ws = generator.styles(generator.mapping(z)).detach().requires_grad_(True)
+    hair, eyes = directions.colour_logits(directions.default_classifier(), generator.synthesis(ws, noise="fixed"))
+    hair, eyes = ((logits - logits.mean(1, keepdim=True)).mean(0) for logits in (hair, eyes))
+    slope = lambda logit, step: float((torch.autograd.grad(logit, ws, retain_graph=True)[0] * step).sum())  # noqa: E731
+    for name in ("eyes-blue", "eyes-green"):
+        step = found[name]
+        assert step.shape == (generator.num_ws, generator.latent_dim)  # one row per style
+        assert slope(eyes[directions.EYE_COLOURS.index(name[5:])], step) == pytest.approx(directions.EYE_LOGIT_STEP, rel=1e-3)
+        assert max(abs(slope(logit, step)) for logit in hair) < 1e-3 * directions.EYE_LOGIT_STEP
+
+
+def test_v1_recipes_keep_the_whitened_eye_directions(generator):
+    tags = directions.directions(generator, "tag")
+    name = next(n for n in tags if n.startswith("eyes-"))  # an eye colour the random classifier reads at all
+    eyes = directions.directions(generator, "eyes")
+    ws = generator.styles(lab.mapped(generator, 3, 0.7))
+    old, new = (render(Recipe(3, 0.7, {name: 1.5}, version=v)) for v in (1, 2))
+    assert same(old, lab.draw(generator, ws + 1.5 * tags[name]))
+    assert same(new, lab.draw(generator, ws + 1.5 * eyes[name]))
+    assert not same(old, new)
+    hair = next(n for n in tags if n.startswith("hair-"))  # hair directions are the same in both versions
+    assert same(*(render(Recipe(3, 0.7, {hair: 1.5}, version=v)) for v in (1, 2)))
+
+
 def test_feature_overlay_and_channel_ranking(generator):
     recipe = Recipe(6, 0.8)
     view = feature_overlay(recipe, 2, 1)
@@ -264,7 +296,7 @@ def test_cli_png_grid_and_gif(tmp_path, generator, capsys):
     png = tmp_path / "faces.png"
     assert main(["lab", "--seed", "3", "-n", "4", "--truncation", "0.7", "--direction", "sefa2:-1", "--scale", "2", "-o", str(png)]) == 0
     assert Image.open(png).size == (2 * (2 * 16) + 2 * 2, 2 * (2 * 16) + 2 * 2)  # 2×2 faces, a 2-pixel gap, ×2
-    assert "stylegan:v1;seed=3;psi=0.7;dir=sefa2:-1" in capsys.readouterr().out
+    assert "stylegan:v2;seed=3;psi=0.7;dir=sefa2:-1" in capsys.readouterr().out
 
     edit = mouth_edit().save(tmp_path / "mouth.json")
     gif = tmp_path / "talk.gif"

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
         description="Draw faces of the style-based generator; prints the recipe that reproduces them. "
         "A .png is the face (or -n faces); a .gif or .mp4 animates --edit (0 → amount → 0) or morphs to --to.",
     )
-    lab.add_argument("--recipe", help="a recipe such as 'stylegan:v1;seed=7;psi=0.7;dir=hair-blue:2' (the options below add to it)")
+    lab.add_argument("--recipe", help="a recipe such as 'stylegan:v2;seed=7;psi=0.7;dir=hair-blue:2' (the options below add to it)")
     lab.add_argument("--seed", type=int, help="the face's seed (default 0)")
     lab.add_argument("-n", "--count", type=int, default=1, help=f"faces of seeds S … S+N−1 as one grid, 1 to {MAX_FACES} (PNG only)")
     lab.add_argument("--truncation", type=float, help="ψ, 0 (the mean face) to 1.5; default 1 (no pull)")

@@ -8,6 +8,15 @@ mostly those axes and their sampling noise. Measured on the step-7,000 export, w
 32 faces moved along hair-blue by amount 2 from 66% to 91% read blue, eyes-green from 72% to 89%.
 Amount 1 moves the classifier-separating score as far as the whole raw difference does.
 
+Eye colours are not found that way from recipe version 2 on (`eye_directions`): in the tagged
+faces eye colour goes with hair colour, so the mean difference for blue eyes is mostly blue hair
+(at amount 2 it recoloured the hair of most faces and read blue eyes on only 62% of the check's).
+Instead each eye colour's logit is differentiated, over 1,000 faces, with respect to the styles
+of every layer separately, the hair logits' mean gradients are projected out (so, to first order,
+the step leaves the hair as the classifier reads it), and amount 1 raises the eye logit by
+EYE_LOGIT_STEP. Most of the step lands on the 64² block's styles (7–9), where colour is drawn. Such a
+direction is (num_ws, latent_dim), one row per style; the others are one w for every style.
+
 SeFa (Shen & Zhou 2021) needs no faces: a step n in w changes the styles by A·n, where A stacks
 every style layer's weights, so the directions that change the styles most are the top
 eigenvectors of AᵀA (`sefa0` the strongest). Each is scaled to one standard deviation of w along
@@ -46,15 +55,22 @@ TAG_SEED = 0
 RIDGE = 1.0  # added to w's covariance before whitening, in units of its mean variance: keeps the weakest axes from dominating
 SEFA_COUNT = 10
 SEFA_DIRECTIONS = tuple(f"sefa{k}" for k in range(SEFA_COUNT))  # their names in recipes, strongest first
-DEFAULT_AMOUNT = {"tag": 2.0, "sefa": 3.0}
+EYE_SAMPLES = 1000
+EYE_LOGIT_STEP = 2.0  # amount 1 of an eye direction raises its colour's logit by this much, to first order
+EYE_GRADIENTS_FROM = 2  # recipes of this version on move eye colours by eye_directions; older ones keep the whitened ones
+DEFAULT_AMOUNT = {"tag": 2.0, "eyes": 2.0, "sefa": 3.0}
 CLASSIFIER_SIDE = 64  # the colour classifier reads 64×64 faces
 CHECK_TAGS = ("hair-blue", "hair-blonde", "hair-pink", "eyes-red", "eyes-green")
 CHECK_SEED = 1_000_000  # far from the seeds people draw, and from the direction sample's stream
 Progress = Callable[[float, str], None]
 
 
-def kind_of(name: str) -> str:
-    return "sefa" if name.startswith("sefa") else "tag"
+def kind_of(name: str, version: int | None = None) -> str:
+    """Which set a direction comes from for recipes of `version` (None: the newest)."""
+    if name.startswith("sefa"):
+        return "sefa"
+    newest = version is None or version >= EYE_GRADIENTS_FROM
+    return "eyes" if name.startswith("eyes-") and newest else "tag"
 
 
 def default_amount(name: str) -> float:
@@ -84,13 +100,18 @@ def directions_dir() -> Path:
     return cache_dir() / "stylegan-directions"
 
 
-@torch.no_grad()
-def read_colours(classifier: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The classifier's hair and eye colour indices for faces in [-1, 1] of any size."""
+def colour_logits(classifier: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classifier's hair and eye logits for faces in [-1, 1] of any size."""
     if images.shape[-1] != CLASSIFIER_SIDE:
         images = F.interpolate(images.float(), size=CLASSIFIER_SIDE, mode="bilinear", antialias=True, align_corners=False)
     device = next(classifier.parameters()).device
-    hair, eyes = classifier.eval()(images.clamp(-1, 1).to(device))
+    return classifier.eval()(images.float().clamp(-1, 1).to(device))
+
+
+@torch.no_grad()
+def read_colours(classifier: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The classifier's hair and eye colour indices for faces in [-1, 1] of any size."""
+    hair, eyes = colour_logits(classifier, images)
     return hair.argmax(1).cpu(), eyes.argmax(1).cpu()
 
 
@@ -135,6 +156,41 @@ def tag_directions(generator: Generator, classifier: torch.nn.Module, samples: i
     return found
 
 
+@torch.enable_grad()  # also when called under no_grad, as by check_directions
+def logit_gradients(generator: Generator, classifier: torch.nn.Module, samples: int, seed: int, batch: int = 50,
+                    progress: Progress | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean, over `samples` faces, of the gradient of every hair and eye logit (less their
+    mean, which softmax ignores) with respect to each layer's style: (classes, num_ws, latent_dim)."""
+    stream = torch.Generator().manual_seed(seed)
+    totals = None
+    for start in range(0, samples, batch):
+        z = torch.randn(min(batch, samples - start), generator.latent_dim, generator=stream).to(generator.w_avg.device)
+        with torch.no_grad():
+            ws = generator.styles(generator.mapping(z)).contiguous()
+        ws.requires_grad_(True)
+        parts = [logits - logits.mean(1, keepdim=True) for logits in colour_logits(classifier, generator.synthesis(ws, noise="fixed"))]
+        grads = [torch.stack([torch.autograd.grad(logits[:, k].sum(), ws, retain_graph=True)[0].sum(0) for k in range(logits.shape[1])])
+                 for logits in parts]
+        totals = grads if totals is None else [t + g for t, g in zip(totals, grads)]
+        if progress:
+            progress((start + len(z)) / samples, f"differentiating {start + len(z)}/{samples} faces")
+    return tuple(t.detach().double().cpu() / samples for t in totals)
+
+
+def eye_directions(generator: Generator, classifier: torch.nn.Module, samples: int | None = None, seed: int = TAG_SEED,
+                   progress: Progress | None = None) -> dict[str, torch.Tensor]:
+    """Per eye colour, a (num_ws, latent_dim) step in the styles along its logit's mean gradient
+    with the hair logits' mean gradients projected out, scaled to raise the logit by EYE_LOGIT_STEP."""
+    hair, eyes = logit_gradients(generator, classifier, samples or EYE_SAMPLES, seed, progress=progress)
+    _, strengths, axes = torch.linalg.svd(hair.flatten(1), full_matrices=False)
+    held = axes[strengths > strengths[0] * 1e-6]  # the hair logits' gradients span L−1 axes: softmax ignores their sum
+    found = {}
+    for colour, gradient in zip(EYE_COLOURS, eyes):
+        step = gradient.flatten() - held.t() @ (held @ gradient.flatten())
+        found[f"eyes-{colour}"] = (step * EYE_LOGIT_STEP / (gradient.flatten() @ step)).view_as(gradient).float()
+    return found
+
+
 def style_weights(generator: Generator) -> torch.Tensor:
     """Every modulated conv's style layer, stacked: (total input channels, latent_dim)."""
     layers = [m.style for m in generator.modules() if isinstance(m, ModulatedConv)]
@@ -175,15 +231,20 @@ def direction_file(generator: Generator, kind: str, classifier: torch.nn.Module 
     if kind == "tag":
         classifier = classifier or default_classifier()
         return directions_dir() / f"tags-{fingerprint(generator)}-{fingerprint(classifier)}-n{samples}-s{TAG_SEED}-r{RIDGE:g}.safetensors"
-    raise ValueError(f'direction kind must be "tag" or "sefa", not {kind!r}')
+    if kind == "eyes":
+        classifier = classifier or default_classifier()
+        return directions_dir() / f"eyes-{fingerprint(generator)}-{fingerprint(classifier)}-n{EYE_SAMPLES}-s{TAG_SEED}-step{EYE_LOGIT_STEP:g}.safetensors"
+    raise ValueError(f'direction kind must be "tag", "eyes" or "sefa", not {kind!r}')
 
 
 def directions(generator: Generator, kind: str, classifier: torch.nn.Module | None = None, samples: int = TAG_SAMPLES,
                progress: Progress | None = None) -> dict[str, torch.Tensor]:
-    """The `kind` ("tag" or "sefa") directions of these weights: from memory, disk, or computed."""
+    """The `kind` ("tag", "eyes" or "sefa") directions of these weights: from memory, disk, or computed."""
     file = direction_file(generator, kind, classifier, samples)
     if kind == "sefa":
         compute = functools.partial(sefa_directions, generator)
+    elif kind == "eyes":
+        compute = functools.partial(eye_directions, generator, classifier or default_classifier(), progress=progress)
     else:
         compute = functools.partial(tag_directions, generator, classifier or default_classifier(), samples, progress=progress)
     shipped = shipped_directions() / file.name
@@ -203,15 +264,17 @@ def shipped_directions() -> Path:
     return shipped_folder("stylegan") / "directions"
 
 
-def direction_vectors(generator: Generator, names, classifier=None, samples: int = TAG_SAMPLES, progress: Progress | None = None):
-    """{name: vector in w} for the named directions; unknown names raise a ValueError listing the known."""
+def direction_vectors(generator: Generator, names, classifier=None, samples: int = TAG_SAMPLES, progress: Progress | None = None,
+                      version: int | None = None):
+    """{name: vector in w, or one per style} for the named directions, as recipes of `version`
+    (None: the newest) move along them; unknown names raise a ValueError listing the known."""
     known = [f"hair-{c}" for c in HAIR_COLOURS] + [f"eyes-{c}" for c in EYE_COLOURS] + list(SEFA_DIRECTIONS)
     for name in names:  # before any direction is computed
         if name not in known:
             raise ValueError(f"unknown direction {name!r}; known: {', '.join(known)}")
     found = {}
-    for kind in sorted({kind_of(name) for name in names}):
-        found |= directions(generator, kind, classifier, samples, progress)
+    for kind in sorted({kind_of(name, version) for name in names}):
+        found |= {name: v for name, v in directions(generator, kind, classifier, samples, progress).items() if kind_of(name, version) == kind}
     unknown = [name for name in names if name not in found]
     if unknown:
         raise ValueError(f"no {unknown[0]} direction: none of the {samples} tagged faces was read as {unknown[0]}")
@@ -232,8 +295,8 @@ def check_directions(generator: Generator, classifier: torch.nn.Module, tags=CHE
         target = (HAIR_COLOURS if part == "hair" else EYE_COLOURS).index(colour)
         step = default_amount(tag) if amount is None else amount
         shares = []
-        for moved in (w, w + step * vectors[tag]):
-            hair, eyes = read_colours(classifier, faces_of(generator, moved))
+        for moved in (generator.styles(w), generator.styles(w) + step * vectors[tag]):
+            hair, eyes = read_colours(classifier, generator.synthesis(moved, noise="fixed"))
             shares.append(float(((hair if part == "hair" else eyes) == target).float().mean()))
         report[tag] = {"amount": step, "before": shares[0], "after": shares[1]}
     return report
@@ -259,12 +322,12 @@ def main(argv=None) -> int:
     bar = tqdm(total=100, desc="directions")
     progress = lambda share, text: bar.update(round(share * 100) - bar.n)  # noqa: E731
     if not args.check:
-        for kind in ("sefa", "tag"):
+        for kind in ("sefa", "tag", "eyes"):
             print(f"{kind}: {', '.join(directions(generator, kind, classifier, args.samples, progress))}")
         if args.ship:
             folder = Path(args.ship) / "directions"
             folder.mkdir(parents=True, exist_ok=True)
-            for kind in ("sefa", "tag"):  # exactly the files the Lab reads, not older methods' caches
+            for kind in ("sefa", "tag", "eyes"):  # exactly the files the Lab reads, not older methods' caches
                 file = direction_file(generator, kind, classifier, args.samples)
                 source = file if file.is_file() else shipped_directions() / file.name
                 if source.resolve() != (folder / file.name).resolve():

@@ -3,14 +3,15 @@ w, style-mixed, interpolated, viewed and edited in their feature maps, and anima
 
     from cartoon.stylegan.lab import Recipe, animate, feature_overlay, render
     from cartoon.stylegan.edits import Edit
-    face = render(Recipe.parse("stylegan:v1;seed=7;psi=0.7;dir=hair-blue:2,sefa3:-1.5"))
+    face = render(Recipe.parse("stylegan:v2;seed=7;psi=0.7;dir=hair-blue:2,sefa3:-1.5"))
     frames = animate(Recipe(seed=7), Edit.load("mouth.json"), frames=24)
 
 A recipe names one face exactly: z from its seed, mapped to w and pulled toward the mean w by
 ψ; optionally mixed (styles from `cross` on come from the face of seed `mix`); moved along named
 directions (`cartoon.stylegan.directions`); drawn with the generator's stored noise and an
 optional feature-map edit (`cartoon.stylegan.edits`). Faces are always drawn one per batch, so a
-face's pixels never depend on what else is drawn with it.
+face's pixels never depend on what else is drawn with it. v2 recipes move eye colours along
+per-style directions that leave the hair; v1 recipes keep the older whitened ones, and their pixels.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from cartoon.stylegan.edits import Edit, input_side
 from cartoon.stylegan.model import Generator
 
 RECIPE_FAMILY = "stylegan"
-MODEL_VERSIONS = {1: "stylegan"}  # recipe version → registered model (cartoon.hub)
+MODEL_VERSIONS = {1: "stylegan", 2: "stylegan"}  # recipe version → registered model (cartoon.hub); v2 changed the eye directions
 LATEST = max(MODEL_VERSIONS)
 MAX_SEED = 2**32 - 1
 MAX_FACES = 64
@@ -160,7 +161,7 @@ def recipe_styles(recipe: Recipe, generator: Generator, progress: Progress | Non
     w_mix = None if recipe.mix is None else mapped(generator, recipe.mix, recipe.psi)
     ws = generator.styles(w, w_mix, recipe.cross)
     if recipe.directions:
-        vectors = direction_vectors(generator, [name for name, _ in recipe.directions], progress=progress)
+        vectors = direction_vectors(generator, [name for name, _ in recipe.directions], progress=progress, version=recipe.version)
         for name, amount in recipe.directions:
             ws = ws + amount * vectors[name]
     return ws
@@ -220,7 +221,7 @@ def interpolate(start: Recipe | str, end: Recipe | str, frames: int = 30, mode: 
     if mode not in INTERPOLATIONS:
         raise ValueError(f"interpolation must be one of {', '.join(INTERPOLATIONS)}, not {mode!r}")
     start, end = (Recipe.parse(r) if isinstance(r, str) else r for r in (start, end))
-    if start.version != end.version:
+    if MODEL_VERSIONS[start.version] != MODEL_VERSIONS[end.version]:
         raise ValueError(f"an interpolation needs two recipes of one generator, not v{start.version} and v{end.version}")
     generator = generator or load_generator(start.version)
     ends = [recipe_styles(r, generator) for r in (start, end)]

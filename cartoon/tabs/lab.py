@@ -44,10 +44,10 @@ def lab_controls():
 
     generator = lab.load_generator(lab.LATEST)
     names = sefa_names(generator)  # the SeFa sliders' names shipped for these very weights, if any
-    examples_shown = {f"stylegan:v1;seed=7;psi=0.7{extra}": text for extra, text in LAB_EXAMPLES.items()}
+    examples_shown = {f"stylegan:v{lab.LATEST};seed=7;psi=0.7{extra}": text for extra, text in LAB_EXAMPLES.items()}
     mouth = shipped_mouth(generator)  # found for these weights on shipping day (cartoon.stylegan.mouth)
     if mouth is not None:
-        talking = f"stylegan:v1;seed={LAB_MOUTH_SEED};psi=0.7;edit={mouth.to_text()}"
+        talking = f"stylegan:v{lab.LATEST};seed={LAB_MOUTH_SEED};psi=0.7;edit={mouth.to_text()}"
         examples_shown[talking] = "Mouth opened by a feature-map edit (press Animate: it talks)"
 
     def read_recipe(text) -> lab.Recipe:
@@ -202,7 +202,7 @@ def lab_controls():
                 frames = gr.Slider(2, MAX_FRAMES, value=24, step=1, label="Frames")
                 fps = gr.Slider(1, 30, value=12, step=1, label="Frames per second")
                 animate = gr.Button("Animate the edit (0 → amount → 0)")
-                end = gr.Textbox("stylegan:v1;seed=42;psi=0.7", label="Interpolate to recipe", max_lines=1)
+                end = gr.Textbox(f"stylegan:v{lab.LATEST};seed=42;psi=0.7", label="Interpolate to recipe", max_lines=1)
                 mode = gr.Radio(["lerp", "slerp"], value="lerp", label="Interpolation in w")
                 morph = gr.Button("Interpolate")
                 animation = gr.Image(label="Animation (GIF)", type="filepath", height=260)
