@@ -14,7 +14,7 @@ from cartoon.acgan.evaluate import load_avatar_generator, sample_every_pair
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.hub import WEIGHTS_DIR, load_model
 from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
-from cartoon.stylegan.train import GRID_SIDE, build_models, grid_faces, initialise, parse_args, train_step
+from cartoon.stylegan.train import GRID_SIDE, build_models, fake_colours, grid_faces, initialise, parse_args, train_step
 from cartoon.stylegan.train import main as train_main
 from cartoon.training import Run
 
@@ -223,6 +223,19 @@ def test_colour_terms_fall_on_a_tiny_batch():
     for key in ("cls_real", "cls_fake"):
         assert np.mean([v[key] for v in late]) < 0.7 * np.mean([v[key] for v in early]), key
     assert np.mean([v["acc_hair_real"] for v in late]) > np.mean([v["acc_hair_real"] for v in early])
+
+
+def test_mode_seeking_pairs_colours_and_pays_for_faces_that_differ():
+    pairs = torch.tensor([[0, 0], [1, 0], [2, 1], [3, 1], [4, 2]])
+    torch.manual_seed(0)
+    hair, eyes = fake_colours(pairs, 8, paired=True)  # the term compares the batch's halves face by face
+    assert torch.equal(hair[:4], hair[4:]) and torch.equal(eyes[:4], eyes[4:])
+    assert all([h, e] in pairs.tolist() for h, e in zip(hair.tolist(), eyes.tolist()))
+    args = parse_args(["--resolution", "16", "--latent-dim", "16", "--mapping-layers", "2", "--max-channels", "8",
+                       "--condition", "colours", "--mode-seeking", "1"])
+    models = build_models(args, "cpu")
+    logged = train_step(args, models, torch.rand(8, 3, 16, 16) * 2 - 1, 1, (hair[:1].repeat(8), eyes[:1].repeat(8), pairs))
+    assert float(logged["mode_seeking"].detach()) > 0
 
 
 def test_colour_training_starts_from_an_unconditional_export_resumes_and_exports(faces, tmp_path):
