@@ -64,6 +64,47 @@ def test_surface_smooths():
     assert rep.surface(noisy).std() < 0.7 * noisy.std()
 
 
+
+def test_line_ink_darkens_only_thin_dark_lines_and_leaves_the_fills_flat():
+    # a dark left fill and a bright right one (the structure map), and an image that adds to them
+    flat = torch.zeros(1, 3, 32, 32)
+    flat[..., 16:] = 0.5
+    flat[..., 24:, :16] = -0.6  # a wide dark band, its own region
+    image = flat.clone()
+    line = torch.zeros(32, 32, dtype=torch.bool)
+    line[2:20, 6] = True
+    image[..., line] = -0.8  # a thin line far darker than its fill and its neighbours
+    image[..., 2:20, 10] = -0.03  # a faint line, under the ink ramp
+    image[..., 16:] += torch.linspace(-0.15, 0.15, 32).view(32, 1)  # smooth shading, darker than its fill at the top
+    inked = rep.line_ink(flat, image)
+    changed = (inked != flat).any(dim=1)[0]
+    assert torch.equal(changed, line)  # not the faint line, the shading, the dark band or the fills' border
+    assert torch.allclose(inked[..., line], torch.tensor(-0.6))  # the fill (0 → 0.5 on 0..1) × 0.4 → 0.2
+    assert torch.equal(inked[..., ~line], flat[..., ~line])  # elsewhere the flat fills, untouched
+    assert torch.equal(rep.line_ink(flat, image), inked)  # deterministic
+
+
+def test_flat_target_default_never_inks_and_the_ink_target_trains_deterministically(tmp_path, monkeypatch):
+    photos = make_images(tmp_path / "photos", 4, seed=0)
+    cartoons = make_images(tmp_path / "cartoons", 4, seed=1)
+    args = ["--photos", str(photos), "--cartoons", str(cartoons), "--segments", "10", "--w-flat", "1",
+            "--log-every", "1", "--steps", "3", "--sample-every", "100", "--save-every", "100"] + COMMON
+    ink = rep.line_ink
+
+    def refused(*_):
+        raise AssertionError("the default flat target built the ink target")
+
+    monkeypatch.setattr(rep, "line_ink", refused)
+    train.main(args + ["--run-dir", str(tmp_path / "default")])
+    assert all(record["flat"] > 0 for record in read_log(tmp_path / "default"))
+    monkeypatch.setattr(rep, "line_ink", ink)
+    runs = [tmp_path / "ink1", tmp_path / "ink2"]
+    for run in runs:
+        train.main(args + ["--run-dir", str(run), "--flat-target", "superpixel-ink"])
+    first, second = ([{k: v for k, v in r.items() if k != "seconds"} for r in read_log(run)] for run in runs)
+    assert first == second
+    assert all(np.isfinite(record["flat"]) and record["flat"] > 0 for record in first)
+
 def make_images(folder, count, seed):
     """Synthetic photos: smooth colour gradients with a bright disc (no dataset needed)."""
     folder.mkdir()

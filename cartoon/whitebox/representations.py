@@ -4,12 +4,15 @@ surface    guided-filter self-smoothing: keeps edges and overall colour, drops t
 structure  superpixels, each painted one colour chosen by how varied the region is (adaptive
            colouring), giving the flat, sparse regions of cel shading.
 texture    a random grey conversion: colour and luminance are taken away, only strokes and edges stay.
+
+`line_ink` paints an image's own thin dark lines into a structure map (a training target, not in the paper).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from scipy import ndimage
 from skimage.segmentation import felzenszwalb, slic
 
@@ -19,6 +22,12 @@ from cartoon.whitebox.guided_filter import guided_filter
 GREY_WEIGHT_RANGES = ((0.199, 0.399), (0.487, 0.687), (0.014, 0.214))
 # Standard deviation (0..255 scale) below which a region is painted its mean, above which its median.
 FLAT_STD, BUSY_STD = 20.0, 40.0
+# Line ink as the flattening study measured it (docs/whitebox-experiments.md, Felzenszwalb 400 + line ink):
+# a pixel is ink by how much darker (luma, 0..1 scale) it is than both its region's fill and its own
+# 5×5 mean, ramping from 0.03 to 0.08, and is painted its fill × 0.4. The local mean keeps the
+# shading inside a region, darker than the fill but not than its surroundings, from counting as ink.
+LUMA = (0.299, 0.587, 0.114)
+INK_RAMP, INK_SHADE, INK_WINDOW = (0.03, 0.08), 0.4, 5
 
 
 def surface(images: torch.Tensor, radius: int = 5, eps: float = 0.2) -> torch.Tensor:
@@ -72,3 +81,18 @@ def structure(images: torch.Tensor, method: str = "slic", segments: int = 200) -
     arrays = ((images.detach().float().clamp(-1, 1) + 1) / 2).permute(0, 2, 3, 1).cpu().numpy()
     painted = [adaptive_colouring(a, segment(a, method, segments)) for a in arrays]
     return torch.from_numpy(np.stack(painted)).permute(0, 3, 1, 2).to(images) * 2 - 1
+
+
+def line_ink(flat: torch.Tensor, image: torch.Tensor, ramp=INK_RAMP, shade: float = INK_SHADE,
+             window: int = INK_WINDOW) -> torch.Tensor:
+    """`flat` (a structure map of `image`) with `image`'s thin dark lines painted in as darkened fill;
+    both (N, 3, H, W) in [-1, 1]. Not differentiable: a target, like `structure`."""
+    flat, image = flat.detach(), image.detach().to(flat.dtype)
+    luma = torch.tensor(LUMA, dtype=flat.dtype, device=flat.device).view(1, 3, 1, 1)
+    # halved: a difference on the [-1, 1] scale is twice the same difference on the 0..1 scale
+    grey, fill = ((x * luma).sum(1, keepdim=True) / 2 for x in (image, flat))
+    local = F.avg_pool2d(F.pad(grey, [window // 2] * 4, mode="reflect"), window, stride=1)
+    darker = torch.minimum(fill - grey, local - grey)
+    weight = ((darker - ramp[0]) / (ramp[1] - ramp[0])).clamp(0, 1)
+    inked = (flat + 1) * shade - 1  # fill × shade on the 0..1 scale
+    return flat + weight * (inked - flat)

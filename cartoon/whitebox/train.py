@@ -10,7 +10,8 @@ Starts from a reconstruction-pre-trained generator (`--pretrained runs/whitebox_
 
 Loss weights (see `cartoon.whitebox.losses`): --w0 surface GAN, --w1 texture GAN, --w2 structure
 content, --w3 photo content, --w4 total variation, --w-landmark face landmarks, --w-flat pixel pull toward the
-superpixel map, --w-colour the photo's local mean colours kept.
+superpixel map (`--flat-target superpixel-ink`: with the output's own thin dark lines inked in), --w-colour the
+photo's local mean colours kept.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--w4", type=float, default=0.5, help="total variation weight")
     parser.add_argument("--w-flat", type=float, default=0.0,
                         help="L1 pixel pull toward the superpixel map (not in the paper: flattens colour regions in few steps)")
+    parser.add_argument("--flat-target", choices=["superpixel", "superpixel-ink"], default="superpixel",
+                        help="what --w-flat pulls toward: the superpixel map, or the same with the output's own thin "
+                             "dark lines painted in as ink (representations.line_ink), so fills go flat and lines stay")
     parser.add_argument("--w-colour", type=float, default=0.0, help="L1 between 8×8-block mean colours of photo and output")
     parser.add_argument("--w-landmark", type=float, default=0.0, help="face landmark weight (cartoon.faces.LandmarkLoss)")
     parser.add_argument("--landmark-every", type=int, default=1, help="apply the landmark term every k steps")
@@ -136,7 +140,8 @@ class Trainer:
             losses["tv"] = total_variation(fake)
             weights = {"surface": a.w0, "texture": a.w1, "structure": a.w2, "content": a.w3, "tv": a.w4}
             if a.w_flat > 0:
-                losses["flat"] = F.l1_loss(fake, structure)
+                target = structure if a.flat_target == "superpixel" else rep.line_ink(structure, fake)
+                losses["flat"] = F.l1_loss(fake, target)
                 weights["flat"] = a.w_flat
             if a.w_colour > 0:
                 losses["colour"] = colour_drift(photo, fake)
