@@ -14,7 +14,7 @@ from cartoon.acgan.evaluate import load_avatar_generator, sample_every_pair
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.hub import WEIGHTS_DIR, load_model
 from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
-from cartoon.stylegan.train import GRID_SIDE, build_models, fake_colours, grid_faces, initialise, parse_args, train_step
+from cartoon.stylegan.train import GRID_SIDE, build_models, fake_colours, generate, grid_faces, initialise, parse_args, train_step
 from cartoon.stylegan.train import main as train_main
 from cartoon.training import Run
 
@@ -236,6 +236,33 @@ def test_mode_seeking_pairs_colours_and_pays_for_faces_that_differ():
     models = build_models(args, "cpu")
     logged = train_step(args, models, torch.rand(8, 3, 16, 16) * 2 - 1, 1, (hair[:1].repeat(8), eyes[:1].repeat(8), pairs))
     assert float(logged["mode_seeking"].detach()) > 0
+
+
+def test_paired_faces_differ_by_their_z_alone(monkeypatch):
+    """Halves of a paired batch share noise and mixing w's: were their z's equal, so would their faces be."""
+    args = parse_args(["--resolution", "16", "--latent-dim", "16", "--mapping-layers", "2", "--max-channels", "8",
+                       "--condition", "colours", "--mode-seeking", "1", "--mixing", "1"])
+    generator = build_models(args, "cpu")["generator"]
+    with torch.no_grad():
+        for block in generator.blocks:
+            for conv in block.convs:
+                conv.noise_strength.fill_(1.0)  # noise that shows
+    colours = generator.colours(torch.tensor([0, 1, 2, 3] * 2), torch.tensor([0, 1, 1, 0] * 2))
+    with torch.no_grad():
+        faces, z = generate(args, generator, 8, "cpu", colours, paired=True)
+        assert not torch.allclose(faces[:4], faces[4:], atol=1e-3)
+        draw, calls = torch.randn, []
+
+        def same_z_in_both_halves(*shape, **options):  # the first draw of generate is the z's
+            values = draw(*shape, **options)
+            calls.append(shape)
+            if len(calls) == 1:
+                values[4:] = values[:4]
+            return values
+
+        monkeypatch.setattr(torch, "randn", same_z_in_both_halves)
+        faces, _ = generate(args, generator, 8, "cpu", colours, paired=True)
+    assert torch.allclose(faces[:4], faces[4:], atol=1e-5)
 
 
 def test_colour_training_starts_from_an_unconditional_export_resumes_and_exports(faces, tmp_path):

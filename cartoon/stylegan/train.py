@@ -119,20 +119,30 @@ def fake_colours(pairs: torch.Tensor, batch: int, paired: bool = False) -> tuple
     `paired`: the second half of the batch repeats the first half's colours, for the mode-seeking term."""
     drawn = pairs[torch.randint(len(pairs), ((batch + 1) // 2 if paired else batch,), device=pairs.device)]
     if paired:
-        drawn = drawn.repeat(2, 1)[:batch]
+        drawn = twice(drawn, batch)
     return drawn[:, 0], drawn[:, 1]
 
 
-def generate(args, generator: Generator, batch: int, device, colours: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def twice(t: torch.Tensor, batch: int) -> torch.Tensor:
+    return t.repeat(2, *[1] * (t.dim() - 1))[:batch]
+
+
+def generate(args, generator: Generator, batch: int, device, colours: torch.Tensor | None = None,
+             paired: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """A batch of faces (of `colours`, for a conditional generator) and their z's, `args.mixing` of
-    the time from two w's switching at a random style; the w's also move the generator's tracked mean w."""
+    the time from two w's switching at a random style; the w's also move the generator's tracked mean w.
+
+    `paired`: the batch's halves share per-layer noise and mixing w's, so that two faces of a pair
+    differ by their z alone; else the mode-seeking term is paid by louder noise, not by z."""
     z = torch.randn(batch, args.latent_dim, device=device)
     w = generator.mapping(z, colours)
     generator.track_w_avg(w)
+    noise = [twice(n, batch) for n in generator.noises("random", (batch + 1) // 2, device)] if paired else "random"
     if random.random() < args.mixing:
-        w_mix = generator.mapping(torch.randn(batch, args.latent_dim, device=device), colours)
-        return generator.synthesis(generator.styles(w, w_mix, random.randint(1, generator.num_ws - 1))), z
-    return generator.synthesis(generator.styles(w)), z
+        z_mix = torch.randn((batch + 1) // 2 if paired else batch, args.latent_dim, device=device)
+        w_mix = generator.mapping(twice(z_mix, batch) if paired else z_mix, colours)
+        return generator.synthesis(generator.styles(w, w_mix, random.randint(1, generator.num_ws - 1)), noise), z
+    return generator.synthesis(generator.styles(w), noise), z
 
 
 def augment(args, images: torch.Tensor) -> torch.Tensor:
@@ -171,7 +181,7 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
         hair_fake, eyes_fake = fake_colours(pairs, len(real), paired=args.mode_seeking > 0)
         colours = generator.colours(hair_fake, eyes_fake)
     with autocast(args, device):
-        fake, z = generate(args, generator, len(real), device, colours)
+        fake, z = generate(args, generator, len(real), device, colours, paired=labels is not None and args.mode_seeking > 0)
         score_real = discriminator(augment(args, real)).float()
         score_fake = discriminator(augment(args, fake.detach())).float()
         loss_d = F.softplus(score_fake).mean() + F.softplus(-score_real).mean()
