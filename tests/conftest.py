@@ -1,10 +1,12 @@
-"""Shared fixtures: the real app served on loopback for end-to-end tests."""
+"""Shared fixtures: the real app served on loopback for end-to-end tests, and made-up tagged faces."""
 
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -33,3 +35,22 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def tagged_faces(tmp_path):
+    """A function writing `count` random side² faces and their tags.csv as anime_tags lays them out;
+    `colours(i)` gives face i's (hair, eyes). Returns the folder."""
+
+    def write(count: int, side: int, colours) -> Path:
+        folder = tmp_path / "faces"
+        (folder / "images").mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        rows = ["file,hair,eyes"]
+        for i in range(count):
+            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(folder / "images" / f"{i}.png")
+            rows.append(f"images/{i}.png,{','.join(colours(i))}")
+        (folder / "tags.csv").write_text("\n".join(rows) + "\n")
+        return folder
+
+    return write

@@ -189,17 +189,9 @@ def test_paused_unconditional_run_draws_its_last_sample_grid(tmp_path):
 
 
 @pytest.fixture
-def faces(tmp_path):
-    """16 random 16² faces in four (hair, eyes) pairs, as tags.csv lays them out."""
-    folder = tmp_path / "faces"
-    (folder / "images").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    rows = ["file,hair,eyes"]
-    for i in range(16):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / "images" / f"{i}.png")
-        rows.append(f"images/{i}.png,{HAIR_COLOURS[i % 2]},{EYE_COLOURS[i // 2 % 2]}")
-    (folder / "tags.csv").write_text("\n".join(rows) + "\n")
-    return folder
+def faces(tagged_faces):
+    """16 random 16² faces in four (hair, eyes) pairs."""
+    return tagged_faces(16, 16, lambda i: (HAIR_COLOURS[i % 2], EYE_COLOURS[i // 2 % 2]))
 
 
 def tiny_flags(faces, run):

@@ -5,7 +5,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.stylegan.model import Discriminator, FeatureEdit, Generator
@@ -97,17 +96,9 @@ def test_save_and_load_keep_pixels(generator, tmp_path):
 
 
 @pytest.fixture
-def faces(tmp_path):
-    """12 plain-coloured 64² faces in two (hair, eyes) pairs, as tags.csv lays them out."""
-    folder = tmp_path / "faces"
-    (folder / "images").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    rows = ["file,hair,eyes"]
-    for i in range(12):
-        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(folder / "images" / f"{i}.png")
-        rows.append(f"images/{i}.png,{HAIR_COLOURS[i % 2]},{EYE_COLOURS[0]}")
-    (folder / "tags.csv").write_text("\n".join(rows) + "\n")
-    return folder
+def faces(tagged_faces):
+    """12 random 64² faces in two (hair, eyes) pairs."""
+    return tagged_faces(12, 64, lambda i: (HAIR_COLOURS[i % 2], EYE_COLOURS[0]))
 
 
 def test_training_checkpoints_resumes_and_exports(faces, tmp_path):
