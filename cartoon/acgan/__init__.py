@@ -185,11 +185,11 @@ def render(generator: AvatarGenerator, noise, hair, eyes, trunc=None) -> list[Im
     CPU kernels are chosen by batch size and may round differently for 1 face than for 6;
     with one fixed batch shape every face comes out bit-identical whether it is drawn alone
     or in a grid, at any position, which is what makes a recipe reproduce a face exactly.
-    `trunc` (n,) is a style-based generator's truncation (the others' is in the noise already).
+    `trunc` (n,) is a style-based generator's truncation; the others' is in their noise already, so they ignore it.
     """
     generator.eval()
     device = next(generator.parameters()).device
-    low_precision = getattr(generator, "render_precision", "fp32") == "bf16"
+    low_precision = generator.render_precision == "bf16"
     if low_precision:
         # the memory order changes the rounding too: always the same one, so pixels stay a recipe's
         generator.to(memory_format=torch.channels_last)
@@ -209,17 +209,11 @@ def render(generator: AvatarGenerator, noise, hair, eyes, trunc=None) -> list[Im
     return images
 
 
-def drawn(generator: AvatarGenerator, noise, hair, eyes, trunc) -> list[Image.Image]:
-    """`render` with the inputs of `recipe_inputs` or `path_inputs`: the truncation goes to the
-    generators that truncate in w."""
-    return render(generator, noise, hair, eyes, trunc if styled(generator) else None)
-
-
 def avatars(recipe: Recipe | str, generator: AvatarGenerator | None = None) -> tuple[list[Image.Image], list[Recipe]]:
     """The faces of a recipe (64×64 PIL images) and each face's own one-face recipe."""
     recipe = Recipe.parse(recipe) if isinstance(recipe, str) else recipe
     generator = generator or load_generator(recipe.version)
-    images = drawn(generator, *recipe_inputs(recipe, noise_size(generator), scaled=not styled(generator)))
+    images = render(generator, *recipe_inputs(recipe, noise_size(generator), scaled=not styled(generator)))
     return images, [recipe.face(k) for k in range(recipe.n)]
 
 
@@ -261,7 +255,7 @@ def morph(start: Recipe | str, end: Recipe | str, frames: int = 60, mode: str = 
     if start.version != end.version:
         raise ValueError(f"a morph needs two recipes of one generator, not {start.prefix} and {end.prefix}")
     generator = generator or load_generator(start.version)
-    return drawn(generator, *path_inputs([start, end], frames, mode, noise_size(generator), scaled=not styled(generator)))
+    return render(generator, *path_inputs([start, end], frames, mode, noise_size(generator), scaled=not styled(generator)))
 
 
 def walk(seed: int, stops: int = 4, frames: int = 60, mode: str = "slerp", hair: str = RANDOM, eyes: str = RANDOM, trunc: float = 1.0,
@@ -276,4 +270,4 @@ def walk(seed: int, stops: int = 4, frames: int = 60, mode: str = "slerp", hair:
     endpoints = [recipe.face(k) for k in range(stops)]
     generator = generator or load_generator(version)
     inputs = path_inputs(endpoints, frames, mode, noise_size(generator), closed=True, scaled=not styled(generator))
-    return drawn(generator, *inputs), endpoints
+    return render(generator, *inputs), endpoints

@@ -198,11 +198,13 @@ def sample_every_pair(generator: AvatarGenerator, per_pair: int, seed: int = 0, 
     generator.eval()
     if styled(generator):
         noise = torch.randn(len(hair), generator.latent_dim, generator=rng)
-        draw = functools.partial(generator, truncation=noise_scale, noise="fixed")
-        images = [draw(z, hair=h, eyes=e) for z, h, e in zip(noise.split(batch_size), hair.split(batch_size), eyes.split(batch_size))]
+
+        def draw(z, h, e):
+            return generator(z, noise_scale, noise="fixed", hair=h, eyes=e)
     else:
         noise = torch.randn(len(hair), generator.noise_dim, generator=rng) * noise_scale
-        images = [generator(z, h, e) for z, h, e in zip(noise.split(batch_size), hair.split(batch_size), eyes.split(batch_size))]
+        draw = generator
+    images = [draw(z, h, e) for z, h, e in zip(noise.split(batch_size), hair.split(batch_size), eyes.split(batch_size))]
     return torch.cat(images), hair, eyes
 
 

@@ -80,10 +80,11 @@ def load_photo(path, max_side: int):
 
 def weights_missing(name: str) -> gr.Error:
     """What a handler raises when the registered model `name` has no weights installed."""
+    from cartoon.acgan import MODEL_VERSIONS
     from cartoon.whitebox import STYLES
 
     owners = {"twingan": "The TwinGAN", "stylegan": "The style-based generator's"}
-    owners |= {model: "The avatar generator's" for model in ("acgan", "acgan-v1", "acgan-v3")}
+    owners |= {model: "The avatar generator's" for model in MODEL_VERSIONS.values()}
     owners |= {spec.model: f"The {style} style's" for style, spec in STYLES.items()}
     owner = owners[name]
     return gr.Error(f"{owner} weights are not installed (weights/{name}).", title="Model missing")
