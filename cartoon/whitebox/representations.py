@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 from skimage.segmentation import felzenszwalb, slic
 
+from cartoon.whitebox.colour import luma
 from cartoon.whitebox.guided_filter import guided_filter
 
 # Ranges of the random grey weights for R, G and B, centred near the usual luminance weights.
@@ -26,7 +27,6 @@ FLAT_STD, BUSY_STD = 20.0, 40.0
 # a pixel is ink by how much darker (luma, 0..1 scale) it is than both its region's fill and its own
 # 5×5 mean, ramping from 0.03 to 0.08, and is painted its fill × 0.4. The local mean keeps the
 # shading inside a region, darker than the fill but not than its surroundings, from counting as ink.
-LUMA = (0.299, 0.587, 0.114)
 INK_RAMP, INK_SHADE, INK_WINDOW = (0.03, 0.08), 0.4, 5
 
 
@@ -88,9 +88,8 @@ def line_ink(flat: torch.Tensor, image: torch.Tensor, ramp=INK_RAMP, shade: floa
     """`flat` (a structure map of `image`) with `image`'s thin dark lines painted in as darkened fill;
     both (N, 3, H, W) in [-1, 1]. Not differentiable: a target, like `structure`."""
     flat, image = flat.detach(), image.detach().to(flat.dtype)
-    luma = torch.tensor(LUMA, dtype=flat.dtype, device=flat.device).view(1, 3, 1, 1)
     # halved: a difference on the [-1, 1] scale is twice the same difference on the 0..1 scale
-    grey, fill = ((x * luma).sum(1, keepdim=True) / 2 for x in (image, flat))
+    grey, fill = (luma(x) / 2 for x in (image, flat))
     local = F.avg_pool2d(F.pad(grey, [window // 2] * 4, mode="reflect"), window, stride=1)
     darker = torch.minimum(fill - grey, local - grey)
     weight = ((darker - ramp[0]) / (ramp[1] - ramp[0])).clamp(0, 1)
