@@ -157,6 +157,14 @@ def classify(args, discriminator: Discriminator, images: torch.Tensor) -> tuple[
     return hair.float(), eyes.float()
 
 
+def colour_terms(logits: tuple[torch.Tensor, torch.Tensor], hair: torch.Tensor, eyes: torch.Tensor, which: str) -> dict[str, torch.Tensor]:
+    """The colour heads' cross-entropy on `which` ("real" or "fake") faces, and their accuracies, as logged."""
+    hair_logits, eye_logits = logits
+    return {f"cls_{which}": F.cross_entropy(hair_logits, hair) + F.cross_entropy(eye_logits, eyes),
+            f"acc_hair_{which}": (hair_logits.argmax(1) == hair).float().mean(),
+            f"acc_eyes_{which}": (eye_logits.argmax(1) == eyes).float().mean()}
+
+
 def r1_penalty(args, discriminator, real: torch.Tensor) -> torch.Tensor:
     """Squared gradient norm of the critic's score at real faces (as augmented), the mean per face."""
     real = real.detach().requires_grad_(True)
@@ -176,20 +184,18 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3)).contiguous(memory_format=memory_format(args))
     logged = {}
     colours = None
+    paired = labels is not None and args.mode_seeking > 0  # the mode-seeking term compares the batch's two halves
     if labels is not None:
         hair_real, eyes_real, pairs = labels
-        hair_fake, eyes_fake = fake_colours(pairs, len(real), paired=args.mode_seeking > 0)
+        hair_fake, eyes_fake = fake_colours(pairs, len(real), paired)
         colours = generator.colours(hair_fake, eyes_fake)
     with autocast(args, device):
-        fake, z = generate(args, generator, len(real), device, colours, paired=labels is not None and args.mode_seeking > 0)
+        fake, z = generate(args, generator, len(real), device, colours, paired)
         score_real = discriminator(augment(args, real)).float()
         score_fake = discriminator(augment(args, fake.detach())).float()
         loss_d = F.softplus(score_fake).mean() + F.softplus(-score_real).mean()
         if labels is not None:  # the colour heads learn on real faces only: a clean judge
-            hair_logits, eye_logits = classify(args, discriminator, real)
-            logged["cls_real"] = F.cross_entropy(hair_logits, hair_real) + F.cross_entropy(eye_logits, eyes_real)
-            logged["acc_hair_real"] = (hair_logits.argmax(1) == hair_real).float().mean()
-            logged["acc_eyes_real"] = (eye_logits.argmax(1) == eyes_real).float().mean()
+            logged |= colour_terms(classify(args, discriminator, real), hair_real, eyes_real, "real")
             loss_d = loss_d + args.cls_weight * logged["cls_real"]
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
@@ -205,10 +211,7 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     with autocast(args, device):
         loss_g = F.softplus(-discriminator(augment(args, fake)).float()).mean()
         if labels is not None:  # faces the heads read as the colours they were drawn with
-            hair_logits, eye_logits = classify(args, discriminator, fake)
-            logged["cls_fake"] = F.cross_entropy(hair_logits, hair_fake) + F.cross_entropy(eye_logits, eyes_fake)
-            logged["acc_hair_fake"] = (hair_logits.argmax(1) == hair_fake).float().mean()
-            logged["acc_eyes_fake"] = (eye_logits.argmax(1) == eyes_fake).float().mean()
+            logged |= colour_terms(classify(args, discriminator, fake), hair_fake, eyes_fake, "fake")
             loss_g = loss_g + args.cls_weight * logged["cls_fake"]
             if args.mode_seeking > 0:  # the colour terms alone leave a pair a few near-copies, as they did v2
                 logged["mode_seeking"] = mode_seeking_loss(fake.float(), z)
