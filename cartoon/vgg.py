@@ -11,6 +11,7 @@ import importlib.util
 import io
 import os
 import pickle
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,14 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
+from torch.nn.utils import spectral_norm
 
 # conv widths of VGG16's 13 convolutions; "M" is a 2×2 max-pool
 VGG16_LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 # index of the ReLU after each named activation inside `VGG16Features.layers`
 RELU_INDEX = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_3": 29}
+# what a FeatureCritic scores: strokes and textures (relu2_2) up to parts of faces (relu4_3)
+FEATURE_CRITIC_LAYERS = ("relu2_2", "relu3_3", "relu4_3")
 # ImageNet mean/std expressed for inputs in [-1, 1] (the LPIPS scaling layer)
 SHIFT = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
 SCALE = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
@@ -145,6 +149,30 @@ class ContentLoss(nn.Module):
     def from_features(self, features: torch.Tensor, *target_features: torch.Tensor) -> list[torch.Tensor]:
         """The loss on relu4_3 features that other terms have already computed: the output's and the targets'."""
         return [F.l1_loss(features, t) for t in target_features]
+
+
+class FeatureCritic(nn.Module):
+    """One domain's critic on a frozen ImageNet network's activations, a vision-aided critic (Kumari
+    et al. 2022; Projected GAN, Sauer et al. 2021, with the projection left out): a small
+    spectral-norm head per layer scores each position of that layer's features.
+
+    Pretrained features already tell strokes, flat fills and skin apart, so the heads learn what
+    marks a fake from few images and few steps, where a critic trained from pixels must first learn
+    its own features. The frozen network is the caller's (shared with its content terms) and kept
+    out of the critic's state. `forward` takes the activations, shallowest first, and returns one (N, H, W)
+    score map per layer.
+    """
+
+    def __init__(self, channels: Sequence[int], width: int = 64):
+        super().__init__()
+        self.heads = nn.ModuleList(
+            nn.Sequential(spectral_norm(nn.Conv2d(c, width, 3, padding=1)), nn.LeakyReLU(0.2), spectral_norm(nn.Conv2d(width, 1, 1)))
+            for c in channels
+        )
+
+    def forward(self, activations: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        return [head(x).squeeze(1) for head, x in zip(self.heads, activations)]
+
 
 
 class LikenessLoss(nn.Module):

@@ -17,7 +17,6 @@ from cartoon.twingan.checkpoint import estimate_norm_statistics
 from cartoon.twingan.data import training_batches
 from cartoon.twingan.held_out import load_generator
 from cartoon.twingan.losses import (
-    FEATURE_LAYERS,
     at_side,
     critic_loss,
     diff_augment,
@@ -26,9 +25,9 @@ from cartoon.twingan.losses import (
     translate_both_ways,
 )
 from cartoon.twingan.metrics import blurred
-from cartoon.twingan.model import ANIME, Discriminator, FeatureCritic, TwinGAN
+from cartoon.twingan.model import ANIME, Discriminator, TwinGAN
 from cartoon.twingan.train import main as train_main
-from cartoon.vgg import ContentLoss, LikenessLoss, VGG16Features
+from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, LikenessLoss, VGG16Features
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--batch-size", "2",
         "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2",
@@ -304,7 +303,7 @@ def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_th
     torch.manual_seed(0)
     vgg = VGG16Features("relu4_3")
     frozen = {k: v.clone() for k, v in vgg.state_dict().items()}
-    critic = FeatureCritic(vgg.channels(FEATURE_LAYERS), width=16)
+    critic = FeatureCritic(vgg.channels(FEATURE_CRITIC_LAYERS), width=16)
     real = torch.rand(8, 3, 32, 32) * 2 - 1
     fake = blurred(real, 1.5).flip(0).requires_grad_(True)  # other images, softer: pretrained features see it at once
     fake_activations = feature_activations(vgg, fake, lambda x: x, 32)  # with a graph back to the fakes, as in training

@@ -320,3 +320,26 @@ def test_pretraining_exports_a_channels_last_run_and_resumes_from_it_elsewhere(t
     torch.manual_seed(RESUME_SEED)
     unrestored = pretrain.build_models(args, "cpu")["generator"].state_dict()
     assert distance(after["generator"], saved["generator"]) < 0.1 * distance(unrestored, saved["generator"])
+
+
+def test_a_run_without_the_feature_critic_resumes_into_one_with_it(tmp_path):
+    photos = make_images(tmp_path / "photos", 4, seed=0)
+    cartoons = make_images(tmp_path / "cartoons", 4, seed=1)
+    run = tmp_path / "train"
+    args = COMMON + ["--photos", str(photos), "--cartoons", str(cartoons), "--run-dir", str(run), "--segments", "10",
+                     "--log-every", "1", "--sample-every", "100", "--save-every", "2"]
+    train.main(args + ["--steps", "2"])
+    plain = Run(run, main=False).read_checkpoint()
+    assert "d_feature" not in plain and all("feature" not in record for record in read_log(run))
+
+    train.main(args + ["--steps", "4", "--resume", "--w-feature", "1"])
+    records = read_log(run)
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    assert all(np.isfinite(r["feature"]) and r["d_feature"] > 0 for r in records[2:])
+    resumed = Run(run, main=False).read_checkpoint()
+    assert resumed["step"] == 4
+    # the critic took its own optimiser's two steps, every head; the plain run's critics went on
+    critic_steps = {int(moments["step"]) for moments in resumed["opt_f"]["state"].values()}
+    assert critic_steps == {2} and len(resumed["opt_f"]["state"]) == len(
+        [k for k in resumed["d_feature"] if k.endswith(("bias", "weight_orig"))])
+    assert {int(m["step"]) for m in resumed["opt_d"]["state"].values()} == {4}

@@ -17,15 +17,13 @@ from torch import nn
 
 from cartoon.augment import diff_augment  # noqa: F401  (moved; the trainer and its tests import it from here)
 from cartoon.training import hinge_critic_loss
-from cartoon.twingan.model import ANIME, HUMAN, FeatureCritic
-from cartoon.vgg import ContentLoss, LikenessLoss, VGG16Features
+from cartoon.twingan.model import ANIME, HUMAN
+from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, LikenessLoss, VGG16Features
 
 DOMAINS = (HUMAN, ANIME)
 # TwinGAN's weights for the two L1 terms; a tenth of either lost (docs/twingan-experiments.md).
 RECONSTRUCTION_WEIGHT = 10.0
 CYCLE_WEIGHT = 10.0
-# the VGG16 activations the feature critics score: textures at 32², parts at 16², layout at 8² of a 64² view
-FEATURE_LAYERS = ("relu2_2", "relu3_3", "relu4_3")
 
 
 class Translations(NamedTuple):
@@ -78,13 +76,13 @@ def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, augment) -> torc
 
 
 def build_feature_critics(vgg: VGG16Features) -> nn.ModuleList:
-    """A `FeatureCritic` per domain on the FEATURE_LAYERS of `vgg` (their sizes only: its weights may be untrained)."""
-    return nn.ModuleList(FeatureCritic(vgg.channels(FEATURE_LAYERS)) for _ in DOMAINS)
+    """A `FeatureCritic` per domain on the FEATURE_CRITIC_LAYERS of `vgg` (their sizes only: its weights may be untrained)."""
+    return nn.ModuleList(FeatureCritic(vgg.channels(FEATURE_CRITIC_LAYERS)) for _ in DOMAINS)
 
 
 def feature_activations(vgg: VGG16Features, images: torch.Tensor, augment, side: int) -> list[torch.Tensor]:
     """What the feature critics score: `images` augmented as the pixel critics see them, at the VGG side."""
-    return vgg.activations(at_side(augment(images), side), FEATURE_LAYERS)
+    return vgg.activations(at_side(augment(images), side), FEATURE_CRITIC_LAYERS)
 
 
 def feature_critic_loss(critic, real_activations: list[torch.Tensor], fake_activations: list[torch.Tensor]) -> torch.Tensor:

@@ -5,8 +5,8 @@ PGGAN-style generator (two 3×3 convolutions per resolution, halving down to 4×
 carry encoder features to the generator at the same resolution, and every batch norm in the
 generator has a scale and shift (and running statistics) per domain. Switching the domain index
 turns the same code into a human face or an anime face. One spectral-norm discriminator per domain
-(or one per scale, `MultiScaleCritic`), and for training with pretrained features a `FeatureCritic`
-per domain beside it.
+(or one per scale, `MultiScaleCritic`), and for training with pretrained features a
+`cartoon.vgg.FeatureCritic` per domain beside it.
 
 With `colour_classes=(hair, eyes)` the anime side is conditioned on hair and eye colour, as the
 seed's TwinGAN was on its tagger's tags: every switch adds to the anime domain's scale and shift a
@@ -255,26 +255,3 @@ class MultiScaleCritic(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return torch.stack([critic(F.avg_pool2d(images, 2**i) if i else images) for i, critic in enumerate(self.critics)], 1)
-
-
-class FeatureCritic(nn.Module):
-    """One domain's critic on a frozen ImageNet network's activations, a vision-aided critic (Kumari
-    et al. 2022; Projected GAN, Sauer et al. 2021, with the projection left out): a small
-    spectral-norm head per layer scores each position of that layer's features.
-
-    Pretrained features already tell strokes, flat fills and skin apart, so the heads learn what
-    marks a fake from few images and few steps, where a critic trained from pixels must first learn
-    its own features. The frozen network is the caller's, shared by both domains' critics and kept
-    out of their state. `forward` takes the activations, shallowest first, and returns one (N, H, W)
-    score map per layer.
-    """
-
-    def __init__(self, channels: Sequence[int], width: int = 64):
-        super().__init__()
-        self.heads = nn.ModuleList(
-            nn.Sequential(spectral_norm(nn.Conv2d(c, width, 3, padding=1)), nn.LeakyReLU(0.2), spectral_norm(nn.Conv2d(width, 1, 1)))
-            for c in channels
-        )
-
-    def forward(self, activations: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        return [head(x).squeeze(1) for head, x in zip(self.heads, activations)]

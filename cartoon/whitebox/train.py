@@ -11,7 +11,7 @@ Starts from a reconstruction-pre-trained generator (`--pretrained runs/whitebox_
 Loss weights (see `cartoon.whitebox.losses`): --w0 surface GAN, --w1 texture GAN, --w2 structure
 content, --w3 photo content, --w4 total variation, --w-landmark face landmarks, --w-flat pixel pull toward the
 superpixel map (`--flat-target superpixel-ink`: with the output's own thin dark lines inked in), --w-colour the
-photo's local mean colours kept.
+photo's local mean colours kept, --w-feature a critic on frozen VGG16 features of cartoons and outputs.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from cartoon.training import (
     update_ema,
 )
 from cartoon.training_state import export_training_state, parse_resumable, read_training_state
-from cartoon.vgg import ContentLoss
+from cartoon.training import hinge_critic_loss
+from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, VGG16Features
 from cartoon.whitebox import representations as rep
 from cartoon.whitebox.data import add_data_args, image_dataset
 from cartoon.whitebox.losses import PatchDiscriminator, colour_drift, discriminator_loss, generator_loss, total_variation
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what --w-flat pulls toward: the superpixel map, or the same with the output's own thin "
                              "dark lines painted in as ink (representations.line_ink), so fills go flat and lines stay")
     parser.add_argument("--w-colour", type=float, default=0.0, help="L1 between 8×8-block mean colours of photo and output")
+    parser.add_argument("--w-feature", type=float, default=0.0,
+                        help="hinge critic on frozen VGG16 relu2_2/3_3/4_3 activations, cartoons against outputs "
+                             "(cartoon.vgg.FeatureCritic; not in the paper)")
     parser.add_argument("--w-landmark", type=float, default=0.0, help="face landmark weight (cartoon.faces.LandmarkLoss)")
     parser.add_argument("--landmark-every", type=int, default=1, help="apply the landmark term every k steps")
     parser.add_argument("--landmark-own-anchors", action="store_true",
@@ -83,7 +87,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_models(args, device) -> dict:
-    """Generator, its EMA, both critics and both optimisers, in the run's memory order."""
+    """Generator, its EMA, the critics and the optimisers, in the run's memory order. The feature
+    critic (`--w-feature`) has its own optimiser, so a run without it resumes into one with it."""
     fmt = memory_format(args)
     generator = Generator(channels=args.channels, blocks=args.blocks).to(device, memory_format=fmt)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
@@ -92,7 +97,12 @@ def build_models(args, device) -> dict:
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
     d_params = list(d_surface.parameters()) + list(d_texture.parameters())
     opt_d = torch.optim.Adam(d_params, lr=args.d_lr or args.lr, betas=(0.5, 0.99))
-    return dict(generator=generator, ema=ema, d_surface=d_surface, d_texture=d_texture, opt_g=opt_g, opt_d=opt_d)
+    models = dict(generator=generator, ema=ema, d_surface=d_surface, d_texture=d_texture, opt_g=opt_g, opt_d=opt_d)
+    if getattr(args, "w_feature", 0) > 0:
+        channels = VGG16Features("relu4_3", pretrained=False).channels(FEATURE_CRITIC_LAYERS)
+        models["d_feature"] = FeatureCritic(channels).to(device, memory_format=fmt)
+        models["opt_f"] = torch.optim.Adam(models["d_feature"].parameters(), lr=args.d_lr or args.lr, betas=(0.5, 0.99))
+    return models
 
 
 class Trainer:
@@ -101,8 +111,10 @@ class Trainer:
     def __init__(self, args, device, wrap=lambda m: m):
         self.args = args
         self.models = build_models(args, device)
-        self.generator, self.ema, self.d_surface, self.d_texture, self.opt_g, self.opt_d = self.models.values()
-        self.content = ContentLoss().to(device, memory_format=memory_format(args))
+        self.generator, self.ema, self.d_surface, self.d_texture, self.opt_g, self.opt_d = list(self.models.values())[:6]
+        self.vgg = VGG16Features("relu4_3").to(device, memory_format=memory_format(args))
+        self.content = ContentLoss(self.vgg)
+        self.d_feature, self.opt_f = self.models.get("d_feature"), self.models.get("opt_f")
         self.landmarks = None
         if args.w_landmark > 0:
             from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
@@ -110,6 +122,7 @@ class Trainer:
             self.landmarks = LandmarkLoss(own_anchors=args.landmark_own_anchors).to(device, memory_format=memory_format(args))
         self.g = wrap(self.generator)
         self.ds, self.dt = wrap(self.d_surface), wrap(self.d_texture)
+        self.df = wrap(self.d_feature) if self.d_feature is not None else None
 
     def state(self):
         return dict(self.models)
@@ -129,6 +142,20 @@ class Trainer:
         (d_surface + d_texture).backward()
         self.opt_d.step()
 
+        # one VGG pass over the output serves the feature critic and the content terms
+        with autocast(a, photo.device):
+            names = FEATURE_CRITIC_LAYERS if self.df is not None else ("relu4_3",)
+            fake_features = self.vgg.activations(fake, names)
+        if self.df is not None:
+            with autocast(a, photo.device), torch.no_grad():
+                cartoon_features = self.vgg.activations(cartoon, names)
+            with autocast(a, photo.device):
+                d_feature = sum(hinge_critic_loss(real, fake_scores) for real, fake_scores in
+                                zip(self.df(cartoon_features), self.df([f.detach() for f in fake_features])))
+            self.opt_f.zero_grad(set_to_none=True)
+            d_feature.backward()
+            self.opt_f.step()
+
         # generator
         with autocast(a, photo.device):
             losses = {
@@ -136,7 +163,9 @@ class Trainer:
                 "texture": generator_loss(self.dt(grey_fake)),
             }
             structure = rep.structure(fake, a.superpixels, a.segments)
-            losses["structure"], losses["content"] = self.content(fake, structure, photo)
+            with torch.no_grad():
+                targets = self.vgg(torch.cat([structure, photo])).split(len(fake))
+            losses["structure"], losses["content"] = self.content.from_features(fake_features[-1], *targets)
             losses["tv"] = total_variation(fake)
             weights = {"surface": a.w0, "texture": a.w1, "structure": a.w2, "content": a.w3, "tv": a.w4}
             if a.w_flat > 0:
@@ -146,6 +175,9 @@ class Trainer:
             if a.w_colour > 0:
                 losses["colour"] = colour_drift(photo, fake)
                 weights["colour"] = a.w_colour
+            if self.df is not None:
+                losses["feature"] = -sum(scores.mean() for scores in self.df(fake_features))
+                weights["feature"] = a.w_feature
             # counted from 1 like the log, so a logged step carries the term whenever --log-every is a multiple of --landmark-every
             if self.landmarks is not None and (step + 1) % a.landmark_every == 0:
                 losses["landmark"] = self.landmarks(photo, fake)
@@ -157,6 +189,8 @@ class Trainer:
         update_ema(self.ema, self.generator, a.ema)
 
         losses.update(total=total, d_surface=d_surface, d_texture=d_texture)
+        if self.df is not None:
+            losses["d_feature"] = d_feature
         return {k: v.detach() for k, v in losses.items()}
 
 
