@@ -40,7 +40,7 @@ from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS, Generator
 from cartoon.stylegan.model import Generator as StyleGenerator
 from cartoon.data import ANIME_TAGS
 from cartoon.hub import WEIGHTS_DIR
-from cartoon.inception import InceptionPool3
+from cartoon.inception import InceptionPool3, as_uint8
 from cartoon.training import seed_everything, set_threads
 
 CLASSIFIER_DIR = WEIGHTS_DIR / "acgan-classifier"
@@ -208,10 +208,6 @@ def sample_every_pair(generator: AvatarGenerator, per_pair: int, seed: int = 0, 
     return torch.cat(images), hair, eyes
 
 
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
 def real_subset(held: TaggedFaces, count: int) -> torch.Tensor:
     """`count` held-out faces spread evenly over the (pair-grouped) held-out list, as uint8."""
     count = min(count, len(held))
@@ -239,7 +235,7 @@ def evaluate(generator: AvatarGenerator, classifier: AttributeClassifier, held: 
 
     if fid_samples:
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:fid_samples]
-        report.update(fid_kid(real_subset(held, fid_real), to_uint8(images[order]), cache))
+        report.update(fid_kid(real_subset(held, fid_real), as_uint8(images[order]), cache))
         log(f"FID {report['fid']:.2f}, KID {report['kid']:.4f} ± {report['kid_std']:.4f} ({time.time() - started:.0f}s)")
     report["seconds"] = round(time.time() - started, 1)
     return report

@@ -23,6 +23,7 @@ import torch
 from cartoon.acgan import evaluate as avatar_eval
 from cartoon.acgan.data import TaggedFaces, read_tags, split_tags
 from cartoon.data import ANIME_TAGS
+from cartoon.inception import as_uint8
 from cartoon.stylegan.model import Generator
 from cartoon.training import set_threads
 
@@ -33,7 +34,7 @@ def sample(generator: Generator, count: int, truncation: float = 1.0, seed: int 
     torch.manual_seed(seed)  # the per-layer noise draws from the global generator
     z = torch.randn(count, generator.latent_dim, generator=torch.Generator().manual_seed(seed))
     generator.eval()
-    return torch.cat([avatar_eval.to_uint8(generator(chunk, truncation)) for chunk in z.split(batch_size)])
+    return torch.cat([as_uint8(generator(chunk, truncation)) for chunk in z.split(batch_size)])
 
 
 def diversity(images: torch.Tensor, groups: int, distance: avatar_eval.PerceptualDistance, size: int = 10) -> float:
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
         images = avatar_eval.sample_every_pair(acgan, per_pair)[0]
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:args.samples]
         report["acgan"] = {"weights": args.against,
-                           **avatar_eval.fid_kid(avatar_eval.real_subset(held, args.real), avatar_eval.to_uint8(images[order]), cache)}
+                           **avatar_eval.fid_kid(avatar_eval.real_subset(held, args.real), as_uint8(images[order]), cache)}
         print(f"ACGAN: FID {report['acgan']['fid']:.2f}, KID×100 {100 * report['acgan']['kid']:.2f}")
     avatar_eval.publish(report, args.output)
     return 0

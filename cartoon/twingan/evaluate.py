@@ -66,11 +66,11 @@ import torch
 from torchvision.utils import save_image
 
 from cartoon import data
-from cartoon.inception import InceptionPool3
+from cartoon.inception import InceptionPool3, as_uint8
 from cartoon.training import set_threads
 from cartoon.twingan.colour import EYE_COLOURS, HAIR_COLOURS, keep_index, load_judge
 from cartoon.twingan.held_out import held_out, load_faces, load_generator, sampled, translate
-from cartoon.twingan.metrics import (GenderProbe, Realism, as_uint8, gender_summary, landmark_errors, landmark_summary,
+from cartoon.twingan.metrics import (GenderProbe, Realism, gender_summary, landmark_errors, landmark_summary,
                                      likeness_ranks, likeness_summary)
 from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
 from cartoon.twingan.near_duplicates import strict_held_out

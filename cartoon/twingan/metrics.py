@@ -18,17 +18,13 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from torchvision.transforms.functional import gaussian_blur
 
 from cartoon.images import to_image
-from cartoon.inception import InceptionPool3
+from cartoon.inception import InceptionPool3, as_uint8
 from cartoon.twingan.losses import at_side
 from cartoon.vgg import StyleLoss
 
 BATCH = 16  # images per pass of a feature network: a thousand at 299² take gigabytes
 DETAIL_SIGMA = 2.0
 TEXTURE_SIDE = 64  # the trainer's default --vgg-size
-
-
-def as_uint8(images: torch.Tensor) -> torch.Tensor:
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
 def blurred(images: torch.Tensor, sigma: float) -> torch.Tensor:

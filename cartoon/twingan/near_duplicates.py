@@ -34,10 +34,9 @@ import torch.nn.functional as F
 from torchvision.utils import save_image
 
 from cartoon import data
-from cartoon.inception import InceptionPool3
+from cartoon.inception import InceptionPool3, as_uint8
 from cartoon.training import set_threads
 from cartoon.twingan.held_out import load_faces
-from cartoon.twingan.metrics import as_uint8
 from cartoon.vgg import cache_dir
 
 NEAR_DUPLICATES = Path(__file__).with_name("anime_near_duplicates.json")
