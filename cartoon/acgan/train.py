@@ -103,6 +103,14 @@ def random_labels(n: int, generator: Generator, device, paired: bool = False) ->
     return hair, eyes
 
 
+def colour_terms(logits: tuple[torch.Tensor, torch.Tensor], hair: torch.Tensor, eyes: torch.Tensor, which: str) -> dict[str, torch.Tensor]:
+    """The colour heads' cross-entropy on `which` ("real" or "fake") faces, and their accuracies, as logged."""
+    hair_logits, eye_logits = logits
+    return {f"cls_{which}": F.cross_entropy(hair_logits, hair) + F.cross_entropy(eye_logits, eyes),
+            f"acc_hair_{which}": (hair_logits.argmax(1) == hair).float().mean(),
+            f"acc_eyes_{which}": (eye_logits.argmax(1) == eyes).float().mean()}
+
+
 def mode_seeking_loss(fake: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
     """MSGAN's term (Mao et al. 2019) over the batch's two halves, which share labels: the inverse
     of how far the faces move per unit of noise, small when two noises give different faces."""
@@ -198,8 +206,8 @@ def train_step(args, models: dict, real, hair_real, eyes_real, step: int) -> dic
         # discriminator: hinge on realness, colour classification on real faces only
         score_real, hair_logits, eyes_logits = judge(discriminator, real)
         score_fake = discriminator(cut_out(translate(fake.detach())))[0]
-        cls_real = F.cross_entropy(hair_logits, hair_real) + F.cross_entropy(eyes_logits, eyes_real)
-        loss_d = hinge_critic_loss(score_real, score_fake) + args.cls_weight * cls_real
+        real_terms = colour_terms((hair_logits, eyes_logits), hair_real, eyes_real, "real")
+        loss_d = hinge_critic_loss(score_real, score_fake) + args.cls_weight * real_terms["cls_real"]
     opt_d.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
@@ -207,8 +215,8 @@ def train_step(args, models: dict, real, hair_real, eyes_real, step: int) -> dic
     # generator: fool the realness head, be classified as the requested colours
     with autocast(args, device):
         score, hair_fake, eyes_fake = judge(discriminator, fake)
-        cls_fake = F.cross_entropy(hair_fake, hair) + F.cross_entropy(eyes_fake, eyes)
-        loss_g = -score.mean() + args.cls_weight * cls_fake
+        fake_terms = colour_terms((hair_fake, eyes_fake), hair, eyes, "fake")
+        loss_g = -score.mean() + args.cls_weight * fake_terms["cls_fake"]
         if args.mode_seeking > 0:
             logged["mode_seeking"] = mode_seeking_loss(fake.float(), noise)
             loss_g = loss_g + args.mode_seeking * logged["mode_seeking"]
@@ -222,12 +230,8 @@ def train_step(args, models: dict, real, hair_real, eyes_real, step: int) -> dic
         "loss_g": loss_g,
         "score_real": score_real.mean(),
         "score_fake": score_fake.mean(),
-        "cls_real": cls_real,
-        "cls_fake": cls_fake,
-        "acc_hair_real": (hair_logits.argmax(1) == hair_real).float().mean(),
-        "acc_eyes_real": (eyes_logits.argmax(1) == eyes_real).float().mean(),
-        "acc_hair_fake": (hair_fake.argmax(1) == hair).float().mean(),
-        "acc_eyes_fake": (eyes_fake.argmax(1) == eyes).float().mean(),
+        **real_terms,
+        **fake_terms,
         **logged,
     }
 

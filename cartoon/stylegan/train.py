@@ -43,7 +43,7 @@ from tqdm import tqdm
 from cartoon.acgan.data import add_data_args, training_faces
 from cartoon.acgan.evaluate import GRID_PAIRS
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
-from cartoon.acgan.train import mode_seeking_loss
+from cartoon.acgan.train import colour_terms, mode_seeking_loss
 from cartoon.augment import diff_augment
 from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
 from cartoon.training import Run, add_common_args, autocast, evaluating, forever, memory_format, seed_everything, set_threads, update_ema
@@ -155,14 +155,6 @@ def classify(args, discriminator: Discriminator, images: torch.Tensor) -> tuple[
         images = diff_augment(images, "translation")
     hair, eyes = discriminator.classify(discriminator.features(images))
     return hair.float(), eyes.float()
-
-
-def colour_terms(logits: tuple[torch.Tensor, torch.Tensor], hair: torch.Tensor, eyes: torch.Tensor, which: str) -> dict[str, torch.Tensor]:
-    """The colour heads' cross-entropy on `which` ("real" or "fake") faces, and their accuracies, as logged."""
-    hair_logits, eye_logits = logits
-    return {f"cls_{which}": F.cross_entropy(hair_logits, hair) + F.cross_entropy(eye_logits, eyes),
-            f"acc_hair_{which}": (hair_logits.argmax(1) == hair).float().mean(),
-            f"acc_eyes_{which}": (eye_logits.argmax(1) == eyes).float().mean()}
 
 
 def r1_penalty(args, discriminator, real: torch.Tensor) -> torch.Tensor:
