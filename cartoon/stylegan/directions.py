@@ -224,29 +224,28 @@ _loaded: dict[str, dict[str, torch.Tensor]] = {}  # cache file → vectors, so a
 _computing = threading.Lock()
 
 
-def direction_file(generator: Generator, kind: str, classifier: torch.nn.Module | None = None, samples: int = TAG_SAMPLES) -> Path:
-    """Where the `kind` directions of these weights are cached, named by all they are computed from."""
+def direction_source(generator: Generator, kind: str, classifier: torch.nn.Module | None = None, samples: int = TAG_SAMPLES,
+                     progress: Progress | None = None) -> tuple[Path, Callable[[], dict[str, torch.Tensor]]]:
+    """Where the `kind` directions of these weights are cached, named by all they are computed from,
+    and how to compute them."""
     if kind == "sefa":
-        return directions_dir() / f"sefa-{fingerprint(generator)}-k{SEFA_COUNT}.safetensors"
+        return (directions_dir() / f"sefa-{fingerprint(generator)}-k{SEFA_COUNT}.safetensors",
+                functools.partial(sefa_directions, generator))
+    if kind not in ("tag", "eyes"):
+        raise ValueError(f'direction kind must be "tag", "eyes" or "sefa", not {kind!r}')
+    classifier = classifier or default_classifier()
+    named = f"{fingerprint(generator)}-{fingerprint(classifier)}"
     if kind == "tag":
-        classifier = classifier or default_classifier()
-        return directions_dir() / f"tags-{fingerprint(generator)}-{fingerprint(classifier)}-n{samples}-s{TAG_SEED}-r{RIDGE:g}.safetensors"
-    if kind == "eyes":
-        classifier = classifier or default_classifier()
-        return directions_dir() / f"eyes-{fingerprint(generator)}-{fingerprint(classifier)}-n{EYE_SAMPLES}-s{TAG_SEED}-step{EYE_LOGIT_STEP:g}.safetensors"
-    raise ValueError(f'direction kind must be "tag", "eyes" or "sefa", not {kind!r}')
+        return (directions_dir() / f"tags-{named}-n{samples}-s{TAG_SEED}-r{RIDGE:g}.safetensors",
+                functools.partial(tag_directions, generator, classifier, samples, progress=progress))
+    return (directions_dir() / f"eyes-{named}-n{EYE_SAMPLES}-s{TAG_SEED}-step{EYE_LOGIT_STEP:g}.safetensors",
+            functools.partial(eye_directions, generator, classifier, progress=progress))
 
 
 def directions(generator: Generator, kind: str, classifier: torch.nn.Module | None = None, samples: int = TAG_SAMPLES,
                progress: Progress | None = None) -> dict[str, torch.Tensor]:
     """The `kind` ("tag", "eyes" or "sefa") directions of these weights: from memory, disk, or computed."""
-    file = direction_file(generator, kind, classifier, samples)
-    if kind == "sefa":
-        compute = functools.partial(sefa_directions, generator)
-    elif kind == "eyes":
-        compute = functools.partial(eye_directions, generator, classifier or default_classifier(), progress=progress)
-    else:
-        compute = functools.partial(tag_directions, generator, classifier or default_classifier(), samples, progress=progress)
+    file, compute = direction_source(generator, kind, classifier, samples, progress)
     shipped = shipped_directions() / file.name
     if shipped.is_file():  # the same name means the same weights: computed before shipping
         file = shipped
@@ -328,7 +327,7 @@ def main(argv=None) -> int:
             folder = Path(args.ship) / "directions"
             folder.mkdir(parents=True, exist_ok=True)
             for kind in ("sefa", "tag", "eyes"):  # exactly the files the Lab reads, not older methods' caches
-                file = direction_file(generator, kind, classifier, args.samples)
+                file, _ = direction_source(generator, kind, classifier, args.samples)
                 source = file if file.is_file() else shipped_directions() / file.name
                 if source.resolve() != (folder / file.name).resolve():
                     shutil.copy(source, folder / file.name)

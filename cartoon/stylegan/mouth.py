@@ -106,11 +106,11 @@ def mouth_change(generator: Generator, ws: torch.Tensor, base: torch.Tensor, edi
 
 
 @torch.no_grad()
-def rank_mouth_channels(generator: Generator, ws: torch.Tensor, block: int, cells, probe: float = PROBE) -> list[tuple[int, float, float]]:
+def rank_mouth_channels(generator: Generator, ws: torch.Tensor, base: torch.Tensor, block: int, cells,
+                        probe: float = PROBE) -> list[tuple[int, float, float]]:
     """(channel, sign, mean darkening) of every channel that darkens the mouth and keeps it reddish
-    on every face, best first."""
+    on every face of `ws` (drawn unedited as `base`), best first."""
     side = input_side(generator, block)
-    base = generator.synthesis(ws, noise="fixed")
     found = []
     for channel in range(generator.block_channels[block]):
         for sign in (1.0, -1.0):
@@ -132,13 +132,13 @@ def find_mouth_edit(generator: Generator, block: int | None = None, cells=None, 
     side = input_side(generator, block)
     cells = cells or mouth_cells(side)
     ws = styles_of(generator, seeds)
-    ranked = rank_mouth_channels(generator, ws, block, cells)
+    base = generator.synthesis(ws, noise="fixed")
+    ranked = rank_mouth_channels(generator, ws, base, block, cells)
     if not ranked:
         raise ValueError(f"no channel of block {block} darkens the mouth cells {cells} and keeps them reddish on every face: "
                          "try another --block or --cells")
     chosen = ranked[:channels]
     edit = Edit.painted(block, [c for c, _, _ in chosen], cells, side, weights=[s for _, s, _ in chosen])
-    base = generator.synthesis(ws, noise="fixed")
     changes = [mouth_change(generator, ws, base, edit.with_amount(a)) for a in amounts]
     curve = [float(dark.mean()) for dark, _, _ in changes]
     blotted = [float((spill > SPILL).float().mean()) for _, _, spill in changes]
