@@ -11,7 +11,7 @@ Starts from a reconstruction-pre-trained generator (`--pretrained runs/whitebox_
 Loss weights (see `cartoon.whitebox.losses`): --w0 surface GAN, --w1 texture GAN, --w2 structure
 content, --w3 photo content, --w4 total variation, --w-landmark face landmarks, --w-flat pixel pull toward the
 superpixel map (`--flat-target superpixel-ink`: with the output's own thin dark lines inked in), --w-colour the
-photo's local mean colours kept, --w-feature a critic on frozen VGG16 features of cartoons and outputs.
+photo's local mean colours kept, --w-feature a critic on frozen VGG16 features of grey cartoons and outputs.
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "dark lines painted in as ink (representations.line_ink), so fills go flat and lines stay")
     parser.add_argument("--w-colour", type=float, default=0.0, help="L1 between 8×8-block mean colours of photo and output")
     parser.add_argument("--w-feature", type=float, default=0.0,
-                        help="hinge critic on frozen VGG16 relu2_2/3_3/4_3 activations, cartoons against outputs "
-                             "(cartoon.vgg.FeatureCritic; not in the paper)")
+                        help="hinge critic on frozen VGG16 relu2_2/3_3/4_3 activations of grey cartoons against grey "
+                             "outputs (cartoon.vgg.FeatureCritic; not in the paper)")
     parser.add_argument("--w-landmark", type=float, default=0.0, help="face landmark weight (cartoon.faces.LandmarkLoss)")
     parser.add_argument("--landmark-every", type=int, default=1, help="apply the landmark term every k steps")
     parser.add_argument("--landmark-own-anchors", action="store_true",
@@ -113,7 +113,7 @@ class Trainer:
         self.models = build_models(args, device)
         self.generator, self.ema, self.d_surface, self.d_texture, self.opt_g, self.opt_d = list(self.models.values())[:6]
         self.vgg = VGG16Features("relu4_3").to(device, memory_format=memory_format(args))
-        self.content = ContentLoss(self.vgg)
+        self.content = ContentLoss(self.vgg)  # one frozen VGG16 for the content terms and the feature critic
         self.d_feature, self.opt_f = self.models.get("d_feature"), self.models.get("opt_f")
         self.landmarks = None
         if args.w_landmark > 0:
@@ -142,14 +142,13 @@ class Trainer:
         (d_surface + d_texture).backward()
         self.opt_d.step()
 
-        # one VGG pass over the output serves the feature critic and the content terms
-        with autocast(a, photo.device):
-            names = FEATURE_CRITIC_LAYERS if self.df is not None else ("relu4_3",)
-            fake_features = self.vgg.activations(fake, names)
+        # the feature critic sees the texture representation's greys, as the texture critic does: in
+        # colour it learns the cartoon set's palette and greys every face within 200 steps
         if self.df is not None:
-            with autocast(a, photo.device), torch.no_grad():
-                cartoon_features = self.vgg.activations(cartoon, names)
             with autocast(a, photo.device):
+                with torch.no_grad():
+                    cartoon_features = self.vgg.activations(grey_cartoon.expand(-1, 3, -1, -1), FEATURE_CRITIC_LAYERS)
+                fake_features = self.vgg.activations(grey_fake.expand(-1, 3, -1, -1), FEATURE_CRITIC_LAYERS)
                 d_feature = sum(hinge_critic_loss(real, fake_scores) for real, fake_scores in
                                 zip(self.df(cartoon_features), self.df([f.detach() for f in fake_features])))
             self.opt_f.zero_grad(set_to_none=True)
@@ -163,9 +162,7 @@ class Trainer:
                 "texture": generator_loss(self.dt(grey_fake)),
             }
             structure = rep.structure(fake, a.superpixels, a.segments)
-            with torch.no_grad():
-                targets = self.vgg(torch.cat([structure, photo])).split(len(fake))
-            losses["structure"], losses["content"] = self.content.from_features(fake_features[-1], *targets)
+            losses["structure"], losses["content"] = self.content(fake, structure, photo)
             losses["tv"] = total_variation(fake)
             weights = {"surface": a.w0, "texture": a.w1, "structure": a.w2, "content": a.w3, "tv": a.w4}
             if a.w_flat > 0:
