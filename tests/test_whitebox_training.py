@@ -343,3 +343,15 @@ def test_a_run_without_the_feature_critic_resumes_into_one_with_it(tmp_path):
     assert critic_steps == {2} and len(resumed["opt_f"]["state"]) == len(
         [k for k in resumed["d_feature"] if k.endswith(("bias", "weight_orig"))])
     assert {int(m["step"]) for m in resumed["opt_d"]["state"].values()} == {4}
+
+
+def test_standardised_grey_forgets_brightness_and_contrast_but_not_the_picture():
+    torch.manual_seed(0)
+    grey = torch.rand(2, 1, 16, 16) * 2 - 1
+    pale = 0.3 * grey + 0.6  # the same picture, lighter and flatter
+    same = rep.standardised_grey(grey)
+    assert same.shape == (2, 3, 16, 16)
+    torch.testing.assert_close(rep.standardised_grey(pale), same, rtol=0, atol=1e-5)
+    assert torch.allclose(same.mean((2, 3)), torch.zeros(2, 3), atol=1e-5)
+    assert torch.allclose(same.std((2, 3)), torch.full((2, 3), 0.5), atol=1e-4)
+    assert not torch.allclose(rep.standardised_grey(grey.flip(3)), same)  # the layout is kept

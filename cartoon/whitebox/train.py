@@ -142,13 +142,14 @@ class Trainer:
         (d_surface + d_texture).backward()
         self.opt_d.step()
 
-        # the feature critic sees the texture representation's greys, as the texture critic does: in
-        # colour it learns the cartoon set's palette and greys every face within 200 steps
+        # the feature critic sees the texture representation's greys, each stretched to one mean and
+        # contrast: given colour it learns the cartoon set's palette, given plain greys its light,
+        # low-contrast pictures, and either way pales every face within 200 steps
         if self.df is not None:
             with autocast(a, photo.device):
                 with torch.no_grad():
-                    cartoon_features = self.vgg.activations(grey_cartoon.expand(-1, 3, -1, -1), FEATURE_CRITIC_LAYERS)
-                fake_features = self.vgg.activations(grey_fake.expand(-1, 3, -1, -1), FEATURE_CRITIC_LAYERS)
+                    cartoon_features = self.vgg.activations(rep.standardised_grey(grey_cartoon), FEATURE_CRITIC_LAYERS)
+                fake_features = self.vgg.activations(rep.standardised_grey(grey_fake), FEATURE_CRITIC_LAYERS)
                 d_feature = sum(hinge_critic_loss(real, fake_scores) for real, fake_scores in
                                 zip(self.df(cartoon_features), self.df([f.detach() for f in fake_features])))
             self.opt_f.zero_grad(set_to_none=True)
