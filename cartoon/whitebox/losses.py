@@ -9,6 +9,7 @@
     landmarks  cartoon.faces.LandmarkLoss: the cartoon keeps the photo's face (--w-landmark)
     flat       L1 between the output and its superpixel map, a shortcut to flat regions (--w-flat)
     colour     L1 between the output's and the photo's local mean colours      (--w-colour)
+    feature    hinge critic (cartoon.vgg.FeatureCritic) on VGG16 features of standardised greys (--w-feature)
 """
 
 from __future__ import annotations
