@@ -21,6 +21,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils import spectral_norm
 
+from cartoon.training import hinge_critic_loss
+
 # conv widths of VGG16's 13 convolutions; "M" is a 2×2 max-pool
 VGG16_LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 # index of the ReLU after each named activation inside `VGG16Features.layers`
@@ -173,6 +175,13 @@ class FeatureCritic(nn.Module):
     def forward(self, activations: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return [head(x).squeeze(1) for head, x in zip(self.heads, activations)]
 
+def feature_critic_loss(critic, real_activations: list[torch.Tensor], fake_activations: list[torch.Tensor]) -> torch.Tensor:
+    """Hinge loss of a feature critic, summed over its layers, on the activations of real images
+    against those of fakes, scored in one pass. Nothing flows back through the frozen network or to
+    the fakes: only the heads learn here."""
+    activations = [torch.cat([r, f.detach()]) for r, f in zip(real_activations, fake_activations)]
+    reals = len(real_activations[0])
+    return sum(hinge_critic_loss(scores[:reals], scores[reals:]) for scores in critic(activations))
 
 
 class LikenessLoss(nn.Module):

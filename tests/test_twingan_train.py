@@ -21,13 +21,12 @@ from cartoon.twingan.losses import (
     critic_loss,
     diff_augment,
     feature_activations,
-    feature_critic_loss,
     translate_both_ways,
 )
 from cartoon.twingan.metrics import blurred
 from cartoon.twingan.model import ANIME, Discriminator, TwinGAN
 from cartoon.twingan.train import main as train_main
-from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, LikenessLoss, VGG16Features
+from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, LikenessLoss, VGG16Features, feature_critic_loss
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--batch-size", "2",
         "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2",

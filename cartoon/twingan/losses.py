@@ -85,14 +85,6 @@ def feature_activations(vgg: VGG16Features, images: torch.Tensor, augment, side:
     return vgg.activations(at_side(augment(images), side), FEATURE_CRITIC_LAYERS)
 
 
-def feature_critic_loss(critic, real_activations: list[torch.Tensor], fake_activations: list[torch.Tensor]) -> torch.Tensor:
-    """Hinge loss of one domain's feature critic, summed over its layers, on the `feature_activations` of real
-    images against those of fakes. Nothing flows back through the frozen network: only the heads learn here."""
-    activations = [torch.cat([r, f.detach()]) for r, f in zip(real_activations, fake_activations)]
-    reals = len(real_activations[0])
-    return sum(hinge_critic_loss(scores[:reals], scores[reals:]) for scores in critic(activations))
-
-
 class SourceTerms:
     """The generator's terms that tie each translation to the image it came from, each on when its weight is:
 

@@ -21,12 +21,11 @@ from cartoon.twingan.losses import (
     critic_loss,
     diff_augment,
     feature_activations,
-    feature_critic_loss,
     pixel_losses,
     translate_both_ways,
 )
 from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
-from cartoon.vgg import VGG16Features
+from cartoon.vgg import VGG16Features, feature_critic_loss
 
 
 def freeze_batch_norms(generator: TwinGAN) -> None:

@@ -37,8 +37,7 @@ from cartoon.training import (
     update_ema,
 )
 from cartoon.training_state import export_training_state, parse_resumable, read_training_state
-from cartoon.training import hinge_critic_loss
-from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, VGG16Features
+from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, VGG16Features, feature_critic_loss
 from cartoon.whitebox import representations as rep
 from cartoon.whitebox.data import add_data_args, image_dataset
 from cartoon.whitebox.losses import PatchDiscriminator, colour_drift, discriminator_loss, generator_loss, total_variation
@@ -150,8 +149,7 @@ class Trainer:
                 with torch.no_grad():
                     cartoon_features = self.vgg.activations(rep.standardised_grey(grey_cartoon), FEATURE_CRITIC_LAYERS)
                 fake_features = self.vgg.activations(rep.standardised_grey(grey_fake), FEATURE_CRITIC_LAYERS)
-                d_feature = sum(hinge_critic_loss(real, fake_scores) for real, fake_scores in
-                                zip(self.df(cartoon_features), self.df([f.detach() for f in fake_features])))
+                d_feature = feature_critic_loss(self.df, cartoon_features, fake_features)
             self.opt_f.zero_grad(set_to_none=True)
             d_feature.backward()
             self.opt_f.step()
