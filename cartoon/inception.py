@@ -21,7 +21,6 @@ INCEPTION_LOW, INCEPTION_HIGH = -1.0, 0.9921875
 BATCH = 16
 
 
-
 def as_uint8(images: torch.Tensor) -> torch.Tensor:
     """Generator outputs in [-1, 1] as the uint8 pixels Inception is given (and a saved PNG would hold)."""
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)

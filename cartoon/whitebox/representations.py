@@ -43,12 +43,12 @@ def texture(*batches: torch.Tensor, generator: torch.Generator | None = None) ->
     return [(batch * weights.to(batch)).sum(dim=1, keepdim=True) for batch in batches]
 
 
-
 def standardised_grey(grey: torch.Tensor) -> torch.Tensor:
     """(N, 1, H, W) greys → (N, 3, H, W) with each image's mean 0 and standard deviation 0.5: what is
     left is where it is light and dark, not how light or how contrasted the whole picture is."""
     centred = grey.float() - grey.float().mean((2, 3), keepdim=True)
     return (centred * (0.5 / centred.std((2, 3), keepdim=True).clamp_min(1e-3))).expand(-1, 3, -1, -1)
+
 
 def segment(image: np.ndarray, method: str = "slic", segments: int = 200) -> np.ndarray:
     """Superpixel labels (H, W) of an RGB float image in [0, 1]."""

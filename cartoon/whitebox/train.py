@@ -97,7 +97,7 @@ def build_models(args, device) -> dict:
     d_params = list(d_surface.parameters()) + list(d_texture.parameters())
     opt_d = torch.optim.Adam(d_params, lr=args.d_lr or args.lr, betas=(0.5, 0.99))
     models = dict(generator=generator, ema=ema, d_surface=d_surface, d_texture=d_texture, opt_g=opt_g, opt_d=opt_d)
-    if getattr(args, "w_feature", 0) > 0:
+    if args.w_feature > 0:
         channels = VGG16Features("relu4_3", pretrained=False).channels(FEATURE_CRITIC_LAYERS)
         models["d_feature"] = FeatureCritic(channels).to(device, memory_format=fmt)
         models["opt_f"] = torch.optim.Adam(models["d_feature"].parameters(), lr=args.d_lr or args.lr, betas=(0.5, 0.99))
@@ -110,7 +110,8 @@ class Trainer:
     def __init__(self, args, device, wrap=lambda m: m):
         self.args = args
         self.models = build_models(args, device)
-        self.generator, self.ema, self.d_surface, self.d_texture, self.opt_g, self.opt_d = list(self.models.values())[:6]
+        names = ("generator", "ema", "d_surface", "d_texture", "opt_g", "opt_d")
+        self.generator, self.ema, self.d_surface, self.d_texture, self.opt_g, self.opt_d = (self.models[k] for k in names)
         self.vgg = VGG16Features("relu4_3").to(device, memory_format=memory_format(args))
         self.content = ContentLoss(self.vgg)  # one frozen VGG16 for the content terms and the feature critic
         self.d_feature, self.opt_f = self.models.get("d_feature"), self.models.get("opt_f")
@@ -142,8 +143,8 @@ class Trainer:
         self.opt_d.step()
 
         # the feature critic sees the texture representation's greys, each stretched to one mean and
-        # contrast: given colour it learns the cartoon set's palette, given plain greys its light,
-        # low-contrast pictures, and either way pales every face within 200 steps
+        # contrast: shown colour, or plain greys, it learned the cartoon set's palette or its light,
+        # low-contrast pictures and paled every face within 200 steps
         if self.df is not None:
             with autocast(a, photo.device):
                 with torch.no_grad():
