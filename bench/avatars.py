@@ -1,6 +1,6 @@
 """Time the avatar sampler on this CPU: 64 avatars, and a 60-frame morph saved as GIF (and MP4).
 
-    python bench/avatars.py [--repeats 5] [--threads 0]
+    python bench/avatars.py [--repeats 5] [--threads 0] [--version N] [--weights FOLDER]
 
 Targets from the issue: 64 avatars under 0.25 s, a 60-frame GIF under 2 s. Times depend on
 the machine and on whatever else runs on it, so each is also given as a ratio to a reference
@@ -24,9 +24,18 @@ from timing import generator_bench_args, median_seconds, print_report, shipped_o
 
 
 def main() -> int:
-    args = generator_bench_args(__doc__)
-    name = MODEL_VERSIONS[LATEST]  # the version the app draws by default
-    generator, source = shipped_or_random(name, REGISTRY[name].resolve_class())
+    def add_arguments(parser):
+        parser.add_argument("--version", type=int, default=LATEST, choices=sorted(MODEL_VERSIONS),
+                            help="model version to time (default: the one the app draws)")
+        parser.add_argument("--weights", type=Path, help="an exported folder of that version, e.g. a run's export before it ships")
+
+    args = generator_bench_args(__doc__, add_arguments)
+    name = MODEL_VERSIONS[args.version]
+    model_class = REGISTRY[name].resolve_class()
+    if args.weights:
+        generator, source = model_class.from_pretrained(str(args.weights)).eval(), str(args.weights)
+    else:
+        generator, source = shipped_or_random(name, model_class)
     noise = torch.randn(64, noise_size(generator))
     hair, eyes = torch.randint(0, 12, (64,)), torch.randint(0, 10, (64,))
 
@@ -37,8 +46,8 @@ def main() -> int:
             else:
                 generator(noise, hair, eyes)
 
-    recipe = Recipe("blue", "red", seed=7, n=64, trunc=0.8)
-    start, end = Recipe("blue", "red", 7), Recipe("blonde", "green", 42)
+    recipe = Recipe("blue", "red", seed=7, n=64, trunc=0.8, version=args.version)
+    start, end = Recipe("blue", "red", 7, version=args.version), Recipe("blonde", "green", 42, version=args.version)
 
     def gif():
         save_gif(morph(start, end, 60, generator=generator), Path(scratch) / "m.gif", 20, 2)

@@ -35,11 +35,14 @@ def print_report(rows: list[tuple[str, float, float | None]], source: str, repea
         print(f"{name:42s} {seconds:8.3f} s  ×{seconds / reference_seconds:5.2f} of reference{verdict}")
 
 
-def generator_bench_args(doc: str) -> argparse.Namespace:
-    """--repeats and --threads of a generator bench (threads applied at once)."""
+def generator_bench_args(doc: str, add_arguments=None) -> argparse.Namespace:
+    """--repeats and --threads of a generator bench (threads applied at once); `add_arguments(parser)`
+    adds a bench's own options."""
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    if add_arguments is not None:
+        add_arguments(parser)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
