@@ -27,11 +27,18 @@ from cartoon.training import hinge_critic_loss
 VGG16_LAYOUT = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512]
 # index of the ReLU after each named activation inside `VGG16Features.layers`
 RELU_INDEX = {"relu1_2": 3, "relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_3": 29}
+RELU_CHANNELS = {"relu1_2": 64, "relu2_2": 128, "relu3_3": 256, "relu4_3": 512, "relu5_3": 512}
 # what a FeatureCritic scores: strokes and textures (relu2_2) up to parts of faces (relu4_3)
 FEATURE_CRITIC_LAYERS = ("relu2_2", "relu3_3", "relu4_3")
 # ImageNet mean/std expressed for inputs in [-1, 1] (the LPIPS scaling layer)
 SHIFT = torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1)
 SCALE = torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1)
+
+
+def relu_channels(names) -> list[int]:
+    """The channel count of each named activation, in the order `VGG16Features.activations`
+    returns them: shallowest first. Sizes only, so critics on the features build without loading VGG."""
+    return [RELU_CHANNELS[name] for name in sorted(names, key=RELU_INDEX.get)]
 
 
 def cache_dir() -> Path:
@@ -121,11 +128,6 @@ class VGG16Features(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.layers(self.standardised(images))
 
-    def channels(self, names) -> list[int]:
-        """The channel count of each named activation, read off the convolution before its ReLU, in
-        the order `activations` returns them: shallowest first."""
-        return [self.layers[RELU_INDEX[name] - 1].out_channels for name in sorted(names, key=RELU_INDEX.get)]
-
     def activations(self, images: torch.Tensor, names) -> list[torch.Tensor]:
         """The activations at several named ReLUs from one pass, shallowest first."""
         x, start, found = self.standardised(images), 0, []
@@ -165,15 +167,16 @@ class FeatureCritic(nn.Module):
     score map per layer.
     """
 
-    def __init__(self, channels: Sequence[int], width: int = 64):
+    def __init__(self, layers: Sequence[str] = FEATURE_CRITIC_LAYERS, width: int = 64):
         super().__init__()
         self.heads = nn.ModuleList(
             nn.Sequential(spectral_norm(nn.Conv2d(c, width, 3, padding=1)), nn.LeakyReLU(0.2), spectral_norm(nn.Conv2d(width, 1, 1)))
-            for c in channels
+            for c in relu_channels(layers)
         )
 
     def forward(self, activations: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return [head(x).squeeze(1) for head, x in zip(self.heads, activations)]
+
 
 def feature_critic_loss(critic, real_activations: list[torch.Tensor], fake_activations: list[torch.Tensor]) -> torch.Tensor:
     """Hinge loss of a feature critic, summed over its layers, on the activations of real images
@@ -202,7 +205,7 @@ class LikenessLoss(nn.Module):
         super().__init__()
         self.vgg = vgg or VGG16Features("relu4_3")
         self.bank_size, self.temperature, self.momentum = bank_size, temperature, momentum
-        channels = self.vgg.channels(["relu4_3"])[0]
+        channels = relu_channels(["relu4_3"])[0]
         self.register_buffer("bank", torch.zeros(0, channels), persistent=False)
         self.register_buffer("translation_mean", None, persistent=False)
 

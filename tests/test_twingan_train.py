@@ -11,6 +11,7 @@ from PIL import Image
 
 from cartoon import data
 from cartoon.__main__ import main as cartoon_main
+from cartoon.augment import diff_augment
 from cartoon.training import linear_decay
 from cartoon.twingan import get_model
 from cartoon.twingan.checkpoint import estimate_norm_statistics
@@ -19,7 +20,6 @@ from cartoon.twingan.held_out import load_generator
 from cartoon.twingan.losses import (
     at_side,
     critic_loss,
-    diff_augment,
     feature_activations,
     translate_both_ways,
 )
@@ -302,7 +302,7 @@ def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_th
     torch.manual_seed(0)
     vgg = VGG16Features("relu4_3")
     frozen = {k: v.clone() for k, v in vgg.state_dict().items()}
-    critic = FeatureCritic(vgg.channels(FEATURE_CRITIC_LAYERS), width=16)
+    critic = FeatureCritic(FEATURE_CRITIC_LAYERS, width=16)
     real = torch.rand(8, 3, 32, 32) * 2 - 1
     fake = blurred(real, 1.5).flip(0).requires_grad_(True)  # other images, softer: pretrained features see it at once
     fake_activations = feature_activations(vgg, fake, lambda x: x, 32)  # with a graph back to the fakes, as in training

@@ -14,7 +14,6 @@ from cartoon.twingan.colour import COLOUR_CLASSES, random_colours
 from cartoon.twingan.data import anime_batch, training_batches, training_data, with_training_data
 from cartoon.twingan.losses import DOMAINS, build_feature_critics, translate_both_ways
 from cartoon.twingan.model import Discriminator, MultiScaleCritic, TwinGAN, removed_switch
-from cartoon.vgg import VGG16Features
 
 
 def model_config(args) -> dict:
@@ -136,7 +135,7 @@ def export(args):
     generator, critics = build_models(recorded)
     modules = dict(generator=generator, critics=critics)
     if "feature_critics" in payload:
-        modules["feature_critics"] = build_feature_critics(VGG16Features(pretrained=False))
+        modules["feature_critics"] = build_feature_critics()
     # The most needed first: moments beyond the state's budget are left out in this order. Their
     # hyper-parameters come with their saved state.
     optimisers = {name: torch.optim.Adam(modules[models].parameters())

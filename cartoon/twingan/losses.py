@@ -15,7 +15,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cartoon.augment import diff_augment  # noqa: F401  (moved; the trainer and its tests import it from here)
 from cartoon.training import hinge_critic_loss
 from cartoon.twingan.model import ANIME, HUMAN
 from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, LikenessLoss, VGG16Features
@@ -75,9 +74,9 @@ def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, augment) -> torc
     return hinge_critic_loss(scores[: len(real)], scores[len(real) :])
 
 
-def build_feature_critics(vgg: VGG16Features) -> nn.ModuleList:
-    """A `FeatureCritic` per domain on the FEATURE_CRITIC_LAYERS of `vgg` (their sizes only: its weights may be untrained)."""
-    return nn.ModuleList(FeatureCritic(vgg.channels(FEATURE_CRITIC_LAYERS)) for _ in DOMAINS)
+def build_feature_critics() -> nn.ModuleList:
+    """A `FeatureCritic` per domain on VGG16's FEATURE_CRITIC_LAYERS."""
+    return nn.ModuleList(FeatureCritic() for _ in DOMAINS)
 
 
 def feature_activations(vgg: VGG16Features, images: torch.Tensor, augment, side: int) -> list[torch.Tensor]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cartoon.augment import diff_augment
 from cartoon.training import Run, autocast, set_learning_rate, update_ema
 from cartoon.twingan.colour import colour_loss, load_judge, random_colours
 from cartoon.twingan.losses import (
@@ -19,7 +20,6 @@ from cartoon.twingan.losses import (
     SourceTerms,
     build_feature_critics,
     critic_loss,
-    diff_augment,
     feature_activations,
     pixel_losses,
     translate_both_ways,
@@ -53,7 +53,7 @@ class TrainingStep:
         self.source_terms = SourceTerms(args, self.vgg, self.device, fmt)
         self.feature_critics = self.opt_f = None
         if args.feature_critic_weight:
-            self.feature_critics = build_feature_critics(self.vgg).to(self.device, memory_format=fmt)
+            self.feature_critics = build_feature_critics().to(self.device, memory_format=fmt)
             self.opt_f = torch.optim.Adam(self.feature_critics.parameters(), lr=self.critic_lr, betas=(0.5, 0.99))
             if payload is not None:  # a run that adds the critics later starts them fresh
                 Run.restore(payload, feature_critics=self.feature_critics, opt_f=self.opt_f)

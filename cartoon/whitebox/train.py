@@ -98,8 +98,7 @@ def build_models(args, device) -> dict:
     opt_d = torch.optim.Adam(d_params, lr=args.d_lr or args.lr, betas=(0.5, 0.99))
     models = dict(generator=generator, ema=ema, d_surface=d_surface, d_texture=d_texture, opt_g=opt_g, opt_d=opt_d)
     if args.w_feature > 0:
-        channels = VGG16Features("relu4_3", pretrained=False).channels(FEATURE_CRITIC_LAYERS)
-        models["d_feature"] = FeatureCritic(channels).to(device, memory_format=fmt)
+        models["d_feature"] = FeatureCritic().to(device, memory_format=fmt)
         models["opt_f"] = torch.optim.Adam(models["d_feature"].parameters(), lr=args.d_lr or args.lr, betas=(0.5, 0.99))
     return models
 
