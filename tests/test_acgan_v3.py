@@ -13,7 +13,7 @@ from cartoon.acgan import Recipe, avatars, morph, recipe_inputs, render, walk
 from cartoon.acgan.evaluate import load_avatar_generator, sample_every_pair
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.hub import WEIGHTS_DIR, load_model
-from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
+from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator, TwinClassifier
 from cartoon.stylegan.train import GRID_SIDE, build_models, fake_colours, generate, grid_faces, initialise, parse_args, train_step
 from cartoon.stylegan.train import main as train_main
 from cartoon.training import Run
@@ -215,6 +215,50 @@ def test_colour_terms_fall_on_a_tiny_batch():
     for key in ("cls_real", "cls_fake"):
         assert np.mean([v[key] for v in late]) < 0.7 * np.mean([v[key] for v in early]), key
     assert np.mean([v["acc_hair_real"] for v in late]) > np.mean([v["acc_hair_real"] for v in early])
+
+
+def test_twin_heads_start_as_the_critics_and_learn_the_generated_faces_colours():
+    args = parse_args(["--resolution", "16", "--latent-dim", "16", "--mapping-layers", "2", "--max-channels", "8",
+                       "--condition", "colours", "--twin-classifier", "--diffaugment", "none", "--mixing", "0", "--r1", "0",
+                       "--lr", "0.005"])
+    torch.manual_seed(0)
+    models = build_models(args, "cpu")
+    twin, critic = models["twin"], models["discriminator"]
+    twin.start_from(critic)
+    with torch.no_grad():
+        features = critic.features(torch.rand(4, 3, 16, 16) * 2 - 1)
+        assert all(torch.equal(a, b) for a, b in zip(twin(features), critic.classify(features)))
+    real = torch.rand(8, 3, 16, 16) * 2 - 1
+    hair, eyes = torch.tensor([0, 1, 2, 3] * 2), torch.tensor([0, 0, 1, 1] * 2)
+    pairs = torch.tensor([[0, 0], [1, 0], [2, 1], [3, 1]])
+    logged = [float(train_step(args, models, real, step, (hair, eyes, pairs))["cls_fake_twin"].detach()) for step in range(60)]
+    assert np.mean(logged[-10:]) < 0.7 * np.mean(logged[:10])
+    with torch.no_grad():  # the twin has learnt from generated faces what the critic's heads never saw
+        assert not torch.allclose(twin(features)[0], critic.classify(features)[0])
+
+
+def test_a_colour_run_resumes_into_twin_heads_that_start_as_its_critics(faces, tmp_path, monkeypatch):
+    flags = tiny_flags(faces, tmp_path / "run") + ["--condition", "colours"]
+    assert train_main(flags + ["--steps", "2"]) == 0
+    critic = Run(tmp_path / "run").read_checkpoint()["discriminator"]
+    started = []  # the twin's heads just after each start
+    start_from = TwinClassifier.start_from
+
+    def recorded(twin, discriminator):
+        start_from(twin, discriminator)
+        started.append({k: v.clone() for k, v in twin.state_dict().items()})
+
+    monkeypatch.setattr(TwinClassifier, "start_from", recorded)
+    assert train_main(flags + ["--twin-classifier", "--steps", "4", "--resume"]) == 0
+    assert len(started) == 1 and all(torch.equal(v, critic[k]) for k, v in started[0].items())  # the resumed critic's heads
+    assert train_main(flags + ["--twin-classifier", "--steps", "6", "--resume"]) == 0
+    assert len(started) == 1  # a run that has twin heads keeps its own
+    checkpoint = Run(tmp_path / "run").read_checkpoint()
+    assert checkpoint["step"] == 6 and "opt_twin" in checkpoint
+    assert not all(torch.equal(v, critic[k]) for k, v in checkpoint["twin"].items())  # they have learnt since
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert ["cls_fake_twin" in record for record in log] == [False, False, True, True, True, True]
+    assert all(np.isfinite(record["cls_fake_twin"]) for record in log[2:])
 
 
 def test_mode_seeking_pairs_colours_and_pays_for_faces_that_differ():

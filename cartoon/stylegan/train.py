@@ -25,7 +25,9 @@ the eyes. `--init-from` starts it from an unconditional export, whose faces the 
 draws unchanged until it learns colours (`cartoon.stylegan.model`). The colour terms pull each
 pair toward a few faces easy to classify (within-pair diversity 0.44 at step 1,000 against 1.17
 for real faces); `--mode-seeking`, MSGAN's term as the v2 ACGAN trains with it, pays the
-generator for faces of one pair that differ as their z's do.
+generator for faces of one pair that differ as their z's do. `--twin-classifier` goes at that pull
+itself (TAC-GAN): twin heads learn the colours of generated faces, and the generator is paid for
+their error as it pays for the critic's heads', so faces easier to read than real ones stop paying.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from cartoon.acgan.evaluate import GRID_PAIRS
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.acgan.train import colour_terms, mode_seeking_loss
 from cartoon.augment import diff_augment
-from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
+from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator, TwinClassifier
 from cartoon.training import Run, add_common_args, autocast, evaluating, forever, memory_format, seed_everything, set_threads, update_ema
 from cartoon.training_state import export_run, parse_resumable, read_training_state
 
@@ -73,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
     parser.add_argument("--mode-seeking", type=float, default=0.0, help="with --condition: lambda on MSGAN's mode-seeking "
                         "term against faces repeating inside a colour pair (0: off)")
+    parser.add_argument("--twin-classifier", action="store_true", help="with --condition: TAC-GAN's twin heads, which learn "
+                        "the colours of generated faces; the generator is paid for their error as well as for the critic's reading")
     parser.add_argument("--init-from", metavar="FOLDER", help="a fresh run starts from this export's EMA generator and critic "
                         "(an unconditional one is fine: the colour parts start fresh)")
     # equalized learning rate makes StyleGAN2's 0.002 the right size for every layer
@@ -98,7 +102,11 @@ def build_models(args, device) -> dict:
     lazy = args.r1_every / (args.r1_every + 1)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr * lazy, betas=(0.0, 0.99**lazy))
-    return dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
+    models = dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
+    if classes and args.twin_classifier:  # its own optimiser, so a run without it resumes into one with it
+        models["twin"] = TwinClassifier(discriminator).to(device)
+        models["opt_twin"] = torch.optim.Adam(models["twin"].parameters(), lr=args.lr, betas=(0.0, 0.99))
+    return models
 
 
 def initialise(models: dict, folder: str):
@@ -149,12 +157,14 @@ def augment(args, images: torch.Tensor) -> torch.Tensor:
     return images if args.diffaugment == "none" else diff_augment(images, args.diffaugment)
 
 
-def classify(args, discriminator: Discriminator, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The critic's hair and eye logits of faces augmented in ways that keep their colours: translation only."""
+def classify(args, discriminator: Discriminator, images: torch.Tensor, twin: TwinClassifier | None = None):
+    """The critic's (hair, eye) logits of faces augmented in ways that keep their colours (translation
+    only); with `twin`, also the twin's, from the same pass through the critic."""
     if "translation" in args.diffaugment:
         images = diff_augment(images, "translation")
-    hair, eyes = discriminator.classify(discriminator.features(images))
-    return hair.float(), eyes.float()
+    features = discriminator.features(images)
+    logits = tuple(x.float() for x in discriminator.classify(features))
+    return logits if twin is None else (logits, tuple(x.float() for x in twin(features)))
 
 
 def r1_penalty(args, discriminator, real: torch.Tensor) -> torch.Tensor:
@@ -172,6 +182,7 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     `labels`, for a conditional run: the real faces' hair and eye indices and the (P, 2) pairs
     that generated faces are drawn from."""
     generator, discriminator, ema, opt_g, opt_d = (models[k] for k in ("generator", "discriminator", "ema", "opt_g", "opt_d"))
+    twin, opt_twin = models.get("twin"), models.get("opt_twin")
     device = real.device
     real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3)).contiguous(memory_format=memory_format(args))
     logged = {}
@@ -189,9 +200,17 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
         if labels is not None:  # the colour heads learn on real faces only: a clean judge
             logged |= colour_terms(classify(args, discriminator, real), hair_real, eyes_real, "real")
             loss_d = loss_d + args.cls_weight * logged["cls_real"]
+        if twin is not None:  # the twin learns the colours of generated faces
+            _, twin_logits = classify(args, discriminator, fake.detach(), twin)
+            logged |= {f"{k}_twin": v for k, v in colour_terms(twin_logits, hair_fake, eyes_fake, "fake").items()}
+            loss_d = loss_d + args.cls_weight * logged["cls_fake_twin"]
     opt_d.zero_grad(set_to_none=True)
+    if twin is not None:
+        opt_twin.zero_grad(set_to_none=True)
     loss_d.backward()
     opt_d.step()
+    if twin is not None:
+        opt_twin.step()
 
     if args.r1 > 0 and step % args.r1_every == 0:
         logged["r1"] = r1_penalty(args, discriminator, real)
@@ -199,12 +218,20 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
         (args.r1 / 2 * args.r1_every * logged["r1"]).backward()
         opt_d.step()
 
-    discriminator.requires_grad_(False)  # the generator's step needs no critic weight gradients
+    discriminator.requires_grad_(False)  # the generator's step needs no critic (or twin) weight gradients
+    if twin is not None:
+        twin.requires_grad_(False)
     with autocast(args, device):
         loss_g = F.softplus(-discriminator(augment(args, fake)).float()).mean()
         if labels is not None:  # faces the heads read as the colours they were drawn with
-            logged |= colour_terms(classify(args, discriminator, fake), hair_fake, eyes_fake, "fake")
-            loss_g = loss_g + args.cls_weight * logged["cls_fake"]
+            if twin is None:
+                logged |= colour_terms(classify(args, discriminator, fake), hair_fake, eyes_fake, "fake")
+                loss_g = loss_g + args.cls_weight * logged["cls_fake"]
+            else:  # ... and no more surely than the twin reads them
+                logits, twin_logits = classify(args, discriminator, fake, twin)
+                logged |= colour_terms(logits, hair_fake, eyes_fake, "fake")
+                twin_error = colour_terms(twin_logits, hair_fake, eyes_fake, "fake")["cls_fake"]
+                loss_g = loss_g + args.cls_weight * (logged["cls_fake"] - twin_error)
             if args.mode_seeking > 0:  # the colour terms alone leave a pair a few near-copies, as they did v2
                 logged["mode_seeking"] = mode_seeking_loss(fake.float(), z)
                 loss_g = loss_g + args.mode_seeking * logged["mode_seeking"]
@@ -212,6 +239,8 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     loss_g.backward()
     opt_g.step()
     discriminator.requires_grad_(True)
+    if twin is not None:
+        twin.requires_grad_(True)
     # early on the average would be mostly the random initialisation: warm the decay up
     update_ema(ema, generator, min(args.ema_decay, (1 + step) / (10 + step)))
     return {"loss_d": loss_d, "loss_g": loss_g, "score_real": score_real.mean(), "score_fake": score_fake.mean(), **logged}
@@ -249,13 +278,17 @@ def train(args: argparse.Namespace) -> dict:
     loader = DataLoader(dataset, args.batch_size, shuffle=True, num_workers=args.workers, drop_last=len(dataset) >= args.batch_size,
                         generator=torch.Generator().manual_seed(args.seed))
     models = build_models(args, device)
-    step = 0
+    step, payload = 0, {}
     if args.resume:
-        step = run.load_checkpoint(device, **models)
+        payload = run.read_checkpoint(device)
     elif args.resume_from:
-        step = Run.restore(read_training_state(args.resume_from), **models)
+        payload = read_training_state(args.resume_from)
     elif args.init_from:
         initialise(models, args.init_from)
+    if payload:
+        step = Run.restore(payload, **models)
+    if "twin" in models and "twin" not in payload:
+        models["twin"].start_from(models["discriminator"])
     # the (hair, eyes) pairs the training faces have, that generated faces are drawn from
     pairs = torch.unique(torch.stack([dataset.hair, dataset.eyes], 1), dim=0).to(device) if args.condition == "colours" else None
     # a resumed run draws other batches and noise than a fresh one, not the same ones again
