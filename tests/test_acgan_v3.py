@@ -219,7 +219,7 @@ def test_colour_terms_fall_on_a_tiny_batch():
 
 def test_twin_heads_start_as_the_critics_and_learn_the_generated_faces_colours():
     args = parse_args(["--resolution", "16", "--latent-dim", "16", "--mapping-layers", "2", "--max-channels", "8",
-                       "--condition", "colours", "--twin-classifier", "--diffaugment", "none", "--mixing", "0", "--r1", "0",
+                       "--condition", "colours", "--twin-weight", "1", "--diffaugment", "none", "--mixing", "0", "--r1", "0",
                        "--lr", "0.005"])
     torch.manual_seed(0)
     models = build_models(args, "cpu")
@@ -249,9 +249,9 @@ def test_a_colour_run_resumes_into_twin_heads_that_start_as_its_critics(faces, t
         started.append({k: v.clone() for k, v in twin.state_dict().items()})
 
     monkeypatch.setattr(TwinClassifier, "start_from", recorded)
-    assert train_main(flags + ["--twin-classifier", "--steps", "4", "--resume"]) == 0
+    assert train_main(flags + ["--twin-weight", "1", "--steps", "4", "--resume"]) == 0
     assert len(started) == 1 and all(torch.equal(v, critic[k]) for k, v in started[0].items())  # the resumed critic's heads
-    assert train_main(flags + ["--twin-classifier", "--steps", "6", "--resume"]) == 0
+    assert train_main(flags + ["--twin-weight", "1", "--steps", "6", "--resume"]) == 0
     assert len(started) == 1  # a run that has twin heads keeps its own
     checkpoint = Run(tmp_path / "run").read_checkpoint()
     assert checkpoint["step"] == 6 and "opt_twin" in checkpoint

@@ -25,9 +25,10 @@ the eyes. `--init-from` starts it from an unconditional export, whose faces the 
 draws unchanged until it learns colours (`cartoon.stylegan.model`). The colour terms pull each
 pair toward a few faces easy to classify (within-pair diversity 0.44 at step 1,000 against 1.17
 for real faces); `--mode-seeking`, MSGAN's term as the v2 ACGAN trains with it, pays the
-generator for faces of one pair that differ as their z's do. `--twin-classifier` goes at that pull
+generator for faces of one pair that differ as their z's do. `--twin-weight` goes at that pull
 itself (TAC-GAN): twin heads learn the colours of generated faces, and the generator is paid for
-their error as it pays for the critic's heads', so faces easier to read than real ones stop paying.
+(a share of) their error as it pays for the critic's heads', so faces easier to read than real ones
+stop paying.
 """
 
 from __future__ import annotations
@@ -75,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
     parser.add_argument("--mode-seeking", type=float, default=0.0, help="with --condition: lambda on MSGAN's mode-seeking "
                         "term against faces repeating inside a colour pair (0: off)")
-    parser.add_argument("--twin-classifier", action="store_true", help="with --condition: TAC-GAN's twin heads, which learn "
-                        "the colours of generated faces; the generator is paid for their error as well as for the critic's reading")
+    parser.add_argument("--twin-weight", type=float, default=0.0, help="with --condition: TAC-GAN's twin heads, which learn "
+                        "the colours of generated faces; the generator is paid this share of their error against the critic's "
+                        "reading (1: TAC-GAN; 0: no twin heads)")
     parser.add_argument("--init-from", metavar="FOLDER", help="a fresh run starts from this export's EMA generator and critic "
                         "(an unconditional one is fine: the colour parts start fresh)")
     # equalized learning rate makes StyleGAN2's 0.002 the right size for every layer
@@ -103,7 +105,7 @@ def build_models(args, device) -> dict:
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr * lazy, betas=(0.0, 0.99**lazy))
     models = dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
-    if classes and args.twin_classifier:  # its own optimiser, so a run without it resumes into one with it
+    if classes and args.twin_weight > 0:  # its own optimiser, so a run without it resumes into one with it
         models["twin"] = TwinClassifier(discriminator).to(device)
         models["opt_twin"] = torch.optim.Adam(models["twin"].parameters(), lr=args.lr, betas=(0.0, 0.99))
     return models
@@ -231,7 +233,7 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
                 logits, twin_logits = classify(args, discriminator, fake, twin)
                 logged |= colour_terms(logits, hair_fake, eyes_fake, "fake")
                 twin_error = colour_terms(twin_logits, hair_fake, eyes_fake, "fake")["cls_fake"]
-                loss_g = loss_g + args.cls_weight * (logged["cls_fake"] - twin_error)
+                loss_g = loss_g + args.cls_weight * (logged["cls_fake"] - args.twin_weight * twin_error)
             if args.mode_seeking > 0:  # the colour terms alone leave a pair a few near-copies, as they did v2
                 logged["mode_seeking"] = mode_seeking_loss(fake.float(), z)
                 loss_g = loss_g + args.mode_seeking * logged["mode_seeking"]
