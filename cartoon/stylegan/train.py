@@ -226,14 +226,13 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     with autocast(args, device):
         loss_g = F.softplus(-discriminator(augment(args, fake)).float()).mean()
         if labels is not None:  # faces the heads read as the colours they were drawn with
-            if twin is None:
-                logged |= colour_terms(classify(args, discriminator, fake), hair_fake, eyes_fake, "fake")
-                loss_g = loss_g + args.cls_weight * logged["cls_fake"]
-            else:  # ... and no more surely than the twin reads them
-                logits, twin_logits = classify(args, discriminator, fake, twin)
-                logged |= colour_terms(logits, hair_fake, eyes_fake, "fake")
+            read = classify(args, discriminator, fake, twin)
+            logits, twin_logits = (read, None) if twin is None else read
+            logged |= colour_terms(logits, hair_fake, eyes_fake, "fake")
+            loss_g = loss_g + args.cls_weight * logged["cls_fake"]
+            if twin is not None:  # ... and no more surely than the twin reads them
                 twin_error = colour_terms(twin_logits, hair_fake, eyes_fake, "fake")["cls_fake"]
-                loss_g = loss_g + args.cls_weight * (logged["cls_fake"] - args.twin_weight * twin_error)
+                loss_g = loss_g - args.cls_weight * args.twin_weight * twin_error
             if args.mode_seeking > 0:  # the colour terms alone leave a pair a few near-copies, as they did v2
                 logged["mode_seeking"] = mode_seeking_loss(fake.float(), z)
                 loss_g = loss_g + args.mode_seeking * logged["mode_seeking"]
