@@ -43,8 +43,11 @@ def stylize(
     face_size: int = 256,
     max_faces: int = MAX_FACES,
     whole_transform: Transform | None = None,
+    framing: str = "ffhq",
 ) -> Stylized:
-    """`transform` handles aligned face crops; `whole_transform` (default: `transform`) the picture."""
+    """`transform` handles aligned face crops; `whole_transform` (default: `transform`) the picture.
+    `framing` places the face in its crop (`cartoon.faces.align.FRAMINGS`): the framing of the
+    photos the model trained on, so it sees faces where and as large as it learnt them."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     whole_transform = whole_transform or transform
@@ -62,7 +65,7 @@ def stylize(
     if not faces:
         return Stylized(whole_transform(image), image, ["No face found: the whole image was processed instead."])
 
-    aligned = [align_face(image, face, size=face_size) for face in faces]
+    aligned = [align_face(image, face, size=face_size, framing=framing) for face in faces]
     crops = [transform(crop) for crop, _ in aligned]
     if mode == "crop":
         return Stylized(side_by_side(crops), side_by_side([crop for crop, _ in aligned]), notes, len(faces))

@@ -246,3 +246,20 @@ def test_landmark_loss_at_the_cartoons_own_anchors_adds_a_term_that_also_pulls_b
     both(photo, shifted(photo, offset[0], offset[1])).backward()
     assert (offset.grad * offset.detach()).sum() > 0  # descending the loss moves the cartoon back
     assert float(both(torch.zeros(1, 3, 128, 128), photo[:1])) == 0.0  # no face in the photo: nothing to keep
+
+
+def test_photo_to_anime_crops_faces_in_the_framing_twingan_trained_on(selfies):
+    """TwinGAN learnt on selfie2anime's raw selfies: its face crops must place faces as they sit
+    there, not in FFHQ's looser framing (a smaller face with replicated rows above the head)."""
+    from cartoon.twingan import FRAMING, anime_photo
+    from cartoon.twingan.model import TwinGAN
+
+    torch.manual_seed(0)
+    model = TwinGAN(resolution=32, width=4, max_width=8).eval()
+    image = selfies[0]
+    result = anime_photo(image, mode="crop", model=model)
+    own, _ = align_face(image, detect_faces(image)[0], size=256, framing=FRAMING)
+    looser, _ = align_face(image, detect_faces(image)[0], size=256, framing="ffhq")
+    assert FRAMING == "selfie2anime" and result.faces == 1
+    assert np.array_equal(np.asarray(result.source), np.asarray(own))
+    assert not np.array_equal(np.asarray(result.source), np.asarray(looser))

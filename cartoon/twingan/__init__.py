@@ -24,6 +24,9 @@ from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
 
 __all__ = ["to_anime", "anime_photo", "lookalikes", "get_model", "colours_offered", "square_tensor", "TwinGAN", "KEEP"]
 
+# where a face sits in the squares the model sees: it trained on selfie2anime's raw 256² selfies
+FRAMING = "selfie2anime"
+
 
 @functools.lru_cache(maxsize=1)
 def get_model() -> TwinGAN:
@@ -99,7 +102,7 @@ def anime_photo(image: Image.Image, reverse: bool = False, mode: str = "crop", m
         square = Image.fromarray(np.pad(np.asarray(picture.convert("RGB")), margins, mode="symmetric"))
         return translate_square(square).crop((left, top, left + picture.width, top + picture.height))
 
-    result = stylize(image, translate_square, mode=mode, face_size=256, whole_transform=translate_whole)
+    result = stylize(image, translate_square, mode=mode, face_size=256, whole_transform=translate_whole, framing=FRAMING)
     if upscaled:  # say why the picture looks soft, and how to see the faces at full detail
         result.notes.append(f"The model works at {model.resolution}×{model.resolution}: the whole picture was "
                             f"translated at that size and scaled up, so it is soft; face crops keep more detail.")
