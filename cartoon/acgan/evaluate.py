@@ -256,13 +256,14 @@ def evaluate(generator: AvatarGenerator, classifier: AttributeClassifier, held: 
     return report
 
 
-def paired_difference(first: dict[str, float], second: dict[str, float], draws: int = 2000, seed: int = 0) -> dict:
-    """Mean of first − second over the keys both have, with a 90% bootstrap interval over the keys."""
+def paired_difference(first: dict, second: dict, draws: int = 2000, seed: int = 0, percentiles=INTERVAL) -> dict:
+    """Mean of first − second over the keys both have, with a bootstrap interval over the keys
+    (`percentiles` of the resampled means: by default a 90% interval)."""
     keys = sorted(first.keys() & second.keys())
     differences = np.array([first[k] - second[k] for k in keys])
     rng = np.random.default_rng(seed)
     means = differences[rng.integers(0, len(keys), (draws, len(keys)))].mean(1)
-    return {"mean": float(differences.mean()), "interval": np.percentile(means, INTERVAL).tolist(), "pairs": len(keys)}
+    return {"mean": float(differences.mean()), "interval": np.percentile(means, percentiles).tolist(), "pairs": len(keys)}
 
 
 GRID_PAIRS = (("blue", "red"), ("blonde", "green"), ("black", "blue"), ("pink", "purple"),
