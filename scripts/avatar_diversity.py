@@ -36,8 +36,9 @@ def sample(generator, gamma: float, noise: str, seed: int = 1):
     shift = generator.pair_w_avg - generator.pair_w_avg.mean((0, 1))
     images = []
     for zs, h, e in zip(z.split(200), hair.split(200), eyes.split(200)):
-        w = generator.mapping(zs, generator.colours(h, e)) + gamma * shift[h, e]
-        images.append(generator.synthesis(generator.styles(w), noise))
+        colours = generator.colours(h, e)
+        w = generator.mapping(zs, colours) + gamma * shift[h, e]
+        images.append(generator.synthesis(generator.styles(w, colours=colours), noise))
     return torch.cat(images), hair, eyes
 
 

@@ -108,6 +108,33 @@ def test_save_and_load_keep_the_condition_and_pair_means(taught, tmp_path):
         assert torch.equal(loaded(z(5), 0.7, noise="fixed", hair=hair, eyes=eyes), taught(z(5), 0.7, noise="fixed", hair=hair, eyes=eyes))
 
 
+def test_colour_styles_start_at_zero_then_offset_only_the_last_styles(taught):
+    styled = Generator(**TINY, **CLASSES, colour_styles=3).eval()
+    missing, unexpected = styled.load_state_dict(taught.state_dict(), strict=False)
+    assert missing == ["colour_styles"] and not unexpected and "colour_styles".startswith(CONDITION_PARTS)
+    hair, eyes = torch.tensor([3, 3, 6, 6]), torch.tensor([8, 8, 1, 1])
+    with torch.no_grad():
+        assert torch.equal(styled(z(8), 0.7, noise="fixed", hair=hair, eyes=eyes), taught(z(8), 0.7, noise="fixed", hair=hair, eyes=eyes))
+        torch.manual_seed(2)
+        styled.colour_styles.normal_()
+        colours = styled.colours(hair, eyes)
+        w = styled.mapping(z(8), colours)
+        plain_ws, offset_ws = styled.styles(w, colours=torch.zeros_like(colours)), styled.styles(w, colours=colours)
+        assert torch.equal(offset_ws[:, :-3], plain_ws[:, :-3]) and not torch.allclose(offset_ws[:, -3:], plain_ws[:, -3:])
+        # linear in the colours: blended weights blend the offsets
+        blend = (colours[:1] + colours[2:3]) / 2
+        halfway = styled.styles(w[:1], colours=blend)
+        assert torch.allclose(halfway, (styled.styles(w[:1], colours=colours[:1]) + styled.styles(w[:1], colours=colours[2:3])) / 2, atol=1e-5)
+        # truncation leaves the offsets whole: at ψ = 0 a pair's faces are one face, and no longer the mapping-only one
+        mean_faces = styled(z(9), 0.0, noise="fixed", hair=hair, eyes=eyes)
+        assert torch.allclose(mean_faces[0], mean_faces[1], atol=1e-5)
+        assert not torch.allclose(mean_faces, taught(z(9), 0.0, noise="fixed", hair=hair, eyes=eyes), atol=1e-3)
+    with pytest.raises(ValueError, match="need the colours"):
+        styled.styles(w)
+    with pytest.raises(ValueError, match="colour_styles"):
+        Generator(**TINY, colour_styles=2)
+
+
 def test_critic_heads_leave_its_realness_unchanged():
     torch.manual_seed(0)
     plain_critic = Discriminator(resolution=16, max_channels=8)
@@ -259,6 +286,26 @@ def test_a_colour_run_resumes_into_twin_heads_that_start_as_its_critics(faces, t
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert ["cls_fake_twin" in record for record in log] == [False, False, True, True, True, True]
     assert all(np.isfinite(record["cls_fake_twin"]) for record in log[2:])
+
+
+def test_a_colour_run_resumes_into_colour_styles_that_learn_and_export(faces, tmp_path):
+    flags = tiny_flags(faces, tmp_path / "run") + ["--condition", "colours", "--lr", "0.01"]
+    assert train_main(flags + ["--steps", "2"]) == 0
+    before = Run(tmp_path / "run").read_checkpoint()
+    assert train_main(flags + ["--colour-styles", "4", "--steps", "6", "--resume"]) == 0
+    after = Run(tmp_path / "run").read_checkpoint()
+    assert after["step"] == 6 and "opt_colour_styles" in after
+    assert after["ema"]["colour_styles"].shape == (4, 22, 16) and after["generator"]["colour_styles"].abs().sum() > 0
+    assert not torch.equal(after["generator"]["mapping.embed.weight"], before["generator"]["mapping.embed.weight"])
+    assert train_main(["--run-dir", str(tmp_path / "run"), "--export", str(tmp_path / "export")]) == 0
+    exported = load_avatar_generator(tmp_path / "export")
+    assert exported.colour_styles.shape == (4, 22, 16)
+    ema = Generator(**TINY, **CLASSES, colour_styles=4)
+    ema.load_state_dict(after["ema"])
+    ema.measure_pair_w_avg()
+    with torch.no_grad():
+        hair, eyes = torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3])
+        assert torch.equal(exported(z(7), noise="fixed", hair=hair, eyes=eyes), ema(z(7), noise="fixed", hair=hair, eyes=eyes))
 
 
 def test_mode_seeking_pairs_colours_and_pays_for_faces_that_differ():

@@ -19,6 +19,10 @@ the mapping network's input. The first mapping layer's weights on the embedding 
 so a conditional generator loaded with unconditional weights draws exactly the same faces until
 training teaches it colours. Truncation pulls toward the mean w of the faces' colour pair
 (`pair_w_avg`, measured by `measure_pair_w_avg`), which keeps the colour a plain mean w loses.
+With `colour_styles` = k, the colours also reach the last k styles directly, as an offset each
+hair and each eye colour adds to them (zero at first, so older weights draw the same faces): a
+condition that enters only the mapping can be overridden by z, and some z's then draw light hair
+whatever colour is asked. Truncation leaves the offsets whole.
 The critic's optional hair and eye heads read its final features beside the realness head.
 """
 
@@ -38,7 +42,7 @@ from cartoon.runtime import PRECISIONS
 
 ACTIVATION_GAIN = math.sqrt(2)  # keeps a leaky ReLU's output variance near its input's
 # what the colour condition adds to the state dicts: absent from unconditional weights
-CONDITION_PARTS = ("mapping.embed.", "mapping.condition_in.", "pair_w_avg", "hair.", "eyes.")
+CONDITION_PARTS = ("mapping.embed.", "mapping.condition_in.", "pair_w_avg", "hair.", "eyes.", "colour_styles")
 
 
 def leaky(x: torch.Tensor) -> torch.Tensor:
@@ -246,10 +250,11 @@ class Generator(nn.Module, PyTorchModelHubMixin):
 
     def __init__(self, resolution: int = 64, latent_dim: int = 256, mapping_layers: int = 4, max_channels: int = 64,
                  channel_base: int = 4096, mapping_lr_mul: float = 0.01, noise_seed: int = 0, hair_classes: int = 0,
-                 eye_classes: int = 0, render_precision: str = "fp32"):
+                 eye_classes: int = 0, render_precision: str = "fp32", colour_styles: int = 0):
         """`render_precision`: how the avatar sampler (`cartoon.acgan.render`) computes a conditional
         generator's faces, part of what its recipes' pixels are: "bf16" (autocast, channels-last;
-        about twice as fast here) or "fp32"."""
+        about twice as fast here) or "fp32". `colour_styles`: how many of the last styles a conditional
+        generator's colours offset directly (0: the colours enter the mapping only)."""
         super().__init__()
         if (hair_classes > 0) != (eye_classes > 0):
             raise ValueError(f"a colour condition needs both hair and eye classes, not {hair_classes} and {eye_classes}")
@@ -269,6 +274,9 @@ class Generator(nn.Module, PyTorchModelHubMixin):
         self.first_conv = [sum(len(b.convs) for b in self.blocks[:k]) for k in range(len(self.blocks))]
         self.num_convs = sum(len(b.convs) for b in self.blocks)
         self.num_ws = self.num_convs + 1
+        if not 0 <= colour_styles <= (self.num_ws if self.conditional else 0):
+            raise ValueError(f"colour_styles must be from 0 to {self.num_ws} for a conditional generator, 0 otherwise, not {colour_styles}")
+        self.colour_styles = nn.Parameter(torch.zeros(colour_styles, hair_classes + eye_classes, latent_dim)) if colour_styles else None
         # the mean w that truncation pulls toward, tracked by the trainer (`track_w_avg`)
         self.register_buffer("w_avg", torch.zeros(latent_dim))
         if self.conditional:
@@ -324,14 +332,22 @@ class Generator(nn.Module, PyTorchModelHubMixin):
             psi = psi[:, None].to(w.dtype)
         return centre + psi * (w - centre)
 
-    def styles(self, w: torch.Tensor, w_mix: torch.Tensor | None = None, crossover: int | None = None) -> torch.Tensor:
-        """(N, num_ws, D): `w` for styles before `crossover`, `w_mix` from it on (0: all `w_mix`)."""
+    def styles(self, w: torch.Tensor, w_mix: torch.Tensor | None = None, crossover: int | None = None,
+               colours: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, num_ws, D): `w` for styles before `crossover`, `w_mix` from it on (0: all `w_mix`),
+        the last styles offset by `colours` where the generator has `colour_styles`."""
         ws = w[:, None].expand(-1, self.num_ws, -1)
-        if w_mix is None:
+        if w_mix is not None:
+            if crossover is None or not 0 <= crossover <= self.num_ws:
+                raise ValueError(f"style mixing needs a crossover from 0 to {self.num_ws}, not {crossover!r}")
+            ws = torch.cat([ws[:, :crossover], w_mix[:, None].expand(-1, self.num_ws - crossover, -1)], 1)
+        if self.colour_styles is None:
             return ws
-        if crossover is None or not 0 <= crossover <= self.num_ws:
-            raise ValueError(f"style mixing needs a crossover from 0 to {self.num_ws}, not {crossover!r}")
-        return torch.cat([ws[:, :crossover], w_mix[:, None].expand(-1, self.num_ws - crossover, -1)], 1)
+        if colours is None:
+            raise ValueError("this generator's styles need the colours (colour_styles)")
+        offsets = torch.einsum("nc,kcd->nkd", colours.to(self.colour_styles.dtype), self.colour_styles).to(ws.dtype)
+        fine = len(self.colour_styles)
+        return torch.cat([ws[:, :self.num_ws - fine], ws[:, self.num_ws - fine:] + offsets], 1)
 
     def noises(self, noise: str | Sequence[torch.Tensor], batch: int, device) -> list[torch.Tensor]:
         if isinstance(noise, str):
@@ -378,7 +394,7 @@ class Generator(nn.Module, PyTorchModelHubMixin):
         colours = self.colours(hair, eyes).to(z.device) if self.conditional else None
         w = self.truncate(self.mapping(z, colours), truncation, colours)
         w_mix = None if z_mix is None else self.truncate(self.mapping(z_mix, colours), truncation, colours)
-        return self.synthesis(self.styles(w, w_mix, crossover), noise)
+        return self.synthesis(self.styles(w, w_mix, crossover, colours), noise)
 
 
 class DownBlock(nn.Module):

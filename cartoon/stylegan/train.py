@@ -28,7 +28,8 @@ for real faces); `--mode-seeking`, MSGAN's term as the v2 ACGAN trains with it, 
 generator for faces of one pair that differ as their z's do. `--twin-weight` goes at that pull
 itself (TAC-GAN): twin heads learn the colours of generated faces, and the generator is paid for
 (a share of) their error as it pays for the critic's heads', so faces easier to read than real ones
-stop paying.
+stop paying. `--colour-styles` gives the colours to the last styles directly as well
+(`cartoon.stylegan.model`); a run without them resumes into one with them, the offsets starting at zero.
 """
 
 from __future__ import annotations
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--twin-weight", type=float, default=0.0, help="with --condition: TAC-GAN's twin heads, which learn "
                         "the colours of generated faces; the generator is paid this share of their error against the critic's "
                         "reading (1: TAC-GAN; 0: no twin heads)")
+    parser.add_argument("--colour-styles", type=int, default=0, help="with --condition: how many of the last styles the "
+                        "colours offset directly, besides entering the mapping (0: mapping only)")
     parser.add_argument("--init-from", metavar="FOLDER", help="a fresh run starts from this export's EMA generator and critic "
                         "(an unconditional one is fine: the colour parts start fresh)")
     # equalized learning rate makes StyleGAN2's 0.002 the right size for every layer
@@ -95,16 +98,20 @@ def build_models(args, device) -> dict:
     fmt = memory_format(args)
     classes = dict(hair_classes=len(HAIR_COLOURS), eye_classes=len(EYE_COLOURS)) if args.condition == "colours" else {}
     # avatars (the conditional generator's use) are drawn in the precision the run trained in
-    avatar = dict(render_precision=args.precision) if classes else {}
+    avatar = dict(render_precision=args.precision, colour_styles=args.colour_styles) if classes else {}
     generator = Generator(args.resolution, args.latent_dim, args.mapping_layers, args.max_channels, **classes, **avatar)
     generator = generator.to(device, memory_format=fmt)
     discriminator = Discriminator(args.resolution, args.max_channels, **classes).to(device, memory_format=fmt)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     # the critic steps once more every r1_every steps: Adam's rate and decays shrink to match (StyleGAN2)
     lazy = args.r1_every / (args.r1_every + 1)
-    opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.0, 0.99))
+    # the colour-style offsets have their own optimiser, so a run without them resumes into one with them
+    offsets = [] if generator.colour_styles is None else [generator.colour_styles]
+    opt_g = torch.optim.Adam([p for p in generator.parameters() if not any(p is q for q in offsets)], lr=args.lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr * lazy, betas=(0.0, 0.99**lazy))
     models = dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
+    if offsets:
+        models["opt_colour_styles"] = torch.optim.Adam(offsets, lr=args.lr, betas=(0.0, 0.99))
     if classes and args.twin_weight > 0:  # its own optimiser, so a run without it resumes into one with it
         models["twin"] = TwinClassifier(discriminator).to(device)
         models["opt_twin"] = torch.optim.Adam(models["twin"].parameters(), lr=args.lr, betas=(0.0, 0.99))
@@ -121,6 +128,13 @@ def initialise(models: dict, folder: str):
         foreign = unexpected + [key for key in missing if not key.startswith(CONDITION_PARTS)]
         if foreign:
             raise ValueError(f"{folder}'s {source} does not fit this run's {name}: {', '.join(foreign[:5])}")
+
+
+def add_colour_styles(payload: dict, models: dict):
+    """Give a payload from a run without colour-style offsets this run's (zero) ones, so it restores."""
+    for name in ("generator", "ema"):
+        if models[name].colour_styles is not None and "colour_styles" not in payload[name]:
+            payload[name] = {**payload[name], "colour_styles": models[name].colour_styles.detach().clone()}
 
 
 def fake_colours(pairs: torch.Tensor, batch: int, paired: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -151,8 +165,8 @@ def generate(args, generator: Generator, batch: int, device, colours: torch.Tens
     if random.random() < args.mixing:
         z_mix = torch.randn((batch + 1) // 2 if paired else batch, args.latent_dim, device=device)
         w_mix = generator.mapping(twice(z_mix, batch) if paired else z_mix, colours)
-        return generator.synthesis(generator.styles(w, w_mix, random.randint(1, generator.num_ws - 1)), noise), z
-    return generator.synthesis(generator.styles(w), noise), z
+        return generator.synthesis(generator.styles(w, w_mix, random.randint(1, generator.num_ws - 1), colours), noise), z
+    return generator.synthesis(generator.styles(w, colours=colours), noise), z
 
 
 def augment(args, images: torch.Tensor) -> torch.Tensor:
@@ -236,9 +250,12 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
             if args.mode_seeking > 0:  # the colour terms alone leave a pair a few near-copies, as they did v2
                 logged["mode_seeking"] = mode_seeking_loss(fake.float(), z)
                 loss_g = loss_g + args.mode_seeking * logged["mode_seeking"]
-    opt_g.zero_grad(set_to_none=True)
+    generator_optimisers = [opt_g] + ([models["opt_colour_styles"]] if "opt_colour_styles" in models else [])
+    for optimiser in generator_optimisers:
+        optimiser.zero_grad(set_to_none=True)
     loss_g.backward()
-    opt_g.step()
+    for optimiser in generator_optimisers:
+        optimiser.step()
     discriminator.requires_grad_(True)
     if twin is not None:
         twin.requires_grad_(True)
@@ -287,6 +304,7 @@ def train(args: argparse.Namespace) -> dict:
     elif args.init_from:
         initialise(models, args.init_from)
     if payload:
+        add_colour_styles(payload, models)
         step = Run.restore(payload, **models)
     if "twin" in models and "twin" not in payload:
         models["twin"].start_from(models["discriminator"])
