@@ -64,6 +64,8 @@ def main() -> None:
             V2_CACHE.write_text(json.dumps({f"{h},{e}": value for (h, e), value in results[name].items()}))
         print(f"{name}: diversity {np.mean(list(results[name].values())):.4f}, hair {accuracy['hair_mean']:.3f} (lowest {accuracy['hair_min']:.2f}), "
               f"eyes {accuracy['eyes_mean']:.3f} (lowest {accuracy['eyes_min']:.2f})", flush=True)
+        weakest = sorted(accuracy["hair"].items(), key=lambda item: item[1])[:4]
+        print("  weakest hair colours: " + ", ".join(f"{colour} {value:.0%}" for colour, value in weakest), flush=True)
     for name, values in results.items():
         if name != "v2":
             gap = ev.paired_difference(values, results["v2"], percentiles=(2.5, 97.5))

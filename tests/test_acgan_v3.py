@@ -13,7 +13,8 @@ from cartoon.acgan import Recipe, avatars, morph, recipe_inputs, render, walk
 from cartoon.acgan.evaluate import load_avatar_generator, sample_every_pair
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.hub import WEIGHTS_DIR, load_model
-from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator, TwinClassifier
+from cartoon.stylegan.colour_readers import TwinClassifier
+from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
 from cartoon.stylegan.train import GRID_SIDE, build_models, fake_colours, generate, grid_faces, initialise, parse_args, train_step
 from cartoon.stylegan.train import main as train_main
 from cartoon.training import Run
@@ -286,6 +287,29 @@ def test_a_colour_run_resumes_into_twin_heads_that_start_as_its_critics(faces, t
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert ["cls_fake_twin" in record for record in log] == [False, False, True, True, True, True]
     assert all(np.isfinite(record["cls_fake_twin"]) for record in log[2:])
+
+
+def test_thumbnail_reader_learns_real_hair_and_pays_the_generator_for_it(faces, tmp_path):
+    args = parse_args(["--resolution", "16", "--latent-dim", "16", "--mapping-layers", "2", "--max-channels", "8",
+                       "--condition", "colours", "--thumbnail-weight", "1", "--diffaugment", "none", "--mixing", "0", "--r1", "0",
+                       "--lr", "0.005"])
+    torch.manual_seed(0)
+    models = build_models(args, "cpu")
+    hair, eyes = torch.tensor([0, 1, 2, 3] * 2), torch.tensor([0, 0, 1, 1] * 2)
+    tint = torch.tensor([[1.0, -1, -1], [-1, 1, -1], [-1, -1, 1], [1, 1, -1]])[hair]  # each hair colour its own tint
+    real = (0.6 * tint[:, :, None, None] + 0.3 * torch.randn(8, 3, 16, 16)).clamp(-1, 1)
+    pairs = torch.tensor([[0, 0], [1, 0], [2, 1], [3, 1]])
+    logged = [train_step(args, models, real, step, (hair, eyes, pairs)) for step in range(60)]
+    logged = [{key: float(value.detach()) for key, value in values.items()} for values in logged]
+    assert np.mean([v["acc_thumb_real"] for v in logged[-10:]]) == 1.0
+    for key in ("thumb_real", "thumb_fake"):
+        assert np.mean([v[key] for v in logged[-10:]]) < 0.5 * np.mean([v[key] for v in logged[:10]]), key
+    # a run without the reader resumes into one with it, the reader starting fresh
+    flags = tiny_flags(faces, tmp_path / "run") + ["--condition", "colours"]
+    assert train_main(flags + ["--steps", "2"]) == 0
+    assert train_main(flags + ["--thumbnail-weight", "1", "--steps", "4", "--resume"]) == 0
+    checkpoint = Run(tmp_path / "run").read_checkpoint()
+    assert checkpoint["step"] == 4 and "opt_thumb" in checkpoint and "thumb" in checkpoint
 
 
 def test_a_colour_run_resumes_into_colour_styles_that_learn_and_export(faces, tmp_path):

@@ -28,7 +28,6 @@ The critic's optional hair and eye heads read its final features beside the real
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -454,26 +453,3 @@ class Discriminator(nn.Module):
 
     def forward(self, images):
         return self.final(self.features(images)).squeeze(1)
-
-
-class TwinClassifier(nn.Module):
-    """TAC-GAN's twin heads (Gong et al. 2019): hair and eye heads like the critic's, on the critic's
-    `features`, that learn the colours generated faces were drawn with.
-
-    The critic's own heads, learnt on real faces, pay the generator most for faces they read without
-    doubt, which pulls each colour pair toward a few typical faces. How well the twin reads the
-    generated faces measures that pull; the generator, paid for the twin's error too, keeps the real
-    faces' spread inside a pair instead."""
-
-    def __init__(self, critic: Discriminator):
-        super().__init__()
-        self.hair, self.eyes = copy.deepcopy(critic.hair), copy.deepcopy(critic.eyes)
-
-    def start_from(self, critic: Discriminator):
-        """Take the critic's heads as they are: the twin starts reading fakes as the critic does, so
-        the generator's two colour terms start out cancelling instead of one being noise."""
-        self.hair.load_state_dict(critic.hair.state_dict())
-        self.eyes.load_state_dict(critic.eyes.state_dict())
-
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.hair(features), self.eyes(features)

@@ -28,7 +28,9 @@ for real faces); `--mode-seeking`, MSGAN's term as the v2 ACGAN trains with it, 
 generator for faces of one pair that differ as their z's do. `--twin-weight` goes at that pull
 itself (TAC-GAN): twin heads learn the colours of generated faces, and the generator is paid for
 (a share of) their error as it pays for the critic's heads', so faces easier to read than real ones
-stop paying. `--colour-styles` gives the colours to the last styles directly as well
+stop paying. `--thumbnail-weight` pays the generator for hair that a reader of 16² thumbnails,
+learnt on real faces beside the critic, reads as asked: colour alone can satisfy it
+(`cartoon.stylegan.colour_readers`). `--colour-styles` gives the colours to the last styles directly as well
 (`cartoon.stylegan.model`); a run without them resumes into one with them, the offsets starting at zero.
 """
 
@@ -49,7 +51,8 @@ from cartoon.acgan.evaluate import GRID_PAIRS
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.acgan.train import colour_terms, mode_seeking_loss
 from cartoon.augment import diff_augment
-from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator, TwinClassifier
+from cartoon.stylegan.colour_readers import ThumbnailHair, TwinClassifier
+from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
 from cartoon.training import Run, add_common_args, autocast, evaluating, forever, memory_format, seed_everything, set_threads, update_ema
 from cartoon.training_state import export_run, parse_resumable, read_training_state
 
@@ -80,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--twin-weight", type=float, default=0.0, help="with --condition: TAC-GAN's twin heads, which learn "
                         "the colours of generated faces; the generator is paid this share of their error against the critic's "
                         "reading (1: TAC-GAN; 0: no twin heads)")
+    parser.add_argument("--thumbnail-weight", type=float, default=0.0, help="with --condition: lambda on the hair "
+                        "colour a 16² thumbnail reader, learnt on real faces, reads in generated ones (0: no reader)")
     parser.add_argument("--colour-styles", type=int, default=0, help="with --condition: how many of the last styles the "
                         "colours offset directly, besides entering the mapping (0: mapping only)")
     parser.add_argument("--init-from", metavar="FOLDER", help="a fresh run starts from this export's EMA generator and critic "
@@ -115,6 +120,9 @@ def build_models(args, device) -> dict:
     if classes and args.twin_weight > 0:  # its own optimiser, so a run without it resumes into one with it
         models["twin"] = TwinClassifier(discriminator).to(device)
         models["opt_twin"] = torch.optim.Adam(models["twin"].parameters(), lr=args.lr, betas=(0.0, 0.99))
+    if classes and args.thumbnail_weight > 0:  # as the twin: its own optimiser, so older runs resume into it
+        models["thumb"] = ThumbnailHair(classes["hair_classes"]).to(device)
+        models["opt_thumb"] = torch.optim.Adam(models["thumb"].parameters(), lr=args.lr, betas=(0.5, 0.99))
     return models
 
 
@@ -199,6 +207,7 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     that generated faces are drawn from."""
     generator, discriminator, ema, opt_g, opt_d = (models[k] for k in ("generator", "discriminator", "ema", "opt_g", "opt_d"))
     twin, opt_twin = models.get("twin"), models.get("opt_twin")
+    thumb = models.get("thumb")
     device = real.device
     real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3)).contiguous(memory_format=memory_format(args))
     logged = {}
@@ -228,6 +237,13 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     if twin is not None:
         opt_twin.step()
 
+    if thumb is not None:  # the thumbnail reader learns on real faces only, as the critic's heads do
+        logits = thumb(real)
+        logged |= {"thumb_real": F.cross_entropy(logits, hair_real), "acc_thumb_real": (logits.argmax(1) == hair_real).float().mean()}
+        models["opt_thumb"].zero_grad(set_to_none=True)
+        logged["thumb_real"].backward()
+        models["opt_thumb"].step()
+
     if args.r1 > 0 and step % args.r1_every == 0:
         logged["r1"] = r1_penalty(args, discriminator, real)
         opt_d.zero_grad(set_to_none=True)
@@ -235,8 +251,9 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
         opt_d.step()
 
     discriminator.requires_grad_(False)  # the generator's step needs no critic (or twin) weight gradients
-    if twin is not None:
-        twin.requires_grad_(False)
+    for reader in (twin, thumb):
+        if reader is not None:
+            reader.requires_grad_(False)
     with autocast(args, device):
         loss_g = F.softplus(-discriminator(augment(args, fake)).float()).mean()
         if labels is not None:  # faces the heads read as the colours they were drawn with
@@ -247,6 +264,9 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
             if twin is not None:  # ... and no more surely than the twin reads them
                 twin_error = colour_terms(twin_logits, hair_fake, eyes_fake, "fake")["cls_fake"]
                 loss_g = loss_g - args.cls_weight * args.twin_weight * twin_error
+            if thumb is not None:
+                logged["thumb_fake"] = F.cross_entropy(thumb(fake), hair_fake)
+                loss_g = loss_g + args.thumbnail_weight * logged["thumb_fake"]
             if args.mode_seeking > 0:  # the colour terms alone leave a pair a few near-copies, as they did v2
                 logged["mode_seeking"] = mode_seeking_loss(fake.float(), z)
                 loss_g = loss_g + args.mode_seeking * logged["mode_seeking"]
@@ -257,8 +277,9 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     for optimiser in generator_optimisers:
         optimiser.step()
     discriminator.requires_grad_(True)
-    if twin is not None:
-        twin.requires_grad_(True)
+    for reader in (twin, thumb):
+        if reader is not None:
+            reader.requires_grad_(True)
     # early on the average would be mostly the random initialisation: warm the decay up
     update_ema(ema, generator, min(args.ema_decay, (1 + step) / (10 + step)))
     return {"loss_d": loss_d, "loss_g": loss_g, "score_real": score_real.mean(), "score_fake": score_fake.mean(), **logged}
