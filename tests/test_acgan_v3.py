@@ -291,10 +291,11 @@ def test_a_colour_run_resumes_into_twin_heads_that_start_as_its_critics(faces, t
 
 def test_thumbnail_reader_learns_real_hair_and_pays_the_generator_for_it(faces, tmp_path):
     args = parse_args(["--resolution", "16", "--latent-dim", "16", "--mapping-layers", "2", "--max-channels", "8",
-                       "--condition", "colours", "--thumbnail-weight", "1", "--diffaugment", "none", "--mixing", "0", "--r1", "0",
-                       "--lr", "0.005"])
+                       "--condition", "colours", "--thumbnail-weight", "1", "--thumbnail-size", "8", "--diffaugment", "none",
+                       "--mixing", "0", "--r1", "0", "--lr", "0.005"])
     torch.manual_seed(0)
     models = build_models(args, "cpu")
+    assert models["thumb"].size == 8
     hair, eyes = torch.tensor([0, 1, 2, 3] * 2), torch.tensor([0, 0, 1, 1] * 2)
     tint = torch.tensor([[1.0, -1, -1], [-1, 1, -1], [-1, -1, 1], [1, 1, -1]])[hair]  # each hair colour its own tint
     real = (0.6 * tint[:, :, None, None] + 0.3 * torch.randn(8, 3, 16, 16)).clamp(-1, 1)

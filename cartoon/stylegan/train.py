@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "the colours of generated faces; the generator is paid this share of their error against the critic's "
                         "reading (1: TAC-GAN; 0: no twin heads)")
     parser.add_argument("--thumbnail-weight", type=float, default=0.0, help="with --condition: lambda on the hair "
-                        "colour a 16² thumbnail reader, learnt on real faces, reads in generated ones (0: no reader)")
+                        "colour a thumbnail reader, learnt on real faces, reads in generated ones (0: no reader)")
+    parser.add_argument("--thumbnail-size", type=int, default=16, help="the side of the thumbnails the hair reader sees")
     parser.add_argument("--colour-styles", type=int, default=0, help="with --condition: how many of the last styles the "
                         "colours offset directly, besides entering the mapping (0: mapping only)")
     parser.add_argument("--init-from", metavar="FOLDER", help="a fresh run starts from this export's EMA generator and critic "
@@ -121,7 +122,7 @@ def build_models(args, device) -> dict:
         models["twin"] = TwinClassifier(discriminator).to(device)
         models["opt_twin"] = torch.optim.Adam(models["twin"].parameters(), lr=args.lr, betas=(0.0, 0.99))
     if classes and args.thumbnail_weight > 0:  # as the twin: its own optimiser, so older runs resume into it
-        models["thumb"] = ThumbnailHair(classes["hair_classes"]).to(device)
+        models["thumb"] = ThumbnailHair(classes["hair_classes"], args.thumbnail_size).to(device)
         models["opt_thumb"] = torch.optim.Adam(models["thumb"].parameters(), lr=args.lr, betas=(0.5, 0.99))
     return models
 
