@@ -291,11 +291,10 @@ def test_a_colour_run_resumes_into_twin_heads_that_start_as_its_critics(faces, t
 
 def test_thumbnail_reader_learns_real_hair_and_pays_the_generator_for_it(faces, tmp_path):
     args = parse_args(["--resolution", "16", "--latent-dim", "16", "--mapping-layers", "2", "--max-channels", "8",
-                       "--condition", "colours", "--thumbnail-weight", "1", "--thumbnail-size", "8", "--diffaugment", "none",
-                       "--mixing", "0", "--r1", "0", "--lr", "0.005"])
+                       "--condition", "colours", "--thumbnail-weight", "1", "--diffaugment", "none", "--mixing", "0", "--r1", "0",
+                       "--lr", "0.005"])
     torch.manual_seed(0)
     models = build_models(args, "cpu")
-    assert models["thumb"].size == 8
     hair, eyes = torch.tensor([0, 1, 2, 3] * 2), torch.tensor([0, 0, 1, 1] * 2)
     tint = torch.tensor([[1.0, -1, -1], [-1, 1, -1], [-1, -1, 1], [1, 1, -1]])[hair]  # each hair colour its own tint
     real = (0.6 * tint[:, :, None, None] + 0.3 * torch.randn(8, 3, 16, 16)).clamp(-1, 1)
@@ -311,6 +310,10 @@ def test_thumbnail_reader_learns_real_hair_and_pays_the_generator_for_it(faces, 
     assert train_main(flags + ["--thumbnail-weight", "1", "--steps", "4", "--resume"]) == 0
     checkpoint = Run(tmp_path / "run").read_checkpoint()
     assert checkpoint["step"] == 4 and "opt_thumb" in checkpoint and "thumb" in checkpoint
+    # the reader's thumbnail side is a flag: it reads any face size through its own
+    small = build_models(parse_args(tiny_flags(faces, tmp_path / "unused") + ["--condition", "colours", "--thumbnail-weight", "1",
+                                                                             "--thumbnail-size", "8"]), "cpu")["thumb"]
+    assert small.size == 8 and small(torch.rand(3, 3, 16, 16)).shape == (3, len(HAIR_COLOURS))
 
 
 def test_a_colour_run_resumes_into_colour_styles_that_learn_and_export(faces, tmp_path):
