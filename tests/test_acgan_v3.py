@@ -14,7 +14,8 @@ from cartoon.acgan.evaluate import load_avatar_generator, sample_every_pair
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.hub import WEIGHTS_DIR, load_model
 from cartoon.stylegan.colour_readers import TwinClassifier
-from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
+from cartoon.stylegan.critic import Discriminator
+from cartoon.stylegan.model import CONDITION_PARTS, Generator
 from cartoon.stylegan.train import GRID_SIDE, build_models, fake_colours, generate, grid_faces, initialise, parse_args, train_step
 from cartoon.stylegan.train import main as train_main
 from cartoon.training import Run

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
-from cartoon.stylegan.model import Discriminator, FeatureEdit, Generator
+from cartoon.stylegan.critic import Discriminator
+from cartoon.stylegan.model import FeatureEdit, Generator
 from cartoon.stylegan.train import main as train_main
 from cartoon.training import Run
 

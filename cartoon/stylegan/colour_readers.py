@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cartoon.stylegan.model import Discriminator
+from cartoon.stylegan.critic import Discriminator
 
 
 class TwinClassifier(nn.Module):

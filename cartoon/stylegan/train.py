@@ -52,7 +52,8 @@ from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.acgan.train import colour_terms, mode_seeking_loss
 from cartoon.augment import diff_augment
 from cartoon.stylegan.colour_readers import ThumbnailHair, TwinClassifier
-from cartoon.stylegan.model import CONDITION_PARTS, Discriminator, Generator
+from cartoon.stylegan.critic import Discriminator
+from cartoon.stylegan.model import CONDITION_PARTS, Generator
 from cartoon.training import Run, add_common_args, autocast, evaluating, forever, memory_format, seed_everything, set_threads, update_ema
 from cartoon.training_state import export_run, parse_resumable, read_training_state
 
