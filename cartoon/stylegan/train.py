@@ -113,12 +113,12 @@ def build_models(args, device) -> dict:
     # the critic steps once more every r1_every steps: Adam's rate and decays shrink to match (StyleGAN2)
     lazy = args.r1_every / (args.r1_every + 1)
     # the colour-style offsets have their own optimiser, so a run without them resumes into one with them
-    offsets = [] if generator.colour_styles is None else [generator.colour_styles]
-    opt_g = torch.optim.Adam([p for p in generator.parameters() if not any(p is q for q in offsets)], lr=args.lr, betas=(0.0, 0.99))
+    weights = [p for name, p in generator.named_parameters() if name != "colour_styles"]
+    opt_g = torch.optim.Adam(weights, lr=args.lr, betas=(0.0, 0.99))
     opt_d = torch.optim.Adam(discriminator.parameters(), lr=args.lr * lazy, betas=(0.0, 0.99**lazy))
     models = dict(generator=generator, discriminator=discriminator, ema=ema, opt_g=opt_g, opt_d=opt_d)
-    if offsets:
-        models["opt_colour_styles"] = torch.optim.Adam(offsets, lr=args.lr, betas=(0.0, 0.99))
+    if generator.colour_styles is not None:
+        models["opt_colour_styles"] = torch.optim.Adam([generator.colour_styles], lr=args.lr, betas=(0.0, 0.99))
     if classes and args.twin_weight > 0:  # its own optimiser, so a run without it resumes into one with it
         models["twin"] = TwinClassifier(discriminator).to(device)
         models["opt_twin"] = torch.optim.Adam(models["twin"].parameters(), lr=args.lr, betas=(0.0, 0.99))
