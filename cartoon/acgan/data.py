@@ -37,6 +37,12 @@ def read_tags(folder: str | Path) -> list[tuple[Path, int, int]]:
     return sorted(rows)
 
 
+def read_disputed(table: str | Path) -> set[str]:
+    """The image names a `cartoon.acgan.disputes` table marks as disputed."""
+    with open(table, newline="") as handle:
+        return {row["file"] for row in csv.DictReader(handle) if row["disputed"] == "1"}
+
+
 def split_tags(rows, per_pair: int = HELD_OUT_PER_PAIR, seed: int = 0):
     """Deterministic (train, held-out) rows: `per_pair` random faces of each (hair, eyes) pair held out."""
     by_pair: dict[tuple[int, int], list] = {}
@@ -76,9 +82,14 @@ def add_data_args(parser: argparse.ArgumentParser):
     parser.add_argument("--data", default=str(ANIME_TAGS), help="folder with tags.csv (file,hair,eyes) and its images")
     parser.add_argument("--held-out-per-pair", type=int, default=HELD_OUT_PER_PAIR, help="faces per (hair, eyes) kept for evaluation")
     parser.add_argument("--limit", type=int, default=0, help="train on the first N training faces only (tests, smoke runs)")
+    parser.add_argument("--disputes", metavar="CSV", help="leave out the training faces this `cartoon.acgan.disputes` "
+                        "table marks as disputed (hair tags that classifiers which never saw the face read otherwise)")
 
 
 def training_faces(args: argparse.Namespace, size: int = 64) -> TaggedFaces:
-    """The faces the `add_data_args` flags in `args` train on: the training split, cut to `--limit`."""
+    """The faces the `add_data_args` flags in `args` train on: the training split without `--disputes`, cut to `--limit`."""
     train_rows, _ = split_tags(read_tags(args.data), args.held_out_per_pair)
+    if args.disputes:
+        disputed = read_disputed(args.disputes)
+        train_rows = [row for row in train_rows if row[0].name not in disputed]
     return TaggedFaces(train_rows[: args.limit or None], size)

@@ -32,6 +32,8 @@ stop paying. `--thumbnail-weight` pays the generator for hair that a reader of 1
 learnt on real faces beside the critic, reads as asked: colour alone can satisfy it
 (`cartoon.stylegan.colour_readers`). `--colour-styles` gives the colours to the last styles directly as well
 (`cartoon.stylegan.model`); a run without them resumes into one with them, the offsets starting at zero.
+`--disputes` leaves out training faces whose hair tag classifiers that never saw them read
+otherwise (`cartoon.acgan.disputes`): the tagger's noise is what makes "white" grey-brown.
 """
 
 from __future__ import annotations
