@@ -62,21 +62,33 @@ def test_export_round_trip_restores_models_optimisers_and_step(tmp_path):
             torch.testing.assert_close(new_state["exp_avg_sq"], old_state["exp_avg_sq"], rtol=1e-2, atol=1e-12)
 
 
-def test_first_moments_are_not_stored_when_beta1_is_zero(tmp_path):
-    models, optimisers = trained(betas=(0.0, 0.99))
+@pytest.mark.parametrize("beta1, stored", [(0.0, False), (0.5, False), (0.9, True)])
+def test_first_moments_are_stored_only_when_their_memory_is_long(tmp_path, beta1, stored):
+    models, optimisers = trained(betas=(beta1, 0.99))
     export(tmp_path, models, optimisers)
     from safetensors.torch import load_file
 
     keys = load_file(str(tmp_path / STATE_FILE)).keys()
-    assert any(k.endswith("exp_avg_sq") for k in keys) and not any(k.endswith("/exp_avg") for k in keys)
+    assert any(k.endswith("exp_avg_sq") for k in keys)
+    assert any(k.endswith("/exp_avg") for k in keys) == stored
     moments = read_training_state(tmp_path)["opt_generator"]["state"]
-    assert all(torch.count_nonzero(m["exp_avg"]) == 0 for m in moments.values())
+    assert all((torch.count_nonzero(m["exp_avg"]) > 0) == stored for m in moments.values())
+
+
+def test_no_state_file_passes_the_file_limit(tmp_path, monkeypatch):
+    import cartoon.training_state as training_state
+
+    models, optimisers = trained(betas=(0.9, 0.99))
+    without_moments = sum(v.numel() * 2 for m in models.values() for v in m.state_dict().values() if v.is_floating_point())
+    monkeypatch.setattr(training_state, "FILE_LIMIT", without_moments + 600)  # room for some moments, not all
+    record = export(tmp_path, models, optimisers)
+    assert record["moments_omitted"] and record["state_bytes"] <= training_state.FILE_LIMIT
 
 
 def test_moments_that_do_not_fit_the_budget_are_left_out(tmp_path, monkeypatch):
     import cartoon.training_state as training_state
 
-    models, optimisers = trained()
+    models, optimisers = trained(betas=(0.9, 0.99))  # both moments stored
     monkeypatch.setattr(training_state, "STATE_BUDGET", 1.0)  # room for the models' bf16 copies, not for moments
     record = export(tmp_path, models, optimisers)
     assert "opt_generator" in record["moments_omitted"]
