@@ -160,9 +160,12 @@ def test_evaluation_writes_every_figure_for_the_cartoonizer_and_the_references(p
     for result in report["results"].values():
         assert len(result["images"]) == 2 and all(0 <= image["p_cartoon"] <= 1 for image in result["images"])
         row = result["summary"]["all"]
-        assert {"flat_ratio", "edge_ratio", "read_as_cartoon", "landmark_distance", "face_kept", "targets_missed"} <= set(row)
+        assert {"flat_ratio", "edge_ratio", "read_as_cartoon", "landmark_distance", "face_kept", "landmark_drift",
+                "structure_match", "targets_missed"} <= set(row)
         assert {"flat_ratio", "edge_ratio", "read_as_cartoon"} <= set(row["interval_90"])
         assert isinstance(result["meets_targets"], bool)
     blurred = report["results"]["gaussian blur sigma 2"]["summary"]["all"]
     assert blurred["flat_ratio"] > 1 > blurred["edge_ratio"] and "edge" in blurred["targets_missed"]
+    jpeg = report["results"]["photo as JPEG q50 (detector noise floor)"]["summary"]["all"]
+    assert jpeg["landmark_drift"] < 0.02 and jpeg["structure_match"] > 0.8  # nothing moved
     assert "cross-validated" in capsys.readouterr().out
