@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cartoon.acgan import Recipe, avatars, morph, walk
+from cartoon.acgan import LATEST, Recipe, avatars, morph, walk
 from cartoon.acgan.cli import run_avatars
 from cartoon.acgan.data import read_tags, split_tags
 from cartoon.acgan.model import Discriminator, Generator
@@ -32,9 +32,10 @@ def pixels(images):
 
 def test_recipe_round_trip_and_defaults():
     recipe = Recipe.parse("acgan:v2;hair=blue;eyes=red;seed=7;n=16;trunc=0.8")
-    assert recipe == Recipe("blue", "red", 7, 16, 0.8)
+    assert recipe == Recipe("blue", "red", 7, 16, 0.8, version=2)
     assert Recipe.parse(str(recipe)) == recipe
-    assert Recipe.parse(" acgan:v2 ; hair = Blue ;") == Recipe(hair="blue")
+    assert Recipe.parse(" acgan:v2 ; hair = Blue ;") == Recipe(hair="blue", version=2)
+    assert Recipe(hair="blue").version == LATEST  # a recipe that names no version draws the newest
     older = Recipe.parse("acgan:v1;hair=blue;seed=7")  # a recipe of the first generator stays its own
     assert older == Recipe(hair="blue", seed=7, version=1) and str(older).startswith("acgan:v1;")
     assert older.face(0).version == 1

@@ -37,8 +37,8 @@ from cartoon.stylegan.model import Generator as StyleGenerator
 
 RECIPE_FAMILY = "acgan"
 MODEL_VERSIONS = {1: "acgan-v1", 2: "acgan", 3: "acgan-v3"}  # recipe version → registered model (cartoon.hub)
-# the version drawn when none is named; shipping v3 is setting this to 3 (docs/acgan-shipping.md)
-LATEST = 2
+# the version drawn when none is named (version 3 shipped: docs/acgan-shipping.md)
+LATEST = 3
 RANDOM = "random"
 MAX_FACES = 64
 MAX_SEED = 2**32 - 1
