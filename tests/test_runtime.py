@@ -14,6 +14,7 @@ import pytest
 from gradio import processing_utils
 from PIL import Image
 
+from cartoon.acgan import LATEST
 from cartoon.runtime import INFERENCE_THREADS, atomic_gradio_image_cache, limit_malloc_arenas, on_inference_threads, trim_malloc
 
 IMAGE = Image.fromarray(np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8))
@@ -150,7 +151,7 @@ def test_the_apps_model_handlers_run_on_the_inference_threads(monkeypatch):
     draw = next(block.fn for block in app.build_app().fns.values() if block.api_name == "avatars")
     with ThreadPoolExecutor(6) as pool:
         results = list(pool.map(lambda seed: draw("blue", "red", seed, 1, 0.8, 1), range(6)))
-    assert [result[3] for result in results] == [f"acgan:v2;hair=blue;eyes=red;seed={seed};n=1;trunc=0.8" for seed in range(6)]
+    assert [result[3] for result in results] == [f"acgan:v{LATEST};hair=blue;eyes=red;seed={seed};n=1;trunc=0.8" for seed in range(6)]
     assert len(seen) == 6 and all(name.startswith("inference") for name in seen)
 
 
