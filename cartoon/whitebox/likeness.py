@@ -31,8 +31,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from cartoon.whitebox.colour import LUMA
+
 SIZE = 256  # the evaluation's resolution (cartoon.whitebox.evaluate.SIZE)
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLUR_SIGMA = 1.5  # pixels at 256²: wider than a 2–3 px ink line, narrower than an eye
 COMPRESS = 0.5  # structure = gradient magnitude ** COMPRESS
 PATCH = 0.7  # side of the photo patch around a landmark, in eye distances
@@ -44,7 +45,7 @@ FLAT_PATCH = 1e-3  # a photo patch whose structure varies less than this (std) h
 def structure_map(image: Image.Image, size: int = SIZE) -> np.ndarray:
     """Compressed gradient magnitude of the blurred luminance of `image` resized to size×size."""
     rgb = np.asarray(image.convert("RGB").resize((size, size), Image.BICUBIC), dtype=np.float32)
-    luminance = cv2.GaussianBlur(rgb @ LUMA, (0, 0), BLUR_SIGMA)
+    luminance = cv2.GaussianBlur(rgb @ np.array(LUMA, np.float32), (0, 0), BLUR_SIGMA)
     across = cv2.Sobel(luminance, cv2.CV_32F, 1, 0, ksize=3)
     down = cv2.Sobel(luminance, cv2.CV_32F, 0, 1, ksize=3)
     return np.power(np.hypot(across, down) / 8.0, COMPRESS)  # a Sobel kernel sums to 8× the slope
