@@ -39,10 +39,10 @@ def test_every_face_is_read_by_a_classifier_that_never_saw_it(tagged_faces, monk
     read_by = {}
     real_probabilities = disputes.tag_probabilities
 
-    def recording_probabilities(model, faces, batch_size=256):
-        for image in faces.images:
+    def recording_probabilities(model, images, batch_size=256):
+        for image in ((images + 1) * 127.5).round().to(torch.uint8):  # back to the stored bytes
             read_by.setdefault(bytes(image.numpy()), []).append(model.seen)
-        return real_probabilities(model, faces, batch_size)
+        return real_probabilities(model, images, batch_size)
 
     monkeypatch.setattr(disputes, "train_classifier", fake_train)
     monkeypatch.setattr(disputes, "tag_probabilities", recording_probabilities)

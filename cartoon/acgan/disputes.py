@@ -25,22 +25,10 @@ from pathlib import Path
 import torch
 
 from cartoon.acgan.data import TaggedFaces, read_tags, split_tags
-from cartoon.acgan.evaluate import train_classifier
+from cartoon.acgan.evaluate import tag_probabilities, train_classifier
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.data import ANIME_TAGS
 from cartoon.training import set_threads
-
-
-@torch.no_grad()
-def tag_probabilities(model, faces: TaggedFaces, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
-    """(hair, eye) softmax probabilities of every face in `faces`."""
-    model.eval()
-    hair, eyes = [], []
-    for chunk in faces.images.split(batch_size):
-        h, e = model(chunk.float() / 127.5 - 1)
-        hair.append(h.softmax(1))
-        eyes.append(e.softmax(1))
-    return torch.cat(hair), torch.cat(eyes)
 
 
 def out_of_fold(rows, held: TaggedFaces, folds: int = 2, epochs: int = 6, seed: int = 1, log=print):
@@ -53,7 +41,7 @@ def out_of_fold(rows, held: TaggedFaces, folds: int = 2, epochs: int = 6, seed: 
         outside = sorted(set(order) - set(inside))
         log(f"fold {fold + 1}/{folds}: training on {len(outside)} faces, reading {len(inside)}")
         model = train_classifier(TaggedFaces([rows[i] for i in outside]), held, epochs=epochs, seed=seed + fold, log=log)
-        h, e = tag_probabilities(model, TaggedFaces([rows[i] for i in inside]))
+        h, e = tag_probabilities(model, TaggedFaces([rows[i] for i in inside]).images.float() / 127.5 - 1)
         hair[inside], eyes[inside] = h, e
     return hair, eyes
 

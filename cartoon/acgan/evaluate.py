@@ -107,14 +107,22 @@ def train_classifier(train: TaggedFaces, held: TaggedFaces, epochs: int = 6, bat
 
 
 @torch.no_grad()
-def classify(model: AttributeClassifier, images: torch.Tensor, batch_size: int = 256):
+@torch.no_grad()
+def tag_probabilities(model: AttributeClassifier, images: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """(hair, eye) softmax probabilities of `images` (−1..1), read in batches."""
     model.eval()
     hair, eyes = [], []
     for chunk in images.split(batch_size):
         h, e = model(chunk)
-        hair.append(h.argmax(1))
-        eyes.append(e.argmax(1))
+        hair.append(h.softmax(1))
+        eyes.append(e.softmax(1))
     return torch.cat(hair), torch.cat(eyes)
+
+
+def classify(model: AttributeClassifier, images: torch.Tensor, batch_size: int = 256):
+    """The (hair, eye) colour indices the classifier reads on `images` (−1..1)."""
+    hair, eyes = tag_probabilities(model, images, batch_size)
+    return hair.argmax(1), eyes.argmax(1)
 
 
 def per_class_accuracy(predicted, target, names) -> dict[str, float]:
