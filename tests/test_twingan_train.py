@@ -496,3 +496,23 @@ def test_the_landmark_term_measures_translations_of_faces_only_and_needs_the_det
     with pytest.raises(SystemExit, match="resolution of at least 64"):
         train_main(TINY + ["--photos", str(faces), "--anime", str(tmp_path / "anime"), "--run-dir", str(tmp_path / "small"),
                            "--steps", "1", "--landmark-weight", "1"])
+
+
+def test_a_run_with_fewer_skips_trains_exports_and_resumes_as_that_design(trained, tmp_path):
+    run, exported, went_on = (tmp_path / name for name in ("run", "export", "went-on"))
+    folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
+    train_main(TINY + folders + ["--run-dir", str(run), "--steps", "2", "--skip-resolutions", "8"])
+    checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert checkpoint["config"]["skip_resolutions"] == [8]
+    model = TwinGAN(**checkpoint["config"])
+    # only the 8² block joins encoder features; the finer blocks draw from the block below alone
+    assert model.generator["8"].conv1.in_channels > model.start.out_channels
+    assert model.generator["16"].conv1.in_channels == model.generator["8"].conv1.out_channels
+    assert model.generator["32"].conv1.in_channels == model.generator["16"].conv1.out_channels
+    _, skips = model.encode(torch.zeros(1, 3, 32, 32))
+    assert list(skips) == [8]
+
+    train_main(["--run-dir", str(run), "--export", str(exported)] + NORM_BATCHES)
+    assert TwinGAN.from_pretrained(str(exported)).skip_resolutions == (8,)
+    train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "3"] + MACHINE)
+    assert torch.load(went_on / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["skip_resolutions"] == [8]

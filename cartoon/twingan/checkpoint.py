@@ -17,8 +17,9 @@ from cartoon.twingan.model import Discriminator, MultiScaleCritic, TwinGAN, remo
 
 
 def model_config(args) -> dict:
-    # exports recorded before colours and the critics' scales were options name neither
+    # exports recorded before colours, the critics' scales and the skips were options name none of them
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width,
+            "skip_resolutions": list(getattr(args, "skip_resolutions", (8, 16, 32))),
             "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None}
 
 
