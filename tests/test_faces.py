@@ -248,6 +248,19 @@ def test_landmark_loss_at_the_cartoons_own_anchors_adds_a_term_that_also_pulls_b
     assert float(both(torch.zeros(1, 3, 128, 128), photo[:1])) == 0.0  # no face in the photo: nothing to keep
 
 
+def test_the_face_score_term_pays_for_a_cartoon_whose_face_the_detector_barely_finds(utkfaces, landmark_loss):
+    scored = LandmarkLoss(confidence_weight=1.0)
+    photo = torch.cat([to_tensor(image.resize((128, 128))) for image in utkfaces[:2]])
+    grey = torch.zeros_like(photo)
+    faded = torch.lerp(grey, photo, 0.08)  # a face at 8% of its contrast: the detector is no longer sure of it
+    kept_extra = float(scored(photo, photo)) - float(landmark_loss(photo, photo))
+    faded_extra = float(scored(photo, faded)) - float(landmark_loss(photo, faded))
+    assert 0 <= kept_extra < 0.01 and faded_extra > 0.1
+    contrast = torch.tensor(0.08, requires_grad=True)
+    scored(photo, torch.lerp(grey, photo, contrast)).backward()
+    assert contrast.grad < 0  # descending the loss brings the face back
+
+
 def test_photo_to_anime_crops_faces_in_the_framing_twingan_trained_on(selfies):
     """TwinGAN learnt on selfie2anime's raw selfies: its face crops must place faces as they sit
     there, not in FFHQ's looser framing (a smaller face with replicated rows above the head)."""

@@ -361,3 +361,9 @@ def test_standardised_grey_forgets_brightness_and_contrast_but_not_the_picture()
     assert torch.allclose(same.mean((2, 3)), torch.zeros(2, 3), atol=1e-5)
     assert torch.allclose(same.std((2, 3)), torch.full((2, 3), 0.5), atol=1e-4)
     assert not torch.allclose(rep.standardised_grey(grey.flip(3)), same)  # the layout is kept
+
+
+def test_the_face_score_weight_reaches_the_landmark_term_and_defaults_to_landmarks_alone():
+    scored = train.Trainer(train.parse_args(["--w-landmark", "10", "--landmark-face-score", "0.5"] + COMMON), "cpu")
+    plain = train.Trainer(train.parse_args(["--w-landmark", "10"] + COMMON), "cpu")
+    assert scored.landmarks.confidence_weight == 0.5 and plain.landmarks.confidence_weight == 0.0

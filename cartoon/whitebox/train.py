@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--landmark-every", type=int, default=1, help="apply the landmark term every k steps")
     parser.add_argument("--landmark-own-anchors", action="store_true",
                         help="also read the landmarks at the cartoon's own most confident anchors, where a detector reads them")
+    parser.add_argument("--landmark-face-score", type=float, default=0.0, metavar="W",
+                        help="inside the landmark term, W × −log of the detector's face score of the cartoon at the photo's "
+                        "face anchors: pays for the drawn face still being found, which the evaluation's faces kept counts")
     parser.add_argument("--superpixels", choices=["slic", "felzenszwalb"], default="slic")
     parser.add_argument("--segments", type=int, default=100, help="superpixels per training crop")
     parser.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (default: --lr)")
@@ -118,7 +121,8 @@ class Trainer:
         if args.w_landmark > 0:
             from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
 
-            self.landmarks = LandmarkLoss(own_anchors=args.landmark_own_anchors).to(device, memory_format=memory_format(args))
+            self.landmarks = LandmarkLoss(own_anchors=args.landmark_own_anchors, confidence_weight=args.landmark_face_score)
+            self.landmarks.to(device, memory_format=memory_format(args))
         self.g = wrap(self.generator)
         self.ds, self.dt = wrap(self.d_surface), wrap(self.d_texture)
         self.df = wrap(self.d_feature) if self.d_feature is not None else None
