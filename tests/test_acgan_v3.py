@@ -192,14 +192,18 @@ def test_versions_1_and_2_keep_drawing_scaled_noise():
 
 
 def test_shipped_unconditional_weights_draw_their_shipped_faces():
-    """weights/stylegan's card picture (Latent Lab, seeds 7–22, ψ 0.7, ×4) comes out pixel for pixel."""
+    """weights/stylegan's card picture (Latent Lab, seeds 7–22, ψ 0.7, ×4) comes out as shipped, to the rounding of
+    another CPU: a machine whose float kernels differ moves a few values across a rounding boundary (one
+    level in 0.006% of them, on the machine of 2026-12-05), and a changed model or recipe moves far more."""
     if not (WEIGHTS_DIR / "stylegan" / "faces.png").is_file():
         pytest.skip("shipped style-based weights not installed")
     from cartoon.stylegan.lab import Recipe as LabRecipe, render_grid
 
     generator = Generator.from_pretrained(str(WEIGHTS_DIR / "stylegan"), strict=True).eval()
     shipped = np.asarray(Image.open(WEIGHTS_DIR / "stylegan" / "faces.png").convert("RGB"))
-    assert np.array_equal(np.asarray(render_grid(LabRecipe(seed=7, psi=0.7), 16, generator, scale=4)), shipped)
+    drawn = np.asarray(render_grid(LabRecipe(seed=7, psi=0.7), 16, generator, scale=4))
+    difference = np.abs(drawn.astype(int) - shipped.astype(int))
+    assert drawn.shape == shipped.shape and difference.max() <= 1 and (difference > 0).mean() < 1e-3
 
 
 def test_paused_unconditional_run_draws_its_last_sample_grid(tmp_path):

@@ -351,7 +351,7 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     saved = saved_model.state_dict()
     warmed = torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)
     config = json.loads((exported / "config.json").read_text())
-    assert warmed["config"] == {key: config.get(key) for key in ("resolution", "width", "max_width", "colour_classes")}
+    assert warmed["config"] == {key: config.get(key) for key in ("resolution", "width", "max_width", "skip_resolutions", "colour_classes")}
     assert warmed["init_from"] == str(exported)
     # two critic steps; the average untouched, and the generator's weights (its batch-norm running
     # statistics follow the batches, as in any forward pass in training mode)
@@ -515,4 +515,5 @@ def test_a_run_with_fewer_skips_trains_exports_and_resumes_as_that_design(traine
     train_main(["--run-dir", str(run), "--export", str(exported)] + NORM_BATCHES)
     assert TwinGAN.from_pretrained(str(exported)).skip_resolutions == (8,)
     train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "3"] + MACHINE)
+    train_main(["--run-dir", str(went_on), "--resume", "--steps", "4"] + MACHINE)  # the checkpoint, not the flags' default, says which skips
     assert torch.load(went_on / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["skip_resolutions"] == [8]

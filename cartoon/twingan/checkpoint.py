@@ -38,6 +38,7 @@ def adopt_generator_config(args, config: dict) -> None:
     """Build the generator as a saved one is built (its `config`), whatever the size and colour flags say."""
     refuse_removed_switches(config)
     args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
+    args.skip_resolutions = list(config.get("skip_resolutions", (8, 16, 32)))  # older saves name none: the three
     args.colour_condition = bool(config.get("colour_classes"))
 
 
