@@ -107,7 +107,6 @@ def train_classifier(train: TaggedFaces, held: TaggedFaces, epochs: int = 6, bat
 
 
 @torch.no_grad()
-@torch.no_grad()
 def tag_probabilities(model: AttributeClassifier, images: torch.Tensor, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """(hair, eye) softmax probabilities of `images` (−1..1), read in batches."""
     model.eval()

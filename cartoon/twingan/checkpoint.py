@@ -13,13 +13,13 @@ from cartoon.training_state import export_training_state, read_training_state
 from cartoon.twingan.colour import COLOUR_CLASSES, random_colours
 from cartoon.twingan.data import anime_batch, training_batches, training_data, with_training_data
 from cartoon.twingan.losses import DOMAINS, build_feature_critics, translate_both_ways
-from cartoon.twingan.model import Discriminator, MultiScaleCritic, TwinGAN, removed_switch
+from cartoon.twingan.model import SKIP_RESOLUTIONS, Discriminator, MultiScaleCritic, TwinGAN, removed_switch
 
 
 def model_config(args) -> dict:
     # exports recorded before colours, the critics' scales and the skips were options name none of them
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width,
-            "skip_resolutions": list(getattr(args, "skip_resolutions", (8, 16, 32))),
+            "skip_resolutions": list(getattr(args, "skip_resolutions", SKIP_RESOLUTIONS)),
             "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None}
 
 
@@ -38,7 +38,7 @@ def adopt_generator_config(args, config: dict) -> None:
     """Build the generator as a saved one is built (its `config`), whatever the size and colour flags say."""
     refuse_removed_switches(config)
     args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
-    args.skip_resolutions = list(config.get("skip_resolutions", (8, 16, 32)))  # older saves name none: the three
+    args.skip_resolutions = list(config.get("skip_resolutions", SKIP_RESOLUTIONS))  # older saves name none
     args.colour_condition = bool(config.get("colour_classes"))
 
 

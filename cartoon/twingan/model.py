@@ -27,6 +27,8 @@ from torch import nn
 from torch.nn.utils import spectral_norm
 
 HUMAN, ANIME = 0, 1
+# Encoder resolutions whose features the generator is handed (U-Net skips), as every model shipped so far.
+SKIP_RESOLUTIONS = (8, 16, 32)
 # The last commit that still builds the 64² arms' AdaLIN switch and CAM attention, which lost (docs/twingan-experiments.md).
 LAST_WITH_ADALIN_AND_CAM = "81f239b"
 
@@ -150,7 +152,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
     `colour_classes=(hair, eyes)` conditions the anime side on colour indices (None: unconditioned, as shipped).
     """
 
-    def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=(8, 16, 32), domains: int = 2,
+    def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=SKIP_RESOLUTIONS, domains: int = 2,
                  norm: str = "batch", attention: str | None = None, colour_classes: Sequence[int] | None = None):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):

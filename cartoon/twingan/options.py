@@ -11,6 +11,7 @@ import argparse
 
 from cartoon.training import add_common_args
 from cartoon.training_state import parse_resumable
+from cartoon.twingan.model import SKIP_RESOLUTIONS
 
 
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
-    parser.add_argument("--skip-resolutions", type=int, nargs="+", default=[8, 16, 32], metavar="RES",
+    parser.add_argument("--skip-resolutions", type=int, nargs="+", default=list(SKIP_RESOLUTIONS), metavar="RES",
                         help="encoder resolutions whose features the generator is handed (U-Net skips); fewer and "
                         "coarser skips leave the generator more of the drawing to do")
     parser.add_argument("--colour-condition", action="store_true", help="condition the anime side on hair and eye "
