@@ -26,6 +26,11 @@ def as_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def from_uint8(images: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels as the [-1, 1] floats the models take: `as_uint8`'s inverse, up to its rounding."""
+    return images.float() / 127.5 - 1
+
+
 class InceptionPool3(nn.Module):
     """uint8 (N, 3, H, W) → (N, 2048) pool3 features, for torchmetrics' `feature=`.
 

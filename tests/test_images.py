@@ -4,9 +4,11 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from cartoon.images import ImageError, list_images, open_image, to_image, to_tensor
+from cartoon.inception import as_uint8, from_uint8
 
 
 def encoded(image, format, **options):
@@ -121,6 +123,13 @@ def test_tensor_round_trip_is_exact():
     tensor = to_tensor(image)
     assert tensor.shape == (1, 3, 64, 96) and tensor.min() >= -1 and tensor.max() <= 1
     assert np.array_equal(np.asarray(to_image(tensor)), np.asarray(image))
+
+
+def test_uint8_batches_round_trip_exactly():
+    pixels = torch.arange(256, dtype=torch.uint8).reshape(1, 1, 16, 16).repeat(2, 3, 1, 1)
+    scaled = from_uint8(pixels)
+    assert scaled.min() == -1 and scaled.max() == 1
+    assert torch.equal(as_uint8(scaled), pixels)
 
 
 def test_list_images_expands_folders(tmp_path):

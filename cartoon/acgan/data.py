@@ -17,6 +17,7 @@ from PIL import Image
 
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.data import ANIME_TAGS
+from cartoon.inception import from_uint8
 
 HELD_OUT_PER_PAIR = 10
 
@@ -73,7 +74,7 @@ class TaggedFaces(torch.utils.data.Dataset):
         return len(self.images)
 
     def __getitem__(self, index):
-        return self.images[index].float() / 127.5 - 1, self.hair[index], self.eyes[index]
+        return from_uint8(self.images[index]), self.hair[index], self.eyes[index]
 
 
 def add_data_args(parser: argparse.ArgumentParser):

@@ -28,6 +28,7 @@ from cartoon.acgan.data import TaggedFaces, read_tags, split_tags
 from cartoon.acgan.evaluate import tag_probabilities, train_classifier
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.data import ANIME_TAGS
+from cartoon.inception import from_uint8
 from cartoon.training import set_threads
 
 
@@ -41,7 +42,7 @@ def out_of_fold(rows, held: TaggedFaces, folds: int = 2, epochs: int = 6, seed: 
         outside = sorted(set(order) - set(inside))
         log(f"fold {fold + 1}/{folds}: training on {len(outside)} faces, reading {len(inside)}")
         model = train_classifier(TaggedFaces([rows[i] for i in outside]), held, epochs=epochs, seed=seed + fold, log=log)
-        h, e = tag_probabilities(model, TaggedFaces([rows[i] for i in inside]).images.float() / 127.5 - 1)
+        h, e = tag_probabilities(model, from_uint8(TaggedFaces([rows[i] for i in inside]).images))
         hair[inside], eyes[inside] = h, e
     return hair, eyes
 

@@ -43,7 +43,7 @@ from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS, Generator
 from cartoon.stylegan.model import Generator as StyleGenerator
 from cartoon.data import ANIME_TAGS
 from cartoon.hub import WEIGHTS_DIR
-from cartoon.inception import InceptionPool3, as_uint8
+from cartoon.inception import InceptionPool3, as_uint8, from_uint8
 from cartoon.training import seed_everything, set_threads
 
 CLASSIFIER_DIR = WEIGHTS_DIR / "acgan-classifier"
@@ -141,7 +141,7 @@ def summarise(hair_pred, hair, eyes_pred, eyes) -> dict:
 
 
 def classifier_accuracy(model: AttributeClassifier, faces: TaggedFaces) -> dict:
-    images = faces.images.float() / 127.5 - 1
+    images = from_uint8(faces.images)
     hair_pred, eyes_pred = classify(model, images)
     return summarise(hair_pred, faces.hair, eyes_pred, faces.eyes)
 
@@ -243,7 +243,7 @@ def evaluate(generator: AvatarGenerator, classifier: AttributeClassifier, held: 
     fake_div, real_div = [], []
     for h, e in pairs:
         fake_div.append(distance.mean_pairwise(images[(hair == h) & (eyes == e)][:10]))
-        real = held.images[(held.hair == h) & (held.eyes == e)][:10].float() / 127.5 - 1
+        real = from_uint8(held.images[(held.hair == h) & (held.eyes == e)][:10])
         if len(real) > 1:
             real_div.append(distance.mean_pairwise(real))
     report["diversity"] = {"generated": sum(fake_div) / len(fake_div), "real": sum(real_div) / max(len(real_div), 1), "pairs": len(pairs)}

@@ -23,7 +23,7 @@ import torch
 from cartoon.acgan import evaluate as avatar_eval
 from cartoon.acgan.data import TaggedFaces, read_tags, split_tags
 from cartoon.data import ANIME_TAGS
-from cartoon.inception import as_uint8
+from cartoon.inception import as_uint8, from_uint8
 from cartoon.stylegan.model import Generator
 from cartoon.training import set_threads
 
@@ -39,7 +39,7 @@ def sample(generator: Generator, count: int, truncation: float = 1.0, seed: int 
 
 def diversity(images: torch.Tensor, groups: int, distance: avatar_eval.PerceptualDistance, size: int = 10) -> float:
     """Mean pairwise distance inside `groups` disjoint groups of `size` images (uint8)."""
-    scores = [distance.mean_pairwise(images[g * size:(g + 1) * size].float() / 127.5 - 1) for g in range(groups)]
+    scores = [distance.mean_pairwise(from_uint8(images[g * size:(g + 1) * size])) for g in range(groups)]
     return sum(scores) / len(scores)
 
 

@@ -60,11 +60,11 @@ from tqdm import tqdm
 from cartoon import data
 from cartoon.faces import detect_faces
 from cartoon.training import set_threads
-from cartoon.whitebox import likeness
+from cartoon.whitebox import colour, likeness
 from cartoon.whitebox import probe as cartoon_probe
 
-SIZE = 256
-LUMA = np.array([0.299, 0.587, 0.114])
+SIZE = likeness.SIZE  # the look and the drift read the same 256² images
+LUMA = np.array(colour.LUMA)
 FLAT_GRADIENT = 2.0  # below this G (0–255 luminance per pixel) a pixel counts as flat
 EDGE_PERCENTILE = 97
 METRICS = ("landmark_distance", "face_kept", "read_as_cartoon", "landmark_drift", "structure_match")

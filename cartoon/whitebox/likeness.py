@@ -33,7 +33,7 @@ from PIL import Image
 
 from cartoon.whitebox.colour import LUMA
 
-SIZE = 256  # the evaluation's resolution (cartoon.whitebox.evaluate.SIZE)
+SIZE = 256  # the evaluation's resolution: cartoon.whitebox.evaluate reads its look at this size too
 BLUR_SIGMA = 1.5  # pixels at 256²: wider than a 2–3 px ink line, narrower than an eye
 COMPRESS = 0.5  # structure = gradient magnitude ** COMPRESS
 PATCH = 0.7  # side of the photo patch around a landmark, in eye distances

@@ -36,6 +36,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from cartoon import data
+from cartoon.inception import from_uint8
 from cartoon.vgg import RELU_INDEX, VGG16Features, cache_dir
 
 CARTOON, PHOTO, BLURRED, BILATERAL, POSTERISED = KINDS = ("cartoon", "photo", "blurred photo", "bilateral photo", "posterised photo")
@@ -126,7 +127,7 @@ class FeatureExtractor:
     def __call__(self, pixel_arrays: list[np.ndarray], batch: int = 16) -> torch.Tensor:
         features = []
         for start in range(0, len(pixel_arrays), batch):
-            images = torch.from_numpy(np.stack(pixel_arrays[start : start + batch])).permute(0, 3, 1, 2).float() / 127.5 - 1
+            images = from_uint8(torch.from_numpy(np.stack(pixel_arrays[start : start + batch])).permute(0, 3, 1, 2))
             activations = self.vgg.activations(images, self.settings.layers)
             features.append(torch.cat([torch.cat([a.mean((2, 3)), a.std((2, 3))], 1) for a in activations], 1))
         return torch.cat(features)
