@@ -13,7 +13,7 @@ from PIL import Image
 from cartoon.images import ImageError, to_image
 from cartoon.twingan import anime_photo, square_tensor, to_anime
 from cartoon.twingan.gallery import Gallery, gallery_from_upload, open_gallery
-from cartoon.twingan.model import ANIME, HUMAN, DomainNorm, Discriminator, MultiScaleCritic, TwinGAN
+from cartoon.twingan.model import ANIME, HUMAN, DomainNorm, Discriminator, MultiScaleCritic, TwinGAN, load_with_fewer_skips
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -110,6 +110,23 @@ def test_save_load_round_trip(tmp_path):
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     assert torch.equal(model(images, ANIME), loaded(images, ANIME))
     assert torch.equal(model.embed(images), loaded.embed(images))
+
+
+def test_a_model_goes_on_with_fewer_skips_as_if_the_dropped_ones_were_blank():
+    model = tiny_model().eval()
+    randomise_domain_norms(model)
+    coarser = TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8,)).eval()
+    load_with_fewer_skips(coarser, model.state_dict())
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    code, skips = model.encode(images)
+    blank_16 = {8: skips[8], 16: torch.zeros_like(skips[16])}
+    assert torch.allclose(coarser(images, ANIME), model.decode(code, blank_16, ANIME), atol=1e-5)
+    assert torch.equal(coarser.embed(images), model.embed(images))  # the shared encoder is the saved one
+    # a skip the saved model never had, or another size, cannot be made up
+    with pytest.raises(ValueError, match="generator.32.conv1.weight"):
+        load_with_fewer_skips(TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8, 16, 32)), model.state_dict())
+    with pytest.raises(ValueError, match="where this TwinGAN has"):
+        load_with_fewer_skips(TwinGAN(resolution=32, width=4, max_width=32, skip_resolutions=(8,)), model.state_dict())
 
 
 def test_the_shipped_config_loads_and_a_removed_switch_is_refused(tmp_path):

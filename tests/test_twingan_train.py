@@ -517,3 +517,21 @@ def test_a_run_with_fewer_skips_trains_exports_and_resumes_as_that_design(traine
     train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "3"] + MACHINE)
     train_main(["--run-dir", str(went_on), "--resume", "--steps", "4"] + MACHINE)  # the checkpoint, not the flags' default, says which skips
     assert torch.load(went_on / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["skip_resolutions"] == [8]
+
+
+def test_a_saved_model_fine_tunes_as_the_coarser_skip_design(trained, tmp_path):
+    run, exported = tmp_path / "coarser", trained / "export"
+    saved = TwinGAN.from_pretrained(str(exported))
+    assert 16 in saved.skip_resolutions
+    train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(run),
+                       "--init-from", str(exported), "--skip-resolutions", "8", "--critic-warmup", "1", "--steps", "1"])
+    checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert checkpoint["config"]["skip_resolutions"] == [8]
+    sizes = ("resolution", "width", "max_width")  # the saved model's, whatever TINY's flags say
+    saved_config = json.loads((exported / "config.json").read_text())
+    assert {key: checkpoint["config"][key] for key in sizes} == {key: saved_config[key] for key in sizes}
+    # the encoder and the blocks that kept their inputs start as saved
+    assert torch.equal(checkpoint["ema"]["encoder.16.conv1.weight"], saved.state_dict()["encoder.16.conv1.weight"])
+    assert torch.equal(checkpoint["ema"]["generator.8.conv1.weight"], saved.state_dict()["generator.8.conv1.weight"])
+    kept = checkpoint["ema"]["generator.16.conv1.weight"]
+    assert torch.equal(kept, saved.state_dict()["generator.16.conv1.weight"][:, :kept.shape[1]])

@@ -17,9 +17,10 @@ from cartoon.twingan.model import SKIP_RESOLUTIONS, Discriminator, MultiScaleCri
 
 
 def model_config(args) -> dict:
-    # exports recorded before colours, the critics' scales and the skips were options name none of them
+    # exports recorded before colours, the critics' scales and the skips were options name none of them;
+    # a new run that names no skips has the default ones
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width,
-            "skip_resolutions": list(getattr(args, "skip_resolutions", SKIP_RESOLUTIONS)),
+            "skip_resolutions": list(getattr(args, "skip_resolutions", None) or SKIP_RESOLUTIONS),
             "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None}
 
 

@@ -25,9 +25,10 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
-    parser.add_argument("--skip-resolutions", type=int, nargs="+", default=list(SKIP_RESOLUTIONS), metavar="RES",
+    parser.add_argument("--skip-resolutions", type=int, nargs="+", metavar="RES",
                         help="encoder resolutions whose features the generator is handed (U-Net skips); fewer and "
-                        "coarser skips leave the generator more of the drawing to do")
+                        "coarser skips leave the generator more of the drawing to do (default: "
+                        f"{' '.join(map(str, SKIP_RESOLUTIONS))}, or an --init-from model's; fewer than its drop the others' weights)")
     parser.add_argument("--colour-condition", action="store_true", help="condition the anime side on hair and eye "
                         "colour (cartoon.twingan.colour): portraits are reconstructed with their tags, photos translated "
                         "with random requests, and the colour classifier holds the translations to them")

@@ -22,6 +22,12 @@ Fine-tune a saved model with new critics (the recipe of the shipped weights, wei
       --likeness-weight 5 --anime-likeness-weight 5 --content-weight 0.5 --diffaugment none \\
       --lr 4e-5 --critic-lr 1e-4 --steps 2100 --lr-decay-from 300 --threads 2
 
+Go on from a saved model as a design with fewer U-Net skips (the generator keeps the weights that do not
+read a dropped skip, and draws from then on what it carried), with new critics:
+
+    python -m cartoon.twingan.train --init-from weights/twingan-candidate --skip-resolutions 8 16 \\
+      --critic-warmup 500 --run-dir runs/twingan-skips --steps 20000 --threads 1
+
 Export, score, and go on elsewhere:
 
     python -m cartoon.twingan.train --run-dir runs/tune --export FOLDER   # EMA generator and training state
@@ -69,7 +75,7 @@ from cartoon.twingan.checkpoint import (
 )
 from cartoon.twingan.colour import HAIR_COLOURS, keep_index
 from cartoon.twingan.data import anime_batch, anime_tag_confidence, face_dataset, with_training_data
-from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
+from cartoon.twingan.model import ANIME, HUMAN, TwinGAN, load_with_fewer_skips
 from cartoon.twingan.step import TrainingStep, freeze_batch_norms
 
 GRID_NORM_BATCHES = 25  # batch-norm statistics for a sample grid: enough for a picture, cheap beside 250 steps
@@ -100,8 +106,10 @@ def train(args):
     else:
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         args = with_training_data(args)
-        if init_from:
+        if init_from:  # sized as the saved model, with fewer skips if asked for
+            asked_skips = args.skip_resolutions
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
+            args.skip_resolutions = asked_skips or args.skip_resolutions
     # the arguments the checkpoint records say how the run began too, so an export's training.json does
     args.init_from, args.freeze_norm_statistics = init_from, frozen_statistics
     if args.feature_critic_weight is None:  # a resumed run keeps its feature critics unless told otherwise
@@ -112,9 +120,11 @@ def train(args):
     critic_lr = args.critic_lr or args.lr
     opt_d = torch.optim.Adam(critics.parameters(), lr=critic_lr, betas=(0.5, 0.99))
     if init_from and not resuming:
-        generator.load_state_dict(TwinGAN.from_pretrained(init_from).state_dict())
+        saved = TwinGAN.from_pretrained(init_from)
+        load_with_fewer_skips(generator, saved.state_dict())
         if dist.main:
-            print(f"fine-tuning {init_from} with new critics")
+            dropped = sorted(set(saved.skip_resolutions) - set(generator.skip_resolutions))
+            print(f"fine-tuning {init_from} with new critics" + (f", its skips at {dropped} dropped" if dropped else ""))
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     step = 0
     if resuming:
