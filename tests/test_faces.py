@@ -261,6 +261,17 @@ def test_the_face_score_term_pays_for_a_cartoon_whose_face_the_detector_barely_f
     assert contrast.grad < 0  # descending the loss brings the face back
 
 
+def test_the_landmark_term_can_read_faces_at_the_size_detection_uses(utkfaces, landmark_loss):
+    enlarged = LandmarkLoss(detect_side=256)
+    photo = torch.cat([to_tensor(image.resize((128, 128))) for image in utkfaces[:2]])
+    cartoon = shifted(photo, torch.tensor(6.0), torch.tensor(-3.0))
+    up = [torch.nn.functional.interpolate(x, size=256, mode="bilinear", align_corners=False) for x in (photo, cartoon)]
+    assert torch.allclose(enlarged(photo, cartoon), landmark_loss(*up))
+    offset = torch.tensor([8.0, -6.0], requires_grad=True)
+    enlarged(photo, shifted(photo, offset[0], offset[1])).backward()
+    assert (offset.grad * offset.detach()).sum() > 0  # the gradient reaches the small cartoon and moves it back
+
+
 def test_photo_to_anime_crops_faces_in_the_framing_twingan_trained_on(selfies):
     """TwinGAN learnt on selfie2anime's raw selfies: its face crops must place faces as they sit
     there, not in FFHQ's looser framing (a smaller face with replicated rows above the head)."""

@@ -39,10 +39,15 @@ class LandmarkLoss(nn.Module):
     against the photo's score-weighted landmarks. A detector run on the cartoon reports the
     landmarks of those anchors, not of the photo's: a generator pulled only at the photo's anchors
     can meet the loss there while the anchors the detector picks point elsewhere.
+
+    `detect_side` shows both images to the detector enlarged to that side (bilinear), as
+    `detect_faces` shows a photo at its longest side of 512. The detector reads a face at each size
+    with different layers and anchors, so a small training crop's cartoon can pass at its own size
+    and still be missed at the size where faces are looked for (None: the images' own size).
     """
 
     def __init__(self, threshold: float = 0.8, top_k: int = 8, confidence_weight: float = 0.0, measure: str = "points",
-                 own_anchors: bool = False):
+                 own_anchors: bool = False, detect_side: int | None = None):
         super().__init__()
         if measure not in MEASURES:
             raise ValueError(f"measure must be one of {sorted(MEASURES)}, not {measure!r}")
@@ -52,12 +57,15 @@ class LandmarkLoss(nn.Module):
         self.confidence_weight = confidence_weight
         self.offsets = MEASURES[measure]
         self.own_anchors = own_anchors
+        self.detect_side = detect_side
 
     def forward(self, photo: torch.Tensor, cartoon: torch.Tensor) -> torch.Tensor:
         if photo.shape != cartoon.shape:
             raise ValueError(f"photo {tuple(photo.shape)} and cartoon {tuple(cartoon.shape)} must have the same shape")
         if min(photo.shape[-2:]) < 64:
             raise ValueError(f"LandmarkLoss needs images of at least 64×64, got {tuple(photo.shape[-2:])}")
+        if self.detect_side:
+            photo, cartoon = self._enlarged(photo), self._enlarged(cartoon)
         with torch.no_grad():
             _, photo_scores, photo_points = self.detector(photo)
             scores, anchors = photo_scores.topk(min(self.top_k, photo_scores.shape[1]), dim=1)
@@ -75,6 +83,12 @@ class LandmarkLoss(nn.Module):
         if self.own_anchors:
             per_image = per_image + self._at_own_anchors(cartoon_scores, cartoon_points, reference, weights)
         return per_image.sum() / photo.shape[0]
+
+    def _enlarged(self, images: torch.Tensor) -> torch.Tensor:
+        """`images` scaled so their longest side is `detect_side`."""
+        scale = self.detect_side / max(images.shape[-2:])
+        size = [round(side * scale) for side in images.shape[-2:]]
+        return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
 
     def _at_own_anchors(self, cartoon_scores, cartoon_points, reference, photo_weights):
         """(B,) distance of the landmarks at the cartoon's top anchors from the photo's weighted landmarks."""

@@ -76,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--landmark-face-score", type=float, default=0.0, metavar="W",
                         help="inside the landmark term, W × −log of the detector's face score of the cartoon at the photo's "
                         "face anchors: pays for the drawn face still being found, which the evaluation's faces kept counts")
+    parser.add_argument("--landmark-detect-side", type=int, default=None, metavar="PX",
+                        help="the landmark term's detector sees photo and cartoon enlarged to this side (512: the side "
+                             "detect_faces and the evaluation use); default: the crop's own size")
     parser.add_argument("--superpixels", choices=["slic", "felzenszwalb"], default="slic")
     parser.add_argument("--segments", type=int, default=100, help="superpixels per training crop")
     parser.add_argument("--d-lr", type=float, default=None, help="discriminator learning rate (default: --lr)")
@@ -121,7 +124,8 @@ class Trainer:
         if args.w_landmark > 0:
             from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
 
-            self.landmarks = LandmarkLoss(own_anchors=args.landmark_own_anchors, confidence_weight=args.landmark_face_score)
+            self.landmarks = LandmarkLoss(own_anchors=args.landmark_own_anchors, confidence_weight=args.landmark_face_score,
+                                          detect_side=args.landmark_detect_side)
             self.landmarks.to(device, memory_format=memory_format(args))
         self.g = wrap(self.generator)
         self.ds, self.dt = wrap(self.d_surface), wrap(self.d_texture)
