@@ -78,6 +78,8 @@ def add_common_args(parser: argparse.ArgumentParser, default_run: str) -> argpar
     parser.add_argument("--steps", type=int, default=10000, help="total optimiser steps")
     parser.add_argument("--batch-size", type=int, default=16, help="per process")
     parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--lr-decay-from", type=int, metavar="STEP",
+                        help="from STEP every learning rate falls linearly to 0 at --steps (default: constant)")
     parser.add_argument("--workers", type=int, default=2, help="data-loading processes")
     parser.add_argument("--log-every", type=int, default=50)
     parser.add_argument("--sample-every", type=int, default=500)
@@ -217,10 +219,19 @@ class Run:
 
     @staticmethod
     def restore(payload: dict, **state) -> int:
-        """Restore `state` objects in place from a checkpoint payload; returns its step."""
+        """Restore `state` objects in place from a checkpoint payload; returns its step.
+
+        Optimisers keep the learning rates they were built with: a resumed run trains at the rates
+        its flags ask for (`--lr`), not the ones saved with its moments."""
         for key, value in state.items():
             if key in payload and hasattr(value, "load_state_dict"):
-                unwrap(value).load_state_dict(payload[key])
+                target = unwrap(value)
+                optimiser = isinstance(target, torch.optim.Optimizer)
+                rates = [group["lr"] for group in target.param_groups] if optimiser else []
+                target.load_state_dict(payload[key])
+                if optimiser:
+                    for group, lr in zip(target.param_groups, rates):
+                        group["lr"] = lr
         return int(payload["step"])
 
     def log(self, step: int, **values):
@@ -295,6 +306,25 @@ def linear_decay(step: int, start: int | None, end: int) -> float:
     if start is None or step < start:
         return 1.0
     return max(0.0, (end - step) / max(1, end - start))
+
+
+class DecayingRates:
+    """`rates(step)` sets every optimiser among `objects` to the rate it had here times
+    `linear_decay(step, start, end)`, and returns that factor (for the log).
+
+    Built after the optimisers are (and restored: `Run.restore` keeps their rates), it reads the
+    rates the run's flags gave them, so a resumed run decays from those."""
+
+    def __init__(self, objects, start: int | None, end: int):
+        optimisers = [unwrap(o) for o in objects if isinstance(unwrap(o), torch.optim.Optimizer)]
+        self.groups = [(group, group["lr"]) for optimiser in optimisers for group in optimiser.param_groups]
+        self.start, self.end = start, end
+
+    def __call__(self, step: int) -> float:
+        factor = linear_decay(step, self.start, self.end)
+        for group, lr in self.groups:
+            group["lr"] = lr * factor
+        return factor
 
 
 def set_learning_rate(optimiser: torch.optim.Optimizer, lr: float):

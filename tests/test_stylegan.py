@@ -125,6 +125,13 @@ def test_training_checkpoints_resumes_and_exports(faces, tmp_path):
     assert train_main(tiny + ["--run-dir", str(tmp_path / "again"), "--resume-from", str(tmp_path / "export"), "--steps", "5"]) == 0
     assert Run(tmp_path / "again").read_checkpoint()["step"] == 5
 
+    # a resumed run trains at the rate its flags ask for, and decays it to 0 at --steps
+    assert train_main(tiny + ["--run-dir", str(tmp_path / "again"), "--resume", "--steps", "8", "--lr", "0.001", "--lr-decay-from", "6"]) == 0
+    log = [json.loads(line) for line in (tmp_path / "again" / "log.jsonl").read_text().splitlines()]
+    assert [record["lr"] for record in log if record["step"] > 5] == [0.001, 0.001, 0.0005]
+    saved = Run(tmp_path / "again").read_checkpoint()["opt_g"]["param_groups"][0]["lr"]
+    assert saved == pytest.approx(0.0005)
+
 
 def test_evaluation_samples_are_reproducible_and_a_repeated_face_has_no_diversity(generator):
     from cartoon.acgan.evaluate import PerceptualDistance

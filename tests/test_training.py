@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from cartoon.training import Distributed, forever
+from cartoon.training import DecayingRates, Distributed, Run, forever
 
 
 def first_batches(seed: int, draws_before: int) -> torch.Tensor:
@@ -29,3 +29,21 @@ def test_endless_batches_refuse_a_loader_that_yields_none_instead_of_spinning():
     assert [len(next(batches)[0]) for _ in range(3)] == [3, 3, 3]  # a new epoch each draw
     with pytest.raises(ValueError, match="fewer images than one batch of 8"):
         next(forever(DataLoader(short, batch_size=8, drop_last=True)))
+
+
+def test_a_restored_optimiser_keeps_the_rate_it_was_built_with_and_decays_from_it():
+    model = torch.nn.Linear(3, 1)
+    trained = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model(torch.ones(2, 3)).sum().backward()
+    trained.step()
+    resumed = torch.optim.Adam(model.parameters(), lr=1e-4)
+    critic = torch.optim.Adam(torch.nn.Linear(2, 1).parameters(), lr=4e-4)
+    assert Run.restore({"step": 7, "opt": trained.state_dict()}, opt=resumed, model=model) == 7
+    assert resumed.param_groups[0]["lr"] == 1e-4  # the flags' rate, not the saved one
+    assert torch.equal(resumed.state_dict()["state"][0]["exp_avg"], trained.state_dict()["state"][0]["exp_avg"])
+
+    rates = DecayingRates([resumed, model, critic], start=8, end=12)
+    assert [rates(step) for step in (7, 8, 10, 12)] == [1.0, 1.0, 0.5, 0.0]
+    rates(10)
+    assert resumed.param_groups[0]["lr"] == pytest.approx(5e-5) and critic.param_groups[0]["lr"] == pytest.approx(2e-4)
+    assert DecayingRates([critic], start=None, end=12)(11) == 1.0 and critic.param_groups[0]["lr"] == pytest.approx(2e-4)  # no start: kept

@@ -33,6 +33,7 @@ from cartoon.acgan.data import HELD_OUT_PER_PAIR, TaggedFaces, read_tags, split_
 from cartoon.acgan.model import Discriminator, Generator
 from cartoon.data import ANIME_TAGS
 from cartoon.training import (
+    DecayingRates,
     Distributed,
     Run,
     add_common_args,
@@ -263,8 +264,10 @@ def train(args: argparse.Namespace) -> dict:
     values: dict = {}
     sums: dict = {}
     started, started_step = time.time(), step
+    rates = DecayingRates(models.values(), args.lr_decay_from, args.steps)
     progress = tqdm(total=args.steps, initial=step, disable=not dist.main, desc="acgan", dynamic_ncols=True)
     while step < args.steps:
+        lr = args.lr * rates(step)
         measured = train_step(args, models_wrapped, *(t.to(device) for t in next(batches)), step)
         step += 1
         progress.update(1)
@@ -275,7 +278,7 @@ def train(args: argparse.Namespace) -> dict:
             count = args.log_every if step % args.log_every == 0 else step % args.log_every
             values = {key: total / count for key, total in sums.items()}
             values["steps_per_second"] = (step - started_step) / (time.time() - started)
-            run.log(step, **values)
+            run.log(step, **values, lr=lr)
             progress.set_postfix(d=f"{values['loss_d']:.2f}", g=f"{values['loss_g']:.2f}", hair=f"{values['acc_hair_fake']:.2f}")
             sums = {}
         if step % args.sample_every == 0 or step == args.steps:

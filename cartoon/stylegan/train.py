@@ -56,7 +56,18 @@ from cartoon.augment import diff_augment
 from cartoon.stylegan.colour_readers import ThumbnailHair, TwinClassifier
 from cartoon.stylegan.critic import Discriminator
 from cartoon.stylegan.model import CONDITION_PARTS, Generator
-from cartoon.training import Run, add_common_args, autocast, evaluating, forever, memory_format, seed_everything, set_threads, update_ema
+from cartoon.training import (
+    DecayingRates,
+    Run,
+    add_common_args,
+    autocast,
+    evaluating,
+    forever,
+    memory_format,
+    seed_everything,
+    set_threads,
+    update_ema,
+)
 from cartoon.training_state import export_run, parse_resumable, read_training_state
 
 GRID_SIDE = 8  # the sample grid: 8×8 faces of fixed z and fixed noise
@@ -344,8 +355,10 @@ def train(args: argparse.Namespace) -> dict:
     sums: dict = {}
     counts: dict = {}
     started, started_step = time.time(), step
+    rates = DecayingRates(models.values(), args.lr_decay_from, args.steps)
     progress = tqdm(total=args.steps, initial=step, desc="stylegan", dynamic_ncols=True)
     while step < args.steps:
+        lr = args.lr * rates(step)
         real, hair, eyes = (t.to(device) for t in next(batches))
         measured = train_step(args, models, real, step, None if pairs is None else (hair, eyes, pairs))
         step += 1
@@ -357,7 +370,7 @@ def train(args: argparse.Namespace) -> dict:
         if step % args.log_every == 0 or step == args.steps:
             values = {key: total / counts[key] for key, total in sums.items()}
             values["steps_per_second"] = (step - started_step) / (time.time() - started)
-            run.log(step, **values)
+            run.log(step, **values, lr=lr)
             progress.set_postfix(d=f"{values['loss_d']:.2f}", g=f"{values['loss_g']:.2f}")
             sums, counts = {}, {}
         if step % args.sample_every == 0 or step == args.steps:

@@ -70,7 +70,6 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         "a sum over the three layers' heads (0: off; default: a resumed run's, else off)")
     parser.add_argument("--vgg-size", type=int, default=64, help="side at which the feature critics and the VGG16 terms see images")
     parser.add_argument("--critic-lr", type=float, help="the critics' learning rate (default: --lr, the generator's)")
-    parser.add_argument("--lr-decay-from", type=int, metavar="STEP", help="from STEP the learning rate falls linearly to 0 at --steps (default: constant)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--diffaugment", default="color,translation,cutout", help="policy, or 'none'")
     parser.add_argument("--export", metavar="FOLDER", help="only export RUN's EMA generator and its training state to FOLDER and exit")

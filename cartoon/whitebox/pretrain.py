@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from cartoon.training import (
+    DecayingRates,
     Distributed,
     Run,
     add_common_args,
@@ -101,13 +102,15 @@ def main(argv=None):
     preview = next(photos)[:8].to(dist.device)
 
     bar = tqdm(range(step, args.steps), initial=step, total=args.steps, disable=not dist.main, desc="pretrain")
+    rates = DecayingRates([optimizer], args.lr_decay_from, args.steps)
     for step in bar:
+        lr = args.lr * rates(step)
         loss = reconstruction_step(args, model, optimizer, next(photos).to(dist.device))
 
         done = step + 1
         if done % args.log_every == 0:
             value = dist.mean(loss.detach()).item()
-            run.log(done, reconstruction=value)
+            run.log(done, reconstruction=value, lr=lr)
             bar.set_postfix(l1=f"{value:.4f}")
         if done % args.sample_every == 0 or done == args.steps:
             with evaluating(generator):

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from cartoon.training import (
+    DecayingRates,
     Distributed,
     Run,
     add_common_args,
@@ -240,12 +241,14 @@ def main(argv=None):
     preview = next(photos)[:8].to(dist.device)
 
     bar = tqdm(range(step, args.steps), initial=step, total=args.steps, disable=not dist.main, desc="whitebox")
+    rates = DecayingRates(trainer.state().values(), args.lr_decay_from, args.steps)
     for step in bar:
+        lr = args.lr * rates(step)
         losses = trainer.step(next(photos).to(dist.device), next(cartoons).to(dist.device), step)
         done = step + 1
         if done % args.log_every == 0:
             values = {k: dist.mean(v).item() for k, v in losses.items()}
-            run.log(done, **values)
+            run.log(done, **values, lr=lr)
             bar.set_postfix(g=f"{values['total']:.3f}", d=f"{values['d_surface'] + values['d_texture']:.3f}")
         if done % args.sample_every == 0 or done == args.steps:
             with evaluating(trainer.generator):
