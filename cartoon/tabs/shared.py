@@ -47,7 +47,8 @@ def result_column() -> tuple[gr.ImageSlider, gr.DownloadButton, gr.Markdown]:
     """The photo tabs' output column: the before/after slider, the result's PNG download (shown
     once there is a result) and the notes."""
     with gr.Column():
-        compare = gr.ImageSlider(label="Before / after", type="pil", height=420)
+        # the result is what a user came for: most of the frame shows it, the photo a strip at the left
+        compare = gr.ImageSlider(label="Before / after", type="pil", height=420, slider_position=20)
         download = gr.DownloadButton("Download PNG", visible=False)
         notes = gr.Markdown()
     return compare, download, notes
