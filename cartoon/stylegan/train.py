@@ -56,18 +56,7 @@ from cartoon.augment import diff_augment
 from cartoon.stylegan.colour_readers import ThumbnailHair, TwinClassifier
 from cartoon.stylegan.critic import Discriminator
 from cartoon.stylegan.model import CONDITION_PARTS, Generator
-from cartoon.training import (
-    DecayingRates,
-    Run,
-    add_common_args,
-    autocast,
-    evaluating,
-    forever,
-    memory_format,
-    seed_everything,
-    set_threads,
-    update_ema,
-)
+from cartoon.training import DecayingRates, Run, add_common_args, autocast, evaluating, forever, memory_format, seed_everything, set_threads, update_ema
 from cartoon.training_state import export_run, parse_resumable, read_training_state
 
 GRID_SIDE = 8  # the sample grid: 8×8 faces of fixed z and fixed noise
