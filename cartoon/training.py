@@ -325,8 +325,3 @@ class DecayingRates:
         for group, lr in self.groups:
             group["lr"] = lr * factor
         return factor
-
-
-def set_learning_rate(optimiser: torch.optim.Optimizer, lr: float):
-    for group in optimiser.param_groups:
-        group["lr"] = lr

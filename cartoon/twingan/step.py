@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from cartoon.augment import diff_augment
-from cartoon.training import Run, autocast, set_learning_rate, update_ema
+from cartoon.training import Run, autocast, update_ema
 from cartoon.twingan.colour import colour_loss, load_judge, random_colours
 from cartoon.twingan.losses import (
     CYCLE_WEIGHT,
@@ -66,14 +66,6 @@ class TrainingStep:
 
     def augment(self, x):
         return diff_augment(x, self.args.diffaugment) if self.augmenting else x
-
-    def set_rates(self, schedule: float) -> float:
-        """Every optimiser's rate at `schedule` of its own; returns the generator's."""
-        set_learning_rate(self.opt_g, self.args.lr * schedule)
-        set_learning_rate(self.opt_d, self.critic_lr * schedule)
-        if self.feature_critics is not None:
-            set_learning_rate(self.opt_f, self.critic_lr * schedule)
-        return self.args.lr * schedule
 
     def checkpoint_state(self) -> dict:
         """The feature critics' part of a checkpoint (nothing without them)."""

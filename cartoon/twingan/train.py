@@ -61,7 +61,7 @@ from pathlib import Path
 
 import torch
 
-from cartoon.training import Distributed, Run, evaluating, forever, linear_decay, memory_format, seed_everything, set_threads
+from cartoon.training import DecayingRates, Distributed, Run, evaluating, forever, memory_format, seed_everything, set_threads
 from cartoon.twingan import options
 from cartoon.twingan.checkpoint import (
     adopt_generator_config,
@@ -175,8 +175,10 @@ def train(args):
 
     # a session with any budget left takes at least one step, and so checkpoints what it spent
     started, last_step, spent = time.time(), step, bool(args.minutes) and trained_seconds >= args.minutes * 60
+    # every optimiser at the rate it was built with (generator --lr, critics --critic-lr), decayed alike
+    rates = DecayingRates([opt_g, opt_d, training_step.opt_f], args.lr_decay_from, args.steps)
     while step < args.steps and not spent:
-        lr = training_step.set_rates(linear_decay(step, args.lr_decay_from, args.steps))
+        lr = args.lr * rates(step)
         human = next(photo_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
         drawn, drawn_colours = anime_batch(next(anime_batches), device)
         losses = training_step(human, drawn.contiguous(memory_format=fmt), drawn_colours, step)
