@@ -45,7 +45,6 @@ class TrainingStep:
     def __init__(self, args, dist, generator, ema, critics, opt_g, opt_d, payload: dict | None, fine_tuning: bool, fmt):
         self.args, self.generator, self.ema, self.critics, self.opt_g, self.opt_d = args, generator, ema, critics, opt_g, opt_d
         self.fine_tuning, self.device = fine_tuning, dist.device
-        self.critic_lr = args.critic_lr or args.lr
         self.g = dist.wrap(generator)
         # One frozen VGG16 serves the feature critics and every term that holds a translation to its source.
         self.vgg = (VGG16Features("relu4_3").to(self.device, memory_format=fmt)
@@ -54,7 +53,8 @@ class TrainingStep:
         self.feature_critics = self.opt_f = None
         if args.feature_critic_weight:
             self.feature_critics = build_feature_critics().to(self.device, memory_format=fmt)
-            self.opt_f = torch.optim.Adam(self.feature_critics.parameters(), lr=self.critic_lr, betas=(0.5, 0.99))
+            # at the image critics' rate, which train() built from --critic-lr (or --lr)
+            self.opt_f = torch.optim.Adam(self.feature_critics.parameters(), lr=opt_d.defaults["lr"], betas=(0.5, 0.99))
             if payload is not None:  # a run that adds the critics later starts them fresh
                 Run.restore(payload, feature_critics=self.feature_critics, opt_f=self.opt_f)
         self.wrapped_critics = [dist.wrap(c) for c in critics]  # synchronised in the critic step
