@@ -321,6 +321,34 @@ def test_thumbnail_reader_learns_real_hair_and_pays_the_generator_for_it(faces, 
     assert small.size == 8 and small(torch.rand(3, 3, 16, 16)).shape == (3, len(HAIR_COLOURS))
 
 
+def test_frozen_readers_pay_the_generator_as_the_run_started_while_the_critic_learns_on(faces, tmp_path):
+    flags = tiny_flags(faces, tmp_path / "run") + ["--condition", "colours", "--thumbnail-weight", "1", "--lr", "0.01"]
+    assert train_main(flags + ["--steps", "2"]) == 0
+    started = Run(tmp_path / "run").read_checkpoint()
+    for steps in ("4", "6"):  # first given the flag, then resumed with it
+        assert train_main(flags + ["--frozen-readers", "--steps", steps, "--resume"]) == 0
+        checkpoint = Run(tmp_path / "run").read_checkpoint()
+        assert all(torch.equal(v, started["discriminator"][k]) for k, v in checkpoint["frozen_critic"].items())
+        assert all(torch.equal(v, started["thumb"][k]) for k, v in checkpoint["thumb"].items())
+        assert not all(torch.equal(v, started["discriminator"][k]) for k, v in checkpoint["discriminator"].items())
+
+    # the generator's colour term is the frozen critic's reading: heads that know nothing read chance
+    args = parse_args(["--resolution", "16", "--latent-dim", "16", "--mapping-layers", "2", "--max-channels", "8",
+                       "--condition", "colours", "--frozen-readers", "--diffaugment", "none", "--mixing", "0", "--r1", "0"])
+    torch.manual_seed(0)
+    models = build_models(args, "cpu")
+    with torch.no_grad():
+        for layer in (models["frozen_critic"].hair[-1], models["frozen_critic"].eyes[-1]):
+            layer.weight.zero_()
+            layer.bias.zero_()
+    real = torch.rand(8, 3, 16, 16) * 2 - 1
+    hair, eyes = torch.tensor([0, 1, 2, 3] * 2), torch.tensor([0, 0, 1, 1] * 2)
+    logged = train_step(args, models, real, 0, (hair, eyes, torch.tensor([[0, 0], [1, 0], [2, 1], [3, 1]])))
+    assert float(logged["cls_fake"]) == pytest.approx(np.log(len(HAIR_COLOURS)) + np.log(len(EYE_COLOURS)), rel=1e-3)
+    with pytest.raises(ValueError, match="twin"):
+        build_models(parse_args(["--condition", "colours", "--frozen-readers", "--twin-weight", "1"]), "cpu")
+
+
 def test_a_colour_run_resumes_into_colour_styles_that_learn_and_export(faces, tmp_path):
     flags = tiny_flags(faces, tmp_path / "run") + ["--condition", "colours", "--lr", "0.01"]
     assert train_main(flags + ["--steps", "2"]) == 0

@@ -32,6 +32,10 @@ stop paying. `--thumbnail-weight` pays the generator for hair that a reader of 1
 learnt on real faces beside the critic, reads as asked: colour alone can satisfy it
 (`cartoon.stylegan.colour_readers`). `--colour-styles` gives the colours to the last styles directly as well
 (`cartoon.stylegan.model`); a run without them resumes into one with them, the offsets starting at zero.
+`--frozen-readers` pays the generator for colours as the critic's heads and the thumbnail reader read
+them when the run starts (or first takes the flag), frozen: as the rate falls in an anneal the live
+heads fit the training faces (their loss on real faces 0.08 → 0.01 in v4's) and the generator then
+pleases them with colours an independent judge no longer reads; frozen ones cannot move.
 `--disputes` leaves out training faces whose hair tag classifiers that never saw them read
 otherwise (`cartoon.acgan.disputes`): the tagger's noise is what makes "white" grey-brown.
 """
@@ -89,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--thumbnail-weight", type=float, default=0.0, help="with --condition: lambda on the hair "
                         "colour a thumbnail reader, learnt on real faces, reads in generated ones (0: no reader)")
     parser.add_argument("--thumbnail-size", type=int, default=16, help="the side of the thumbnails the hair reader sees")
+    parser.add_argument("--frozen-readers", action="store_true", help="with --condition: the generator's colour terms "
+                        "read faces through a frozen copy of the critic (and a frozen thumbnail reader) as they were when "
+                        "the flag was first given, while the live critic trains on")
     parser.add_argument("--colour-styles", type=int, default=0, help="with --condition: how many of the last styles the "
                         "colours offset directly, besides entering the mapping (0: mapping only)")
     parser.add_argument("--init-from", metavar="FOLDER", help="a fresh run starts from this export's EMA generator and critic "
@@ -127,6 +134,13 @@ def build_models(args, device) -> dict:
     if classes and args.thumbnail_weight > 0:  # as the twin: its own optimiser, so older runs resume into it
         models["thumb"] = ThumbnailHair(classes["hair_classes"], args.thumbnail_size).to(device)
         models["opt_thumb"] = torch.optim.Adam(models["thumb"].parameters(), lr=args.lr, betas=(0.5, 0.99))
+    if classes and args.frozen_readers:
+        if args.twin_weight > 0:
+            raise ValueError("--frozen-readers with --twin-weight: the twin reads the live critic's features, the frozen reader its own")
+        # starts as whatever critic the run restores (`start_frozen_readers`), then never learns
+        models["frozen_critic"] = copy.deepcopy(discriminator).requires_grad_(False)
+        if "thumb" in models:
+            models["thumb"].requires_grad_(False)
     return models
 
 
@@ -147,6 +161,13 @@ def add_colour_styles(payload: dict, models: dict):
     for name in ("generator", "ema"):
         if models[name].colour_styles is not None and "colour_styles" not in payload[name]:
             payload[name] = {**payload[name], "colour_styles": models[name].colour_styles.detach().clone()}
+
+
+def start_frozen_readers(models: dict, payload: dict):
+    """A run first given `--frozen-readers` freezes the critic as restored; a run that has its frozen
+    critic keeps it. (The thumbnail reader is frozen as restored either way.)"""
+    if "frozen_critic" in models and "frozen_critic" not in payload:
+        models["frozen_critic"].load_state_dict(models["discriminator"].state_dict())
 
 
 def fake_colours(pairs: torch.Tensor, batch: int, paired: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,6 +233,9 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     generator, discriminator, ema, opt_g, opt_d = (models[k] for k in ("generator", "discriminator", "ema", "opt_g", "opt_d"))
     twin, opt_twin = models.get("twin"), models.get("opt_twin")
     thumb = models.get("thumb")
+    # the generator's colour terms read through frozen readers when the run has them
+    colour_critic = models.get("frozen_critic", discriminator)
+    live_readers = [] if args.frozen_readers else [reader for reader in (twin, thumb) if reader is not None]
     device = real.device
     real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3)).contiguous(memory_format=memory_format(args))
     logged = {}
@@ -241,7 +265,7 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     if twin is not None:
         opt_twin.step()
 
-    if thumb is not None:  # the thumbnail reader learns on real faces only, as the critic's heads do
+    if thumb is not None and not args.frozen_readers:  # the thumbnail reader learns on real faces only, as the critic's heads do
         logits = thumb(real)
         logged |= {"thumb_real": F.cross_entropy(logits, hair_real), "acc_thumb_real": (logits.argmax(1) == hair_real).float().mean()}
         models["opt_thumb"].zero_grad(set_to_none=True)
@@ -255,13 +279,12 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
         opt_d.step()
 
     discriminator.requires_grad_(False)  # the generator's step needs no critic (or twin) weight gradients
-    for reader in (twin, thumb):
-        if reader is not None:
-            reader.requires_grad_(False)
+    for reader in live_readers:
+        reader.requires_grad_(False)
     with autocast(args, device):
         loss_g = F.softplus(-discriminator(augment(args, fake)).float()).mean()
         if labels is not None:  # faces the heads read as the colours they were drawn with
-            read = classify(args, discriminator, fake, twin)
+            read = classify(args, colour_critic, fake, twin)
             logits, twin_logits = (read, None) if twin is None else read
             logged |= colour_terms(logits, hair_fake, eyes_fake, "fake")
             loss_g = loss_g + args.cls_weight * logged["cls_fake"]
@@ -281,9 +304,8 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     for optimiser in generator_optimisers:
         optimiser.step()
     discriminator.requires_grad_(True)
-    for reader in (twin, thumb):
-        if reader is not None:
-            reader.requires_grad_(True)
+    for reader in live_readers:
+        reader.requires_grad_(True)
     # early on the average would be mostly the random initialisation: warm the decay up
     update_ema(ema, generator, min(args.ema_decay, (1 + step) / (10 + step)))
     return {"loss_d": loss_d, "loss_g": loss_g, "score_real": score_real.mean(), "score_fake": score_fake.mean(), **logged}
@@ -333,6 +355,7 @@ def train(args: argparse.Namespace) -> dict:
         step = Run.restore(payload, **models)
     if "twin" in models and "twin" not in payload:
         models["twin"].start_from(models["discriminator"])
+    start_frozen_readers(models, payload)
     # the (hair, eyes) pairs the training faces have, that generated faces are drawn from
     pairs = torch.unique(torch.stack([dataset.hair, dataset.eyes], 1), dim=0).to(device) if args.condition == "colours" else None
     # a resumed run draws other batches and noise than a fresh one, not the same ones again
