@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from PIL import Image
 from torchvision.utils import save_image
 
@@ -19,6 +20,7 @@ from cartoon.stylegan.model import CONDITION_PARTS, Generator
 from cartoon.stylegan.train import GRID_SIDE, build_models, fake_colours, generate, grid_faces, initialise, parse_args, train_step
 from cartoon.stylegan.train import main as train_main
 from cartoon.training import Run
+from cartoon.training_state import read_training_state
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -323,28 +325,52 @@ def test_thumbnail_reader_learns_real_hair_and_pays_the_generator_for_it(faces, 
 
 def test_frozen_readers_pay_the_generator_as_the_run_started_while_the_critic_learns_on(faces, tmp_path):
     flags = tiny_flags(faces, tmp_path / "run") + ["--condition", "colours", "--thumbnail-weight", "1", "--lr", "0.01"]
+    with pytest.raises(ValueError, match="not learnt"):  # a fresh run has nothing learnt to freeze
+        train_main(flags + ["--frozen-readers", "--steps", "2"])
     assert train_main(flags + ["--steps", "2"]) == 0
     started = Run(tmp_path / "run").read_checkpoint()
+
+    def assert_frozen_as_started(payload):
+        assert all(torch.equal(v, started["discriminator"][k]) for k, v in payload["frozen_critic"].items())
+        assert all(torch.equal(v, started["thumb"][k]) for k, v in payload["thumb"].items())
+        assert not all(torch.equal(v, started["discriminator"][k]) for k, v in payload["discriminator"].items())
+
     for steps in ("4", "6"):  # first given the flag, then resumed with it
         assert train_main(flags + ["--frozen-readers", "--steps", steps, "--resume"]) == 0
-        checkpoint = Run(tmp_path / "run").read_checkpoint()
-        assert all(torch.equal(v, started["discriminator"][k]) for k, v in checkpoint["frozen_critic"].items())
-        assert all(torch.equal(v, started["thumb"][k]) for k, v in checkpoint["thumb"].items())
-        assert not all(torch.equal(v, started["discriminator"][k]) for k, v in checkpoint["discriminator"].items())
+        assert_frozen_as_started(Run(tmp_path / "run").read_checkpoint())
+    # a new machine continues from an export with the same frozen readers (as the export stores them: bf16)
+    assert train_main(flags + ["--export", str(tmp_path / "export")]) == 0
+    exported = read_training_state(tmp_path / "export")
+    assert all(torch.allclose(v.float(), started["discriminator"][k], rtol=1e-2, atol=1e-4) for k, v in exported["frozen_critic"].items())
+    moved = tiny_flags(faces, tmp_path / "moved") + ["--resume-from", str(tmp_path / "export"), "--steps", "8"]
+    assert train_main(moved) == 0
+    kept = Run(tmp_path / "moved").read_checkpoint()
+    for name in ("frozen_critic", "thumb"):
+        assert all(torch.equal(v, exported[name][k].float()) for k, v in kept[name].items()), name
 
-    # the generator's colour term is the frozen critic's reading: heads that know nothing read chance
+
+def test_frozen_readers_read_the_generators_faces_with_their_own_weights():
     args = parse_args(["--resolution", "16", "--latent-dim", "16", "--mapping-layers", "2", "--max-channels", "8",
-                       "--condition", "colours", "--frozen-readers", "--diffaugment", "none", "--mixing", "0", "--r1", "0"])
+                       "--condition", "colours", "--thumbnail-weight", "1", "--frozen-readers", "--diffaugment", "none",
+                       "--mixing", "0", "--r1", "0"])
     torch.manual_seed(0)
     models = build_models(args, "cpu")
-    with torch.no_grad():
+    assert "opt_thumb" not in models and not any(p.requires_grad for p in models["thumb"].parameters())
+    with torch.no_grad():  # heads that know nothing read chance
         for layer in (models["frozen_critic"].hair[-1], models["frozen_critic"].eyes[-1]):
             layer.weight.zero_()
             layer.bias.zero_()
     real = torch.rand(8, 3, 16, 16) * 2 - 1
     hair, eyes = torch.tensor([0, 1, 2, 3] * 2), torch.tensor([0, 0, 1, 1] * 2)
-    logged = train_step(args, models, real, 0, (hair, eyes, torch.tensor([[0, 0], [1, 0], [2, 1], [3, 1]])))
+    pairs = torch.tensor([[0, 0], [1, 0], [2, 1], [3, 1]])
+    frozen = {k: v.clone() for k, v in models["thumb"].state_dict().items()}
+    logged = train_step(args, models, real, 0, (hair, eyes, pairs))
     assert float(logged["cls_fake"]) == pytest.approx(np.log(len(HAIR_COLOURS)) + np.log(len(EYE_COLOURS)), rel=1e-3)
+    assert all(torch.equal(v, frozen[k]) for k, v in models["thumb"].state_dict().items())
+    # the frozen thumbnail reader still pays the generator: its reading moves with the generator's weights
+    fake = generate(args, models["generator"], 4, "cpu", models["generator"].colours(hair[:4], eyes[:4]))[0]
+    F.cross_entropy(models["thumb"](fake), hair[:4]).backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in models["generator"].parameters())
     with pytest.raises(ValueError, match="twin"):
         build_models(parse_args(["--condition", "colours", "--frozen-readers", "--twin-weight", "1"]), "cpu")
 

@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--thumbnail-size", type=int, default=16, help="the side of the thumbnails the hair reader sees")
     parser.add_argument("--frozen-readers", action="store_true", help="with --condition: the generator's colour terms "
                         "read faces through a frozen copy of the critic (and a frozen thumbnail reader) as they were when "
-                        "the flag was first given, while the live critic trains on")
+                        "the flag was first given, while the live critic trains on; give it at every resume")
     parser.add_argument("--colour-styles", type=int, default=0, help="with --condition: how many of the last styles the "
                         "colours offset directly, besides entering the mapping (0: mapping only)")
     parser.add_argument("--init-from", metavar="FOLDER", help="a fresh run starts from this export's EMA generator and critic "
@@ -110,7 +110,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_models(args, device) -> dict:
-    """Generator, critic, EMA generator and both optimisers, in the run's memory order."""
+    """Generator, critic, EMA generator and both optimisers, in the run's memory order, and the
+    colour readers the flags ask for: twin heads, thumbnail reader, frozen critic."""
     fmt = memory_format(args)
     classes = dict(hair_classes=len(HAIR_COLOURS), eye_classes=len(EYE_COLOURS)) if args.condition == "colours" else {}
     # avatars (the conditional generator's use) are drawn in the precision the run trained in
@@ -131,16 +132,16 @@ def build_models(args, device) -> dict:
     if classes and args.twin_weight > 0:  # its own optimiser, so a run without it resumes into one with it
         models["twin"] = TwinClassifier(discriminator).to(device)
         models["opt_twin"] = torch.optim.Adam(models["twin"].parameters(), lr=args.lr, betas=(0.0, 0.99))
+    frozen = bool(classes) and args.frozen_readers
+    if frozen and args.twin_weight > 0:
+        raise ValueError("--frozen-readers with --twin-weight: the twin would learn on the live critic's features, "
+                         "which the frozen critic the generator reads no longer shares")
     if classes and args.thumbnail_weight > 0:  # as the twin: its own optimiser, so older runs resume into it
-        models["thumb"] = ThumbnailHair(classes["hair_classes"], args.thumbnail_size).to(device)
-        models["opt_thumb"] = torch.optim.Adam(models["thumb"].parameters(), lr=args.lr, betas=(0.5, 0.99))
-    if classes and args.frozen_readers:
-        if args.twin_weight > 0:
-            raise ValueError("--frozen-readers with --twin-weight: the twin reads the live critic's features, the frozen reader its own")
-        # starts as whatever critic the run restores (`start_frozen_readers`), then never learns
+        models["thumb"] = ThumbnailHair(classes["hair_classes"], args.thumbnail_size).to(device).requires_grad_(not frozen)
+        if not frozen:  # a reader learns when it has an optimiser
+            models["opt_thumb"] = torch.optim.Adam(models["thumb"].parameters(), lr=args.lr, betas=(0.5, 0.99))
+    if frozen:  # starts as the critic the run restores (`start_frozen_readers`), then never learns
         models["frozen_critic"] = copy.deepcopy(discriminator).requires_grad_(False)
-        if "thumb" in models:
-            models["thumb"].requires_grad_(False)
     return models
 
 
@@ -164,9 +165,18 @@ def add_colour_styles(payload: dict, models: dict):
 
 
 def start_frozen_readers(models: dict, payload: dict):
-    """A run first given `--frozen-readers` freezes the critic as restored; a run that has its frozen
-    critic keeps it. (The thumbnail reader is frozen as restored either way.)"""
-    if "frozen_critic" in models and "frozen_critic" not in payload:
+    """A run first given `--frozen-readers` freezes its critic as restored; a run that has its frozen
+    critic keeps it. The thumbnail reader is frozen as restored.
+
+    Only readers that have learnt are worth freezing: a run whose payload lacks them (a fresh run, or
+    one adding the thumbnail reader now) would pay its generator for what random weights read."""
+    if "frozen_critic" not in models:
+        return
+    unlearnt = [name for name in ("discriminator", "thumb") if name in models and name not in payload]
+    if unlearnt:
+        raise ValueError(f"--frozen-readers freezes colour readers a run has learnt, and this run has not learnt its "
+                         f"{' or '.join(unlearnt)} yet: resume a colour run (--resume, --resume-from) with it")
+    if "frozen_critic" not in payload:
         models["frozen_critic"].load_state_dict(models["discriminator"].state_dict())
 
 
@@ -235,7 +245,8 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     thumb = models.get("thumb")
     # the generator's colour terms read through frozen readers when the run has them
     colour_critic = models.get("frozen_critic", discriminator)
-    live_readers = [] if args.frozen_readers else [reader for reader in (twin, thumb) if reader is not None]
+    # readers that learn (those with an optimiser) pause for the generator's step; frozen ones never learn
+    live_readers = [models[name] for name in ("twin", "thumb") if f"opt_{name}" in models]
     device = real.device
     real = torch.where(torch.rand(len(real), 1, 1, 1, device=device) < 0.5, real, real.flip(3)).contiguous(memory_format=memory_format(args))
     logged = {}
@@ -265,7 +276,7 @@ def train_step(args, models: dict, real: torch.Tensor, step: int, labels: tuple 
     if twin is not None:
         opt_twin.step()
 
-    if thumb is not None and not args.frozen_readers:  # the thumbnail reader learns on real faces only, as the critic's heads do
+    if "opt_thumb" in models:  # the thumbnail reader learns on real faces only, as the critic's heads do (unless frozen)
         logits = thumb(real)
         logged |= {"thumb_real": F.cross_entropy(logits, hair_real), "acc_thumb_real": (logits.argmax(1) == hair_real).float().mean()}
         models["opt_thumb"].zero_grad(set_to_none=True)
