@@ -293,3 +293,16 @@ def test_the_shipped_near_duplicate_list_names_held_out_portraits_only():
     assert all(entry["similarity"] > recorded["threshold"] for entry in recorded["near_duplicates"].values())
     if held is not None:
         assert set(recorded["near_duplicates"]) <= held
+
+
+def test_evaluation_reads_a_saved_model_folder_given_by_weights(tmp_path):
+    from cartoon.twingan.evaluate import build_parser
+    from cartoon.twingan.held_out import load_generator
+    from cartoon.twingan.model import TwinGAN
+
+    torch.manual_seed(0)
+    saved = TwinGAN(resolution=32, width=4, max_width=8, skip_resolutions=(8,)).eval()
+    saved.save_pretrained(str(tmp_path / "model"))
+    loaded = load_generator(build_parser().parse_args(["--weights", str(tmp_path / "model")]))
+    assert not loaded.training
+    assert all(torch.equal(v, saved.state_dict()[k]) for k, v in loaded.state_dict().items())

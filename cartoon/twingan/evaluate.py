@@ -5,6 +5,7 @@
     python -m cartoon.twingan.evaluate --limit 40 --probe-train 400   # a quick, rougher look
     python -m cartoon.twingan.ablate --arm NAME --minutes 60 …        # small-size arms, scored by this on a subset
     python -m cartoon.twingan.evaluate --run-dir runs/b --against weights/twingan   # and paired against the shipped model (+ a PNG)
+    python -m cartoon.twingan.evaluate --weights weights/twingan-candidate          # a saved model folder
 
 Measured, and written to `--out` as JSON plus a Markdown table:
 - KID×100 and FID of held-out selfie photos translated to anime vs held-out anime portraits (the
@@ -259,9 +260,12 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None):
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dir", dest="run", help="evaluate this run's checkpoint (EMA) instead of the registered weights")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--run-dir", dest="run", help="evaluate this run's checkpoint (EMA) instead of the registered weights")
+    model.add_argument("--weights", metavar="FOLDER", help="evaluate this saved model folder (config.json + "
+                       "model.safetensors, as --export writes it) instead of the registered weights")
     parser.add_argument("--norm-batches", type=int, default=400, help="with --run-dir: training batches (of the run's own "
                         "folders, or for checkpoints that do not name them the trainer's defaults) whose batch-norm "
                         "statistics the generator gets, as export does (0: the checkpoint's running ones)")
@@ -275,7 +279,11 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--no-cache", action="store_true", help="do not keep Inception features in the cache folder")
     parser.add_argument("--out", default="runs/twingan/eval.json")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     results = evaluate(args)
     table = markdown(results)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

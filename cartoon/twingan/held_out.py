@@ -44,6 +44,8 @@ def translate(model: TwinGAN, images: torch.Tensor, domain: int, colours=None) -
 
 
 def load_generator(args) -> TwinGAN:
+    if args.weights:
+        return TwinGAN.from_pretrained(args.weights).eval()
     if args.run:
         payload = Run(args.run, main=False).read_checkpoint()
         print(f"{args.run}: EMA generator at step {payload['step']}, as export would write it")
