@@ -323,3 +323,25 @@ def test_api_reads_paths_and_rejects_non_images(tmp_path):
         to_anime(tmp_path / "fake.png", model=model)
     with pytest.raises(ImageError):
         to_anime(None, model=model)
+
+
+def test_a_blend_is_each_end_at_its_ends_and_between_them_between(tmp_path):
+    from cartoon.twingan.blend import blend, main as blend_main
+
+    torch.manual_seed(0)
+    a, b = (TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8, 16)).eval() for _ in range(2))
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        assert torch.equal(blend(a, b, 0.0)(images, 1), a(images, 1))
+        assert torch.allclose(blend(a, b, 1.0)(images, 1), b(images, 1), atol=1e-6)
+    middle = blend(a, b, 0.25).state_dict()
+    for key, value in a.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(middle[key], 0.75 * value + 0.25 * b.state_dict()[key], atol=1e-6)
+    with pytest.raises(ValueError, match="one design"):
+        blend(a, TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8,)), 0.5)
+    a.save_pretrained(str(tmp_path / "a"))
+    b.save_pretrained(str(tmp_path / "b"))
+    assert blend_main([str(tmp_path / "a"), str(tmp_path / "b"), "--share", "0.25", "--out", str(tmp_path / "ab")]) == 0
+    saved = TwinGAN.from_pretrained(str(tmp_path / "ab")).state_dict()
+    assert all(torch.equal(saved[k], v) for k, v in middle.items())
