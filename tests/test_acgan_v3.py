@@ -367,12 +367,14 @@ def test_frozen_readers_read_the_generators_faces_with_their_own_weights():
     logged = train_step(args, models, real, 0, (hair, eyes, pairs))
     assert float(logged["cls_fake"]) == pytest.approx(np.log(len(HAIR_COLOURS)) + np.log(len(EYE_COLOURS)), rel=1e-3)
     assert all(torch.equal(v, frozen[k]) for k, v in models["thumb"].state_dict().items())
-    # the frozen thumbnail reader still pays the generator: its reading moves with the generator's weights
+    assert np.isfinite(float(logged["thumb_fake"]))  # the step pays its generator for the frozen reader's reading
+    # ... and that reading moves with the generator's weights
     fake = generate(args, models["generator"], 4, "cpu", models["generator"].colours(hair[:4], eyes[:4]))[0]
     F.cross_entropy(models["thumb"](fake), hair[:4]).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in models["generator"].parameters())
     with pytest.raises(ValueError, match="twin"):
-        build_models(parse_args(["--condition", "colours", "--frozen-readers", "--twin-weight", "1"]), "cpu")
+        build_models(parse_args(["--resolution", "16", "--latent-dim", "16", "--mapping-layers", "2", "--max-channels", "8",
+                                 "--condition", "colours", "--frozen-readers", "--twin-weight", "1"]), "cpu")
 
 
 def test_a_colour_run_resumes_into_colour_styles_that_learn_and_export(faces, tmp_path):

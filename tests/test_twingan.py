@@ -330,14 +330,16 @@ def test_a_blend_is_each_end_at_its_ends_and_between_them_between(tmp_path):
 
     torch.manual_seed(0)
     a, b = (TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8, 16)).eval() for _ in range(2))
+    state_a, state_b = ({k: v.clone() for k, v in m.state_dict().items()} for m in (a, b))
     images = torch.rand(2, 3, 32, 32) * 2 - 1
     with torch.no_grad():
         assert torch.equal(blend(a, b, 0.0)(images, 1), a(images, 1))
         assert torch.allclose(blend(a, b, 1.0)(images, 1), b(images, 1), atol=1e-6)
     middle = blend(a, b, 0.25).state_dict()
-    for key, value in a.state_dict().items():
+    assert all(torch.equal(v, state_a[k]) for k, v in a.state_dict().items())  # the ends are left as they were
+    for key, value in state_a.items():
         if value.is_floating_point():
-            assert torch.allclose(middle[key], 0.75 * value + 0.25 * b.state_dict()[key], atol=1e-6)
+            assert torch.allclose(middle[key], 0.75 * value + 0.25 * state_b[key], atol=1e-6)
     with pytest.raises(ValueError, match="one design"):
         blend(a, TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8,)), 0.5)
     a.save_pretrained(str(tmp_path / "a"))

@@ -124,7 +124,7 @@ def test_a_run_is_exported_and_evaluated_on_its_own_data_unless_told_otherwise(t
     train_main(["--run-dir", run, "--export", str(tmp_path / "own")] + norm_batches)
     own = TwinGAN.from_pretrained(str(tmp_path / "own")).state_dict()
     assert all(torch.equal(own[name], fixture_export[name]) for name in fixture_export)
-    evaluated = load_generator(argparse.Namespace(run=run, norm_batches=3, threads=1))
+    evaluated = load_generator(argparse.Namespace(run=run, weights=None, norm_batches=3, threads=1))
     assert not evaluated.training
     assert all(torch.equal(evaluated.state_dict()[name], own[name]) for name in own)
 
@@ -133,7 +133,7 @@ def test_a_run_is_exported_and_evaluated_on_its_own_data_unless_told_otherwise(t
     other = TwinGAN.from_pretrained(str(tmp_path / "other")).state_dict()
     assert statistics and not any(torch.equal(other[name], own[name]) for name in statistics)
     # --norm-batches 0: the running statistics the checkpoint holds, which export would not ship
-    as_checkpointed = load_generator(argparse.Namespace(run=run, norm_batches=0, threads=1)).state_dict()
+    as_checkpointed = load_generator(argparse.Namespace(run=run, weights=None, norm_batches=0, threads=1)).state_dict()
     assert not any(torch.equal(as_checkpointed[name], own[name]) for name in statistics)
 
 

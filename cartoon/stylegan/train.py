@@ -33,7 +33,7 @@ learnt on real faces beside the critic, reads as asked: colour alone can satisfy
 (`cartoon.stylegan.colour_readers`). `--colour-styles` gives the colours to the last styles directly as well
 (`cartoon.stylegan.model`); a run without them resumes into one with them, the offsets starting at zero.
 `--frozen-readers` pays the generator for colours as the critic's heads and the thumbnail reader read
-them when the run starts (or first takes the flag), frozen: as the rate falls in an anneal the live
+them when a resumed colour run first takes the flag, frozen: as the rate falls in an anneal the live
 heads fit the training faces (their loss on real faces 0.08 → 0.01 in v4's) and the generator then
 pleases them with colours an independent judge no longer reads; frozen ones cannot move.
 `--disputes` leaves out training faces whose hair tag classifiers that never saw them read

@@ -122,7 +122,8 @@ def evaluate(args) -> dict:
     def likeness(sources, translations):
         return likeness_ranks(inception(as_uint8(sources)), inception(as_uint8(translations)))
 
-    results = {"resolution": resolution, "held_out": {"selfie_photos": len(selfies), "anime": len(anime), "anime_strict": int(strict.sum()),
+    # which model this is, as --against records the other
+    results = {"model": args.weights or args.run or "registered twingan", "resolution": resolution, "held_out": {"selfie_photos": len(selfies), "anime": len(anime), "anime_strict": int(strict.sum()),
                                                       "utkface": len(utk)}}
     translated = translate(model, photos, ANIME)
     selfie_errors = landmark_errors(photos, translated)

@@ -45,6 +45,7 @@ def translate(model: TwinGAN, images: torch.Tensor, domain: int, colours=None) -
 
 def load_generator(args) -> TwinGAN:
     if args.weights:
+        print(f"{args.weights}: the saved model")
         return TwinGAN.from_pretrained(args.weights).eval()
     if args.run:
         payload = Run(args.run, main=False).read_checkpoint()
