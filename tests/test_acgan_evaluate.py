@@ -1,11 +1,13 @@
 """The avatar evaluation: its side-by-side grid (every colour pair, each generator's faces from one
-recipe) and its within-pair diversity, per pair and compared pair by pair."""
+recipe), its within-pair diversity, per pair and compared pair by pair, and the truncation it reads at."""
+
+from types import SimpleNamespace
 
 import numpy as np
 import torch
 
 from cartoon.acgan import Recipe, avatars
-from cartoon.acgan.evaluate import GRID_PAIRS, PerceptualDistance, comparison_grid, paired_difference
+from cartoon.acgan.evaluate import GRID_PAIRS, AttributeClassifier, PerceptualDistance, comparison_grid, evaluate, paired_difference
 from cartoon.acgan.model import Generator
 
 
@@ -51,3 +53,14 @@ def test_paired_difference_reads_a_constant_shift_exactly_and_brackets_a_noisy_o
     reading = paired_difference(noisy, base)
     low, high = reading["interval"]
     assert reading["pairs"] == 119 and low < reading["mean"] < high and low < 0.25 < high and high - low < 0.1
+
+
+def test_evaluate_draws_its_faces_at_the_truncation_asked_and_records_it():
+    torch.manual_seed(0)
+    generator, classifier = Generator(width=8, blocks=1).eval(), AttributeClassifier(width=4).eval()
+    held = SimpleNamespace(images=torch.zeros(0, 3, 64, 64, dtype=torch.uint8), hair=torch.zeros(0), eyes=torch.zeros(0))
+    readings = {trunc: evaluate(generator, classifier, held, per_pair=3, fid_samples=0, diversity_pairs=2, trunc=trunc, log=lambda _: None)
+                for trunc in (0.0, 1.0)}
+    # at 0 every face of a colour pair is drawn from the same (zero) noise, so the pair has no spread
+    assert readings[0.0]["trunc"] == 0.0 and readings[1.0]["trunc"] == 1.0
+    assert readings[0.0]["diversity_all_pairs"]["generated"] < 1e-6 < readings[1.0]["diversity_all_pairs"]["generated"]

@@ -8,7 +8,8 @@
 
 Either kind of avatar generator is measured the same way: the SRResNet ACGANs (versions 1, 2)
 and the colour-conditioned style-based generator (version 3), which draws with its stored noise
-and, at `trunc` 1, no truncation, as the app draws it.
+and, at `--trunc` 1 (the default), no truncation; `--trunc 0.8` reads them as the Avatar tab draws
+them by default. Each reading records the truncation it was made at.
 
 - Colour accuracy: an attribute classifier trained here on the *training* faces judges the
   generated faces; its accuracy on the held-out real faces is the ceiling to compare with.
@@ -230,11 +231,11 @@ def real_subset(held: TaggedFaces, count: int) -> torch.Tensor:
     return held.images[torch.linspace(0, len(held) - 1, count).round().long()]
 
 
-def evaluate(generator: AvatarGenerator, classifier: AttributeClassifier, held: TaggedFaces, per_pair: int = 10, fid_samples: int = 1200, fid_real: int = 1190, cache: Path | None = None, diversity_pairs: int = 12, log=print) -> dict:
+def evaluate(generator: AvatarGenerator, classifier: AttributeClassifier, held: TaggedFaces, per_pair: int = 10, fid_samples: int = 1200, fid_real: int = 1190, cache: Path | None = None, diversity_pairs: int = 12, trunc: float = 1.0, log=print) -> dict:
     started = time.time()
-    images, hair, eyes = sample_every_pair(generator, per_pair)
+    images, hair, eyes = sample_every_pair(generator, per_pair, noise_scale=trunc)
     hair_pred, eyes_pred = classify(classifier, images)
-    report = {"generated_accuracy": summarise(hair_pred, hair, eyes_pred, eyes), "samples_per_pair": per_pair}
+    report = {"generated_accuracy": summarise(hair_pred, hair, eyes_pred, eyes), "samples_per_pair": per_pair, "trunc": trunc}
     log(f"accuracy: hair {report['generated_accuracy']['hair_mean']:.3f}, eyes {report['generated_accuracy']['eyes_mean']:.3f} ({time.time() - started:.0f}s)")
 
     # diversity inside a class: the same few (hair, eyes) pairs for generated and real faces
@@ -325,6 +326,7 @@ def parse_args(argv=None):
     parser.add_argument("--grid", metavar="PNG", help="only write 8 colour pairs × 8 faces of --weights (and of --against, beside)")
     parser.add_argument("--against", metavar="FOLDER", help="a second generator: measured the same way after --weights, "
                         "or with --grid shown to the right")
+    parser.add_argument("--trunc", type=float, default=1.0, help="truncation the faces are drawn at (1: none; the Avatar tab's default is 0.8)")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -352,7 +354,7 @@ def main(argv=None) -> int:
     classifier = load_classifier(classifier_dir)
     report = {"weights": args.weights, "classifier_ceiling": classifier_accuracy(classifier, held)}
     measure = functools.partial(evaluate, classifier=classifier, held=held, per_pair=args.per_pair, fid_samples=args.fid_samples,
-                                fid_real=args.fid_real, cache=Path(args.cache) if args.cache else None)
+                                fid_real=args.fid_real, cache=Path(args.cache) if args.cache else None, trunc=args.trunc)
     report.update(measure(generator))
     if args.against:  # the same measurement of another generator, so the two sit side by side
         report["against"] = {"weights": args.against, **measure(load_avatar_generator(args.against))}
