@@ -43,6 +43,9 @@ def utkface_attributes(path: Path) -> dict:
     return {"age": int(age), "gender": "female" if gender == "1" else "male", "race": int(race)}
 
 
+RACES = ("White", "Black", "Asian", "Indian", "Others")  # UTKFace's race labels 0–4, in order
+
+
 CHILD, ADULT, OLDER = AGE_BANDS = ("child (<13)", "adult (13-59)", "older (60+)")
 
 

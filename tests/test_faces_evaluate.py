@@ -15,6 +15,7 @@ def test_a_photo_compared_with_itself_scores_perfectly_and_a_blank_loses_the_fac
     photo = Image.open(data.split(data.SELFIE_PHOTOS)[1][0]).convert("RGB")
     same = compare(photo, photo)
     assert same["landmark_distance"] == 0.0 and same["face_kept"] == 1.0
+    assert same["skin_shift"] == 0.0 and same["skin_lightening"] == 0.0
     assert same["cartoon_flat"] == same["photo_flat"] and same["cartoon_edge"] == same["photo_edge"]
 
     posterised = photo.quantize(colors=16).convert("RGB").filter(ImageFilter.GaussianBlur(1))
@@ -23,6 +24,7 @@ def test_a_photo_compared_with_itself_scores_perfectly_and_a_blank_loses_the_fac
 
     blank = compare(photo, Image.new("RGB", photo.size, (128, 128, 128)))
     assert blank["face_kept"] == 0.0 and blank["landmark_distance"] is None
+    assert blank["skin_lightening"] < -10  # mid grey (L* 54) is darker than this bright selfie's skin
     assert blank["cartoon_edge"] == 0.0 and blank["cartoon_flat"] == 1.0
 
 

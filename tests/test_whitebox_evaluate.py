@@ -82,6 +82,25 @@ def test_intervals_bracket_the_figures_and_targets_are_checked_per_row():
     assert "missed: edge, probe, landmarks" in evaluate.table({"all": blurred})
 
 
+def test_skin_figures_are_summarised_per_race_without_a_target():
+    def utkface(race, lightening):
+        groups = {"dataset": "UTKFace", "gender": "male", "age": data.age_band(30), "race": race}
+        return record(0.5, 20.0, 0.9) | {"groups": groups, "skin_shift": abs(lightening) + 1, "skin_lightening": lightening}
+
+    records = [utkface("White", 1.0), utkface("White", -1.0), utkface("Black", 12.0), utkface("Black", 14.0)]
+    records.append(record(0.5, 20.0, 0.9))  # a selfie2anime photo: no race, and no skin reading
+    summary = evaluate.summarise(records)
+    assert set(evaluate.RACE_GROUPS) & set(summary) == {"UTKFace White", "UTKFace Black"}  # rows without photos are left out
+    black, white = summary["UTKFace Black"], summary["UTKFace White"]
+    assert black["photos"] == 2 and black["skin_lightening"] == 13.0 and black["skin_shift"] == 14.0
+    assert white["skin_lightening"] == 0.0 and summary["all"]["skin_lightening"] == 6.5  # the selfie has none to count
+    assert 12.0 <= black["interval_90"]["skin_lightening"][0] <= black["interval_90"]["skin_lightening"][1] <= 14.0
+    assert black["targets_missed"] == white["targets_missed"] == []  # a pinked face misses nothing: these have no target
+    lines = evaluate.table(summary).splitlines()
+    assert "skin ΔE" in lines[0] and "ΔL*" in lines[0]
+    assert next(line for line in lines if line.startswith("UTKFace Black")).endswith("14.0 +13.0     met")
+
+
 def test_probe_never_trains_on_the_photos_the_evaluation_cartoonizes():
     files = cartoon_probe.training_images(cartoon_probe.ProbeSettings())
     evaluated = {path for path, _ in evaluate.held_out_photos()}
@@ -161,7 +180,7 @@ def test_evaluation_writes_every_figure_for_the_cartoonizer_and_the_references(p
         assert len(result["images"]) == 2 and all(0 <= image["p_cartoon"] <= 1 for image in result["images"])
         row = result["summary"]["all"]
         assert {"flat_ratio", "edge_ratio", "read_as_cartoon", "landmark_distance", "face_kept", "landmark_drift",
-                "structure_match", "targets_missed"} <= set(row)
+                "structure_match", "skin_shift", "skin_lightening", "targets_missed"} <= set(row)
         assert {"flat_ratio", "edge_ratio", "read_as_cartoon"} <= set(row["interval_90"])
         assert isinstance(result["meets_targets"], bool)
     blurred = report["results"]["gaussian blur sigma 2"]["summary"]["all"]

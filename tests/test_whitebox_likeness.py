@@ -119,3 +119,70 @@ def test_a_face_with_nothing_to_follow_has_no_drift():
     flat = Image.new("RGB", (256, 256), (128, 128, 128))
     landmarks = np.array([[100, 100], [160, 100], [130, 130], [110, 160], [150, 160]], np.float64)
     assert likeness.landmark_drift(flat, flat, landmarks) is None
+
+
+# Skin tone kept (likeness.skin_figures): the median colour of the skin between eyes and mouth.
+
+def lab(rgb) -> np.ndarray:
+    """CIELAB (L* 0–100) of one 0–255 RGB colour."""
+    return cv2.cvtColor(np.array([[rgb]], np.float32) / 255, cv2.COLOR_RGB2LAB)[0, 0]
+
+
+def flat_face(skin, width=320, height=240) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of a face drawn as one flat box of `skin` on a blue ground, and its 5 landmarks; the box
+    reaches only a few pixels past the skin region, so a region put in the wrong place reads blue."""
+    pixels = np.full((height, width, 3), (40, 60, 200), np.uint8)
+    pixels[105:155, 120:200] = skin  # the region: x 130–190, y 115–145 (a quarter to three quarters of 100 → 160)
+    landmarks = np.array([[130, 100], [190, 100], [160, 130], [137, 160], [183, 160]], np.float64)
+    return pixels, landmarks
+
+
+def test_an_unchanged_face_keeps_its_skin():
+    photo, landmarks = made_up_face()
+    assert likeness.skin_figures(photo, photo.copy(), landmarks) == {"skin_shift": 0.0, "skin_lightening": 0.0}
+
+
+@pytest.mark.parametrize("photo_skin, cartoon_skin", [
+    ((110, 72, 55), (232, 176, 168)),  # darker skin drawn in a light pink: lighter
+    ((225, 185, 160), (150, 105, 85)),  # light skin drawn darker
+])
+def test_a_recoloured_face_reads_its_colour_change(photo_skin, cartoon_skin):
+    photo, landmarks = flat_face(photo_skin)
+    cartoon, _ = flat_face(cartoon_skin)
+    figures = likeness.skin_figures(Image.fromarray(photo), Image.fromarray(cartoon), landmarks)
+    before, after = lab(photo_skin), lab(cartoon_skin)
+    assert figures["skin_lightening"] == pytest.approx(after[0] - before[0], abs=0.1)
+    assert figures["skin_shift"] == pytest.approx(np.linalg.norm(after - before), abs=0.1)
+
+
+def test_thin_dark_lines_across_the_skin_barely_move_its_colour():
+    photo, landmarks = flat_face((110, 72, 55))
+    cartoon, _ = flat_face((232, 176, 168))
+    inked = cartoon.copy()
+    inked[::8, 120:200] = inked[105:155, ::8] = 20  # ink lines 1 px wide, every 8 px, both ways across the face
+    plain, lined = (likeness.skin_figures(Image.fromarray(photo), Image.fromarray(c), landmarks) for c in (cartoon, inked))
+    region = likeness.skin_region(landmarks, (320, 240))
+    resized = np.asarray(Image.fromarray(inked).resize((likeness.SIZE,) * 2, Image.BICUBIC))
+    assert (resized[region].max(1) < 200).mean() > 0.2  # the lines (and their resampled flanks) cover much of the region
+    assert lined["skin_shift"] == pytest.approx(plain["skin_shift"], abs=1.0)
+    assert lined["skin_lightening"] == pytest.approx(plain["skin_lightening"], abs=1.0)
+
+
+@pytest.mark.parametrize("filtered, bound", [
+    (evaluate.gaussian_blur, 0.5),
+    (evaluate.bilateral_smoothing, 0.5),
+    (jpeg, 2.3),  # q50 quantises the colour a little coarser: still under the ~2.3 ΔE a viewer can just tell apart
+])
+def test_filters_that_keep_the_photos_colours_keep_its_skin(filtered, bound):
+    photo, landmarks = made_up_face()
+    figures = likeness.skin_figures(photo, filtered(photo), landmarks)
+    assert figures["skin_shift"] < bound and abs(figures["skin_lightening"]) < 0.5
+
+
+def test_a_face_with_no_skin_region_has_no_skin_reading():
+    photo, landmarks = flat_face((110, 72, 55))
+    image = Image.fromarray(photo)
+    on_one_point = np.full((5, 2), 160.0)
+    tiny = (landmarks - 160) * 0.05 + 160  # eyes 3 px apart
+    for degenerate in (on_one_point, tiny):
+        assert likeness.skin_figures(image, image, degenerate) == {"skin_shift": None, "skin_lightening": None}

@@ -28,6 +28,12 @@ The person kept:
   kept its shape: beside it, structure match is the mean correlation at the matches (1: the same).
   Measured for every photo with a face, whether or not the detector finds one in the cartoon;
   it has no target of issue 45 yet.
+- skin tone kept: the cel style's cartoons turn darker skin pinker and lighter (the cartoon set's
+  palette pulls skin toward one pink), which no figure above sees. From the photo's landmarks
+  (`cartoon.whitebox.likeness`), the median CIELAB colour of the skin between eyes and mouth in
+  photo and cartoon (medians, so drawn lines and highlights do not decide it): skin shift is the
+  CIE76 ΔE between them, skin lightening the signed cartoon L* − photo L* (positive: the cartoon
+  made the skin lighter). UTKFace rows by race show a shift that only darker skin gets. No target.
 RetinaFace alone is used (no MTCNN fallback), so every figure comes from one detector.
 
 Ratios per group are ratios of the group's means, not means of per-photo ratios (which a few
@@ -67,7 +73,7 @@ SIZE = likeness.SIZE  # the look and the drift read the same 256² images
 LUMA = np.array(colour.LUMA)
 FLAT_GRADIENT = 2.0  # below this G (0–255 luminance per pixel) a pixel counts as flat
 EDGE_PERCENTILE = 97
-METRICS = ("landmark_distance", "face_kept", "read_as_cartoon", "landmark_drift", "structure_match")
+METRICS = ("landmark_distance", "face_kept", "read_as_cartoon", "landmark_drift", "structure_match", "skin_shift", "skin_lightening")
 RATIOS = {"flat_ratio": ("cartoon_flat", "photo_flat"), "edge_ratio": ("cartoon_edge", "photo_edge")}
 # A cartoon face counts as the photo's face when their boxes overlap at least this much (IoU).
 SAME_FACE_IOU = 0.3
@@ -82,6 +88,7 @@ TARGETS = [
     ("face_kept", "faces", ">=", 0.98),
 ]
 TARGET_GROUPS = ("selfie2anime", "UTKFace male", "UTKFace female", f"UTKFace {data.CHILD}", f"UTKFace {data.OLDER}")
+RACE_GROUPS = tuple(f"UTKFace {race}" for race in data.RACES)
 
 
 def parse_args(argv=None):
@@ -121,7 +128,7 @@ def held_out_photos(limit: int = 0) -> list[tuple[Path, dict]]:
     for path in data.split(data.UTKFACE)[1][: limit or None]:
         person = data.utkface_attributes(path)
         band = data.age_band(person["age"])
-        photos.append((path, {"dataset": "UTKFace", "gender": person["gender"], "age": band}))
+        photos.append((path, {"dataset": "UTKFace", "gender": person["gender"], "age": band, "race": data.RACES[person["race"]]}))
     for path in data.split(data.SELFIE_PHOTOS)[1][: limit or None]:
         # selfie2anime's photos are all of women, adults in practice (the dataset README)
         photos.append((path, {"dataset": "selfie2anime", "gender": "female", "age": "adult (13-59)"}))
@@ -167,13 +174,15 @@ def compare(photo: Image.Image, cartoon: Image.Image, photo_faces=None) -> dict:
         "face_kept": None,
         "landmark_drift": None,
         "structure_match": None,
+        "skin_shift": None,
+        "skin_lightening": None,
     }
     if photo_faces is None:
         photo_faces = detect_faces(photo, max_faces=1, fallback=False)
     if not photo_faces:
         return record
     face = photo_faces[0]
-    record |= likeness.drift_figures(photo, cartoon, face.landmarks)
+    record |= likeness.drift_figures(photo, cartoon, face.landmarks) | likeness.skin_figures(photo, cartoon, face.landmarks)
     matches = [f for f in detect_faces(cartoon, fallback=False) if box_iou(f.box, face.box) >= SAME_FACE_IOU]
     record["face_kept"] = float(bool(matches))
     if matches:
@@ -212,16 +221,18 @@ def missed_targets(row: dict) -> list[str]:
 
 
 def summarise(records: list[dict]) -> dict[str, dict]:
-    """Figures per row: all, each dataset, UTKFace by gender, by age band, and both."""
+    """Figures per row: all, each dataset, UTKFace by gender, by age band, both, and by race."""
     genders, bands = ("male", "female"), data.AGE_BANDS
     names = ["all", "selfie2anime", "UTKFace"] + [f"UTKFace {g}" for g in genders] + [f"UTKFace {b}" for b in bands]
-    names += [f"UTKFace {g} {b}" for g in genders for b in bands]
+    names += [f"UTKFace {g} {b}" for g in genders for b in bands] + list(RACE_GROUPS)
     rows: dict[str, list[dict]] = {name: [] for name in names}
     for record in records:
         groups = record["groups"]
         keys = ["all", groups["dataset"]]
         if groups["dataset"] == "UTKFace":
             keys += [f"UTKFace {groups['gender']}", f"UTKFace {groups['age']}", f"UTKFace {groups['gender']} {groups['age']}"]
+            if "race" in groups:  # records written before the race was kept have none
+                keys.append(f"UTKFace {groups['race']}")
         for key in keys:
             rows[key].append(record)
     summary = {}
@@ -254,7 +265,7 @@ def figure(row: dict, key: str, spec: str, scale: float = 1, interval: bool = Tr
     return text
 
 
-def table(summary: dict[str, dict], groups=("all",) + TARGET_GROUPS) -> str:
+def table(summary: dict[str, dict], groups=("all",) + TARGET_GROUPS + RACE_GROUPS) -> str:
     columns = [  # (title, width, cell)
         ("photos", 6, lambda r: str(r["photos"])),
         ("faces", 5, lambda r: str(r["photos_with_face"])),
@@ -265,6 +276,8 @@ def table(summary: dict[str, dict], groups=("all",) + TARGET_GROUPS) -> str:
         ("drift", 21, lambda r: figure(r, "landmark_drift", ".3f")),
         ("match", 5, lambda r: figure(r, "structure_match", ".2f", interval=False)),
         ("kept ≥98%", 9, lambda r: figure(r, "face_kept", ".1f", 100, interval=False)),
+        ("skin ΔE", 7, lambda r: figure(r, "skin_shift", ".1f", interval=False)),
+        ("ΔL*", 5, lambda r: figure(r, "skin_lightening", "+.1f", interval=False)),
         ("targets", 7, lambda r: "met" if not r["targets_missed"] else "missed: " + ", ".join(r["targets_missed"])),
     ]
     header = f"{'group':22}" + "".join(f" {title:>{width}}" for title, width, _ in columns)

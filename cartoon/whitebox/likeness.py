@@ -1,4 +1,5 @@
-"""Landmark drift: how far a cartoon moved the photo's face, read without a detector on the cartoon.
+"""Landmark drift and skin tone: how far a cartoon moved the photo's face and how it changed its skin,
+read without a detector on the cartoon.
 
 A face detector reads drawn faces with a bias of its own (docs/whitebox-experiments.md: RetinaFace
 puts a posterise-and-ink filter cartoon's landmarks ~0.14 eye distances from its photo's, though no
@@ -23,6 +24,12 @@ each of its 5 landmarks is followed into the cartoon by matching the local image
 A filter that keeps every pixel in place (JPEG, blur, posterise-and-ink) reads near 0; a face
 shifted or warped by d eye distances reads about d. A landmark whose photo patch is flat (no
 structure to follow) is left out; a face with none left reads None.
+
+Skin tone kept (`skin_figures`), read from the same landmarks: the colour of a region that is skin on
+nearly every face, the middle of the band between the eyes' line and the mouth corners' line (clear
+of lashes and lips), across between the eyes' centres: the nose and the cheeks beside it. In photo
+and cartoon alike it is the region's per-channel median in CIELAB, so the cartoon's ink lines and
+highlights across it do not decide the colour.
 """
 
 from __future__ import annotations
@@ -40,6 +47,10 @@ PATCH = 0.7  # side of the photo patch around a landmark, in eye distances
 SEARCH = 0.3  # largest offset looked for, in eye distances
 MIN_PATCH = 11  # pixels: a tiny face still gets a patch with some structure in it
 FLAT_PATCH = 1e-3  # a photo patch whose structure varies less than this (std) has nothing to follow
+# Rows of the skin region, as fractions of the way from the eyes' line down to the mouth corners':
+# below the lower lids and lashes, above the upper lip.
+SKIN_BAND = (0.25, 0.75)
+MIN_SKIN = 20  # pixels at 256²: fewer are too few to read a colour from
 
 
 def structure_map(image: Image.Image, size: int = SIZE) -> np.ndarray:
@@ -110,3 +121,34 @@ def drift_figures(photo: Image.Image, cartoon: Image.Image, landmarks: np.ndarra
 def landmark_drift(photo: Image.Image, cartoon: Image.Image, landmarks: np.ndarray) -> float | None:
     """Mean displacement of the photo's 5 landmarks into the cartoon, in the photo's eye distances."""
     return drift_figures(photo, cartoon, landmarks)["landmark_drift"]
+
+
+def skin_region(landmarks: np.ndarray, photo_size: tuple[int, int]) -> np.ndarray:
+    """Mask (SIZE×SIZE) of the skin region: a parallelogram in the face's own frame, from the left
+    eye's centre across to the right's and SKIN_BAND down towards the mouth, so it tilts with the head."""
+    points = np.asarray(landmarks, dtype=np.float64) * (SIZE / np.array(photo_size))  # native pixels -> 256²
+    eyes = (points[0] + points[1]) / 2
+    across, down = points[1] - points[0], (points[3] + points[4]) / 2 - eyes
+    top, bottom = SKIN_BAND
+    corners = [eyes + u * across + v * down for u, v in ((-0.5, top), (0.5, top), (0.5, bottom), (-0.5, bottom))]
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    cv2.fillConvexPoly(mask, np.round(corners).astype(np.int32), 1)
+    return mask.astype(bool)
+
+
+def median_lab(image: Image.Image, mask: np.ndarray) -> np.ndarray:
+    """Per-channel median CIELAB colour (L* 0–100) of the pixels under `mask` in `image` resized to SIZE×SIZE."""
+    rgb = np.asarray(image.convert("RGB").resize((SIZE, SIZE), Image.BICUBIC), dtype=np.float32) / 255
+    return np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[mask], axis=0)
+
+
+def skin_figures(photo: Image.Image, cartoon: Image.Image, landmarks: np.ndarray) -> dict[str, float | None]:
+    """`skin_shift`: CIE76 ΔE between the photo's and the cartoon's skin colour (see the module docstring);
+    `skin_lightening`: cartoon L* − photo L* (positive: the cartoon made the skin lighter). Both None when
+    the region has fewer than MIN_SKIN pixels (a tiny face, or landmarks that enclose nothing)."""
+    mask = skin_region(landmarks, photo.size)
+    if mask.sum() < MIN_SKIN:
+        return {"skin_shift": None, "skin_lightening": None}
+    photo_lab, cartoon_lab = median_lab(photo, mask), median_lab(cartoon, mask)
+    return {"skin_shift": float(np.linalg.norm(cartoon_lab - photo_lab)),
+            "skin_lightening": float(cartoon_lab[0] - photo_lab[0])}
