@@ -187,51 +187,6 @@ def feature_critic_loss(critic, real_activations: list[torch.Tensor], fake_activ
     return sum(hinge_critic_loss(scores[:reals], scores[reals:]) for scores in critic(activations))
 
 
-class LikenessLoss(nn.Module):
-    """Contrastive (InfoNCE, after CUT and MoCo): each translation's mean-pooled VGG16 relu4_3
-    features should be, among its own photo and many others, most like its own photo's.
-
-    Unlike a content L1, it does not ask the translation to keep the photo's features, only to stay
-    recognisably that photo's, so it leaves room for the change of domain. Pooling takes away the
-    layout, which the generator's skips keep whatever happens to the face. The other photos are
-    the batch's and a first-in-first-out bank of earlier batches' (`bank_size`): VGG is frozen, so
-    banked features never go stale. Each side is centred before the cosine, the photos on the keys'
-    mean and the translations on a running mean of theirs, which takes away what every image of a
-    domain shares. The bank and the running mean refill within a few hundred steps, so they are
-    not checkpointed.
-    """
-
-    def __init__(self, vgg: VGG16Features | None = None, bank_size: int = 1024, temperature: float = 0.1, momentum: float = 0.99):
-        super().__init__()
-        self.vgg = vgg or VGG16Features("relu4_3")
-        self.bank_size, self.temperature, self.momentum = bank_size, temperature, momentum
-        channels = relu_channels(["relu4_3"])[0]
-        self.register_buffer("bank", torch.zeros(0, channels), persistent=False)
-        self.register_buffer("translation_mean", None, persistent=False)
-
-    def forward(self, translations: torch.Tensor, photos: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            photo_features = self.vgg(photos)
-        return self.from_features(self.vgg(translations), photo_features)
-
-    def from_features(self, features: torch.Tensor, photo_features: torch.Tensor) -> torch.Tensor:
-        """The loss on relu4_3 features that other terms have already computed: the translations' and their photos'."""
-        # float: the running mean and the bank outlast the step, and in bfloat16 (autocast's features) the
-        # mean's 1% updates would mostly round away
-        queries = features.float().mean((2, 3))
-        with torch.no_grad():
-            own = photo_features.float().mean((2, 3))
-            batch_mean = queries.detach().mean(0)
-            first = self.translation_mean is None
-            self.translation_mean = batch_mean if first else torch.lerp(batch_mean, self.translation_mean, self.momentum)
-        candidates = torch.cat([own, self.bank])
-        keys = F.normalize(candidates - candidates.mean(0), dim=1)
-        queries = F.normalize(queries - self.translation_mean, dim=1)
-        loss = F.cross_entropy(queries @ keys.T / self.temperature, torch.arange(len(queries), device=queries.device))
-        self.bank = candidates[: self.bank_size]
-        return loss
-
-
 def gram(features: torch.Tensor) -> torch.Tensor:
     """Channel co-activations per image, normalised by the feature map's size: texture without layout."""
     n, c, h, w = features.shape

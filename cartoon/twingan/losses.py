@@ -2,8 +2,8 @@
 
 Per step (hinge GAN, DiffAugment on every image a critic sees): human→human and anime→anime
 reconstruction (L1 + GAN), human→anime and anime→human GAN, and both round trips' cycle L1. Beside
-them, optional and off by default: a second critic per domain on frozen VGG16 features, and the
-`SourceTerms`, which tie each translation to the image it came from.
+them, optional and off by default, the `SourceTerms`, which tie each translation to the image it
+came from.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from cartoon.training import hinge_critic_loss
 from cartoon.twingan.model import ANIME, HUMAN
-from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, LikenessLoss, VGG16Features
+from cartoon.vgg import ContentLoss, VGG16Features
 
 DOMAINS = (HUMAN, ANIME)
 # TwinGAN's weights for the two L1 terms; a tenth of either lost (docs/twingan-experiments.md).
@@ -36,9 +35,6 @@ class Translations(NamedTuple):
     def into(self, domain: int) -> torch.Tensor:
         """Everything generated into `domain`, as its critic is shown it: the reconstructions, then the translations."""
         return torch.cat([self.human_to_human, self.anime_to_human] if domain == HUMAN else [self.anime_to_anime, self.human_to_anime])
-
-    def translated_into(self, domain: int) -> torch.Tensor:
-        return self.anime_to_human if domain == HUMAN else self.human_to_anime
 
 
 def translate_both_ways(g, human: torch.Tensor, drawn: torch.Tensor, requested=None, drawn_colours=None) -> Translations:
@@ -74,40 +70,24 @@ def critic_loss(critic, real: torch.Tensor, fake: torch.Tensor, augment) -> torc
     return hinge_critic_loss(scores[: len(real)], scores[len(real) :])
 
 
-def build_feature_critics() -> nn.ModuleList:
-    """A `FeatureCritic` per domain on VGG16's FEATURE_CRITIC_LAYERS."""
-    return nn.ModuleList(FeatureCritic() for _ in DOMAINS)
-
-
-def feature_activations(vgg: VGG16Features, images: torch.Tensor, augment, side: int) -> list[torch.Tensor]:
-    """What the feature critics score: `images` augmented as the pixel critics see them, at the VGG side."""
-    return vgg.activations(at_side(augment(images), side), FEATURE_CRITIC_LAYERS)
-
-
 class SourceTerms:
     """The generator's terms that tie each translation to the image it came from, each on when its weight is:
 
     - content: VGG16 relu4_3 L1 between each photo and its anime translation (AnimeGAN's content loss);
     - cycle content: the same between each photo and its round trip, so the way back keeps what the
       photo's features say of the face (gender, age) and not only its pixels;
-    - likeness: each anime translation's pooled relu4_3 features must pick out its own photo among the
-      batch's and ~1,000 earlier ones (`LikenessLoss`, InfoNCE); anime likeness: each human translation
-      its own anime portrait;
     - landmark: each anime translation keeps its photo's five RetinaFace landmarks, or only the head's
       pose (`cartoon.faces.LandmarkLoss`).
 
     VGG sees every image at `args.vgg_size`². `weights` maps each term's name, as `__call__` returns it, to its weight.
     """
 
-    def __init__(self, args: argparse.Namespace, vgg: VGG16Features | None, device, memory_format):
-        self.vgg, self.side = vgg, args.vgg_size
-        self.weights = {"content": args.content_weight, "cycle_content": args.cycle_content_weight,
-                        "likeness": args.likeness_weight, "anime_likeness": args.anime_likeness_weight,
-                        "landmark": args.landmark_weight}
-        self.content = ContentLoss(vgg).to(device) if args.content_weight or args.cycle_content_weight else None
-        # Keyed by the translation's domain: anime translations pick out their photos, human ones their portraits.
-        self.likeness = {d: LikenessLoss(vgg).to(device) for d, weight in ((ANIME, args.likeness_weight),
-                                                                             (HUMAN, args.anime_likeness_weight)) if weight}
+    def __init__(self, args: argparse.Namespace, device, memory_format):
+        self.side = args.vgg_size
+        self.weights = {"content": args.content_weight, "cycle_content": args.cycle_content_weight, "landmark": args.landmark_weight}
+        self.content = None
+        if args.content_weight or args.cycle_content_weight:
+            self.content = ContentLoss(VGG16Features("relu4_3").to(device, memory_format=memory_format))
         self.landmarks = None
         if args.landmark_weight:
             if args.resolution < 64:  # known only now: a resumed or fine-tuned run takes its resolution from its model
@@ -116,32 +96,16 @@ class SourceTerms:
 
             self.landmarks = LandmarkLoss(measure=args.landmark_measure).to(device, memory_format=memory_format)
 
-    @staticmethod
-    def needs_vgg(args: argparse.Namespace) -> bool:
-        return bool(args.content_weight or args.cycle_content_weight or args.likeness_weight or args.anime_likeness_weight)
-
-    def __call__(self, out: Translations, reals: dict[int, torch.Tensor], critics_passes=None) -> dict[str, torch.Tensor]:
-        """Each term's unweighted loss (0 when off). `critics_passes`, the feature critics' unaugmented
-        activations (of the translations, of the real images), saves this the VGG passes they already made."""
+    def __call__(self, out: Translations, reals: dict[int, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Each term's unweighted loss (0 when off)."""
         losses = dict.fromkeys(self.weights, torch.zeros(()))
-        # The deepest (relu4_3) activations of the translations the terms judge, and of the images they
-        # were translated from: a translation into domain d is of an image from 1 - d.
-        judged = set(self.likeness) | ({ANIME} if self.weights["content"] else set())
-        sourced = judged | ({ANIME} if self.weights["cycle_content"] else set())
-        translated, sources = {}, {}
-        for d in judged:
-            translated[d] = critics_passes[0][d][-1] if critics_passes else self.vgg(at_side(out.translated_into(d), self.side))
-        with torch.no_grad():
-            for d in sourced:
-                sources[d] = critics_passes[1][1 - d][-1] if critics_passes else self.vgg(at_side(reals[1 - d], self.side))
-        if self.weights["content"]:
-            losses["content"] = self.content.from_features(translated[ANIME], sources[ANIME])[0]
-        if self.weights["cycle_content"]:
-            losses["cycle_content"] = self.content.from_features(self.vgg(at_side(out.cycle_human, self.side)), sources[ANIME])[0]
-        if ANIME in self.likeness:
-            losses["likeness"] = self.likeness[ANIME].from_features(translated[ANIME], sources[ANIME])
-        if HUMAN in self.likeness:
-            losses["anime_likeness"] = self.likeness[HUMAN].from_features(translated[HUMAN], sources[HUMAN])
+        if self.content is not None:
+            vgg = self.content.vgg
+            with torch.no_grad():  # one pass over the photos serves both content terms
+                photos = vgg(at_side(reals[HUMAN], self.side))
+            for name, judged in (("content", out.human_to_anime), ("cycle_content", out.cycle_human)):
+                if self.weights[name]:
+                    losses[name] = self.content.from_features(vgg(at_side(judged, self.side)), photos)[0]
         if self.landmarks is not None:
             losses["landmark"] = self.landmarks(reals[HUMAN], out.human_to_anime)
         return losses

@@ -5,8 +5,7 @@ PGGAN-style generator (two 3×3 convolutions per resolution, halving down to 4×
 carry encoder features to the generator at the same resolution, and every batch norm in the
 generator has a scale and shift (and running statistics) per domain. Switching the domain index
 turns the same code into a human face or an anime face. One spectral-norm discriminator per domain
-(or one per scale, `MultiScaleCritic`), and for training with pretrained features a
-`cartoon.vgg.FeatureCritic` per domain beside it.
+(or one per scale, `MultiScaleCritic`).
 
 With `colour_classes=(hair, eyes)` the anime side is conditioned on hair and eye colour, as the
 seed's TwinGAN was on its tagger's tags: every switch adds to the anime domain's scale and shift a

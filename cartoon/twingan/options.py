@@ -55,20 +55,13 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--cycle-content-weight", type=float, default=0.0, help="VGG16 relu4_3 L1 between each photo "
                         "and its round trip human → anime → human, so the way back keeps what the photo's features say "
                         "of the face (gender, age) and not only its pixels (0: off)")
-    parser.add_argument("--likeness-weight", type=float, default=0.0, help="contrastive loss: each photo's anime translation "
-                        "should be, of that photo and ~1,000 others, most like its own on pooled VGG16 relu4_3 (0: off)")
-    parser.add_argument("--anime-likeness-weight", type=float, default=0.0, help="the same for the anime → human "
-                        "translations: each must pick out its own anime portrait (0: off)")
     parser.add_argument("--landmark-weight", type=float, default=0.0, help="each photo's anime translation keeps the "
                         "photo's 5 RetinaFace landmarks (cartoon.faces.LandmarkLoss, in eye distances; needs --resolution "
                         "64 or more; 0: off)")
     parser.add_argument("--landmark-measure", choices=["points", "pose"], default="points", help="what the landmark "
                         "term keeps: the 5 points where they are, or the head's pose (eye, nose and mouth centres, eye "
                         "and mouth lines), which leaves anime eye spacing and mouth width free")
-    parser.add_argument("--feature-critic-weight", type=float, help="a second critic per domain on frozen VGG16 "
-                        "activations (relu2_2, relu3_3, relu4_3) judges the translations; the weight of its GAN loss, "
-                        "a sum over the three layers' heads (0: off; default: a resumed run's, else off)")
-    parser.add_argument("--vgg-size", type=int, default=64, help="side at which the feature critics and the VGG16 terms see images")
+    parser.add_argument("--vgg-size", type=int, default=64, help="side at which the VGG16 content terms see images")
     parser.add_argument("--critic-lr", type=float, help="the critics' learning rate (default: --lr, the generator's)")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--diffaugment", default="color,translation,cutout", help="policy, or 'none'")

@@ -1,8 +1,8 @@
 """One TwinGAN training step: the critics' update, then the generator's and its moving average's.
 
-`TrainingStep` holds what a step uses beside the generator and its critics: the frozen VGG16 the
-feature critics and the source terms share, the feature critics, and for a colour-conditioned run
-the frozen colour judge. The losses themselves are in `cartoon.twingan.losses`.
+`TrainingStep` holds what a step uses beside the generator and its critics: the terms that tie each
+translation to its source, and for a colour-conditioned run the frozen colour judge. The losses
+themselves are in `cartoon.twingan.losses`.
 """
 
 from __future__ import annotations
@@ -11,21 +11,10 @@ import torch
 from torch import nn
 
 from cartoon.augment import diff_augment
-from cartoon.training import Run, autocast, update_ema
+from cartoon.training import autocast, update_ema
 from cartoon.twingan.colour import colour_loss, load_judge, random_colours
-from cartoon.twingan.losses import (
-    CYCLE_WEIGHT,
-    DOMAINS,
-    RECONSTRUCTION_WEIGHT,
-    SourceTerms,
-    build_feature_critics,
-    critic_loss,
-    feature_activations,
-    pixel_losses,
-    translate_both_ways,
-)
+from cartoon.twingan.losses import CYCLE_WEIGHT, DOMAINS, RECONSTRUCTION_WEIGHT, SourceTerms, critic_loss, pixel_losses, translate_both_ways
 from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
-from cartoon.vgg import VGG16Features, feature_critic_loss
 
 
 def freeze_batch_norms(generator: TwinGAN) -> None:
@@ -38,27 +27,15 @@ def freeze_batch_norms(generator: TwinGAN) -> None:
 class TrainingStep:
     """The run's models, optimisers and frozen networks, and one step of training them.
 
-    `payload`, a resumed checkpoint, gives the feature critics their state; `fine_tuning` (the
-    run began from a trained model) lets the average follow the generator without a warm-up.
+    `fine_tuning` (the run began from a trained model) lets the average follow the generator without a warm-up.
     """
 
-    def __init__(self, args, dist, generator, ema, critics, opt_g, opt_d, payload: dict | None, fine_tuning: bool, fmt):
+    def __init__(self, args, dist, generator, ema, critics, opt_g, opt_d, fine_tuning: bool, fmt):
         self.args, self.generator, self.ema, self.critics, self.opt_g, self.opt_d = args, generator, ema, critics, opt_g, opt_d
         self.fine_tuning, self.device = fine_tuning, dist.device
         self.g = dist.wrap(generator)
-        # One frozen VGG16 serves the feature critics and every term that holds a translation to its source.
-        self.vgg = (VGG16Features("relu4_3").to(self.device, memory_format=fmt)
-                    if args.feature_critic_weight or SourceTerms.needs_vgg(args) else None)
-        self.source_terms = SourceTerms(args, self.vgg, self.device, fmt)
-        self.feature_critics = self.opt_f = None
-        if args.feature_critic_weight:
-            self.feature_critics = build_feature_critics().to(self.device, memory_format=fmt)
-            # at the image critics' rate, which train() built from --critic-lr (or --lr)
-            self.opt_f = torch.optim.Adam(self.feature_critics.parameters(), lr=opt_d.defaults["lr"], betas=(0.5, 0.99))
-            if payload is not None:  # a run that adds the critics later starts them fresh
-                Run.restore(payload, feature_critics=self.feature_critics, opt_f=self.opt_f)
+        self.source_terms = SourceTerms(args, self.device, fmt)
         self.wrapped_critics = [dist.wrap(c) for c in critics]  # synchronised in the critic step
-        self.wrapped_feature_critics = [dist.wrap(c) for c in self.feature_critics] if self.feature_critics is not None else None
         # Colour-conditioned, each anime portrait comes with its tags, and the frozen judge that read them holds
         # every photo's anime translation to the colours it was asked for.
         self.judge = load_judge().to(self.device) if args.colour_condition else None
@@ -67,15 +44,9 @@ class TrainingStep:
     def augment(self, x):
         return diff_augment(x, self.args.diffaugment) if self.augmenting else x
 
-    def checkpoint_state(self) -> dict:
-        """The feature critics' part of a checkpoint (nothing without them)."""
-        if self.feature_critics is None:
-            return {}
-        return dict(feature_critics=self.feature_critics, opt_f=self.opt_f, feature_critic_weight=self.args.feature_critic_weight)
-
     def __call__(self, human: torch.Tensor, drawn: torch.Tensor, drawn_colours, step: int) -> dict[str, torch.Tensor]:
         """Train on one batch of photos and one of anime portraits (with their colour tags, or None); the losses."""
-        args, critics, feature_critics, augment = self.args, self.critics, self.feature_critics, self.augment
+        args, critics, augment = self.args, self.critics, self.augment
         requested = random_colours(len(human), self.device) if self.judge is not None else None
         reals = {HUMAN: human, ANIME: drawn}
         # During the critic warm-up the generator stands still: no graph through it, no update.
@@ -85,50 +56,23 @@ class TrainingStep:
             out = translate_both_ways(self.g, human, drawn, requested=requested, drawn_colours=drawn_colours)
         fakes = {d: out.into(d) for d in DOMAINS}
 
-        # What the feature critics see of the translations (only those: reconstructions are held to their
-        # inputs by L1). Unaugmented, the generator's step would see the same activations, so this one VGG
-        # pass, with the generator's graph, serves both steps.
-        criticised = {}
-        if feature_critics is not None:
-            with torch.set_grad_enabled(training_generator and not self.augmenting), autocast(args, self.device):
-                criticised = {d: feature_activations(self.vgg, out.translated_into(d), augment, args.vgg_size) for d in DOMAINS}
-
         # Critics: hinge loss, each domain's real images against everything generated into it.
         critics.requires_grad_(True)
         with autocast(args, self.device):
             loss_d = sum(critic_loss(self.wrapped_critics[d], reals[d], fakes[d].detach(), augment) for d in DOMAINS)
-            loss_d_feature, real_activations = torch.zeros(()), {}
-            if feature_critics is not None:
-                feature_critics.requires_grad_(True)
-                with torch.no_grad():
-                    real_activations = {d: feature_activations(self.vgg, reals[d], augment, args.vgg_size) for d in DOMAINS}
-                loss_d_feature = sum(feature_critic_loss(self.wrapped_feature_critics[d], real_activations[d], criticised[d]) for d in DOMAINS)
         self.opt_d.zero_grad(set_to_none=True)
-        if feature_critics is not None:
-            self.opt_f.zero_grad(set_to_none=True)
-        (loss_d + loss_d_feature).backward()
+        loss_d.backward()
         self.opt_d.step()
-        if feature_critics is not None:
-            self.opt_f.step()
 
         # Generator: fool each domain's critics, reconstruct each domain, close both cycles. The critics are
         # frozen here, so their unwrapped modules suffice (nothing of theirs needs synchronising).
         critics.requires_grad_(False)
-        if feature_critics is not None:
-            feature_critics.requires_grad_(False)
         with torch.set_grad_enabled(training_generator), autocast(args, self.device):
             loss_gan = -sum(critics[d](augment(fakes[d])).mean() for d in DOMAINS)
-            # Augmented, the generator is judged on a fresh draw of the augmentations, as the pixel critics judge it.
-            activations = ({d: feature_activations(self.vgg, out.translated_into(d), augment, args.vgg_size) for d in criticised}
-                           if self.augmenting else criticised)
-            loss_feature = (-sum(scores.mean() for d in activations for scores in feature_critics[d](activations[d]))
-                            if activations else torch.zeros(()))
             loss_recon, loss_cycle = pixel_losses(out, human, drawn)
             loss_colour = colour_loss(self.judge, out.human_to_anime, requested) if self.judge is not None else torch.zeros(())
-            # Unaugmented, the feature critics' activations are the source terms' own: no second VGG pass.
-            held = self.source_terms(out, reals, (activations, real_activations) if feature_critics is not None and not self.augmenting else None)
-            loss_g = (loss_gan + args.feature_critic_weight * loss_feature + RECONSTRUCTION_WEIGHT * loss_recon
-                      + CYCLE_WEIGHT * loss_cycle + args.colour_weight * loss_colour
+            held = self.source_terms(out, reals)
+            loss_g = (loss_gan + RECONSTRUCTION_WEIGHT * loss_recon + CYCLE_WEIGHT * loss_cycle + args.colour_weight * loss_colour
                       + self.source_terms.weighted(held))
         if training_generator:
             self.opt_g.zero_grad(set_to_none=True)
@@ -138,5 +82,5 @@ class TrainingStep:
             # init. A fine-tuned model's average starts at trained weights and needs none.
             decay = args.ema_decay if self.fine_tuning else min(args.ema_decay, (1 + step) / (10 + step))
             update_ema(self.ema, self.generator, decay)
-        return dict(loss_d=loss_d, loss_d_feature=loss_d_feature, loss_gan=loss_gan, loss_feature=loss_feature, loss_recon=loss_recon,
-                    loss_cycle=loss_cycle, loss_colour=loss_colour, **{f"loss_{name}": loss for name, loss in held.items()})
+        return dict(loss_d=loss_d, loss_gan=loss_gan, loss_recon=loss_recon, loss_cycle=loss_cycle, loss_colour=loss_colour,
+                    **{f"loss_{name}": loss for name, loss in held.items()})

@@ -1,49 +1,38 @@
 """Train TwinGAN on two folders of faces, human photos and anime portraits, and export it for the app.
 
-The design the 64² arms chose (docs/twingan-experiments.md), wide and colour-conditioned, from scratch
+The current line (docs/twingan-experiments.md, "The long run"): wide and colour-conditioned, from scratch
 on the project's data (the train splits of the selfie2anime photos with UTKFace and of its anime
 portraits), resumed each session with `--resume`:
 
     python -m cartoon.twingan.train --run-dir runs/twingan-long --resolution 128 --width 16 --max-width 256 \\
       --colour-condition --steps 30000 --threads 1
 
-The shipped weights' run, narrow and unconditioned, into runs/twingan, then resumed with a falling
-rate and no augmentation:
+Its final phase goes on from an export with the rate falling to 0 and the batch norms trained under the
+statistics they ship with; the shipped weights' arm adds the pose term. A `--resume` takes loss
+weights, rates and schedule from the command, so it names them again:
 
-    python -m cartoon.twingan.train --threads 2 --steps 4850
-    python -m cartoon.twingan.train --resume --diffaugment none --steps 8050 --lr-decay-from 6250
+    python -m cartoon.twingan.train --resume-from weights/twingan-candidate --run-dir runs/twingan-final-pose \\
+      --freeze-norm-statistics --steps 20000 --lr-decay-from 15000 --landmark-weight 50 --landmark-measure pose --threads 1
+    python -m cartoon.twingan.train --resume --run-dir runs/twingan-final-pose \\
+      --steps 20000 --lr-decay-from 15000 --landmark-weight 50 --landmark-measure pose --threads 1
+
+Elsewhere, export, score, go on:
+
     python -m cartoon.twingan.train --photos A/ --anime B/ --run-dir runs/x   # any two folders
     torchrun --nproc_per_node 2 -m cartoon.twingan.train --run-dir runs/x    # several processes
-
-Fine-tune a saved model with new critics (the recipe of the shipped weights, weights/twingan/README.md):
-
-    python -m cartoon.twingan.train --init-from weights/twingan --run-dir runs/tune \\
-      --critic-warmup 300 --freeze-norm-statistics --feature-critic-weight 1 \\
-      --likeness-weight 5 --anime-likeness-weight 5 --content-weight 0.5 --diffaugment none \\
-      --lr 4e-5 --critic-lr 1e-4 --steps 2100 --lr-decay-from 300 --threads 2
-
-Go on from a saved model as a design with fewer U-Net skips (the generator keeps the weights that do not
-read a dropped skip, and draws from then on what it carried), with new critics:
-
-    python -m cartoon.twingan.train --init-from weights/twingan-candidate --skip-resolutions 8 16 \\
-      --critic-warmup 500 --run-dir runs/twingan-skips --steps 20000 --threads 1
-
-Export, score, and go on elsewhere:
-
-    python -m cartoon.twingan.train --run-dir runs/tune --export FOLDER   # EMA generator and training state
-    python -m cartoon.twingan.evaluate --run-dir runs/tune --against weights/twingan
+    python -m cartoon.twingan.train --run-dir runs/x --export FOLDER   # EMA generator and training state
+    python -m cartoon.twingan.evaluate --run-dir runs/x --against weights/twingan
     python -m cartoon.twingan.train --resume-from FOLDER --run-dir runs/more --steps 3000
     python -m cartoon.twingan.train --recalibrate FOLDER   # re-estimate a saved model's batch-norm statistics
 
-A `--resume` takes this command's flags (loss weights, rates, schedule) and the checkpoint's data
-folders, batch size, model and critic sizes, colour condition, feature critics (unless
-`--feature-critic-weight` says otherwise) and how the run began: a fine-tune's average needs no
-warm-up, frozen statistics stay frozen. `--freeze-norm-statistics` on a `--resume` freezes them from
-there on, both models taking the statistics an export of the checkpoint would write. `--resume-from`
-takes every argument the export recorded unless a flag here names it. `--minutes` bounds the
-training time of all a run's sessions together. Export writes the moving average with batch-norm
-statistics estimated over `--norm-batches` training passes of its own weights, or as trained if the
-run froze them.
+A `--resume` keeps the checkpoint's data folders, batch size, model and critic sizes, colour condition
+and how the run began: a fine-tune's average (`--init-from`) needs no warm-up, frozen statistics stay
+frozen. `--freeze-norm-statistics` on a `--resume` freezes them from there on, both models taking the
+statistics an export of the checkpoint would write. `--resume-from` takes every argument the export
+recorded unless a flag here names it. A run that recorded a switch since removed is refused.
+`--minutes` bounds the training time of all a run's sessions together. Export writes the moving
+average with batch-norm statistics estimated over `--norm-batches` training passes of its own
+weights, or as trained if the run froze them.
 
 To compare design switches at a small size, each trained and scored alike, use
 `python -m cartoon.twingan.ablate`. The flags are in `cartoon/twingan/options.py`, one training step
@@ -71,6 +60,8 @@ from cartoon.twingan.checkpoint import (
     export,
     exported_state,
     recalibrate,
+    recorded_switches,
+    refuse_removed_switches,
     with_own_statistics,
 )
 from cartoon.twingan.colour import HAIR_COLOURS, keep_index
@@ -96,6 +87,7 @@ def train(args):
     resuming = payload is not None
     freezing_now = False
     if resuming:
+        refuse_removed_switches(recorded_switches(payload))
         init_from, frozen_statistics = payload.get("init_from"), payload.get("frozen_statistics", False)
         freezing_now = args.freeze_norm_statistics and not frozen_statistics
         frozen_statistics |= freezing_now
@@ -112,13 +104,10 @@ def train(args):
             args.skip_resolutions = asked_skips or args.skip_resolutions
     # the arguments the checkpoint records say how the run began too, so an export's training.json does
     args.init_from, args.freeze_norm_statistics = init_from, frozen_statistics
-    if args.feature_critic_weight is None:  # a resumed run keeps its feature critics unless told otherwise
-        args.feature_critic_weight = payload.get("feature_critic_weight", 0.0) if resuming else 0.0
     fmt = memory_format(args)
     generator, critics = build_models(args, device)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
-    critic_lr = args.critic_lr or args.lr
-    opt_d = torch.optim.Adam(critics.parameters(), lr=critic_lr, betas=(0.5, 0.99))
+    opt_d = torch.optim.Adam(critics.parameters(), lr=args.critic_lr or args.lr, betas=(0.5, 0.99))
     if init_from and not resuming:
         saved = TwinGAN.from_pretrained(init_from)
         load_with_fewer_skips(generator, saved.state_dict())
@@ -150,7 +139,7 @@ def train(args):
     if step:
         # A new shuffle per saved state taken up: short sessions would otherwise replay the same first batches.
         seed_everything(args.seed + step)
-    training_step = TrainingStep(args, dist, generator, ema, critics, opt_g, opt_d, payload, bool(init_from), fmt)
+    training_step = TrainingStep(args, dist, generator, ema, critics, opt_g, opt_d, bool(init_from), fmt)
     photos = face_dataset(args.photos, args.resolution)
     anime = face_dataset(args.anime, args.resolution, anime_tag_confidence(args))
     photo_batches = forever(dist.loader(photos, args.batch_size, args.workers, args.seed + step))
@@ -176,7 +165,7 @@ def train(args):
     # a session with any budget left takes at least one step, and so checkpoints what it spent
     started, last_step, spent = time.time(), step, bool(args.minutes) and trained_seconds >= args.minutes * 60
     # every optimiser at the rate it was built with (generator --lr, critics --critic-lr), decayed alike
-    rates = DecayingRates([opt_g, opt_d, training_step.opt_f], args.lr_decay_from, args.steps)
+    rates = DecayingRates([opt_g, opt_d], args.lr_decay_from, args.steps)
     while step < args.steps and not spent:
         lr = args.lr * rates(step)
         human = next(photo_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
@@ -211,7 +200,7 @@ def train(args):
                 grid = torch.cat(grid)
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or stopping:
-            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **training_step.checkpoint_state(),
+            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
                                 trained_seconds=trained_seconds + time.time() - session_start, **checkpoint_extras(args))
     if dist.main and step < args.steps:
         print(f"stopped at step {step}: --minutes {args.minutes:g} of training reached")
