@@ -107,11 +107,13 @@ def labelled(row: Image.Image, label: str, margin: int = 70) -> Image.Image:
 def transform_for(family: str, folder: str) -> Transform:
     """What a saved model of `family` makes of a 256² face photo."""
     if family == "whitebox":
-        from cartoon.whitebox import cartoonize
+        from cartoon.whitebox import STYLES, cartoonize
         from cartoon.whitebox.model import Generator
 
         model = Generator.from_pretrained(folder).eval()
-        return lambda photo: cartoonize(photo, model=model)
+        # a style's own folder is drawn as the tab draws that style; any other folder as its generator alone
+        keep_colour = any(style.keep_colour and style.model == Path(folder).name for style in STYLES.values())
+        return lambda photo: cartoonize(photo, model=model, keep_colour=keep_colour)
     if family == "twingan":
         from cartoon.twingan import anime_photo
         from cartoon.twingan.model import TwinGAN

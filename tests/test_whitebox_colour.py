@@ -64,13 +64,14 @@ def test_any_size_comes_back_in_range(height, width):
     assert kept.shape == cartoon.shape and kept.abs().max() <= 1
 
 
-def test_cartoonize_keeps_todays_output_unless_asked():
+def test_cartoonize_corrects_colour_as_the_style_says_unless_told():
     torch.manual_seed(0)
     model = Generator(channels=4, blocks=1).eval()
     photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (30, 45, 3), dtype=np.uint8))
     with torch.inference_mode(), inference_autocast(torch.device("cpu")):  # as cartoonize runs it
         raw = np.asarray(to_image(model(to_tensor(photo).contiguous(memory_format=torch.channels_last)).float().clamp(-1, 1)))
-    assert not any(style.keep_colour for style in STYLES.values())
-    assert np.array_equal(np.asarray(cartoonize(photo, model=model)), raw)
+    corrected = np.asarray(cartoonize(photo, model=model, keep_colour=True))
+    for name, style in STYLES.items():
+        assert np.array_equal(np.asarray(cartoonize(photo, style=name, model=model)), corrected if style.keep_colour else raw)
     assert np.array_equal(np.asarray(cartoonize(photo, model=model, keep_colour=False)), raw)
     assert not np.array_equal(np.asarray(cartoonize(photo, model=model, keep_colour=True)), raw)

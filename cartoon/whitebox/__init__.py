@@ -38,7 +38,9 @@ class Style:
 
 # In order of preference: the default style is the first one whose weights are installed.
 STYLES: dict[str, Style] = {
-    "cel": Style("whitebox-cel", "flat cel colours and dark outlines (trained on the Cartoon Set)"),
+    # its cartoons turn skin pink and hair orange; the correction halves the skin's colour change
+    # in every group at no cost in look (docs/whitebox-experiments.md, "Skin tone")
+    "cel": Style("whitebox-cel", "flat cel colours and dark outlines (trained on the Cartoon Set)", keep_colour=True),
     "anime-portrait": Style("whitebox", "soft anime-portrait shading (trained on selfie2anime)"),
 }
 SHIPPED_STYLE = "anime-portrait"  # the weights the project has shipped from the start
