@@ -8,8 +8,9 @@
 
 Either kind of avatar generator is measured the same way: the SRResNet ACGANs (versions 1, 2)
 and the colour-conditioned style-based generator (version 3), which draws with its stored noise
-and, at `--trunc` 1 (the default), no truncation; `--trunc 0.8` reads them as the Avatar tab draws
-them by default. Each reading records the truncation it was made at.
+and, at `--trunc` 1 (the figures' default), no truncation; `--trunc 0.8` reads them as the Avatar tab
+draws them by default. Each reading records the truncation it was made at. `--grid` draws at 0.8
+unless `--trunc` says otherwise.
 
 - Colour accuracy: an attribute classifier trained here on the *training* faces judges the
   generated faces; its accuracy on the held-out real faces is the ceiling to compare with.
@@ -326,7 +327,8 @@ def parse_args(argv=None):
     parser.add_argument("--grid", metavar="PNG", help="only write 8 colour pairs × 8 faces of --weights (and of --against, beside)")
     parser.add_argument("--against", metavar="FOLDER", help="a second generator: measured the same way after --weights, "
                         "or with --grid shown to the right")
-    parser.add_argument("--trunc", type=float, default=1.0, help="truncation the faces are drawn at (1: none; the Avatar tab's default is 0.8)")
+    parser.add_argument("--trunc", type=float, help="truncation the faces are drawn at (1: none; the Avatar tab's default is 0.8); "
+                        "default: 1 for the figures, 0.8 for --grid")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -348,13 +350,14 @@ def main(argv=None) -> int:
     if args.grid:
         shown = [generator] + ([load_avatar_generator(args.against)] if args.against else [])
         Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
-        comparison_grid(shown).save(args.grid)
+        comparison_grid(shown, **({} if args.trunc is None else {"trunc": args.trunc})).save(args.grid)
         print(f"grid -> {args.grid}")
         return 0
     classifier = load_classifier(classifier_dir)
     report = {"weights": args.weights, "classifier_ceiling": classifier_accuracy(classifier, held)}
     measure = functools.partial(evaluate, classifier=classifier, held=held, per_pair=args.per_pair, fid_samples=args.fid_samples,
-                                fid_real=args.fid_real, cache=Path(args.cache) if args.cache else None, trunc=args.trunc)
+                                fid_real=args.fid_real, cache=Path(args.cache) if args.cache else None,
+                                trunc=1.0 if args.trunc is None else args.trunc)
     report.update(measure(generator))
     if args.against:  # the same measurement of another generator, so the two sit side by side
         report["against"] = {"weights": args.against, **measure(load_avatar_generator(args.against))}
