@@ -28,12 +28,13 @@ The person kept:
   kept its shape: beside it, structure match is the mean correlation at the matches (1: the same).
   Measured for every photo with a face, whether or not the detector finds one in the cartoon;
   it has no target of issue 45 yet.
-- skin tone kept: the cel style's cartoons turn darker skin pinker and lighter (the cartoon set's
-  palette pulls skin toward one pink), which no figure above sees. From the photo's landmarks
+- skin tone kept: the cel style's generator pulls skin of every tone toward the cartoon set's pink,
+  and lightens darker skin most, which no figure above sees. From the photo's landmarks
   (`cartoon.whitebox.likeness`), the median CIELAB colour of the skin between eyes and mouth in
   photo and cartoon (medians, so drawn lines and highlights do not decide it): skin shift is the
   CIE76 ΔE between them, skin lightening the signed cartoon L* − photo L* (positive: the cartoon
-  made the skin lighter). UTKFace rows by race show a shift that only darker skin gets. No target.
+  made the skin lighter). UTKFace rows by race show a change that falls on some skin more than on
+  the rest. No target.
 RetinaFace alone is used (no MTCNN fallback), so every figure comes from one detector.
 
 Ratios per group are ratios of the group's means, not means of per-photo ratios (which a few
@@ -93,7 +94,8 @@ RACE_GROUPS = tuple(f"UTKFace {race}" for race in data.RACES)
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", help="a saved Generator folder (config.json + model.safetensors); default: the registry's whitebox model")
+    parser.add_argument("--weights", help="a saved Generator folder (config.json + model.safetensors); default: the default style's "
+                        "registered model (cartoon.whitebox.default_style; --keep-colour is not implied)")
     parser.add_argument("--random-weights", action="store_true", help="an untrained Generator (to try the script before weights exist)")
     parser.add_argument("--output", default="runs/whitebox_eval.json", help="JSON with per-group figures and per-image records")
     parser.add_argument("--limit", type=int, default=0, help="at most this many photos per dataset (0: all held-out photos)")
@@ -339,7 +341,7 @@ REFERENCES = {
 def main(argv=None) -> int:
     args = parse_args(argv)
     set_threads(args.threads)
-    from cartoon.whitebox import cartoonize
+    from cartoon.whitebox import STYLES, cartoonize, default_style
 
     generator = load_generator(args)
     settings = cartoon_probe.ProbeSettings()
@@ -370,7 +372,7 @@ def main(argv=None) -> int:
         results[name] = {"meets_targets": not any(missed.values()), "summary": summary, "images": method_records}
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    model = "random weights" if args.random_weights else args.weights or "registry: whitebox"
+    model = "random weights" if args.random_weights else args.weights or f"registry: {STYLES[default_style()].model}"
     model += ", photo's colours kept" if args.keep_colour else ""
     targets = {key: f"{direction} {threshold}" for key, _, direction, threshold in TARGETS}
     report = {
