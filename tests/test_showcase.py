@@ -1,9 +1,13 @@
 """The card's side-by-side: held-out faces of every group, photo then each model, the same every time."""
 
+import numpy as np
+import torch
 from PIL import Image, ImageOps
 
 from cartoon import data
-from cartoon.showcase import CELL, GROUPS, held_out_portraits, side_by_side
+from cartoon.showcase import CELL, GROUPS, held_out_portraits, side_by_side, transform_for
+from cartoon.whitebox import STYLES, cartoonize
+from cartoon.whitebox.model import Generator
 
 
 def test_portraits_are_held_out_and_fit_their_rows():
@@ -40,3 +44,18 @@ def test_side_by_side_puts_each_models_picture_after_its_photo():
     left = 70 + 2 * (CELL + 2)
     cell = sheet.crop((left, header, left + CELL, header + CELL))
     assert list(cell.getdata())[: CELL * 4] == list(expected_grey.getdata())[: CELL * 4]
+
+
+def test_a_styles_own_folder_is_drawn_as_the_tab_draws_it_and_any_other_as_its_generator_alone(tmp_path):
+    torch.manual_seed(0)
+    model = Generator(channels=4, blocks=1).eval()
+    for name in ("whitebox-cel", "whitebox", "candidate"):
+        model.save_pretrained(tmp_path / name)
+    photo = Image.fromarray(np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    kept, raw = (np.asarray(cartoonize(photo, model=model, keep_colour=keep)) for keep in (True, False))
+    assert not np.array_equal(kept, raw)
+    keeps = {style.model: style.keep_colour for style in STYLES.values()}
+    assert keeps["whitebox-cel"] and not keeps["whitebox"]  # the cel style keeps the photo's colours, the anime-portrait one not
+    for name, keep in {**keeps, "candidate": False}.items():
+        drawn = np.asarray(transform_for("whitebox", str(tmp_path / name))(photo))
+        assert np.array_equal(drawn, kept if keep else raw), name
