@@ -7,11 +7,12 @@ portraits), resumed each session with `--resume`:
     python -m cartoon.twingan.train --run-dir runs/twingan-long --resolution 128 --width 16 --max-width 256 \\
       --colour-condition --steps 30000 --threads 1
 
-Its final phase goes on from an export with the rate falling to 0 and the batch norms trained under the
-statistics they ship with; the shipped weights' arm adds the pose term. A `--resume` takes loss
-weights, rates and schedule from the command, so it names them again:
+Its final phase went on from an export of the main run (its 16,000, then `weights/twingan-candidate`,
+which now holds the main run's 20,000) with the rate falling to 0 and the batch norms trained under the
+statistics they ship with; the shipped weights' arm added the pose term. Both runs ended at 20,000. A
+`--resume` takes loss weights, rates and schedule from the command, so it names them again:
 
-    python -m cartoon.twingan.train --resume-from weights/twingan-candidate --run-dir runs/twingan-final-pose \\
+    python -m cartoon.twingan.train --resume-from EXPORT_16000 --run-dir runs/twingan-final-pose \\
       --freeze-norm-statistics --steps 20000 --lr-decay-from 15000 --landmark-weight 50 --landmark-measure pose --threads 1
     python -m cartoon.twingan.train --resume --run-dir runs/twingan-final-pose \\
       --steps 20000 --lr-decay-from 15000 --landmark-weight 50 --landmark-measure pose --threads 1
