@@ -104,15 +104,17 @@ def labelled(row: Image.Image, label: str, margin: int = 70) -> Image.Image:
     return out
 
 
-def transform_for(family: str, folder: str) -> Transform:
-    """What a saved model of `family` makes of a 256² face photo."""
+def transform_for(family: str, folder: str, keep_colour: bool | None = None) -> Transform:
+    """What a saved model of `family` makes of a 256² face photo; `keep_colour` (white-box only)
+    forces the colour correction on or off, where None decides by the folder (below)."""
     if family == "whitebox":
         from cartoon.whitebox import STYLES, cartoonize
         from cartoon.whitebox.model import Generator
 
         model = Generator.from_pretrained(folder).eval()
         # a style's own folder is drawn as the tab draws that style; any other folder as its generator alone
-        keep_colour = any(style.keep_colour and style.model == Path(folder).name for style in STYLES.values())
+        if keep_colour is None:
+            keep_colour = any(style.keep_colour and style.model == Path(folder).name for style in STYLES.values())
         return lambda photo: cartoonize(photo, model=model, keep_colour=keep_colour)
     if family == "twingan":
         from cartoon.twingan import anime_photo
@@ -130,11 +132,14 @@ def main(argv=None) -> int:
     parser.add_argument("folders", nargs="+", help="saved model folders, one column each")
     parser.add_argument("--labels", nargs="+", help="column names (default: the folders' names)")
     parser.add_argument("-o", "--output", required=True, help="PNG to write")
+    parser.add_argument("--keep-colour", choices=["auto", "on", "off"], default="auto",
+                        help="white-box: the photo's colours kept in every column, in none, or (auto) as the tab draws a style's own folder")
     args = parser.parse_args(argv)
+    keep_colour = {"auto": None, "on": True, "off": False}[args.keep_colour]
     labels = args.labels or [Path(folder).name for folder in args.folders]
     if len(labels) != len(args.folders):
         parser.error("give one label per folder")
-    models = {label: transform_for(args.family, folder) for label, folder in zip(labels, args.folders)}
+    models = {label: transform_for(args.family, folder, keep_colour) for label, folder in zip(labels, args.folders)}
     side_by_side(models).save(args.output)
     print(f"wrote {args.output}")
     return 0

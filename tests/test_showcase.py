@@ -59,3 +59,6 @@ def test_a_styles_own_folder_is_drawn_as_the_tab_draws_it_and_any_other_as_its_g
     for name, keep in {**keeps, "candidate": False}.items():
         drawn = np.asarray(transform_for("whitebox", str(tmp_path / name))(photo))
         assert np.array_equal(drawn, kept if keep else raw), name
+    for forced, expected in ((True, kept), (False, raw)):  # --keep-colour on / off: every folder alike
+        for name in ("whitebox-cel", "candidate"):
+            assert np.array_equal(np.asarray(transform_for("whitebox", str(tmp_path / name), forced)(photo)), expected), (name, forced)
