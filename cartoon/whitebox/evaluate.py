@@ -139,7 +139,7 @@ def held_out_photos(limit: int = 0) -> list[tuple[Path, dict]]:
 
 def luminance_gradient(image: Image.Image) -> np.ndarray:
     """G of the module docstring: forward-difference gradient magnitude of the 256² luminance."""
-    luminance = np.asarray(image.convert("RGB").resize((SIZE, SIZE), Image.BICUBIC), dtype=np.float64) @ LUMA
+    luminance = cartoon_probe.resized(image, SIZE).astype(np.float64) @ LUMA
     across = luminance[:-1, 1:] - luminance[:-1, :-1]
     down = luminance[1:, :-1] - luminance[:-1, :-1]
     return np.hypot(across, down)

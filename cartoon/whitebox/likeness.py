@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from cartoon.whitebox.colour import LUMA
+from cartoon.whitebox.probe import resized
 
 SIZE = 256  # the evaluation's resolution: cartoon.whitebox.evaluate reads its look at this size too
 BLUR_SIGMA = 1.5  # pixels at 256²: wider than a 2–3 px ink line, narrower than an eye
@@ -55,7 +56,7 @@ MIN_SKIN = 20  # pixels at 256²: fewer are too few to read a colour from
 
 def structure_map(image: Image.Image, size: int = SIZE) -> np.ndarray:
     """Compressed gradient magnitude of the blurred luminance of `image` resized to size×size."""
-    rgb = np.asarray(image.convert("RGB").resize((size, size), Image.BICUBIC), dtype=np.float32)
+    rgb = resized(image, size).astype(np.float32)
     luminance = cv2.GaussianBlur(rgb @ np.array(LUMA, np.float32), (0, 0), BLUR_SIGMA)
     across = cv2.Sobel(luminance, cv2.CV_32F, 1, 0, ksize=3)
     down = cv2.Sobel(luminance, cv2.CV_32F, 0, 1, ksize=3)
@@ -138,7 +139,7 @@ def skin_region(landmarks: np.ndarray, photo_size: tuple[int, int]) -> np.ndarra
 
 def median_lab(image: Image.Image, mask: np.ndarray) -> np.ndarray:
     """Per-channel median CIELAB colour (L* 0–100) of the pixels under `mask` in `image` resized to SIZE×SIZE."""
-    rgb = np.asarray(image.convert("RGB").resize((SIZE, SIZE), Image.BICUBIC), dtype=np.float32) / 255
+    rgb = resized(image, SIZE).astype(np.float32) / 255
     return np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[mask], axis=0)
 
 
