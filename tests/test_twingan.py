@@ -347,3 +347,29 @@ def test_a_blend_is_each_end_at_its_ends_and_between_them_between(tmp_path):
     assert blend_main([str(tmp_path / "a"), str(tmp_path / "b"), "--share", "0.25", "--out", str(tmp_path / "ab")]) == 0
     saved = TwinGAN.from_pretrained(str(tmp_path / "ab")).state_dict()
     assert all(torch.equal(saved[k], v) for k, v in middle.items())
+
+
+def test_a_layer_swap_takes_the_coarse_layers_from_one_model_and_the_fine_from_the_other(tmp_path):
+    from cartoon.twingan.blend import blend, main as blend_main, working_side
+
+    torch.manual_seed(0)
+    a, b = (TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8, 16)).eval() for _ in range(2))
+    swapped = blend(a, b, 0.0, coarse_share=1.0, coarse_to=8).state_dict()
+    sides = {working_side(key, 32) for key in swapped}
+    assert sides == {4, 8, 16, 32}  # every weight is placed, the code at 4
+    for key, value in swapped.items():
+        source = b if working_side(key, 32) <= 8 else a
+        assert torch.equal(value, source.state_dict()[key]), key
+    assert torch.equal(swapped["generator.8.conv1.weight"], b.state_dict()["generator.8.conv1.weight"])
+    assert torch.equal(swapped["generator.16.conv1.weight"], a.state_dict()["generator.16.conv1.weight"])
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    with torch.no_grad():  # a swap over every layer is the other model
+        assert torch.allclose(blend(a, b, 0.0, coarse_share=1.0, coarse_to=32)(images, 1), b(images, 1), atol=1e-6)
+    with pytest.raises(ValueError, match="coarse_share"):
+        blend(a, b, 0.0, coarse_share=1.5)
+    a.save_pretrained(str(tmp_path / "a"))
+    b.save_pretrained(str(tmp_path / "b"))
+    assert blend_main([str(tmp_path / "a"), str(tmp_path / "b"), "--share", "0", "--coarse-share", "1", "--coarse-to", "8",
+                       "--out", str(tmp_path / "swap")]) == 0
+    saved = TwinGAN.from_pretrained(str(tmp_path / "swap")).state_dict()
+    assert all(torch.equal(saved[k], v) for k, v in swapped.items())
