@@ -111,7 +111,7 @@ def test_a_run_is_exported_and_evaluated_on_its_own_data_unless_told_otherwise(t
     norm_batches = ["--norm-batches", "3", "--threads", "1"]
     fixture_export = TwinGAN.from_pretrained(str(trained / "export")).state_dict()  # its folders and batch size named outright
     recorded = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)["training_data"]
-    assert recorded == {"photos": [str(trained / "photos")], "anime": [str(trained / "anime")], "batch_size": 2}
+    assert recorded == {"photos": [str(trained / "photos")], "anime": [str(trained / "anime")], "batch_size": 2, "anime_framing": "raw"}
 
     train_main(["--run-dir", run, "--export", str(tmp_path / "own")] + norm_batches)
     own = TwinGAN.from_pretrained(str(tmp_path / "own")).state_dict()
@@ -132,7 +132,8 @@ def test_a_run_is_exported_and_evaluated_on_its_own_data_unless_told_otherwise(t
 def test_statistics_are_drawn_from_folders_smaller_than_a_batch(tmp_path):
     write_faces(tmp_path / "photos", 3, 4)
     write_faces(tmp_path / "anime", 9, 5)
-    flags = argparse.Namespace(photos=[str(tmp_path / "photos")], anime=[str(tmp_path / "anime")], batch_size=8, seed=0)
+    flags = argparse.Namespace(photos=[str(tmp_path / "photos")], anime=[str(tmp_path / "anime")], batch_size=8, seed=0,
+                               anime_framing="raw")
     photos, anime = training_batches(flags, 16)
     assert [len(next(photos)) for _ in range(3)] == [3, 3, 3]  # one short batch an epoch, as training draws it
     assert [len(next(anime)) for _ in range(3)] == [8, 8, 8]

@@ -145,7 +145,7 @@ def main(argv=None) -> dict:
     out = Path(args.run) / "eval.json"
     flags = ["--run-dir", args.run, "--limit", str(args.eval_limit), "--utkface-limit", str(args.utkface_limit),
              "--probe-train", str(args.probe_train), "--norm-batches", str(args.norm_batches), "--threads", str(args.threads),
-             "--out", str(out)] + (["--no-cache"] if args.no_cache else [])
+             "--anime-framing", payload.get("training_data", {}).get("anime_framing", "raw"), "--out", str(out)] + (["--no-cache"] if args.no_cache else [])
     started = time.time()
     if args.against:  # the other arm's generator as this evaluation scores its own: statistics over as many batches
         other = str(Path(args.run) / "against")

@@ -70,6 +70,7 @@ from cartoon import data
 from cartoon.inception import InceptionPool3, as_uint8
 from cartoon.training import set_threads
 from cartoon.twingan.colour import EYE_COLOURS, HAIR_COLOURS, keep_index, load_judge
+from cartoon.twingan.framing import FRAMINGS
 from cartoon.twingan.held_out import held_out, load_faces, load_generator, sampled, translate
 from cartoon.twingan.metrics import (GenderProbe, Realism, gender_summary, landmark_errors, landmark_summary,
                                      likeness_ranks, likeness_summary)
@@ -106,7 +107,8 @@ def evaluate(args) -> dict:
     selfies, anime, utk = (held_out(folder, limit, rng) for folder, limit in
                            ((data.SELFIE_PHOTOS, args.limit), (data.SELFIE_ANIME, args.limit), (data.UTKFACE, utkface_limit)))
     inception = InceptionPool3(None if args.no_cache else cache_dir() / "twingan_evaluate_inception.pt")
-    portraits, photos, faces = load_faces(anime, resolution), load_faces(selfies, resolution), load_faces(utk, resolution)
+    portraits = load_faces(anime, resolution, args.anime_framing)
+    photos, faces = load_faces(selfies, resolution), load_faces(utk, resolution)
     style = StyleLoss().eval()
     anime_realism = Realism(inception, style, portraits)
     # the held-out portraits with no near-duplicate in training: a reference nearer portraits never seen
@@ -123,7 +125,7 @@ def evaluate(args) -> dict:
         return likeness_ranks(inception(as_uint8(sources)), inception(as_uint8(translations)))
 
     # which model this is, as --against records the other
-    results = {"model": args.weights or args.run or "registered twingan", "resolution": resolution, "held_out": {"selfie_photos": len(selfies), "anime": len(anime), "anime_strict": int(strict.sum()),
+    results = {"model": args.weights or args.run or "registered twingan", "resolution": resolution, "anime_framing": args.anime_framing, "held_out": {"selfie_photos": len(selfies), "anime": len(anime), "anime_strict": int(strict.sum()),
                                                       "utkface": len(utk)}}
     translated = translate(model, photos, ANIME)
     selfie_errors = landmark_errors(photos, translated)
@@ -258,6 +260,9 @@ def markdown(results: dict) -> str:
                         f"({r['nme_interval'][0]:+.3f}, {r['nme_interval'][1]:+.3f}) | {r['nme_better_share']:.0%}")
             lines.append(f"| {name} | {r['kid_x100']:.2f} / {r['kid_x100_against']:.2f} | {r['kid_x100_difference']:+.2f} "
                          f"({r['kid_x100_interval'][0]:+.2f}, {r['kid_x100_interval'][1]:+.2f}) | {r['kid_x100_better_share']:.0%} {pose} |")
+    if results.get("anime_framing", "raw") != "raw":  # reports written before the option have none
+        lines.append(f"\nHeld-out anime portraits framed as `{results['anime_framing']}` (`cartoon.twingan.framing`), "
+                     "as the reference and as the reverse direction's inputs.")
     return "\n".join(lines)
 
 
@@ -273,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--against", help="a saved model folder (config.json + model.safetensors) to compare with, "
                         "paired on the same held-out faces, e.g. weights/twingan")
     parser.add_argument("--grid-columns", type=int, default=14, help="with --against: faces per set in the side-by-side PNG")
+    parser.add_argument("--anime-framing", choices=FRAMINGS, default="raw", help="the held-out portraits, reference and "
+                        "reverse direction's inputs alike, as they are or cut to the photos' framing (cartoon.twingan.framing)")
     parser.add_argument("--limit", type=int, default=0, help="at most this many held-out images per set (0: all)")
     parser.add_argument("--utkface-limit", type=int, help="at most this many held-out UTKFace faces, the set translated "
                         "three ways (default: --limit)")

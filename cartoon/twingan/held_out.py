@@ -15,6 +15,7 @@ from cartoon.images import open_image
 from cartoon.training import Run
 from cartoon.twingan import square_tensor
 from cartoon.twingan.checkpoint import exported_generator
+from cartoon.twingan.framing import framed
 from cartoon.twingan.metrics import BATCH
 from cartoon.twingan.model import TwinGAN
 from cartoon.twingan.options import build_parser
@@ -29,8 +30,9 @@ def held_out(folder, limit: int, rng: random.Random) -> list:
     return sampled(data.split(folder)[1], limit, rng)
 
 
-def load_faces(files, resolution: int) -> torch.Tensor:
-    return torch.cat([square_tensor(open_image(f).image, resolution) for f in files])
+def load_faces(files, resolution: int, framing: str = "raw") -> torch.Tensor:
+    """`files` as model inputs; `framing` "photos" cuts anime portraits to the photos' framing."""
+    return torch.cat([square_tensor(framed(open_image(f).image, framing), resolution) for f in files])
 
 
 @torch.no_grad()

@@ -11,6 +11,7 @@ import argparse
 
 from cartoon.training import add_common_args
 from cartoon.training_state import parse_resumable
+from cartoon.twingan.framing import FRAMINGS
 from cartoon.twingan.model import SKIP_RESOLUTIONS
 
 
@@ -22,6 +23,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         "else the selfie2anime photos and UTKFace)")
     parser.add_argument("--anime", nargs="+", help="anime portrait folders (default: a resumed or exported run's own, "
                         "else the selfie2anime drawings)")
+    parser.add_argument("--anime-framing", choices=FRAMINGS, help="the portraits as they are ('raw'), or cut to frame "
+                        "the face as the photos do ('photos': cartoon.twingan.framing), so the critic does not ask "
+                        "translations to move the face (default: a resumed or exported run's own, else raw)")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
