@@ -14,6 +14,7 @@ from cartoon.twingan.colour import COLOUR_CLASSES, random_colours
 from cartoon.twingan.data import anime_batch, training_batches, training_data, with_training_data
 from cartoon.twingan.losses import DOMAINS, translate_both_ways
 from cartoon.twingan.model import SKIP_RESOLUTIONS, Discriminator, MultiScaleCritic, TwinGAN, removed_switch
+from cartoon.twingan.nce import PatchNCE
 
 # The feature critics' and likeness terms' weights, which every run recorded (the current line's at 0, off) until the
 # terms lost and were removed (docs/twingan-experiments.md), and the last commit that still trains them.
@@ -67,6 +68,15 @@ def build_models(args, device="cpu"):
     critics = nn.ModuleList((MultiScaleCritic(args.resolution, critic_width, critic_max_width, scales) if scales > 1
                              else Discriminator(args.resolution, critic_width, critic_max_width)) for _ in DOMAINS)
     return generator.to(device, memory_format=memory_format(args)), critics.to(device, memory_format=memory_format(args))
+
+
+def build_nce(args, generator: TwinGAN, device="cpu") -> dict:
+    """The contrastive term's projection heads and their optimiser, keyed as a checkpoint keeps them; none when
+    the run has no such term (runs recorded before it had none)."""
+    if not getattr(args, "nce_weight", 0.0):
+        return {}
+    nce = PatchNCE(generator, args.nce_sides).to(device)
+    return {"nce": nce, "opt_nce": torch.optim.Adam(nce.parameters(), lr=args.lr, betas=(0.5, 0.99))}
 
 
 def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
@@ -150,10 +160,12 @@ def export(args):
     # the run's own arguments, not this command's, built the models and go into training.json
     recorded = recorded_args(payload, args)
     generator, critics = build_models(recorded)
-    modules = dict(generator=generator, critics=critics)
+    contrastive = build_nce(recorded, generator)
+    modules = dict(generator=generator, critics=critics, **{k: v for k, v in contrastive.items() if k == "nce"})
     # The most needed first: moments beyond the state's budget are left out in this order. Their
     # hyper-parameters come with their saved state.
     optimisers = {name: torch.optim.Adam(modules[models].parameters()) for name, models in (("opt_d", "critics"), ("opt_g", "generator"))}
+    optimisers |= {k: v for k, v in contrastive.items() if k == "opt_nce"}
     step = Run.restore(payload, **modules, **optimisers)
     written = export_training_state(args.export, step, recorded, **modules, **optimisers)
     left_out = f", {', '.join(written['moments_omitted'])} moments left out" if written["moments_omitted"] else ""

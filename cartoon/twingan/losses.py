@@ -77,14 +77,20 @@ class SourceTerms:
     - cycle content: the same between each photo and its round trip, so the way back keeps what the
       photo's features say of the face (gender, age) and not only its pixels;
     - landmark: each anime translation keeps its photo's five RetinaFace landmarks, or only the head's
-      pose (`cartoon.faces.LandmarkLoss`).
+      pose (`cartoon.faces.LandmarkLoss`);
+    - nce: the patchwise contrastive term on the generator's own encoder (`cartoon.twingan.nce`), whose
+      projection heads `nce` the run trains beside the generator.
 
     VGG sees every image at `args.vgg_size`². `weights` maps each term's name, as `__call__` returns it, to its weight.
     """
 
-    def __init__(self, args: argparse.Namespace, device, memory_format):
+    def __init__(self, args: argparse.Namespace, device, memory_format, generator=None, nce=None):
         self.side = args.vgg_size
-        self.weights = {"content": args.content_weight, "cycle_content": args.cycle_content_weight, "landmark": args.landmark_weight}
+        self.weights = {"content": args.content_weight, "cycle_content": args.cycle_content_weight, "landmark": args.landmark_weight,
+                        "nce": getattr(args, "nce_weight", 0.0)}
+        if self.weights["nce"] and (generator is None or nce is None):
+            raise ValueError("the nce term needs the generator and its projection heads")
+        self.generator, self.nce = generator, nce
         self.content = None
         if args.content_weight or args.cycle_content_weight:
             self.content = ContentLoss(VGG16Features("relu4_3").to(device, memory_format=memory_format))
@@ -108,6 +114,8 @@ class SourceTerms:
                     losses[name] = self.content.from_features(vgg(at_side(judged, self.side)), photos)[0]
         if self.landmarks is not None:
             losses["landmark"] = self.landmarks(reals[HUMAN], out.human_to_anime)
+        if self.weights["nce"]:
+            losses["nce"] = self.nce(self.generator, reals[HUMAN], out.human_to_anime)
         return losses
 
     def weighted(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:

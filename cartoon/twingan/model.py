@@ -188,17 +188,24 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
                 nn.init.kaiming_normal_(module.weight, a=0.2)
                 nn.init.zeros_(module.bias)
 
-    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-        """The shared code: a 4×4 bottleneck and the skip features the generator reuses."""
+    def encode(self, images: torch.Tensor, every_side: bool = False) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """The shared code: a 4×4 bottleneck and the skip features the generator reuses (`every_side`: every
+        block's, skip or not, which only `features` wants)."""
         if images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
             raise ValueError(f"TwinGAN expects {self.resolution}×{self.resolution} images, got {tuple(images.shape[-2:])}")
         x = F.leaky_relu(self.from_rgb(images), 0.2)
         skips = {}
         for res, block in self.encoder.items():
             skip, x = block(x)
-            if int(res) in self.skip_resolutions:
+            if every_side or int(res) in self.skip_resolutions:
                 skips[int(res)] = skip
         return self.bottleneck(x), skips  # linear: a code centred near zero, good for cosine search
+
+    def features(self, images: torch.Tensor) -> dict[int, torch.Tensor]:
+        """The encoder's activations by side, each block's first convolution's, and the code at 4: what the
+        patchwise contrastive term compares (`cartoon.twingan.nce`)."""
+        code, activations = self.encode(images, every_side=True)
+        return {**activations, 4: code}
 
     def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float, colours=None):
         x = F.leaky_relu(self.start_norm(self.start(code), domain, colours), 0.2)

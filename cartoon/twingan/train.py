@@ -56,6 +56,7 @@ from cartoon.twingan import options
 from cartoon.twingan.checkpoint import (
     adopt_generator_config,
     build_models,
+    build_nce,
     checkpoint_extras,
     estimate_norm_statistics,
     export,
@@ -116,9 +117,10 @@ def train(args):
             dropped = sorted(set(saved.skip_resolutions) - set(generator.skip_resolutions))
             print(f"fine-tuning {init_from} with new critics" + (f", its skips at {dropped} dropped" if dropped else ""))
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
+    contrastive = build_nce(args, generator, device)  # the nce term's heads and optimiser, or nothing
     step = 0
     if resuming:
-        step = Run.restore(payload, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d)
+        step = Run.restore(payload, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **contrastive)
         if frozen_statistics and not freezing_now:
             # Frozen, both models hold the same statistics, and an export keeps the average's in full precision.
             for frozen, kept in zip(generator.buffers(), ema.buffers()):
@@ -140,7 +142,7 @@ def train(args):
     if step:
         # A new shuffle per saved state taken up: short sessions would otherwise replay the same first batches.
         seed_everything(args.seed + step)
-    training_step = TrainingStep(args, dist, generator, ema, critics, opt_g, opt_d, bool(init_from), fmt)
+    training_step = TrainingStep(args, dist, generator, ema, critics, opt_g, opt_d, bool(init_from), fmt, **contrastive)
     photos = face_dataset(args.photos, args.resolution)
     anime = face_dataset(args.anime, args.resolution, anime_tag_confidence(args), framing=args.anime_framing)
     photo_batches = forever(dist.loader(photos, args.batch_size, args.workers, args.seed + step))
@@ -166,7 +168,7 @@ def train(args):
     # a session with any budget left takes at least one step, and so checkpoints what it spent
     started, last_step, spent = time.time(), step, bool(args.minutes) and trained_seconds >= args.minutes * 60
     # every optimiser at the rate it was built with (generator --lr, critics --critic-lr), decayed alike
-    rates = DecayingRates([opt_g, opt_d], args.lr_decay_from, args.steps)
+    rates = DecayingRates([opt_g, opt_d, contrastive.get("opt_nce")], args.lr_decay_from, args.steps)
     while step < args.steps and not spent:
         lr = args.lr * rates(step)
         human = next(photo_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
@@ -201,7 +203,7 @@ def train(args):
                 grid = torch.cat(grid)
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or stopping:
-            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
+            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **contrastive,
                                 trained_seconds=trained_seconds + time.time() - session_start, **checkpoint_extras(args))
     if dist.main and step < args.steps:
         print(f"stopped at step {step}: --minutes {args.minutes:g} of training reached")
