@@ -75,3 +75,16 @@ def test_cartoonize_corrects_colour_as_the_style_says_unless_told():
         assert np.array_equal(np.asarray(cartoonize(photo, style=name, model=model)), corrected if style.keep_colour else raw)
     assert np.array_equal(np.asarray(cartoonize(photo, model=model, keep_colour=False)), raw)
     assert not np.array_equal(np.asarray(cartoonize(photo, model=model, keep_colour=True)), raw)
+
+
+def test_keeping_the_luminance_too_brings_back_a_brightness_drift_but_not_the_cartoons_lines():
+    torch.manual_seed(0)
+    photo = torch.full((1, 3, 128, 128), -0.2)
+    cartoon = photo + 0.3  # a cartoon that lightened everything evenly…
+    cartoon[..., 60:62, :] = -0.6  # …and drew a dark line across
+    colour_only, with_luma = keep_photo_colour(photo, cartoon), keep_photo_colour(photo, cartoon, luma_too=True)
+    away_from_line = (slice(None), slice(None), slice(10, 40), slice(None))
+    assert torch.allclose(colour_only[away_from_line], cartoon[away_from_line], atol=1e-4)  # the colour alone keeps the lightening
+    assert torch.allclose(with_luma[away_from_line], photo[away_from_line], atol=0.02)  # the luminance too takes it back
+    drawn, kept = (image[..., 59, 64] - image[..., 61, 64] for image in (cartoon, with_luma))
+    assert torch.allclose(kept, drawn, atol=0.05)  # the line stays as dark against its fill as the cartoon drew it

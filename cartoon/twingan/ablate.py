@@ -29,6 +29,7 @@ from pathlib import Path
 
 from cartoon.training import Run
 from cartoon.twingan import evaluate, train
+from cartoon.twingan.framing import FRAMINGS
 from cartoon.twingan.model import TwinGAN
 
 SETTINGS = "ablate.json"
@@ -51,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--probe-train", type=int, default=200, help="UTKFace train images for the gender probe")
     parser.add_argument("--norm-batches", type=int, default=100, help="training batches whose batch-norm statistics the "
                         "scored generator gets, as export does")
+    parser.add_argument("--eval-framing", choices=FRAMINGS, default="raw", help="the held-out portraits' framing every "
+                        "arm is scored against (cartoon.twingan.framing), whatever framing it trained on: one reference "
+                        "for arms that are to be compared")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="do not keep Inception features of the held-out faces on disk")
     parser.add_argument("--against", metavar="RUN", help="also compare paired with another arm's run of the same size "
@@ -145,14 +149,14 @@ def main(argv=None) -> dict:
     out = Path(args.run) / "eval.json"
     flags = ["--run-dir", args.run, "--limit", str(args.eval_limit), "--utkface-limit", str(args.utkface_limit),
              "--probe-train", str(args.probe_train), "--norm-batches", str(args.norm_batches), "--threads", str(args.threads),
-             "--anime-framing", payload.get("training_data", {}).get("anime_framing", "raw"), "--out", str(out)] + (["--no-cache"] if args.no_cache else [])
+             "--anime-framing", args.eval_framing, "--out", str(out)] + (["--no-cache"] if args.no_cache else [])
     started = time.time()
     if args.against:  # the other arm's generator as this evaluation scores its own: statistics over as many batches
         other = str(Path(args.run) / "against")
         train.main(["--run-dir", args.against, "--export", other, "--norm-batches", str(args.norm_batches), "--threads", str(args.threads)])
         flags += ["--against", other]
     evaluate.main(flags)
-    evaluation = {"limit": args.eval_limit, "utkface_limit": args.utkface_limit, "probe_train": args.probe_train,
+    evaluation = {"limit": args.eval_limit, "utkface_limit": args.utkface_limit, "probe_train": args.probe_train, "anime_framing": args.eval_framing,
                   "norm_batches": args.norm_batches, "against": args.against, "seconds": round(time.time() - started, 1), "out": str(out)}
     row = result_row(settings, payload, json.loads(out.read_text()), evaluation)
     Path(args.results).parent.mkdir(parents=True, exist_ok=True)

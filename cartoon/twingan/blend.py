@@ -11,7 +11,8 @@ arm are such a pair: one buys the anime look with pose, the other pose with the 
 A blend can also give the coarse layers a share of their own (`--coarse-share`, `--coarse-to`): the
 layer swap Pinkney & Adler (2020) used to toonify StyleGAN faces, where the layers working at low
 resolution set the layout and the fine ones the drawing. Here it asks whether one run's layout can
-be drawn with the other's strokes.
+be drawn with the other's strokes; unlike theirs, the swap splits the shared encoder too, by the
+side each block works at.
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ def working_side(key: str, resolution: int) -> int:
     part, _, rest = key.partition(".")
     if part in ("encoder", "generator"):
         return int(rest.split(".")[0])
-    return resolution if part in ("from_rgb", "to_rgb") else 4
+    if part in ("from_rgb", "to_rgb"):
+        return resolution
+    if part in ("bottleneck", "start", "start_norm"):
+        return 4
+    raise ValueError(f"no working side known for {key!r}: a layer the swap does not know of")
 
 
 def blend(a: TwinGAN, b: TwinGAN, share: float, coarse_share: float | None = None, coarse_to: int = 4) -> TwinGAN:

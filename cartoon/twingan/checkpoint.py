@@ -160,12 +160,12 @@ def export(args):
     # the run's own arguments, not this command's, built the models and go into training.json
     recorded = recorded_args(payload, args)
     generator, critics = build_models(recorded)
-    contrastive = build_nce(recorded, generator)
-    modules = dict(generator=generator, critics=critics, **{k: v for k, v in contrastive.items() if k == "nce"})
+    modules = dict(generator=generator, critics=critics)
     # The most needed first: moments beyond the state's budget are left out in this order. Their
     # hyper-parameters come with their saved state.
     optimisers = {name: torch.optim.Adam(modules[models].parameters()) for name, models in (("opt_d", "critics"), ("opt_g", "generator"))}
-    optimisers |= {k: v for k, v in contrastive.items() if k == "opt_nce"}
+    if contrastive := build_nce(recorded, generator):
+        modules["nce"], optimisers["opt_nce"] = contrastive["nce"], contrastive["opt_nce"]
     step = Run.restore(payload, **modules, **optimisers)
     written = export_training_state(args.export, step, recorded, **modules, **optimisers)
     left_out = f", {', '.join(written['moments_omitted'])} moments left out" if written["moments_omitted"] else ""
@@ -173,6 +173,7 @@ def export(args):
 
 
 def recalibrate(args):
-    """Re-estimate a saved model's batch-norm statistics, in place."""
+    """Re-estimate a saved model's batch-norm statistics, in place, over the data the flags name (a model
+    trained on framed portraits needs `--anime-framing photos` here: the folder does not say)."""
     with_own_statistics(TwinGAN.from_pretrained(args.recalibrate), with_training_data(args)).save_pretrained(args.recalibrate)
     print(f"re-estimated the batch-norm statistics of {args.recalibrate} over {args.norm_batches} batches")

@@ -60,7 +60,7 @@ def face_dataset(folders, resolution: int, tag_confidence: float | None = None, 
 
 
 def with_training_data(args, recorded: dict | None = None) -> argparse.Namespace:
-    """`args` with the data flags left unset (--photos, --anime, --batch-size) filled from `recorded`,
+    """`args` with the data flags left unset (--photos, --anime, --batch-size, --anime-framing) filled from `recorded`,
     a run's own as its checkpoint names them, else from the defaults: the selfie2anime photos with
     UTKFace, its drawings as they are framed, batches of 8."""
     defaults = {"photos": [str(data.SELFIE_PHOTOS), str(data.UTKFACE)], "anime": [str(data.SELFIE_ANIME)], "batch_size": 8,

@@ -1,14 +1,15 @@
 """Where the face sits in each of TwinGAN's domains, and the fixed crop that frames the anime
 portraits as the photos are framed.
 
-    python -m cartoon.twingan.framing --limit 300     # measure the train splits; prints a crop
+    python -m cartoon.twingan.framing     # measure 150 images of each train split; prints a crop
 
 selfie2anime frames its portraits looser than its photos: RetinaFace on the train splits finds the
 portraits' eyes 0.20 of the side apart and 0.40 of the way down, the photos' 0.27 apart and 0.35 down
 (UTKFace's tight crops: 0.39 apart, 0.30 down). A critic that only ever sees the looser framing asks every
 translation to shrink and lower the face, and a pose term asks it to stay where the photo has it: the
-two pull against each other, and a model that keeps the pose reads as less anime to a reference in
-the portraits' framing. `ANIME_CROP` cuts each portrait to the photos' framing instead.
+two pull against each other. `ANIME_CROP` cuts each portrait to the selfie photos' framing instead
+(the app aligns every face in that framing too, `cartoon.twingan.FRAMING`); UTKFace's photos, half
+the training photos, stay tighter than either.
 
 RetinaFace finds about half the portraits (the more human-drawn ones), so the crop is fitted on those
 and applied to all: a fixed crop, one of the two alignments issue 44 names.

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cartoon.twingan.model import TwinGAN, _widths
+from cartoon.twingan.model import TwinGAN
 
 SIDES = (32, 16, 8, 4)  # the encoder's features at 32², 16² and 8², and the 4² code
 PATCHES = 256
@@ -29,10 +29,11 @@ class PatchNCE(nn.Module):
 
     def __init__(self, generator: TwinGAN, sides=SIDES, patches: int = PATCHES, temperature: float = TEMPERATURE):
         super().__init__()
-        widths = _widths(generator.resolution, generator.from_rgb.out_channels, generator.embedding_size)
+        widths = {int(side): block.conv1.out_channels for side, block in generator.encoder.items()} | {4: generator.embedding_size}
         if unknown := [side for side in sides if side not in widths]:
             raise ValueError(f"the encoder has no features at side {unknown}; it has {sorted(widths)}")
-        self.sides, self.patches, self.temperature = tuple(sides), patches, temperature
+        # one order whatever the flags' order, so a resumed run's head moments meet their own heads
+        self.sides, self.patches, self.temperature = tuple(sorted(set(sides), reverse=True)), patches, temperature
         self.heads = nn.ModuleDict({str(side): nn.Sequential(nn.Linear(widths[side], HEAD_WIDTH), nn.ReLU(),
                                                              nn.Linear(HEAD_WIDTH, HEAD_WIDTH)) for side in self.sides})
 
@@ -42,13 +43,16 @@ class PatchNCE(nn.Module):
             keys = generator.features(photos)
         queries = generator.features(translations)
         losses = []
-        for side in self.sides:
-            key, query = (features[side].float().flatten(2).transpose(1, 2) for features in (keys, queries))  # (N, H·W, C)
-            chosen = torch.randperm(key.shape[1], device=key.device)[: self.patches]
-            head = self.heads[str(side)]
-            # the keys are detached after their projection too, as CUT does: the head learns from the queries
-            key, query = F.normalize(head(key[:, chosen]), dim=-1).detach(), F.normalize(head(query[:, chosen]), dim=-1)
-            logits = query @ key.transpose(1, 2) / self.temperature  # (N, P, P): same place on the diagonal
-            same_place = torch.arange(len(chosen), device=key.device).repeat(len(key))
-            losses.append(F.cross_entropy(logits.flatten(0, 1), same_place))
+        # in float32 even inside a bf16 step: at a temperature of 0.07, bf16 logits would be rounded to about 0.06
+        with torch.autocast(photos.device.type, enabled=False):
+            for side in self.sides:
+                key, query = (features[side].float().flatten(2).transpose(1, 2) for features in (keys, queries))  # (N, H·W, C)
+                chosen = torch.randperm(key.shape[1], device=key.device)[: self.patches]
+                head = self.heads[str(side)]
+                with torch.no_grad():  # the keys are detached after their projection too, as in CUT: the head learns from the queries
+                    key = F.normalize(head(key[:, chosen]), dim=-1)
+                query = F.normalize(head(query[:, chosen]), dim=-1)
+                logits = query @ key.transpose(1, 2) / self.temperature  # (N, P, P): same place on the diagonal
+                same_place = torch.arange(len(chosen), device=key.device).repeat(len(key))
+                losses.append(F.cross_entropy(logits.flatten(0, 1), same_place))
         return torch.stack(losses).mean()

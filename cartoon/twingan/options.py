@@ -1,8 +1,9 @@
 """The TwinGAN trainer's flags: data, model and critics, losses, schedule, export.
 
-A `--resume` keeps the checkpoint's data, sizes and colour condition whatever the flags here say
-(`cartoon.twingan.checkpoint.adopt_generator_config`); `--resume-from` takes an export's recorded
-arguments as the defaults (`parse_args`).
+A `--resume` keeps the checkpoint's sizes, colour condition and contrastive heads whatever the flags
+here say (`cartoon.twingan.checkpoint.adopt_generator_config`), and its data (folders, batch size,
+anime framing) unless a flag names them; `--resume-from` takes an export's recorded arguments as the
+defaults (`parse_args`).
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--anime", nargs="+", help="anime portrait folders (default: a resumed or exported run's own, "
                         "else the selfie2anime drawings)")
     parser.add_argument("--anime-framing", choices=FRAMINGS, help="the portraits as they are ('raw'), or cut to frame "
-                        "the face as the photos do ('photos': cartoon.twingan.framing), so the critic does not ask "
-                        "translations to move the face (default: a resumed or exported run's own, else raw)")
+                        "the face as the selfie photos do ('photos': cartoon.twingan.framing; UTKFace's crops stay "
+                        "tighter), so the critic asks less of a selfie's translation to move the face (default: a "
+                        "resumed or exported run's own, else raw)")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)

@@ -97,6 +97,10 @@ def train(args):
         # older checkpoints: the flags say the critics' widths, and they had one scale
         vars(args).update({"critic_scales": 1, **payload.get("critic_config", {})})
         args = with_training_data(args, payload.get("training_data"))
+        if "nce" in payload:  # the heads are built as recorded: their layout is the run's, like the critics'
+            args.nce_sides = payload.get("args", {}).get("nce_sides", args.nce_sides)
+            if not args.nce_weight and dist.main:
+                print("this run trained the nce term's heads; without --nce-weight they are left out from here on")
     else:
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         args = with_training_data(args)
@@ -168,7 +172,8 @@ def train(args):
     # a session with any budget left takes at least one step, and so checkpoints what it spent
     started, last_step, spent = time.time(), step, bool(args.minutes) and trained_seconds >= args.minutes * 60
     # every optimiser at the rate it was built with (generator --lr, critics --critic-lr), decayed alike
-    rates = DecayingRates([opt_g, opt_d, contrastive.get("opt_nce")], args.lr_decay_from, args.steps)
+    # (the nce heads' too, built at --lr; DecayingRates takes the optimisers among what it is given)
+    rates = DecayingRates([opt_g, opt_d, *contrastive.values()], args.lr_decay_from, args.steps)
     while step < args.steps and not spent:
         lr = args.lr * rates(step)
         human = next(photo_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)

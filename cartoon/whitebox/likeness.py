@@ -83,7 +83,7 @@ def at_working_size(landmarks: np.ndarray, photo_size: tuple[int, int]) -> np.nd
 def track_landmarks(photo: Image.Image, cartoon: Image.Image, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (5, 2; x, y in the photo's pixels, NaN where its patch is flat) that carry each photo
     landmark to the place in the cartoon whose structure matches best, and each match's correlation."""
-    scale = np.array([SIZE / photo.width, SIZE / photo.height])
+    scale = np.array([SIZE / photo.width, SIZE / photo.height])  # native pixels -> 256², to bring the offsets back
     points = np.clip(at_working_size(landmarks, photo.size), 0, SIZE - 1)  # a landmark a little outside the frame is read at its edge
     eyes = float(np.linalg.norm(points[1] - points[0]))
     half = max(MIN_PATCH // 2, int(round(PATCH * eyes / 2)))
