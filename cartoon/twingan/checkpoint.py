@@ -73,7 +73,7 @@ def build_models(args, device="cpu"):
 def build_nce(args, generator: TwinGAN, device="cpu") -> dict:
     """The contrastive term's projection heads and their optimiser, keyed as a checkpoint keeps them; none when
     the run has no such term (runs recorded before it had none)."""
-    if not getattr(args, "nce_weight", 0.0):
+    if not args.nce_weight:
         return {}
     nce = PatchNCE(generator, args.nce_sides).to(device)
     return {"nce": nce, "opt_nce": torch.optim.Adam(nce.parameters(), lr=args.lr, betas=(0.5, 0.99))}

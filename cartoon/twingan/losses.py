@@ -87,7 +87,7 @@ class SourceTerms:
     def __init__(self, args: argparse.Namespace, device, memory_format, generator=None, nce=None):
         self.side = args.vgg_size
         self.weights = {"content": args.content_weight, "cycle_content": args.cycle_content_weight, "landmark": args.landmark_weight,
-                        "nce": getattr(args, "nce_weight", 0.0)}
+                        "nce": args.nce_weight}
         if self.weights["nce"] and (generator is None or nce is None):
             raise ValueError("the nce term needs the generator and its projection heads")
         self.generator, self.nce = generator, nce

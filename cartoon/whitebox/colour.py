@@ -9,7 +9,7 @@ shift per image cannot undo a pull that depends on the hue (docs/whitebox-experi
 The correction here adds to the cartoon's chroma (BT.601 Cb, Cr) the photo-minus-cartoon chroma
 difference, smoothed: the fine structure of the cartoon's colour (flat fills, dark lines) stays,
 its drift at the scale of lips and hair goes. The luminance (Y = 0.299 R + 0.587 G + 0.114 B, the
-one `cartoon.whitebox.evaluate` measures flatness and edges on) is the cartoon's own, unless `luma`
+one `cartoon.whitebox.evaluate` measures flatness and edges on) is the cartoon's own, unless `luma_too`
 asks for the photo's at a coarser scale still (LUMA_RADIUS): the cartoon's lines and fills stay, its
 drift in skin brightness goes (the cel generator lightened darker skin most, +5 L*).
 """

@@ -75,16 +75,16 @@ def _subpixel(scores: np.ndarray, row: int, col: int) -> tuple[float, float]:
     return row + dy, col + dx
 
 
-def at_working_size(landmarks: np.ndarray, photo_size: tuple[int, int]) -> np.ndarray:
-    """Landmarks in a photo's native pixels, moved to the SIZE×SIZE pixels every figure here reads at."""
-    return np.asarray(landmarks, dtype=np.float64) * (SIZE / np.array(photo_size, dtype=np.float64))
+def working_scale(photo_size: tuple[int, int]) -> np.ndarray:
+    """Per-axis factor from a photo's native pixels to the SIZE×SIZE pixels every figure here reads at."""
+    return SIZE / np.array(photo_size, dtype=np.float64)
 
 
 def track_landmarks(photo: Image.Image, cartoon: Image.Image, landmarks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Offsets (5, 2; x, y in the photo's pixels, NaN where its patch is flat) that carry each photo
     landmark to the place in the cartoon whose structure matches best, and each match's correlation."""
-    scale = np.array([SIZE / photo.width, SIZE / photo.height])  # native pixels -> 256², to bring the offsets back
-    points = np.clip(at_working_size(landmarks, photo.size), 0, SIZE - 1)  # a landmark a little outside the frame is read at its edge
+    scale = working_scale(photo.size)
+    points = np.clip(np.asarray(landmarks, dtype=np.float64) * scale, 0, SIZE - 1)  # a landmark a little outside the frame is read at its edge
     eyes = float(np.linalg.norm(points[1] - points[0]))
     half = max(MIN_PATCH // 2, int(round(PATCH * eyes / 2)))
     reach = max(2, int(round(SEARCH * eyes)))
@@ -131,7 +131,7 @@ def landmark_drift(photo: Image.Image, cartoon: Image.Image, landmarks: np.ndarr
 def skin_region(landmarks: np.ndarray, photo_size: tuple[int, int]) -> np.ndarray:
     """Mask (SIZE×SIZE) of the skin region: a parallelogram in the face's own frame, from the left
     eye's centre across to the right's and SKIN_BAND down towards the mouth, so it tilts with the head."""
-    points = at_working_size(landmarks, photo_size)
+    points = np.asarray(landmarks, dtype=np.float64) * working_scale(photo_size)
     eyes = (points[0] + points[1]) / 2
     across, down = points[1] - points[0], (points[3] + points[4]) / 2 - eyes
     top, bottom = SKIN_BAND
