@@ -82,7 +82,7 @@ def test_keeping_the_luminance_too_brings_back_a_brightness_drift_but_not_the_ca
     photo = torch.full((1, 3, 128, 128), -0.2)
     cartoon = photo + 0.3  # a cartoon that lightened everything evenly…
     cartoon[..., 60:62, :] = -0.6  # …and drew a dark line across
-    colour_only, with_luma = keep_photo_colour(photo, cartoon), keep_photo_colour(photo, cartoon, luma_too=True)
+    colour_only, with_luma = keep_photo_colour(photo, cartoon), keep_photo_colour(photo, cartoon, luma_radius=12)
     away_from_line = (slice(None), slice(None), slice(10, 40), slice(None))
     assert torch.allclose(colour_only[away_from_line], cartoon[away_from_line], atol=1e-4)  # the colour alone keeps the lightening
     assert torch.allclose(with_luma[away_from_line], photo[away_from_line], atol=0.02)  # the luminance too takes it back

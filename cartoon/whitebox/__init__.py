@@ -90,13 +90,13 @@ def default_model(style: str | None = None) -> torch.nn.Module:
 
 
 def cartoonize(image: Image.Image, strength: float = 1.0, style: str | None = None, model: torch.nn.Module | None = None,
-               keep_colour: bool | None = None, keep_luma: bool = False) -> Image.Image:
+               keep_colour: bool | None = None, luma_radius: int | None = None) -> Image.Image:
     """Cartoon of an RGB image of the same size; `strength` 0 gives the photo back, 1 the full cartoon.
 
     `style` picks a generator from `STYLES` (default: `default_style()`); `model` overrides it.
     `keep_colour` (default: the style's setting) restores the photo's hues under the cartoon's
-    luminance, see `cartoon.whitebox.colour`; with it, `keep_luma` restores the photo's luminance too,
-    at a coarser scale (it keeps skin brightness, and costs the look: docs/whitebox-experiments.md).
+    luminance, see `cartoon.whitebox.colour`; with it, a `luma_radius` restores the photo's luminance
+    too, at that coarser scale (it keeps skin brightness, and costs the look: docs/whitebox-experiments.md).
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be between 0 and 1, not {strength}")
@@ -109,7 +109,7 @@ def cartoonize(image: Image.Image, strength: float = 1.0, style: str | None = No
     with torch.inference_mode(), inference_autocast(device):
         cartoon = model(photo.to(device).contiguous(memory_format=torch.channels_last)).float().clamp(-1, 1).cpu()
         if STYLES[style].keep_colour if keep_colour is None else keep_colour:
-            cartoon = keep_photo_colour(photo, cartoon, luma_too=keep_luma)
+            cartoon = keep_photo_colour(photo, cartoon, luma_radius)
     return to_image(torch.lerp(photo, cartoon, strength))
 
 

@@ -9,9 +9,10 @@ shift per image cannot undo a pull that depends on the hue (docs/whitebox-experi
 The correction here adds to the cartoon's chroma (BT.601 Cb, Cr) the photo-minus-cartoon chroma
 difference, smoothed: the fine structure of the cartoon's colour (flat fills, dark lines) stays,
 its drift at the scale of lips and hair goes. The luminance (Y = 0.299 R + 0.587 G + 0.114 B, the
-one `cartoon.whitebox.evaluate` measures flatness and edges on) is the cartoon's own, unless `luma_too`
-asks for the photo's at a coarser scale still (LUMA_RADIUS): the cartoon's lines and fills stay, its
-drift in skin brightness goes (the cel generator lightened darker skin most, +5 L*).
+one `cartoon.whitebox.evaluate` measures flatness and edges on) is the cartoon's own, unless a
+`luma_radius` asks for the photo's at that coarser scale: the cartoon's lines and fills, and its
+shading finer than the radius, stay; its drift in skin brightness at that scale goes (the cel
+generator lightened darker skin most, +5 L*).
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ WORKING_SIDE = 128
 # drawn line the photo's colour under it (a dark pink line across a pink lip), where a smooth
 # correction leaves the line as dark as the cartoon drew it.
 RADIUS = 4
-# About a cheek's width at the working side: shading finer than this stays the cartoon's.
-LUMA_RADIUS = 12
 
 
 def luma(images: torch.Tensor) -> torch.Tensor:
@@ -51,10 +50,10 @@ def rgb(y: torch.Tensor, cb_cr: torch.Tensor) -> torch.Tensor:
     return torch.cat([red, green, blue], 1)
 
 
-def keep_photo_colour(photo: torch.Tensor, cartoon: torch.Tensor, luma_too: bool = False) -> torch.Tensor:
+def keep_photo_colour(photo: torch.Tensor, cartoon: torch.Tensor, luma_radius: int | None = None) -> torch.Tensor:
     """The cartoon (N, 3, H, W, in [-1, 1]) with its chroma drift from the photo removed at a coarse
-    scale; its luminance unchanged except where the corrected colour leaves the RGB cube, or, with
-    `luma_too`, its luminance drift removed at the coarser LUMA_RADIUS.
+    scale; its luminance unchanged except where the corrected colour leaves the RGB cube, or, given
+    `luma_radius` (a box radius at WORKING_SIDE), its luminance drift removed at that scale.
 
     Every step but the last is linear, so the whole correction is worked out at the small size
     and only its RGB form is upsampled and added: at 512² this costs a few full-size passes.
@@ -66,6 +65,6 @@ def keep_photo_colour(photo: torch.Tensor, cartoon: torch.Tensor, luma_too: bool
     photo_small, cartoon_small = (F.interpolate(x, size=small, mode="area") for x in (photo, cartoon))
     photo_luma, cartoon_luma = luma(photo_small), luma(cartoon_small)
     drift = chroma(photo_small, photo_luma) - chroma(cartoon_small, cartoon_luma)
-    luma_change = box_mean(photo_luma - cartoon_luma, LUMA_RADIUS) if luma_too else torch.zeros_like(photo_luma)
+    luma_change = torch.zeros_like(photo_luma) if luma_radius is None else box_mean(photo_luma - cartoon_luma, luma_radius)
     correction = rgb(luma_change, box_mean(drift, RADIUS))  # a grey change of luma plus a chroma change of none
     return (cartoon + F.interpolate(correction, size=(height, width), mode="bilinear", align_corners=False)).clamp(-1, 1)

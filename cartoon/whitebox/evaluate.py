@@ -107,7 +107,8 @@ def parse_args(argv=None):
                         help="train the probe with colour-quantised photos among its negatives, so a posteriser alone cannot pass")
     parser.add_argument("--keep-colour", action="store_true",
                         help="restore the photo's hues under each cartoon (cartoon.whitebox.colour), as a style with keep_colour does")
-    parser.add_argument("--keep-luma", action="store_true", help="with --keep-colour: the photo's luminance too, at a coarser scale")
+    parser.add_argument("--keep-luma", type=int, metavar="RADIUS",
+                        help="with --keep-colour: the photo's luminance too, box-averaged at this radius of the correction's 128 px")
     parser.add_argument("--threads", type=int, default=1)
     return parser.parse_args(argv)
 
@@ -351,7 +352,7 @@ def main(argv=None) -> int:
     settings = dataclasses.replace(settings, posterised_negatives=args.probe_posterised)
     probe = cartoon_probe.trained_probe(settings)
     print(probe_table(probe))
-    methods = {"whitebox": lambda photo: cartoonize(photo, model=generator, keep_colour=args.keep_colour, keep_luma=args.keep_luma)}
+    methods = {"whitebox": lambda photo: cartoonize(photo, model=generator, keep_colour=args.keep_colour, luma_radius=args.keep_luma)}
     if args.reference:
         methods |= REFERENCES
     records = {name: [] for name in methods}
@@ -374,7 +375,7 @@ def main(argv=None) -> int:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     model = "random weights" if args.random_weights else args.weights or f"registry: {STYLES[default_style()].model}"
-    model += (", photo's colours and luminance kept" if args.keep_luma else ", photo's colours kept") if args.keep_colour else ""
+    model += (f", photo's colours and luminance (radius {args.keep_luma}) kept" if args.keep_luma else ", photo's colours kept") if args.keep_colour else ""
     targets = {key: f"{direction} {threshold}" for key, _, direction, threshold in TARGETS}
     report = {
         "model": model,
