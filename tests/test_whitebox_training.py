@@ -140,13 +140,26 @@ def test_colour_drift_punishes_a_palette_shift_more_than_drawn_lines():
     assert colour_drift(photo, paler) > 3 * colour_drift(photo, lined)
 
 
-def test_colour_term_joins_the_generator_loss(tmp_path):
+def test_luma_drift_holds_a_faces_brightness_but_not_its_shading():
+    from cartoon.whitebox.losses import luma_drift
+
+    torch.manual_seed(0)
+    photo = torch.rand(2, 3, 128, 128) * 0.4 - 0.6  # darker skin
+    lighter = photo + 0.2
+    shading = torch.where(torch.arange(128) // 16 % 2 == 0, 0.2, -0.2)  # light and dark bands a cheek wide, of one mean
+    shaded = photo + shading
+    assert luma_drift(photo, photo) == 0
+    assert luma_drift(photo, lighter) > 3 * luma_drift(photo, shaded)
+
+
+def test_colour_and_luma_terms_join_the_generator_loss(tmp_path):
     photos = make_images(tmp_path / "photos", 4, seed=0)
     cartoons = make_images(tmp_path / "cartoons", 4, seed=1)
     run = tmp_path / "train"
     train.main(["--photos", str(photos), "--cartoons", str(cartoons), "--run-dir", str(run), "--segments", "10",
-                "--log-every", "2", "--steps", "4", "--sample-every", "100", "--save-every", "100", "--w-colour", "1"] + COMMON)
-    assert all(record["colour"] >= 0 for record in read_log(run))
+                "--log-every", "2", "--steps", "4", "--sample-every", "100", "--save-every", "100", "--w-colour", "1",
+                "--w-luma", "1"] + COMMON)
+    assert all(record["colour"] >= 0 and record["luma"] >= 0 for record in read_log(run))
 
 
 def test_logged_steps_carry_the_landmark_term_it_skips_in_between(tmp_path):

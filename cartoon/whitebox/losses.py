@@ -9,6 +9,7 @@
     landmarks  cartoon.faces.LandmarkLoss: the cartoon keeps the photo's face (--w-landmark)
     flat       L1 between the output and its superpixel map, a shortcut to flat regions (--w-flat)
     colour     L1 between the output's and the photo's local mean colours      (--w-colour)
+    luma       L1 between the output's and the photo's luminance at a face's scale (--w-luma)
     feature    hinge critic (cartoon.vgg.FeatureCritic) on VGG16 features of standardised greys (--w-feature)
 """
 
@@ -18,6 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
+
+from cartoon.whitebox.colour import luma
+from cartoon.whitebox.guided_filter import box_mean
 
 
 class PatchDiscriminator(nn.Module):
@@ -66,3 +70,14 @@ def colour_drift(photo: torch.Tensor, cartoon: torch.Tensor, cell: int = 8) -> t
     while leaving what makes a cartoon (flat fills, thin dark lines) free inside each block.
     """
     return F.l1_loss(F.avg_pool2d(cartoon, cell), F.avg_pool2d(photo, cell))
+
+
+def luma_drift(photo: torch.Tensor, cartoon: torch.Tensor, radius: int = 32) -> torch.Tensor:
+    """L1 between the photo's and the cartoon's luminance, box-averaged at `radius` (32 of a 128 crop:
+    about a face's width).
+
+    The colour term's 8×8 blocks held hue but let the cel generator lighten skin as its look grew,
+    darker skin most (+5 L*). At this scale only a face's overall level is held: the shading, fills
+    and lines inside it stay free (docs/whitebox-experiments.md).
+    """
+    return F.l1_loss(box_mean(luma(cartoon), radius), box_mean(luma(photo), radius))

@@ -11,7 +11,8 @@ Starts from a reconstruction-pre-trained generator (`--pretrained runs/whitebox_
 Loss weights (see `cartoon.whitebox.losses`): --w0 surface GAN, --w1 texture GAN, --w2 structure
 content, --w3 photo content, --w4 total variation, --w-landmark face landmarks, --w-flat pixel pull toward the
 superpixel map (`--flat-target superpixel-ink`: with the output's own thin dark lines inked in), --w-colour the
-photo's local mean colours kept, --w-feature a critic on frozen VGG16 features of grey cartoons and outputs.
+photo's local mean colours kept, --w-luma its luminance at a face's scale, --w-feature a critic on frozen
+VGG16 features of grey cartoons and outputs.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from cartoon.training_state import export_training_state, parse_resumable, read_
 from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, VGG16Features, feature_critic_loss
 from cartoon.whitebox import representations as rep
 from cartoon.whitebox.data import add_data_args, image_dataset
-from cartoon.whitebox.losses import PatchDiscriminator, colour_drift, discriminator_loss, generator_loss, total_variation
+from cartoon.whitebox.losses import PatchDiscriminator, colour_drift, discriminator_loss, generator_loss, luma_drift, total_variation
 from cartoon.whitebox.model import Generator
 
 
@@ -67,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="what --w-flat pulls toward: the superpixel map, or the same with the output's own thin "
                              "dark lines painted in as ink (representations.line_ink), so fills go flat and lines stay")
     parser.add_argument("--w-colour", type=float, default=0.0, help="L1 between 8×8-block mean colours of photo and output")
+    parser.add_argument("--w-luma", type=float, default=0.0,
+                        help="L1 between photo and output luminance box-averaged at a face's scale (radius 32 of 128)")
     parser.add_argument("--w-feature", type=float, default=0.0,
                         help="hinge critic on frozen VGG16 relu2_2/3_3/4_3 activations of grey cartoons against grey "
                              "outputs (cartoon.vgg.FeatureCritic; not in the paper)")
@@ -180,6 +183,9 @@ class Trainer:
             if a.w_colour > 0:
                 losses["colour"] = colour_drift(photo, fake)
                 weights["colour"] = a.w_colour
+            if a.w_luma > 0:
+                losses["luma"] = luma_drift(photo, fake, radius=round(32 * a.size / 128))
+                weights["luma"] = a.w_luma
             if self.df is not None:
                 losses["feature"] = -sum(scores.mean() for scores in self.df(fake_features))
                 weights["feature"] = a.w_feature
