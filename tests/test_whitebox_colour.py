@@ -88,3 +88,31 @@ def test_keeping_the_luminance_too_brings_back_a_brightness_drift_but_not_the_ca
     assert torch.allclose(with_luma[away_from_line], photo[away_from_line], atol=0.02)  # the luminance too takes it back
     drawn, kept = (image[..., 59, 64] - image[..., 61, 64] for image in (cartoon, with_luma))
     assert torch.allclose(kept, drawn, atol=0.05)  # the line stays as dark against its fill as the cartoon drew it
+
+
+def test_cartoonize_hands_the_luminance_radius_to_the_correction():
+    torch.manual_seed(0)
+    model = Generator(channels=4, blocks=1).eval()
+    photo = Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8))
+    with torch.inference_mode(), inference_autocast(torch.device("cpu")):
+        cartoon = model(to_tensor(photo).contiguous(memory_format=torch.channels_last)).float().clamp(-1, 1)
+        expected = np.asarray(to_image(keep_photo_colour(to_tensor(photo), cartoon, luma_radius=3)))
+    with_luma = np.asarray(cartoonize(photo, model=model, keep_colour=True, luma_radius=3))
+    assert np.array_equal(with_luma, expected)
+    assert not np.array_equal(with_luma, np.asarray(cartoonize(photo, model=model, keep_colour=True)))
+
+
+@pytest.mark.parametrize("radius", [0, -2])
+def test_a_luminance_radius_below_one_is_refused(radius):
+    photo = torch.zeros(1, 3, 16, 16)
+    with pytest.raises(ValueError, match="luma_radius"):
+        keep_photo_colour(photo, photo, luma_radius=radius)
+
+
+def test_evaluate_refuses_a_luminance_radius_without_the_colour_or_below_one():
+    from cartoon.whitebox.evaluate import parse_args
+
+    assert parse_args(["--keep-colour", "--keep-luma", "32"]).keep_luma == 32
+    for argv in (["--keep-luma", "32"], ["--keep-colour", "--keep-luma", "0"]):
+        with pytest.raises(SystemExit):
+            parse_args(argv)

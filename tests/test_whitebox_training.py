@@ -159,7 +159,9 @@ def test_colour_and_luma_terms_join_the_generator_loss(tmp_path):
     train.main(["--photos", str(photos), "--cartoons", str(cartoons), "--run-dir", str(run), "--segments", "10",
                 "--log-every", "2", "--steps", "4", "--sample-every", "100", "--save-every", "100", "--w-colour", "1",
                 "--w-luma", "1"] + COMMON)
-    assert all(record["colour"] >= 0 and record["luma"] >= 0 for record in read_log(run))
+    log = read_log(run)
+    assert [record["step"] for record in log] == [2, 4]
+    assert all(record["colour"] > 0 and record["luma"] > 0 for record in log)
 
 
 def test_logged_steps_carry_the_landmark_term_it_skips_in_between(tmp_path):

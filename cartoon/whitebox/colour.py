@@ -58,6 +58,8 @@ def keep_photo_colour(photo: torch.Tensor, cartoon: torch.Tensor, luma_radius: i
     Every step but the last is linear, so the whole correction is worked out at the small size
     and only its RGB form is upsampled and added: at 512² this costs a few full-size passes.
     """
+    if luma_radius is not None and luma_radius < 1:
+        raise ValueError(f"luma_radius must be at least 1, not {luma_radius}")
     photo, cartoon = photo.float(), cartoon.float()
     height, width = cartoon.shape[-2:]
     scale = min(1.0, WORKING_SIDE / min(height, width))

@@ -110,7 +110,10 @@ def parse_args(argv=None):
     parser.add_argument("--keep-luma", type=int, metavar="RADIUS",
                         help="with --keep-colour: the photo's luminance too, box-averaged at this radius of the correction's 128 px")
     parser.add_argument("--threads", type=int, default=1)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.keep_luma is not None and (args.keep_luma < 1 or not args.keep_colour):
+        parser.error("--keep-luma takes a radius of at least 1, and --keep-colour with it")
+    return args
 
 
 def load_generator(args) -> torch.nn.Module:
@@ -375,7 +378,7 @@ def main(argv=None) -> int:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     model = "random weights" if args.random_weights else args.weights or f"registry: {STYLES[default_style()].model}"
-    model += (f", photo's colours and luminance (radius {args.keep_luma}) kept" if args.keep_luma else ", photo's colours kept") if args.keep_colour else ""
+    model += (f", photo's colours and luminance (radius {args.keep_luma}) kept" if args.keep_luma is not None else ", photo's colours kept") if args.keep_colour else ""
     targets = {key: f"{direction} {threshold}" for key, _, direction, threshold in TARGETS}
     report = {
         "model": model,

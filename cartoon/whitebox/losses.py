@@ -72,12 +72,13 @@ def colour_drift(photo: torch.Tensor, cartoon: torch.Tensor, cell: int = 8) -> t
     return F.l1_loss(F.avg_pool2d(cartoon, cell), F.avg_pool2d(photo, cell))
 
 
-def luma_drift(photo: torch.Tensor, cartoon: torch.Tensor, radius: int = 32) -> torch.Tensor:
-    """L1 between the photo's and the cartoon's luminance, box-averaged at `radius` (32 of a 128 crop:
-    about a face's width).
+def luma_drift(photo: torch.Tensor, cartoon: torch.Tensor, share: float = 0.25) -> torch.Tensor:
+    """L1 between the photo's and the cartoon's luminance, box-averaged at a radius of `share` of the
+    shorter side (32 of a 128 crop: about a face's width), in float32 whatever the autocast.
 
     The colour term's 8×8 blocks held hue but let the cel generator lighten skin as its look grew,
     darker skin most (+5 L*). At this scale only a face's overall level is held: the shading, fills
     and lines inside it stay free (docs/whitebox-experiments.md).
     """
-    return F.l1_loss(box_mean(luma(cartoon), radius), box_mean(luma(photo), radius))
+    radius = max(1, round(share * min(photo.shape[-2:])))
+    return F.l1_loss(box_mean(luma(cartoon.float()), radius), box_mean(luma(photo.float()), radius))

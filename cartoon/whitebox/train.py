@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "dark lines painted in as ink (representations.line_ink), so fills go flat and lines stay")
     parser.add_argument("--w-colour", type=float, default=0.0, help="L1 between 8×8-block mean colours of photo and output")
     parser.add_argument("--w-luma", type=float, default=0.0,
-                        help="L1 between photo and output luminance box-averaged at a face's scale (radius 32 of 128)")
+                        help="L1 between photo and output luminance box-averaged at a face's scale, a radius of a quarter of the crop's side")
     parser.add_argument("--w-feature", type=float, default=0.0,
                         help="hinge critic on frozen VGG16 relu2_2/3_3/4_3 activations of grey cartoons against grey "
                              "outputs (cartoon.vgg.FeatureCritic; not in the paper)")
@@ -184,7 +184,7 @@ class Trainer:
                 losses["colour"] = colour_drift(photo, fake)
                 weights["colour"] = a.w_colour
             if a.w_luma > 0:
-                losses["luma"] = luma_drift(photo, fake, radius=round(32 * a.size / 128))
+                losses["luma"] = luma_drift(photo, fake)
                 weights["luma"] = a.w_luma
             if self.df is not None:
                 losses["feature"] = -sum(scores.mean() for scores in self.df(fake_features))
