@@ -272,6 +272,22 @@ def test_the_landmark_term_can_read_faces_at_the_size_detection_uses(utkfaces, l
     assert (offset.grad * offset.detach()).sum() > 0  # the gradient reaches the small cartoon and moves it back
 
 
+def test_located_faces_give_the_same_loss_and_each_photos_landmarks_in_its_own_pixels(utkfaces, landmark_loss):
+    enlarged = LandmarkLoss(detect_side=256)
+    images = [image.resize((128, 128)) for image in utkfaces[:2]]
+    photo = torch.cat([to_tensor(image) for image in images])
+    cartoon = shifted(photo, torch.tensor(5.0), torch.tensor(2.0))
+    faces = enlarged.locate(photo)
+    assert torch.equal(enlarged(photo, cartoon, faces), enlarged(photo, cartoon))
+    landmarks, has_face = faces.landmarks()
+    assert has_face.all()
+    for image, points in zip(images, landmarks):
+        found = detect_faces(image)[0].landmarks
+        assert np.abs(points.numpy() - found).max() < 0.1 * eye_distance(found)
+    blank = landmark_loss.locate(torch.zeros(1, 3, 128, 128))
+    assert not blank.landmarks()[1].any()
+
+
 def test_photo_to_anime_crops_faces_in_the_framing_twingan_trained_on(selfies):
     """TwinGAN learnt on selfie2anime's raw selfies: its face crops must place faces as they sit
     there, not in FFHQ's looser framing (a smaller face with replicated rows above the head)."""

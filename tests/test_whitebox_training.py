@@ -176,6 +176,30 @@ def test_logged_steps_carry_the_landmark_term_it_skips_in_between(tmp_path):
     assert all(record["landmark"] >= 0 for record in read_log(run))
 
 
+def test_the_skin_luma_term_brings_the_detector_alone_and_joins_the_generator_loss(tmp_path, monkeypatch):
+    from cartoon.faces.loss import PhotoFaces
+
+    photos = make_images(tmp_path / "photos", 4, seed=0)
+    cartoons = make_images(tmp_path / "cartoons", 4, seed=1)
+    run = tmp_path / "train"
+    located = []
+    face = torch.tensor([[20.0, 24], [44, 24], [32, 34], [22, 46], [42, 46]])  # a face in every 64² crop
+
+    def locate(self, photo):
+        located.append(len(photo))
+        scale = (self.detect_side or 64) / 64
+        return PhotoFaces(torch.zeros(len(photo), 1, dtype=torch.long), torch.ones(len(photo), 1),
+                          (face * scale).expand(len(photo), 1, 5, 2), scale)
+
+    monkeypatch.setattr("cartoon.faces.loss.LandmarkLoss.locate", locate)
+    train.main(COMMON + ["--photos", str(photos), "--cartoons", str(cartoons), "--run-dir", str(run), "--segments", "10",
+                         "--size", "64", "--log-every", "2", "--steps", "4", "--sample-every", "100", "--save-every", "100",
+                         "--w-skin-luma", "1"])
+    log = read_log(run)
+    assert located == [2] * 4  # the batch's faces are found once a step
+    assert all(record["skin_luma"] > 0 and "landmark" not in record for record in log)
+
+
 def test_pretraining_learns_to_reconstruct_and_resumes(tmp_path):
     photos = make_images(tmp_path / "photos", 6, seed=0)
     run = tmp_path / "pretrain"

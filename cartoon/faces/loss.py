@@ -8,11 +8,32 @@ loss pulls the cartoon's features back to where the photo has them.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from cartoon.faces.retinaface import RetinaFaceDetector
+
+
+class PhotoFaces(NamedTuple):
+    """Where the detector found the photos' faces: its `anchors` (B, K) most confident, their `weights`
+    (B, K: the score, 0 below the threshold) and the landmarks they regress, `points` (B, K, 5, 2), in
+    the pixels of the images the detector saw, which are `scale` times the pixels of the photos given."""
+    anchors: torch.Tensor
+    weights: torch.Tensor
+    points: torch.Tensor
+    scale: float
+
+    def share(self) -> torch.Tensor:
+        """(B, K) each anchor's part of its photo's face; all 0 for a photo without one."""
+        return self.weights / self.weights.sum(1, keepdim=True).clamp(min=1e-6)
+
+    def landmarks(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 5, 2) each photo's score-weighted landmarks in its own pixels, and (B,) whether it has a face."""
+        points = (self.points.float() * self.share()[..., None, None]).sum(1) / self.scale
+        return points, self.weights.sum(1) > 0
 
 
 class LandmarkLoss(nn.Module):
@@ -59,21 +80,25 @@ class LandmarkLoss(nn.Module):
         self.own_anchors = own_anchors
         self.detect_side = detect_side
 
-    def forward(self, photo: torch.Tensor, cartoon: torch.Tensor) -> torch.Tensor:
-        if photo.shape != cartoon.shape:
-            raise ValueError(f"photo {tuple(photo.shape)} and cartoon {tuple(cartoon.shape)} must have the same shape")
+    def locate(self, photo: torch.Tensor) -> PhotoFaces:
+        """The photos' faces, found once for the loss and for any other term that needs them."""
         if min(photo.shape[-2:]) < 64:
             raise ValueError(f"LandmarkLoss needs images of at least 64×64, got {tuple(photo.shape[-2:])}")
-        if self.detect_side:
-            photo, cartoon = self._enlarged(photo), self._enlarged(cartoon)
+        scale = self.detect_side / max(photo.shape[-2:]) if self.detect_side else 1.0
         with torch.no_grad():
-            _, photo_scores, photo_points = self.detector(photo)
+            _, photo_scores, photo_points = self.detector(self._enlarged(photo))
             scores, anchors = photo_scores.topk(min(self.top_k, photo_scores.shape[1]), dim=1)
-            weights = scores * (scores > self.threshold)
             batch = torch.arange(photo.shape[0], device=photo.device).unsqueeze(1)
-            reference = photo_points[batch, anchors]  # (B, K, 5, 2)
+            return PhotoFaces(anchors, scores * (scores > self.threshold), photo_points[batch, anchors], scale)
 
-        _, cartoon_scores, cartoon_points = self.detector(cartoon)
+    def forward(self, photo: torch.Tensor, cartoon: torch.Tensor, faces: PhotoFaces | None = None) -> torch.Tensor:
+        """`faces`: `locate(photo)`, when the caller has already found them."""
+        if photo.shape != cartoon.shape:
+            raise ValueError(f"photo {tuple(photo.shape)} and cartoon {tuple(cartoon.shape)} must have the same shape")
+        faces = faces if faces is not None else self.locate(photo)
+        anchors, weights, reference = faces.anchors, faces.weights, faces.points
+        batch = torch.arange(photo.shape[0], device=photo.device).unsqueeze(1)
+        _, cartoon_scores, cartoon_points = self.detector(self._enlarged(cartoon))
         offset = self.offsets(cartoon_points[batch, anchors], reference)
         distance = offset_distance(offset)
         if self.confidence_weight:
@@ -81,26 +106,27 @@ class LandmarkLoss(nn.Module):
             distance = distance + self.confidence_weight * confidence
         per_image = (distance * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
         if self.own_anchors:
-            per_image = per_image + self._at_own_anchors(cartoon_scores, cartoon_points, reference, weights)
+            per_image = per_image + self._at_own_anchors(cartoon_scores, cartoon_points, faces)
         return per_image.sum() / photo.shape[0]
 
     def _enlarged(self, images: torch.Tensor) -> torch.Tensor:
-        """`images` scaled so their longest side is `detect_side`."""
+        """`images` scaled so their longest side is `detect_side` (as they are when it is None)."""
+        if not self.detect_side:
+            return images
         scale = self.detect_side / max(images.shape[-2:])
         size = [round(side * scale) for side in images.shape[-2:]]
         return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
 
-    def _at_own_anchors(self, cartoon_scores, cartoon_points, reference, photo_weights):
+    def _at_own_anchors(self, cartoon_scores, cartoon_points, faces: PhotoFaces):
         """(B,) distance of the landmarks at the cartoon's top anchors from the photo's weighted landmarks."""
         with torch.no_grad():
             scores, anchors = cartoon_scores.topk(self.top_k, dim=1)
             weights = scores * (scores > self.threshold)
             batch = torch.arange(cartoon_scores.shape[0], device=cartoon_scores.device).unsqueeze(1)
-            share = photo_weights / photo_weights.sum(1, keepdim=True).clamp(min=1e-6)
-            target = (reference * share[..., None, None]).sum(1, keepdim=True)  # (B, 1, 5, 2)
+            target = (faces.points * faces.share()[..., None, None]).sum(1, keepdim=True)  # (B, 1, 5, 2)
         offset = self.offsets(cartoon_points[batch, anchors], target.expand(-1, self.top_k, -1, -1))
         distance = offset_distance(offset)
-        has_face = (photo_weights.sum(1) > 0).float()  # a photo without a face has nothing to keep
+        has_face = (faces.weights.sum(1) > 0).float()  # a photo without a face has nothing to keep
         return has_face * (distance * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
 
 

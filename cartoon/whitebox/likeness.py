@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from cartoon.faces.skin import skin_corners
 from cartoon.whitebox.colour import LUMA
 from cartoon.whitebox.probe import resized
 
@@ -48,9 +49,6 @@ PATCH = 0.7  # side of the photo patch around a landmark, in eye distances
 SEARCH = 0.3  # largest offset looked for, in eye distances
 MIN_PATCH = 11  # pixels: a tiny face still gets a patch with some structure in it
 FLAT_PATCH = 1e-3  # a photo patch whose structure varies less than this (std) has nothing to follow
-# Rows of the skin region, as fractions of the way from the eyes' line down to the mouth corners':
-# below the lower lids and lashes, above the upper lip.
-SKIN_BAND = (0.25, 0.75)
 MIN_SKIN = 20  # pixels at 256²: fewer are too few to read a colour from
 
 
@@ -129,13 +127,8 @@ def landmark_drift(photo: Image.Image, cartoon: Image.Image, landmarks: np.ndarr
 
 
 def skin_region(landmarks: np.ndarray, photo_size: tuple[int, int]) -> np.ndarray:
-    """Mask (SIZE×SIZE) of the skin region: a parallelogram in the face's own frame, from the left
-    eye's centre across to the right's and SKIN_BAND down towards the mouth, so it tilts with the head."""
-    points = np.asarray(landmarks, dtype=np.float64) * working_scale(photo_size)
-    eyes = (points[0] + points[1]) / 2
-    across, down = points[1] - points[0], (points[3] + points[4]) / 2 - eyes
-    top, bottom = SKIN_BAND
-    corners = [eyes + u * across + v * down for u, v in ((-0.5, top), (0.5, top), (0.5, bottom), (-0.5, bottom))]
+    """Mask (SIZE×SIZE) of the skin region (`cartoon.faces.skin`) of a photo's landmarks."""
+    corners = skin_corners(np.asarray(landmarks, dtype=np.float64) * working_scale(photo_size))
     mask = np.zeros((SIZE, SIZE), np.uint8)
     cv2.fillConvexPoly(mask, np.round(corners).astype(np.int32), 1)
     return mask.astype(bool)

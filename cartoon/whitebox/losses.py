@@ -10,6 +10,7 @@
     flat       L1 between the output and its superpixel map, a shortcut to flat regions (--w-flat)
     colour     L1 between the output's and the photo's local mean colours      (--w-colour)
     luma       L1 between the output's and the photo's luminance at a face's scale (--w-luma)
+    skin luma  L1 between the output's and the photo's mean luminance on the face's skin (--w-skin-luma)
     feature    hinge critic (cartoon.vgg.FeatureCritic) on VGG16 features of standardised greys (--w-feature)
 """
 
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from cartoon.faces.skin import skin_masks
 from cartoon.whitebox.colour import luma
 from cartoon.whitebox.guided_filter import box_mean
 
@@ -82,3 +84,20 @@ def luma_drift(photo: torch.Tensor, cartoon: torch.Tensor, share: float = 0.25) 
     """
     radius = max(1, round(share * min(photo.shape[-2:])))
     return F.l1_loss(box_mean(luma(cartoon.float()), radius), box_mean(luma(photo.float()), radius))
+
+
+def skin_luma_drift(photo: torch.Tensor, cartoon: torch.Tensor, landmarks: torch.Tensor, has_face: torch.Tensor) -> torch.Tensor:
+    """Per face, |mean luminance of the cartoon − of the photo| on the skin region of the photo's
+    `landmarks` (B, 5, 2, in pixels; `cartoon.faces.skin`), summed and divided by B; a photo without
+    a face (`has_face` False) or whose landmarks enclose no pixel costs 0. In float32.
+
+    A box at a face's scale (`luma_drift`) also averages hair, background and clothes, so skin can
+    lighten while the box's level holds; here only skin counts (docs/whitebox-experiments.md, arm U).
+    """
+    masks = skin_masks(landmarks, *photo.shape[-2:]) * has_face.float()[:, None, None, None]
+    area = masks.sum((1, 2, 3)).clamp(min=1)
+
+    def level(images):
+        return (luma(images.float()) * masks).sum((1, 2, 3)) / area
+
+    return (level(cartoon) - level(photo)).abs().sum() / photo.shape[0]

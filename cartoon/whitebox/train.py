@@ -42,7 +42,8 @@ from cartoon.training_state import export_training_state, parse_resumable, read_
 from cartoon.vgg import FEATURE_CRITIC_LAYERS, ContentLoss, FeatureCritic, VGG16Features, feature_critic_loss
 from cartoon.whitebox import representations as rep
 from cartoon.whitebox.data import add_data_args, image_dataset
-from cartoon.whitebox.losses import PatchDiscriminator, colour_drift, discriminator_loss, generator_loss, luma_drift, total_variation
+from cartoon.whitebox.losses import (PatchDiscriminator, colour_drift, discriminator_loss, generator_loss, luma_drift,
+                                     skin_luma_drift, total_variation)
 from cartoon.whitebox.model import Generator
 
 
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--w-colour", type=float, default=0.0, help="L1 between 8×8-block mean colours of photo and output")
     parser.add_argument("--w-luma", type=float, default=0.0,
                         help="L1 between photo and output luminance box-averaged at a face's scale, a radius of a quarter of the crop's side")
+    parser.add_argument("--w-skin-luma", type=float, default=0.0,
+                        help="L1 between photo and output mean luminance on the face's skin, placed by the photo's landmarks "
+                             "(cartoon.faces.skin; uses the landmark term's detector)")
     parser.add_argument("--w-feature", type=float, default=0.0,
                         help="hinge critic on frozen VGG16 relu2_2/3_3/4_3 activations of grey cartoons against grey "
                              "outputs (cartoon.vgg.FeatureCritic; not in the paper)")
@@ -125,7 +129,7 @@ class Trainer:
         self.content = ContentLoss(self.vgg)  # one frozen VGG16 for the content terms and the feature critic
         self.d_feature, self.opt_f = self.models.get("d_feature"), self.models.get("opt_f")
         self.landmarks = None
-        if args.w_landmark > 0:
+        if args.w_landmark > 0 or args.w_skin_luma > 0:
             from cartoon.faces import LandmarkLoss  # a face detector is loaded only when asked for
 
             self.landmarks = LandmarkLoss(own_anchors=args.landmark_own_anchors, confidence_weight=args.landmark_face_score,
@@ -190,9 +194,15 @@ class Trainer:
                 losses["feature"] = -sum(scores.mean() for scores in self.df(fake_features))
                 weights["feature"] = a.w_feature
             # counted from 1 like the log, so a logged step carries the term whenever --log-every is a multiple of --landmark-every
-            if self.landmarks is not None and (step + 1) % a.landmark_every == 0:
-                losses["landmark"] = self.landmarks(photo, fake)
+            with_landmarks = a.w_landmark > 0 and (step + 1) % a.landmark_every == 0
+            if with_landmarks or a.w_skin_luma > 0:
+                faces = self.landmarks.locate(photo)
+            if with_landmarks:
+                losses["landmark"] = self.landmarks(photo, fake, faces)
                 weights["landmark"] = a.w_landmark
+            if a.w_skin_luma > 0:
+                losses["skin_luma"] = skin_luma_drift(photo, fake, *faces.landmarks())
+                weights["skin_luma"] = a.w_skin_luma
             total = sum(weights[k] * v for k, v in losses.items())
         self.opt_g.zero_grad(set_to_none=True)
         total.backward()
