@@ -5,7 +5,7 @@ generator it follows, at the sizes a user's photo is cartoonized at.
 
 The reference, measured in the same run, is one forward pass of the cel generator at each size (bf16
 and channels-last, as `cartoonize` runs it). The correction is timed colour only, and with the
-photo's luminance kept at the radii the evaluation reads (`--keep-luma`): the luminance box's cost
+photo's luminance kept at the radii evaluated (`cartoon.whitebox.evaluate --keep-luma`): the luminance box's cost
 grows with its radius, and it is worked out at the correction's small working side.
 """
 

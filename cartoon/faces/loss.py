@@ -30,10 +30,16 @@ class PhotoFaces(NamedTuple):
         """(B, K) each anchor's part of its photo's face; all 0 for a photo without one."""
         return self.weights / self.weights.sum(1, keepdim=True).clamp(min=1e-6)
 
+    def weighted_points(self) -> torch.Tensor:
+        """(B, 5, 2) each photo's score-weighted landmarks, in the detector's pixels."""
+        return (self.points * self.share()[..., None, None]).sum(1)
+
+    def has_face(self) -> torch.Tensor:
+        return self.weights.sum(1) > 0
+
     def landmarks(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 5, 2) each photo's score-weighted landmarks in its own pixels, and (B,) whether it has a face."""
-        points = (self.points.float() * self.share()[..., None, None]).sum(1) / self.scale
-        return points, self.weights.sum(1) > 0
+        return self.weighted_points().float() / self.scale, self.has_face()
 
 
 class LandmarkLoss(nn.Module):
@@ -123,10 +129,10 @@ class LandmarkLoss(nn.Module):
             scores, anchors = cartoon_scores.topk(self.top_k, dim=1)
             weights = scores * (scores > self.threshold)
             batch = torch.arange(cartoon_scores.shape[0], device=cartoon_scores.device).unsqueeze(1)
-            target = (faces.points * faces.share()[..., None, None]).sum(1, keepdim=True)  # (B, 1, 5, 2)
+            target = faces.weighted_points().unsqueeze(1)  # (B, 1, 5, 2)
         offset = self.offsets(cartoon_points[batch, anchors], target.expand(-1, self.top_k, -1, -1))
         distance = offset_distance(offset)
-        has_face = (faces.weights.sum(1) > 0).float()  # a photo without a face has nothing to keep
+        has_face = faces.has_face().float()  # a photo without a face has nothing to keep
         return has_face * (distance * weights).sum(1) / weights.sum(1).clamp(min=1e-6)
 
 

@@ -11,7 +11,8 @@ Starts from a reconstruction-pre-trained generator (`--pretrained runs/whitebox_
 Loss weights (see `cartoon.whitebox.losses`): --w0 surface GAN, --w1 texture GAN, --w2 structure
 content, --w3 photo content, --w4 total variation, --w-landmark face landmarks, --w-flat pixel pull toward the
 superpixel map (`--flat-target superpixel-ink`: with the output's own thin dark lines inked in), --w-colour the
-photo's local mean colours kept, --w-luma its luminance at a face's scale, --w-feature a critic on frozen
+photo's local mean colours kept, --w-luma its luminance at a face's scale, --w-skin-luma its luminance on the
+face's skin, --w-feature a critic on frozen
 VGG16 features of grey cartoons and outputs.
 """
 
@@ -73,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="L1 between photo and output luminance box-averaged at a face's scale, a radius of a quarter of the crop's side")
     parser.add_argument("--w-skin-luma", type=float, default=0.0,
                         help="L1 between photo and output mean luminance on the face's skin, placed by the photo's landmarks "
-                             "(cartoon.faces.skin; uses the landmark term's detector)")
+                             "(cartoon.faces.skin; uses the landmark term's detector, which then finds the photos' faces every step "
+                             "whatever --landmark-every)")
     parser.add_argument("--w-feature", type=float, default=0.0,
                         help="hinge critic on frozen VGG16 relu2_2/3_3/4_3 activations of grey cartoons against grey "
                              "outputs (cartoon.vgg.FeatureCritic; not in the paper)")
