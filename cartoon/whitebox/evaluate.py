@@ -199,22 +199,31 @@ def compare(photo: Image.Image, cartoon: Image.Image, photo_faces=None) -> dict:
     return record
 
 
-def bootstrap_intervals(members: list[dict], seed: int = 0) -> dict[str, list[float]]:
-    """90% intervals of each ratio and mean figure, from the group's photos resampled with replacement."""
-    picks = np.random.default_rng(seed).integers(0, len(members), size=(BOOTSTRAP_RESAMPLES, len(members)))
-    intervals = {}
+def resample_picks(count: int, seed: int = 0) -> np.ndarray:
+    """(BOOTSTRAP_RESAMPLES, count) indices: a group's photos resampled with replacement."""
+    return np.random.default_rng(seed).integers(0, count, size=(BOOTSTRAP_RESAMPLES, count))
+
+
+def resampled_figures(members: list[dict], picks: np.ndarray) -> dict[str, np.ndarray]:
+    """Each ratio and mean figure of the group in every resample (a row of `picks`); NaN in a
+    resample that drew no photo with that figure."""
+    figures = {}
     for ratio, (cartoon_key, photo_key) in RATIOS.items():
         cartoon_values, photo_values = (np.array([m[key] for m in members]) for key in (cartoon_key, photo_key))
-        intervals[ratio] = cartoon_values[picks].sum(1) / np.maximum(photo_values[picks].sum(1), 1e-12)
+        figures[ratio] = cartoon_values[picks].sum(1) / np.maximum(photo_values[picks].sum(1), 1e-12)
     for metric in METRICS:
         values = np.array([np.nan if m.get(metric) is None else m[metric] for m in members])
         known = ~np.isnan(values)
-        if not known.any():
-            continue
-        # resamples that drew no photo with this figure have no mean; the interval is over the rest
-        totals, counts = np.nan_to_num(values)[picks].sum(1), known[picks].sum(1)
-        intervals[metric] = totals[counts > 0] / counts[counts > 0]
-    return {name: np.percentile(samples, INTERVAL).tolist() for name, samples in intervals.items()}
+        if known.any():
+            totals, counts = np.nan_to_num(values)[picks].sum(1), known[picks].sum(1)
+            figures[metric] = np.where(counts > 0, totals / np.maximum(counts, 1), np.nan)
+    return figures
+
+
+def bootstrap_intervals(members: list[dict], seed: int = 0) -> dict[str, list[float]]:
+    """90% intervals of each ratio and mean figure, over the resamples that have it."""
+    figures = resampled_figures(members, resample_picks(len(members), seed))
+    return {name: np.nanpercentile(samples, INTERVAL).tolist() for name, samples in figures.items()}
 
 
 def missed_targets(row: dict) -> list[str]:
@@ -227,6 +236,16 @@ def missed_targets(row: dict) -> list[str]:
     return missed
 
 
+def group_keys(groups: dict) -> list[str]:
+    """The rows a photo counts in, from its groups (`held_out_photos`)."""
+    keys = ["all", groups["dataset"]]
+    if groups["dataset"] == "UTKFace":
+        keys += [f"UTKFace {groups['gender']}", f"UTKFace {groups['age']}", f"UTKFace {groups['gender']} {groups['age']}"]
+        if "race" in groups:  # records written before the race was kept have none
+            keys.append(f"UTKFace {groups['race']}")
+    return keys
+
+
 def summarise(records: list[dict]) -> dict[str, dict]:
     """Figures per row: all, each dataset, UTKFace by gender, by age band, both, and by race."""
     genders, bands = ("male", "female"), data.AGE_BANDS
@@ -234,13 +253,7 @@ def summarise(records: list[dict]) -> dict[str, dict]:
     names += [f"UTKFace {g} {b}" for g in genders for b in bands] + list(RACE_GROUPS)
     rows: dict[str, list[dict]] = {name: [] for name in names}
     for record in records:
-        groups = record["groups"]
-        keys = ["all", groups["dataset"]]
-        if groups["dataset"] == "UTKFace":
-            keys += [f"UTKFace {groups['gender']}", f"UTKFace {groups['age']}", f"UTKFace {groups['gender']} {groups['age']}"]
-            if "race" in groups:  # records written before the race was kept have none
-                keys.append(f"UTKFace {groups['race']}")
-        for key in keys:
+        for key in group_keys(record["groups"]):
             rows[key].append(record)
     summary = {}
     for name, members in rows.items():
