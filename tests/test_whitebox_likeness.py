@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cartoon.whitebox import evaluate, likeness
+from cartoon.whitebox import likeness, reference_filters
 
 EYES = 70.0  # eye distance of the made-up face, in pixels
 
@@ -88,12 +88,12 @@ def test_a_local_warp_reads_as_the_warp_at_the_landmarks():
 
 @pytest.mark.parametrize("filtered, bound", [
     (jpeg, 0.01),
-    (evaluate.gaussian_blur, 0.01),
-    (evaluate.bilateral_smoothing, 0.01),
-    (evaluate.posterised_with_ink, 0.01),  # RetinaFace reads this one ~0.16 from real photos
+    (reference_filters.gaussian_blur, 0.01),
+    (reference_filters.bilateral_smoothing, 0.01),
+    (reference_filters.posterised_with_ink, 0.01),  # RetinaFace reads this one ~0.16 from real photos
     # its edge-preserving smoothing smears the ends of thin dark lines: the mouth corners' structure
     # really moves ~2 px outward, so it reads a little above the others (real photos: ~0.03)
-    (evaluate.opencv_stylization, 0.03),
+    (reference_filters.opencv_stylization, 0.03),
 ])
 def test_filters_that_keep_every_pixel_in_place_read_near_zero(filtered, bound):
     photo, landmarks = made_up_face()
@@ -102,7 +102,7 @@ def test_filters_that_keep_every_pixel_in_place_read_near_zero(filtered, bound):
 
 def test_a_drawn_and_moved_face_reads_the_move_not_the_drawing():
     photo, landmarks = made_up_face()
-    drawn_and_moved = evaluate.posterised_with_ink(shifted(photo, 0.05 * EYES, 0))
+    drawn_and_moved = reference_filters.posterised_with_ink(shifted(photo, 0.05 * EYES, 0))
     assert likeness.landmark_drift(photo, drawn_and_moved, landmarks) == pytest.approx(0.05, abs=0.012)
 
 
@@ -169,8 +169,8 @@ def test_thin_dark_lines_across_the_skin_barely_move_its_colour():
 
 
 @pytest.mark.parametrize("filtered, bound", [
-    (evaluate.gaussian_blur, 0.5),
-    (evaluate.bilateral_smoothing, 0.5),
+    (reference_filters.gaussian_blur, 0.5),
+    (reference_filters.bilateral_smoothing, 0.5),
     (jpeg, 2.3),  # q50 quantises the colour a little coarser: still under the ~2.3 ΔE a viewer can just tell apart
 ])
 def test_filters_that_keep_the_photos_colours_keep_its_skin(filtered, bound):
