@@ -177,14 +177,22 @@ def _optimiser_moments(tensors: dict[str, torch.Tensor], name: str, groups: list
     return moments
 
 
-def parse_resumable(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
-    """Parse `argv`; with `--resume-from FOLDER`, the export's recorded arguments are the defaults."""
+def parse_resumable(parser: argparse.ArgumentParser, argv=None, checkpoint_defaults: bool = True) -> argparse.Namespace:
+    """Parse `argv`, with the resumed run's arguments as the defaults: an export's recorded ones for
+    `--resume-from FOLDER`, and with `checkpoint_defaults` those in RUN/checkpoint.pt for `--resume`.
+    Flags given override them, so a resume needs none of the flags the run was started with."""
     args = parser.parse_args(argv)
+    recorded = None
     if getattr(args, "resume_from", None):
         record_path = Path(args.resume_from) / ARGS_FILE
         if not record_path.is_file():
             parser.error(f"--resume-from {args.resume_from}: no {ARGS_FILE} there (an export written before training state shipped?)")
         recorded = json.loads(record_path.read_text())["args"]
+    elif checkpoint_defaults and getattr(args, "resume", False):
+        run = Run(args.run, main=False)
+        if run.checkpoint_path.is_file():
+            recorded = run.read_checkpoint().get("args", {})
+    if recorded:
         known = set(vars(args))
         parser.set_defaults(**{k: _local(v) for k, v in recorded.items() if k in known and k not in NOT_CARRIED})
         args = parser.parse_args(argv)

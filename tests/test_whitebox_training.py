@@ -200,6 +200,20 @@ def test_the_skin_luma_term_brings_the_detector_alone_and_joins_the_generator_lo
     assert all(record["skin_luma"] > 0 and "landmark" not in record for record in log)
 
 
+def test_a_resume_takes_the_runs_own_flags_and_the_ones_given_override_them(tmp_path):
+    photos = make_images(tmp_path / "photos", 4, seed=0)
+    cartoons = make_images(tmp_path / "cartoons", 4, seed=1)
+    run = tmp_path / "train"
+    train.main(COMMON + ["--photos", str(photos), "--cartoons", str(cartoons), "--run-dir", str(run), "--segments", "10",
+                         "--log-every", "2", "--steps", "2", "--sample-every", "100", "--save-every", "2", "--w-colour", "3"])
+    # none of the run's flags (a 4-channel generator, its data, the colour term) is given again
+    train.main(["--resume", "--run-dir", str(run), "--steps", "4", "--workers", "0", "--threads", "1"])
+    log = read_log(run)
+    assert [record["step"] for record in log] == [2, 4] and all(record["colour"] > 0 for record in log)
+    resumed = train.parse_args(["--resume", "--run-dir", str(run), "--w-colour", "5"])
+    assert (resumed.channels, resumed.segments, resumed.w_colour, resumed.photos) == (4, 10, 5.0, [str(photos)])
+
+
 def test_pretraining_learns_to_reconstruct_and_resumes(tmp_path):
     photos = make_images(tmp_path / "photos", 6, seed=0)
     run = tmp_path / "pretrain"

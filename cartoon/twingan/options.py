@@ -87,4 +87,6 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
 
 
 def parse_args(argv=None, description: str | None = None) -> argparse.Namespace:
-    return parse_resumable(build_parser(description), argv)
+    # a TwinGAN --resume adopts its checkpoint's sizes and data itself (checkpoint.recorded_args) and takes
+    # loss weights, rates and schedule from the command, as its trainer's docstring says
+    return parse_resumable(build_parser(description), argv, checkpoint_defaults=False)
