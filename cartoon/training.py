@@ -66,7 +66,8 @@ def add_common_args(parser: argparse.ArgumentParser, default_run: str) -> argpar
     """Flags every training script takes, with the same names and meanings."""
     # not "--run": torchrun reads that as an abbreviation of its own --run-path, even after the module
     parser.add_argument("--run-dir", dest="run", default=f"runs/{default_run}", help="run folder: checkpoints, logs, sample grids")
-    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt")
+    parser.add_argument("--resume", action="store_true", help="continue from RUN/checkpoint.pt; the run's own arguments are "
+                        "the defaults, flags given here override them (TwinGAN: sizes and data only, see its trainer)")
     parser.add_argument("--resume-from", metavar="FOLDER",
                         help="continue the training an export wrote to FOLDER (training.json + training_state.safetensors), "
                              "in a new --run-dir; its arguments are the defaults, flags given here override them")

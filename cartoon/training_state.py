@@ -183,6 +183,8 @@ def parse_resumable(parser: argparse.ArgumentParser, argv=None, checkpoint_defau
     Flags given override them, so a resume needs none of the flags the run was started with."""
     args = parser.parse_args(argv)
     recorded = None
+    if getattr(args, "resume_from", None) and getattr(args, "resume", False):
+        parser.error("--resume continues RUN's own checkpoint and --resume-from an export: give one of them")
     if getattr(args, "resume_from", None):
         record_path = Path(args.resume_from) / ARGS_FILE
         if not record_path.is_file():

@@ -212,6 +212,8 @@ def test_a_resume_takes_the_runs_own_flags_and_the_ones_given_override_them(tmp_
     assert [record["step"] for record in log] == [2, 4] and all(record["colour"] > 0 for record in log)
     resumed = train.parse_args(["--resume", "--run-dir", str(run), "--w-colour", "5"])
     assert (resumed.channels, resumed.segments, resumed.w_colour, resumed.photos) == (4, 10, 5.0, [str(photos)])
+    with pytest.raises(SystemExit):  # a checkpoint and an export at once: which to continue is not guessed
+        train.parse_args(["--resume", "--run-dir", str(run), "--resume-from", str(run)])
 
 
 def test_pretraining_learns_to_reconstruct_and_resumes(tmp_path):

@@ -2,12 +2,15 @@
 
     python -m cartoon.whitebox.paired runs/exp-wbcel-U-19600/evaluation.json weights/whitebox-cel/evaluation.json
 
-Each argument is an `cartoon.whitebox.evaluate` report (its per-photo records). Every figure is
+Each argument is a `cartoon.whitebox.evaluate` report (its per-photo records). Every figure is
 given as candidate − reference, with a 90% bootstrap interval in which the same photos are drawn for
 both models in each resample: the photos' own spread, which dominates either model's interval, falls
 out of the difference, so a change shows at a smaller size than two unpaired intervals could show.
-Ratios (edge, flat) are differences of the group's ratios; the rest differences of means, and
-|lightening| the difference of the size of the group's mean skin lightening (`with_level_error`).
+Only figures that are known on the same photos whatever the model are paired (a photo without a
+detected face has no skin or kept-face reading in either); the RetinaFace landmark distance, which
+needs a face found in each cartoon, is left out. Ratios (edge, flat) are differences of the group's
+ratios; the rest differences of means, and |lightening| the difference of the size of the group's
+mean skin lightening (`with_level_error`).
 """
 
 from __future__ import annotations
