@@ -126,32 +126,6 @@ def read_log(run):
 COMMON = ["--size", "32", "--batch-size", "2", "--workers", "0", "--threads", "1", "--channels", "4", "--blocks", "1"]
 
 
-def test_colour_drift_punishes_a_palette_shift_more_than_drawn_lines():
-    from cartoon.whitebox.losses import colour_drift
-
-    torch.manual_seed(0)
-    photo = torch.rand(2, 3, 64, 64) * 1.6 - 0.8
-    paler = (photo + 0.5).clamp(-1, 1)  # every colour toward white, as the cartoon set's palette pulls
-    lined = photo.clone()
-    lined[..., ::16, :] = -1  # one-pixel dark lines every 16 rows
-    flattened = torch.nn.functional.avg_pool2d(photo, 8).repeat_interleave(8, 2).repeat_interleave(8, 3)
-    assert colour_drift(photo, photo) == 0
-    assert colour_drift(photo, flattened) < 1e-6  # flat fills inside a block keep its mean
-    assert colour_drift(photo, paler) > 3 * colour_drift(photo, lined)
-
-
-def test_luma_drift_holds_a_faces_brightness_but_not_its_shading():
-    from cartoon.whitebox.losses import luma_drift
-
-    torch.manual_seed(0)
-    photo = torch.rand(2, 3, 128, 128) * 0.4 - 0.6  # darker skin
-    lighter = photo + 0.2
-    shading = torch.where(torch.arange(128) // 16 % 2 == 0, 0.2, -0.2)  # light and dark bands a cheek wide, of one mean
-    shaded = photo + shading
-    assert luma_drift(photo, photo) == 0
-    assert luma_drift(photo, lighter) > 3 * luma_drift(photo, shaded)
-
-
 def test_colour_and_luma_terms_join_the_generator_loss(tmp_path):
     photos = make_images(tmp_path / "photos", 4, seed=0)
     cartoons = make_images(tmp_path / "cartoons", 4, seed=1)
