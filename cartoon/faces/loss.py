@@ -90,12 +90,11 @@ class LandmarkLoss(nn.Module):
         """The photos' faces, found once for the loss and for any other term that needs them."""
         if min(photo.shape[-2:]) < 64:
             raise ValueError(f"LandmarkLoss needs images of at least 64×64, got {tuple(photo.shape[-2:])}")
-        scale = self.detect_side / max(photo.shape[-2:]) if self.detect_side else 1.0
         with torch.no_grad():
             _, photo_scores, photo_points = self.detector(self._enlarged(photo))
             scores, anchors = photo_scores.topk(min(self.top_k, photo_scores.shape[1]), dim=1)
             batch = torch.arange(photo.shape[0], device=photo.device).unsqueeze(1)
-            return PhotoFaces(anchors, scores * (scores > self.threshold), photo_points[batch, anchors], scale)
+            return PhotoFaces(anchors, scores * (scores > self.threshold), photo_points[batch, anchors], self._detection_scale(photo))
 
     def forward(self, photo: torch.Tensor, cartoon: torch.Tensor, faces: PhotoFaces | None = None) -> torch.Tensor:
         """`faces`: `locate(photo)`, when the caller has already found them."""
@@ -115,12 +114,15 @@ class LandmarkLoss(nn.Module):
             per_image = per_image + self._at_own_anchors(cartoon_scores, cartoon_points, faces)
         return per_image.sum() / photo.shape[0]
 
+    def _detection_scale(self, images: torch.Tensor) -> float:
+        """How many of the detector's pixels one pixel of `images` becomes (1 without `detect_side`)."""
+        return self.detect_side / max(images.shape[-2:]) if self.detect_side else 1.0
+
     def _enlarged(self, images: torch.Tensor) -> torch.Tensor:
         """`images` scaled so their longest side is `detect_side` (as they are when it is None)."""
         if not self.detect_side:
             return images
-        scale = self.detect_side / max(images.shape[-2:])
-        size = [round(side * scale) for side in images.shape[-2:]]
+        size = [round(side * self._detection_scale(images)) for side in images.shape[-2:]]
         return F.interpolate(images, size=size, mode="bilinear", align_corners=False)
 
     def _at_own_anchors(self, cartoon_scores, cartoon_points, faces: PhotoFaces):
