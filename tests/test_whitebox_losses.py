@@ -54,3 +54,27 @@ def test_skin_luma_drift_leaves_photos_without_a_face_out_and_its_gradient_reach
     torch.testing.assert_close(loss.detach(), torch.tensor(0.05))  # one face of two
     touched = cartoon.grad.abs().sum(1)
     assert touched[1].sum() == 0 and (touched[0] > 0).sum() == skin_masks(landmarks, 128, 128)[0].sum()
+
+
+def test_skin_luma_drift_is_not_paid_for_by_dark_lines_drawn_on_lighter_skin():
+    torch.manual_seed(0)
+    photo = torch.rand(2, 3, 128, 128) * 0.4 - 0.6
+    landmarks, has_face = faces_at(128)
+    skin = skin_masks(landmarks, 128, 128)
+    lighter = photo + 0.1 * skin
+    inked = lighter.clone()
+    inked[..., ::5, :] = torch.where(skin[:, :, ::5, :] > 0, -1.0, inked[..., ::5, :])  # every fifth row of skin drawn black
+    skin_luma = lambda images: (images.mean(1, keepdim=True) * skin).sum() / skin.sum()  # noqa: E731
+    assert skin_luma(inked) < skin_luma(photo)  # the lines more than pay for the lighter skin in the mean
+    # a fifth of the skin at black drags the middle half's window down a little, not the level's sign
+    assert skin_luma_drift(photo, inked, landmarks, has_face) > 0.5 * 0.1
+
+
+def test_skin_luma_drift_passes_its_gradient_to_the_middle_half_of_the_skin():
+    torch.manual_seed(0)
+    photo = torch.zeros(1, 3, 128, 128)
+    landmarks, has_face = faces_at(128)
+    cartoon = (torch.rand(1, 3, 128, 128) * 0.5 + 0.1).requires_grad_()
+    skin_luma_drift(photo, cartoon, landmarks[:1], has_face[:1]).backward()
+    touched = (cartoon.grad.abs().sum(1) > 0).sum().item()
+    assert 0.45 < touched / skin_masks(landmarks, 128, 128)[0].sum().item() < 0.55
