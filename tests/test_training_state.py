@@ -114,6 +114,16 @@ def test_recorded_arguments_become_defaults_and_data_paths_travel(tmp_path):
     assert args.steps == 200 and args.run == "runs/new"  # given here, and never carried
 
 
+def test_a_switch_the_run_was_started_with_can_be_turned_off_on_resume(tmp_path):
+    from cartoon.whitebox.train import build_parser
+
+    models, optimisers = trained()
+    export(tmp_path, models, optimisers, landmark_own_anchors=True)
+    # a fresh parser each time: parse_resumable sets the recorded arguments as its defaults
+    assert parse_resumable(build_parser(), ["--resume-from", str(tmp_path)]).landmark_own_anchors
+    assert not parse_resumable(build_parser(), ["--resume-from", str(tmp_path), "--no-landmark-own-anchors"]).landmark_own_anchors
+
+
 def test_a_folder_without_state_is_refused_with_a_reason(tmp_path):
     with pytest.raises(FileNotFoundError, match="no training state"):
         read_training_state(tmp_path)

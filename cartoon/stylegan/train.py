@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--thumbnail-weight", type=float, default=0.0, help="with --condition: lambda on the hair "
                         "colour a thumbnail reader, learnt on real faces, reads in generated ones (0: no reader)")
     parser.add_argument("--thumbnail-size", type=int, default=16, help="the side of the thumbnails the hair reader sees")
-    parser.add_argument("--frozen-readers", action="store_true", help="with --condition: the generator's colour terms "
+    parser.add_argument("--frozen-readers", action=argparse.BooleanOptionalAction, default=False, help="with --condition: the generator's colour terms "
                         "read faces through a frozen copy of the critic (and a frozen thumbnail reader) as they were when "
                         "the flag was first given, while the live critic trains on; give it at every resume")
     parser.add_argument("--colour-styles", type=int, default=0, help="with --condition: how many of the last styles the "

@@ -81,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "outputs (cartoon.vgg.FeatureCritic; not in the paper)")
     parser.add_argument("--w-landmark", type=float, default=0.0, help="face landmark weight (cartoon.faces.LandmarkLoss)")
     parser.add_argument("--landmark-every", type=int, default=1, help="apply the landmark term every k steps")
-    parser.add_argument("--landmark-own-anchors", action="store_true",
+    parser.add_argument("--landmark-own-anchors", action=argparse.BooleanOptionalAction, default=False,
                         help="also read the landmarks at the cartoon's own most confident anchors, where a detector reads them")
     parser.add_argument("--landmark-face-score", type=float, default=0.0, metavar="W",
                         help="inside the landmark term, W × −log of the detector's face score of the cartoon at the photo's "
