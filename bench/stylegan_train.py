@@ -18,7 +18,8 @@ from train_speed import SETTINGS, measure
 
 
 def stylegan_step(max_channels: int, batch: int, with_r1: bool):
-    from cartoon.stylegan.train import build_models, parse_args, train_step
+    from cartoon.stylegan.step import train_step
+    from cartoon.stylegan.train import build_models, parse_args
 
     def build(precision, channels_last):
         args = parse_args(["--precision", precision, "--channels-last" if channels_last else "--no-channels-last",

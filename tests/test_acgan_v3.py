@@ -17,7 +17,8 @@ from cartoon.hub import WEIGHTS_DIR, load_model
 from cartoon.stylegan.colour_readers import TwinClassifier
 from cartoon.stylegan.critic import Discriminator
 from cartoon.stylegan.model import CONDITION_PARTS, Generator
-from cartoon.stylegan.train import GRID_SIDE, build_models, fake_colours, generate, grid_faces, initialise, parse_args, train_step
+from cartoon.stylegan.step import fake_colours, generate, train_step
+from cartoon.stylegan.train import GRID_SIDE, build_models, grid_faces, initialise, parse_args
 from cartoon.stylegan.train import main as train_main
 from cartoon.training import Run
 from cartoon.training_state import read_training_state
