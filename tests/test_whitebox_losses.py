@@ -4,7 +4,7 @@ import torch
 from test_faces_skin import LANDMARKS
 
 from cartoon.faces.skin import skin_masks
-from cartoon.whitebox.losses import colour_drift, luma_drift, skin_luma_drift
+from cartoon.whitebox.losses import colour_drift, interquartile_mean, luma_drift, skin_luma_drift
 
 
 def test_colour_drift_punishes_a_palette_shift_more_than_drawn_lines():
@@ -61,13 +61,24 @@ def test_skin_luma_drift_is_not_paid_for_by_dark_lines_drawn_on_lighter_skin():
     photo = torch.rand(2, 3, 128, 128) * 0.4 - 0.6
     landmarks, has_face = faces_at(128)
     skin = skin_masks(landmarks, 128, 128)
-    lighter = photo + 0.1 * skin
-    inked = lighter.clone()
+    inked = photo + 0.1 * skin
     inked[..., ::5, :] = torch.where(skin[:, :, ::5, :] > 0, -1.0, inked[..., ::5, :])  # every fifth row of skin drawn black
-    skin_luma = lambda images: (images.mean(1, keepdim=True) * skin).sum() / skin.sum()  # noqa: E731
-    assert skin_luma(inked) < skin_luma(photo)  # the lines more than pay for the lighter skin in the mean
-    # a fifth of the skin at black drags the middle half's window down a little, not the level's sign
-    assert skin_luma_drift(photo, inked, landmarks, has_face) > 0.5 * 0.1
+    inked.requires_grad_()
+
+    def skin_mean(images):
+        return (images.mean(1, keepdim=True) * skin).sum() / skin.sum()
+
+    assert skin_mean(inked) < skin_mean(photo)  # in the mean, the lines more than pay for the lighter skin
+    skin_luma_drift(photo, inked, landmarks, has_face).backward()
+    # the term still reads the skin as lighter: a descent step darkens it
+    assert (inked.grad * skin).sum() > 0
+
+
+def test_interquartile_mean_of_few_and_tied_values():
+    torch.testing.assert_close(interquartile_mean(torch.tensor([0.3])), torch.tensor(0.3))
+    torch.testing.assert_close(interquartile_mean(torch.tensor([0.2, 0.6])), torch.tensor(0.4))  # nothing between the quartiles
+    torch.testing.assert_close(interquartile_mean(torch.full((7,), -0.5)), torch.tensor(-0.5))
+    torch.testing.assert_close(interquartile_mean(torch.tensor([-1.0, 0.1, 0.1, 0.1, 0.1, 0.1, 1.0])), torch.tensor(0.1))
 
 
 def test_skin_luma_drift_passes_its_gradient_to_the_middle_half_of_the_skin():

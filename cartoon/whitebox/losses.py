@@ -108,6 +108,9 @@ def skin_luma_drift(photo: torch.Tensor, cartoon: torch.Tensor, landmarks: torch
 
 
 def interquartile_mean(values: torch.Tensor) -> torch.Tensor:
-    """Mean of the 1-D `values` between their 25th and 75th percentiles (the bounds pass no gradient)."""
+    """Mean of the 1-D `values` between their 25th and 75th percentiles (the bounds pass no gradient).
+
+    Two distinct values have both quartiles strictly between them and nothing inside: their plain mean."""
     low, high = torch.quantile(values.detach(), values.new_tensor([0.25, 0.75]))
-    return values[(values >= low) & (values <= high)].mean()
+    middle = values[(values >= low) & (values <= high)]
+    return middle.mean() if middle.numel() else values.mean()
