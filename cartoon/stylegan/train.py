@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--thumbnail-size", type=int, default=16, help="the side of the thumbnails the hair reader sees")
     parser.add_argument("--frozen-readers", action=argparse.BooleanOptionalAction, default=False, help="with --condition: the generator's colour terms "
                         "read faces through a frozen copy of the critic (and a frozen thumbnail reader) as they were when "
-                        "the flag was first given, while the live critic trains on; give it at every resume")
+                        "the flag was first given, while the live critic trains on; a resume keeps it (--no-frozen-readers: off)")
     parser.add_argument("--colour-styles", type=int, default=0, help="with --condition: how many of the last styles the "
                         "colours offset directly, besides entering the mapping (0: mapping only)")
     parser.add_argument("--init-from", metavar="FOLDER", help="a fresh run starts from this export's EMA generator and critic "

@@ -36,7 +36,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         help="encoder resolutions whose features the generator is handed (U-Net skips); fewer and "
                         "coarser skips leave the generator more of the drawing to do (default: "
                         f"{' '.join(map(str, SKIP_RESOLUTIONS))}, or an --init-from model's; fewer than its drop the others' weights)")
-    parser.add_argument("--colour-condition", action=argparse.BooleanOptionalAction, default=False, help="condition the anime side on hair and eye "
+    parser.add_argument("--colour-condition", action="store_true", help="condition the anime side on hair and eye "
                         "colour (cartoon.twingan.colour): portraits are reconstructed with their tags, photos translated "
                         "with random requests, and the colour classifier holds the translations to them")
     parser.add_argument("--colour-weight", type=float, default=1.0, help="with --colour-condition: weight of the "
@@ -54,7 +54,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         "with new critics and optimisers")
     parser.add_argument("--critic-warmup", type=int, default=0, metavar="STEPS", help="for the run's first STEPS steps "
                         "train only the critics, so new critics learn the generator's output before it sees their gradient")
-    parser.add_argument("--freeze-norm-statistics", action=argparse.BooleanOptionalAction, default=False, help="batch norms normalise by their running "
+    parser.add_argument("--freeze-norm-statistics", action="store_true", help="batch norms normalise by their running "
                         "statistics in training as at inference, and keep them, so the critics judge exactly what the "
                         "model will make (with --init-from: the saved model's statistics; on a --resume: from there on, "
                         "the critics kept, with the statistics export would give the run's average); export writes them")

@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--w-luma", type=float, default=0.0,
                         help="L1 between photo and output luminance box-averaged at a face's scale, a radius of a quarter of the crop's side")
     parser.add_argument("--w-skin-luma", type=float, default=0.0,
-                        help="L1 between photo and output mean luminance on the face's skin, placed by the photo's landmarks "
+                        help="L1 between photo and output typical (interquartile-mean) luminance on the face's skin, placed by the photo's landmarks "
                              "(cartoon.faces.skin; uses the landmark term's detector, which then finds the photos' faces every step "
                              "whatever --landmark-every)")
     parser.add_argument("--w-feature", type=float, default=0.0,
