@@ -29,7 +29,7 @@ class PatchNCE(nn.Module):
 
     def __init__(self, generator: TwinGAN, sides=SIDES, patches: int = PATCHES, temperature: float = TEMPERATURE):
         super().__init__()
-        widths = {int(side): block.conv1.out_channels for side, block in generator.encoder.items()} | {4: generator.embedding_size}
+        widths = generator.feature_widths()
         if unknown := [side for side in sides if side not in widths]:
             raise ValueError(f"the encoder has no features at side {unknown}; it has {sorted(widths)}")
         # one order whatever the flags' order, so a resumed run's head moments meet their own heads
