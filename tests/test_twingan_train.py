@@ -99,7 +99,7 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     saved = saved_model.state_dict()
     warmed = torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)
     config = json.loads((exported / "config.json").read_text())
-    assert warmed["config"] == {key: config.get(key) for key in ("resolution", "width", "max_width", "skip_resolutions", "colour_classes")}
+    assert warmed["config"] == {key: config.get(key) for key in ("resolution", "width", "max_width", "skip_resolutions", "colour_classes", "encoder")}
     assert warmed["init_from"] == str(exported)
     # two critic steps; the average untouched, and the generator's weights (its batch-norm running
     # statistics follow the batches, as in any forward pass in training mode)
@@ -259,3 +259,18 @@ def test_a_saved_model_fine_tunes_as_the_coarser_skip_design(trained, tmp_path):
     assert torch.equal(checkpoint["ema"]["generator.8.conv1.weight"], saved.state_dict()["generator.8.conv1.weight"])
     kept = checkpoint["ema"]["generator.16.conv1.weight"]
     assert torch.equal(kept, saved.state_dict()["generator.16.conv1.weight"][:, :kept.shape[1]])
+
+
+def test_a_vgg16_encoder_run_trains_resumes_and_exports_without_the_vgg(trained, tmp_path):
+    run, exported, went_on = (tmp_path / name for name in ("run", "export", "went-on"))
+    folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
+    train_main(TINY + folders + ["--run-dir", str(run), "--steps", "2", "--encoder", "vgg16", "--nce-weight", "1"])
+    train_main(TINY + ["--run-dir", str(run), "--resume", "--steps", "3", "--nce-weight", "1"])  # the checkpoint says which encoder
+    checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert checkpoint["step"] == 3 and checkpoint["config"]["encoder"] == "vgg16"
+    assert "from_vgg.16.weight" in checkpoint["ema"] and not any(name.startswith("vgg.") for name in checkpoint["ema"])
+    train_main(["--run-dir", str(run), "--export", str(exported)] + NORM_BATCHES)
+    saved = TwinGAN.from_pretrained(str(exported))
+    assert saved.vgg is not None and all(torch.equal(saved.state_dict()[name], checkpoint["ema"][name]) for name, _ in saved.named_parameters())
+    train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "4"] + MACHINE)
+    assert torch.load(went_on / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["encoder"] == "vgg16"

@@ -1,11 +1,14 @@
 """TwinGAN with the frozen VGG16 encoder: where its skips come from, what it trains and saves, what it refuses,
 and that models saved before the option still load as they were."""
 
+import argparse
 import json
 
 import pytest
 import torch
 
+from cartoon.twingan import ablate
+from cartoon.twingan.checkpoint import adopt_generator_config
 from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
 from cartoon.twingan.nce import PatchNCE
 
@@ -86,6 +89,9 @@ def test_a_config_saved_before_the_option_builds_the_own_encoder(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(config))
     loaded = TwinGAN.from_pretrained(str(tmp_path), strict=True).eval()
     assert loaded.vgg is None and torch.equal(model(images(), ANIME), loaded(images(), ANIME))
+    args = argparse.Namespace(encoder="vgg16")  # a flag does not outweigh the saved model
+    adopt_generator_config(args, config)
+    assert args.encoder == "own"
 
 
 @pytest.mark.parametrize("config, refusal", [
@@ -98,3 +104,7 @@ def test_what_the_vgg_cannot_serve_is_refused(config, refusal):
     with pytest.raises(ValueError, match=refusal):
         TwinGAN(width=8, max_width=32, **config)
 
+
+def test_the_harness_hands_the_encoder_flag_to_the_trainer():
+    _, trainer_flags = ablate.build_parser().parse_known_args(["--arm", "vgg", "--steps", "2", "--encoder", "vgg16"])
+    assert trainer_flags == ["--encoder", "vgg16"]

@@ -23,11 +23,12 @@ LAST_WITH_FEATURE_CRITICS_AND_LIKENESS = "2498e62"
 
 
 def model_config(args) -> dict:
-    # exports recorded before colours, the critics' scales and the skips were options name none of them;
-    # a new run that names no skips has the default ones
+    # exports recorded before colours, the critics' scales, the skips and the encoder were options name none of
+    # them; a new run that names no skips has the default ones
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width,
             "skip_resolutions": list(getattr(args, "skip_resolutions", None) or SKIP_RESOLUTIONS),
-            "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None}
+            "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None,
+            "encoder": getattr(args, "encoder", "own")}
 
 
 def critic_config(args) -> dict:
@@ -53,11 +54,12 @@ def recorded_switches(payload: dict) -> dict:
 
 
 def adopt_generator_config(args, config: dict) -> None:
-    """Build the generator as a saved one is built (its `config`), whatever the size and colour flags say."""
+    """Build the generator as a saved one is built (its `config`), whatever the size, colour and encoder flags say."""
     refuse_removed_switches(config)
     args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
     args.skip_resolutions = list(config.get("skip_resolutions", SKIP_RESOLUTIONS))  # older saves name none
     args.colour_condition = bool(config.get("colour_classes"))
+    args.encoder = config.get("encoder", "own")
 
 
 def build_models(args, device="cpu"):

