@@ -33,11 +33,15 @@ def faces_at(size):
     return torch.tensor(LANDMARKS * size / 256, dtype=torch.float32)[None].repeat(2, 1, 1), torch.tensor([True, True])
 
 
-def test_skin_luma_drift_pays_for_lighter_skin_and_not_for_the_rest_of_the_picture():
+def darker_skin_photos():
+    """Two 128² photos of darker skin with their faces' landmarks, `has_face` and skin masks."""
     torch.manual_seed(0)
-    photo = torch.rand(2, 3, 128, 128) * 0.4 - 0.6
     landmarks, has_face = faces_at(128)
-    skin = skin_masks(landmarks, 128, 128)
+    return torch.rand(2, 3, 128, 128) * 0.4 - 0.6, landmarks, has_face, skin_masks(landmarks, 128, 128)
+
+
+def test_skin_luma_drift_pays_for_lighter_skin_and_not_for_the_rest_of_the_picture():
+    photo, landmarks, has_face, skin = darker_skin_photos()
     lighter_skin = photo + 0.2 * skin
     lighter_elsewhere = photo + 0.2 * (1 - skin)
     assert skin_luma_drift(photo, photo, landmarks, has_face) == 0
@@ -57,10 +61,7 @@ def test_skin_luma_drift_leaves_photos_without_a_face_out_and_its_gradient_reach
 
 
 def test_skin_luma_drift_is_not_paid_for_by_dark_lines_drawn_on_lighter_skin():
-    torch.manual_seed(0)
-    photo = torch.rand(2, 3, 128, 128) * 0.4 - 0.6
-    landmarks, has_face = faces_at(128)
-    skin = skin_masks(landmarks, 128, 128)
+    photo, landmarks, has_face, skin = darker_skin_photos()
     inked = photo + 0.1 * skin
     inked[..., ::5, :] = torch.where(skin[:, :, ::5, :] > 0, -1.0, inked[..., ::5, :])  # every fifth row of skin drawn black
     inked.requires_grad_()
