@@ -8,7 +8,7 @@ import torch
 from cartoon.twingan.model import TwinGAN
 from cartoon.twingan.nce import PatchNCE
 from cartoon.twingan.train import main as train_main
-from tests.test_twingan_train import MACHINE, NORM_BATCHES, TINY, trained, write_faces  # noqa: F401 (a fixture)
+from test_twingan_train import MACHINE, NORM_BATCHES, TINY, trained, write_faces  # noqa: F401 (a fixture)
 
 
 def tiny_model() -> TwinGAN:
