@@ -16,7 +16,6 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -26,16 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a scri
 from cartoon.faces import detect_faces
 from cartoon.whitebox import cartoonize
 from cartoon.whitebox.evaluate import held_out_photos
-from cartoon.whitebox.likeness import MIN_SKIN, SIZE, skin_region
+from cartoon.whitebox.likeness import MIN_SKIN, lab_pixels, skin_region
 from cartoon.whitebox.model import Generator
-from cartoon.whitebox.probe import resized
 
 DARK_BELOW_MEDIAN = 15  # L*: a drawn line or shadow, not skin
-
-
-def skin_lightness(image: Image.Image, mask: np.ndarray) -> np.ndarray:
-    rgb = resized(image, SIZE).astype(np.float32) / 255
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[mask][:, 0]
 
 
 def main(argv=None) -> int:
@@ -55,9 +48,9 @@ def main(argv=None) -> int:
         mask = skin_region(faces[0].landmarks, photo.size)
         if mask.sum() < MIN_SKIN:
             continue
-        before = skin_lightness(photo, mask)
+        before = lab_pixels(photo, mask)[:, 0]
         for label, model in models.items():
-            after = skin_lightness(cartoonize(photo, model=model, keep_colour=True), mask)
+            after = lab_pixels(cartoonize(photo, model=model, keep_colour=True), mask)[:, 0]
             figures = (after.mean() - before.mean(), np.median(after) - np.median(before),
                        (after < np.median(after) - DARK_BELOW_MEDIAN).mean())
             rows[label, groups["race"]].append(figures)

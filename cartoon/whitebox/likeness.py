@@ -134,10 +134,15 @@ def skin_region(landmarks: np.ndarray, photo_size: tuple[int, int]) -> np.ndarra
     return mask.astype(bool)
 
 
-def median_lab(image: Image.Image, mask: np.ndarray) -> np.ndarray:
-    """Per-channel median CIELAB colour (L* 0–100) of the pixels under `mask` in `image` resized to SIZE×SIZE."""
+def lab_pixels(image: Image.Image, mask: np.ndarray) -> np.ndarray:
+    """(N, 3) CIELAB colours (L* 0–100) of the pixels under `mask` in `image` resized to SIZE×SIZE."""
     rgb = resized(image, SIZE).astype(np.float32) / 255
-    return np.median(cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[mask], axis=0)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB)[mask]
+
+
+def median_lab(image: Image.Image, mask: np.ndarray) -> np.ndarray:
+    """Per-channel median CIELAB colour of the pixels under `mask` (`lab_pixels`)."""
+    return np.median(lab_pixels(image, mask), axis=0)
 
 
 def skin_figures(photo: Image.Image, cartoon: Image.Image, landmarks: np.ndarray) -> dict[str, float | None]:
