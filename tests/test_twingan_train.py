@@ -261,6 +261,14 @@ def test_a_saved_model_fine_tunes_as_the_coarser_skip_design(trained, tmp_path):
     assert torch.equal(kept, saved.state_dict()["generator.16.conv1.weight"][:, :kept.shape[1]])
 
 
+def test_fine_tuning_refuses_an_encoder_the_saved_model_was_not_trained_with(trained, tmp_path):
+    assert TwinGAN.from_pretrained(str(trained / "export")).vgg is None
+    with pytest.raises(SystemExit, match="own encoder"):
+        train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(tmp_path / "run"),
+                           "--init-from", str(trained / "export"), "--encoder", "vgg16", "--steps", "1"])
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
 def test_a_vgg16_encoder_run_trains_resumes_and_exports_without_the_vgg(trained, tmp_path):
     run, exported, went_on = (tmp_path / name for name in ("run", "export", "went-on"))
     folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]

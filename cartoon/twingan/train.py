@@ -105,9 +105,11 @@ def train(args):
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         args = with_training_data(args)
         if init_from:  # sized as the saved model, with fewer skips if asked for
-            asked_skips = args.skip_resolutions
+            asked_skips, asked_encoder = args.skip_resolutions, args.encoder
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
             args.skip_resolutions = asked_skips or args.skip_resolutions
+            if asked_encoder != "own" and asked_encoder != args.encoder:  # "own" is also the flag's default
+                raise SystemExit(f"{init_from} was trained with the {args.encoder} encoder; it cannot go on with --encoder {asked_encoder}")
     # the arguments the checkpoint records say how the run began too, so an export's training.json does
     args.init_from, args.freeze_norm_statistics = init_from, frozen_statistics
     fmt = memory_format(args)
