@@ -77,6 +77,12 @@ def test_an_arm_trains_is_scored_on_held_out_faces_writes_its_row_and_resumes(pr
     assert log == [1, 2, 3]
     assert len((project_data / "runs/ablate/results.jsonl").read_text().splitlines()) == 2
 
+    # the same arm kept as an export (as git keeps a reference arm when the machine goes) pairs as its run did
+    train_main(["--run-dir", "runs/ablate-two-scales", "--export", "kept", "--norm-batches", "2", "--threads", "1"])
+    kept = harness("--arm", "two-scales", "--resume", "--against", "kept")
+    assert kept["evaluation"]["against"] == "kept"
+    assert kept["against"]["selfie2anime photos"]["kid_x100_difference"] == pytest.approx(0, abs=1e-9)
+
 
 def test_an_arm_needs_a_budget(project_data):
     with pytest.raises(SystemExit, match="budget"):

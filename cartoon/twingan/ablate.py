@@ -57,8 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "for arms that are to be compared")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="do not keep Inception features of the held-out faces on disk")
-    parser.add_argument("--against", metavar="RUN", help="also compare paired with another arm's run of the same size "
-                        "(e.g. runs/ablate-baseline) on the same faces: differences with 90%% intervals, and a PNG")
+    parser.add_argument("--against", metavar="RUN", help="also compare paired with another arm of the same size on the "
+                        "same faces: differences with 90%% intervals, and a PNG. Its run (e.g. runs/ablate-baseline) or its "
+                        "export made with --norm-batches as here (e.g. weights/twingan-harness/baseline-64), which outlives the machine")
     parser.add_argument("--results", default="runs/ablate/results.jsonl")
     return parser
 
@@ -151,7 +152,9 @@ def main(argv=None) -> dict:
              "--probe-train", str(args.probe_train), "--norm-batches", str(args.norm_batches), "--threads", str(args.threads),
              "--anime-framing", args.eval_framing, "--out", str(out)] + (["--no-cache"] if args.no_cache else [])
     started = time.time()
-    if args.against:  # the other arm's generator as this evaluation scores its own: statistics over as many batches
+    if args.against and (Path(args.against) / "model.safetensors").is_file():  # an arm exported as it is scored, kept in git
+        flags += ["--against", args.against]
+    elif args.against:  # the other arm's generator as this evaluation scores its own: statistics over as many batches
         other = str(Path(args.run) / "against")
         train.main(["--run-dir", args.against, "--export", other, "--norm-batches", str(args.norm_batches), "--threads", str(args.threads)])
         flags += ["--against", other]
