@@ -195,6 +195,33 @@ def test_a_removed_term_recorded_on_is_refused_and_recorded_off_is_ignored(train
     assert not (tmp_path / "none").exists() and not (tmp_path / "refused" / "checkpoint.pt").exists()
 
 
+def test_a_lost_trainer_switch_recorded_on_is_refused_and_recorded_off_is_ignored(trained, tmp_path):
+    # The contrastive term lost its arm and left the trainer. A run recorded with it on stops with a message
+    # instead of going on without it; recorded off, it goes on, and heads a checkpoint still holds are left unread.
+    run, exported, went_on = tmp_path / "run", tmp_path / "export", tmp_path / "went-on"
+    run.mkdir()
+    shutil.copytree(trained / "export", exported)
+    payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    record = json.loads((exported / "training.json").read_text())
+
+    def recorded(kept=None, **switches):
+        torch.save({**payload, **(kept or {}), "args": {**payload["args"], **switches}}, run / "checkpoint.pt")
+        (exported / "training.json").write_text(json.dumps({**record, "args": {**record["args"], **switches}}))
+
+    recorded({"nce": {"heads.8.0.weight": torch.zeros(256, 32)}}, nce_weight=0.0, nce_sides=[8])
+    train_main(["--run-dir", str(run), "--export", str(tmp_path / "off")] + NORM_BATCHES)
+    train_main(TINY + ["--run-dir", str(run), "--resume", "--steps", "5"])
+    train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "5"] + MACHINE)
+    assert [r["step"] for r in read_log(run)] == [r["step"] for r in read_log(went_on)] == [5]  # went on from step 4
+
+    recorded(nce_weight=1.0)
+    for flags in (["--run-dir", str(run), "--resume", "--steps", "6"], ["--run-dir", str(run), "--export", str(tmp_path / "none")],
+                  ["--resume-from", str(exported), "--run-dir", str(tmp_path / "refused"), "--steps", "6"]):
+        with pytest.raises(SystemExit, match="recorded with --nce-weight 1: .*commit 6cc29a0 still trains them"):
+            train_main(flags + MACHINE)
+    assert not (tmp_path / "none").exists() and not (tmp_path / "refused" / "checkpoint.pt").exists()
+
+
 def test_an_export_carries_how_the_run_began(trained, tmp_path):
     run, exported, still = tmp_path / "run", tmp_path / "export", tmp_path / "still"
     train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(run), "--steps", "2",

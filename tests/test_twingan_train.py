@@ -272,8 +272,8 @@ def test_fine_tuning_refuses_an_encoder_the_saved_model_was_not_trained_with(tra
 def test_a_vgg16_encoder_run_trains_resumes_and_exports_without_the_vgg(trained, tmp_path):
     run, exported, went_on = (tmp_path / name for name in ("run", "export", "went-on"))
     folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
-    train_main(TINY + folders + ["--run-dir", str(run), "--steps", "2", "--encoder", "vgg16", "--nce-weight", "1"])
-    train_main(TINY + ["--run-dir", str(run), "--resume", "--steps", "3", "--nce-weight", "1"])  # the checkpoint says which encoder
+    train_main(TINY + folders + ["--run-dir", str(run), "--steps", "2", "--encoder", "vgg16"])
+    train_main(TINY + ["--run-dir", str(run), "--resume", "--steps", "3"])  # the checkpoint says which encoder
     checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert checkpoint["step"] == 3 and checkpoint["config"]["encoder"] == "vgg16"
     assert "from_vgg.16.weight" in checkpoint["ema"] and not any(name.startswith("vgg.") for name in checkpoint["ema"])

@@ -14,12 +14,14 @@ from cartoon.twingan.colour import COLOUR_CLASSES, random_colours
 from cartoon.twingan.data import anime_batch, training_batches, training_data, with_training_data
 from cartoon.twingan.losses import DOMAINS, translate_both_ways
 from cartoon.twingan.model import SKIP_RESOLUTIONS, Discriminator, MultiScaleCritic, TwinGAN, removed_switch
-from cartoon.twingan.nce import PatchNCE
 
 # The feature critics' and likeness terms' weights, which every run recorded (the current line's at 0, off) until the
 # terms lost and were removed (docs/twingan-experiments.md), and the last commit that still trains them.
 REMOVED_TERMS = ("feature_critic_weight", "likeness_weight", "anime_likeness_weight")
 LAST_WITH_FEATURE_CRITICS_AND_LIKENESS = "2498e62"
+# The last commit whose trainer still has the switches that lost their arms later (docs/twingan-experiments.md):
+# the contrastive term.
+LAST_WITH_LOST_TRAINER_SWITCHES = "6cc29a0"
 
 
 def model_config(args) -> dict:
@@ -47,10 +49,22 @@ def refuse_removed_switches(config: dict) -> None:
                          "still trains them")
 
 
-def recorded_switches(payload: dict) -> dict:
-    """The arguments a checkpoint or an export's training state recorded; a checkpoint from before they were
-    recorded names only its feature critics' weight, and only when it had them."""
-    return {"feature_critic_weight": payload.get("feature_critic_weight", 0.0), **payload.get("args", {})}
+def refuse_lost_trainer_switches(recorded: dict) -> None:
+    """Stop a run that trained with a trainer switch since removed (`recorded`: its arguments): on, it would go on
+    without it. Off, an older run's record of it is ignored."""
+    on = [f"--nce-weight {recorded['nce_weight']:g}"] if recorded.get("nce_weight") else []
+    if on:
+        raise SystemExit(f"this run was recorded with {', '.join(on)}: switches that lost their arms have left the TwinGAN "
+                         f"trainer (docs/twingan-experiments.md); commit {LAST_WITH_LOST_TRAINER_SWITCHES} still trains them")
+
+
+def refuse_recorded_switches(payload: dict) -> None:
+    """Stop a resume or export of a checkpoint or an export's training state whose recorded arguments name a
+    removed switch on; a checkpoint from before they were recorded names only its feature critics' weight, and
+    only when it had them."""
+    recorded = {"feature_critic_weight": payload.get("feature_critic_weight", 0.0), **payload.get("args", {})}
+    refuse_removed_switches(recorded)
+    refuse_lost_trainer_switches(recorded)
 
 
 def adopt_generator_config(args, config: dict) -> None:
@@ -70,15 +84,6 @@ def build_models(args, device="cpu"):
     critics = nn.ModuleList((MultiScaleCritic(args.resolution, critic_width, critic_max_width, scales) if scales > 1
                              else Discriminator(args.resolution, critic_width, critic_max_width)) for _ in DOMAINS)
     return generator.to(device, memory_format=memory_format(args)), critics.to(device, memory_format=memory_format(args))
-
-
-def build_nce(args, generator: TwinGAN, device="cpu") -> dict:
-    """The contrastive term's projection heads and their optimiser, keyed as a checkpoint keeps them; none when
-    the run has no such term (runs recorded before it had none)."""
-    if not args.nce_weight:
-        return {}
-    nce = PatchNCE(generator, args.nce_sides).to(device)
-    return {"nce": nce, "opt_nce": torch.optim.Adam(nce.parameters(), lr=args.lr, betas=(0.5, 0.99))}
 
 
 def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
@@ -157,7 +162,7 @@ def export(args):
     if not run.checkpoint_path.is_file():
         raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
     payload = run.read_checkpoint()
-    refuse_removed_switches(recorded_switches(payload))
+    refuse_recorded_switches(payload)
     exported_generator(payload, args).save_pretrained(args.export)
     # the run's own arguments, not this command's, built the models and go into training.json
     recorded = recorded_args(payload, args)
@@ -166,8 +171,6 @@ def export(args):
     # The most needed first: moments beyond the state's budget are left out in this order. Their
     # hyper-parameters come with their saved state.
     optimisers = {name: torch.optim.Adam(modules[models].parameters()) for name, models in (("opt_d", "critics"), ("opt_g", "generator"))}
-    if contrastive := build_nce(recorded, generator):
-        modules["nce"], optimisers["opt_nce"] = contrastive["nce"], contrastive["opt_nce"]
     step = Run.restore(payload, **modules, **optimisers)
     written = export_training_state(args.export, step, recorded, **modules, **optimisers)
     left_out = f", {', '.join(written['moments_omitted'])} moments left out" if written["moments_omitted"] else ""

@@ -1,6 +1,6 @@
 """The TwinGAN trainer's flags: data, model and critics, losses, schedule, export.
 
-A `--resume` keeps the checkpoint's sizes, encoder, colour condition and contrastive heads whatever the flags
+A `--resume` keeps the checkpoint's sizes, encoder and colour condition whatever the flags
 here say (`cartoon.twingan.checkpoint.adopt_generator_config`), and its data (folders, batch size,
 anime framing) unless a flag names them; `--resume-from` takes an export's recorded arguments as the
 defaults (`parse_args`).
@@ -14,7 +14,6 @@ from cartoon.training import add_common_args
 from cartoon.training_state import parse_resumable
 from cartoon.twingan.framing import FRAMINGS
 from cartoon.twingan.model import ENCODERS, SKIP_RESOLUTIONS
-from cartoon.twingan.nce import SIDES as NCE_SIDES
 
 
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -74,10 +73,6 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--landmark-measure", choices=["points", "pose"], default="points", help="what the landmark "
                         "term keeps: the 5 points where they are, or the head's pose (eye, nose and mouth centres, eye "
                         "and mouth lines), which leaves anime eye spacing and mouth width free")
-    parser.add_argument("--nce-weight", type=float, default=0.0, help="patchwise contrastive term (CUT's PatchNCE) between "
-                        "each photo and its anime translation on the generator's own encoder (cartoon.twingan.nce; 0: off)")
-    parser.add_argument("--nce-sides", type=int, nargs="+", default=list(NCE_SIDES), metavar="SIDE",
-                        help="encoder sides the contrastive term compares (4: the code)")
     parser.add_argument("--vgg-size", type=int, default=64, help="side at which the VGG16 content terms see images")
     parser.add_argument("--critic-lr", type=float, help="the critics' learning rate (default: --lr, the generator's)")
     parser.add_argument("--ema-decay", type=float, default=0.999)

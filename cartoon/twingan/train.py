@@ -56,14 +56,12 @@ from cartoon.twingan import options
 from cartoon.twingan.checkpoint import (
     adopt_generator_config,
     build_models,
-    build_nce,
     checkpoint_extras,
     estimate_norm_statistics,
     export,
     exported_state,
     recalibrate,
-    recorded_switches,
-    refuse_removed_switches,
+    refuse_recorded_switches,
     with_own_statistics,
 )
 from cartoon.twingan.colour import HAIR_COLOURS, keep_index
@@ -89,7 +87,7 @@ def train(args):
     resuming = payload is not None
     freezing_now = False
     if resuming:
-        refuse_removed_switches(recorded_switches(payload))
+        refuse_recorded_switches(payload)
         init_from, frozen_statistics = payload.get("init_from"), payload.get("frozen_statistics", False)
         freezing_now = args.freeze_norm_statistics and not frozen_statistics
         frozen_statistics |= freezing_now
@@ -97,10 +95,6 @@ def train(args):
         # older checkpoints: the flags say the critics' widths, and they had one scale
         vars(args).update({"critic_scales": 1, **payload.get("critic_config", {})})
         args = with_training_data(args, payload.get("training_data"))
-        if "nce" in payload:  # the heads are built as recorded: their layout is the run's, like the critics'
-            args.nce_sides = payload.get("args", {}).get("nce_sides", args.nce_sides)
-            if not args.nce_weight and dist.main:
-                print("this run trained the nce term's heads; without --nce-weight they are left out from here on")
     else:
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         args = with_training_data(args)
@@ -123,10 +117,11 @@ def train(args):
             dropped = sorted(set(saved.skip_resolutions) - set(generator.skip_resolutions))
             print(f"fine-tuning {init_from} with new critics" + (f", its skips at {dropped} dropped" if dropped else ""))
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    contrastive = build_nce(args, generator, device)  # the nce term's heads and optimiser, or nothing
     step = 0
     if resuming:
-        step = Run.restore(payload, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **contrastive)
+        # the models and optimisers the trainer has; anything else a checkpoint holds (the removed contrastive
+        # term's "nce" heads) is left unread
+        step = Run.restore(payload, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d)
         if frozen_statistics and not freezing_now:
             # Frozen, both models hold the same statistics, and an export keeps the average's in full precision.
             for frozen, kept in zip(generator.buffers(), ema.buffers()):
@@ -148,7 +143,7 @@ def train(args):
     if step:
         # A new shuffle per saved state taken up: short sessions would otherwise replay the same first batches.
         seed_everything(args.seed + step)
-    training_step = TrainingStep(args, dist, generator, ema, critics, opt_g, opt_d, bool(init_from), fmt, **contrastive)
+    training_step = TrainingStep(args, dist, generator, ema, critics, opt_g, opt_d, bool(init_from), fmt)
     photos = face_dataset(args.photos, args.resolution)
     anime = face_dataset(args.anime, args.resolution, anime_tag_confidence(args), framing=args.anime_framing)
     photo_batches = forever(dist.loader(photos, args.batch_size, args.workers, args.seed + step))
@@ -173,9 +168,8 @@ def train(args):
 
     # a session with any budget left takes at least one step, and so checkpoints what it spent
     started, last_step, spent = time.time(), step, bool(args.minutes) and trained_seconds >= args.minutes * 60
-    # every optimiser at the rate it was built with (generator --lr, critics --critic-lr), decayed alike
-    # (the nce heads' too, built at --lr; DecayingRates takes the optimisers among what it is given)
-    rates = DecayingRates([opt_g, opt_d, *contrastive.values()], args.lr_decay_from, args.steps)
+    # both optimisers at the rate each was built with (generator --lr, critics --critic-lr), decayed alike
+    rates = DecayingRates([opt_g, opt_d], args.lr_decay_from, args.steps)
     while step < args.steps and not spent:
         lr = args.lr * rates(step)
         human = next(photo_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
@@ -210,7 +204,7 @@ def train(args):
                 grid = torch.cat(grid)
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or stopping:
-            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **contrastive,
+            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
                                 trained_seconds=trained_seconds + time.time() - session_start, **checkpoint_extras(args))
     if dist.main and step < args.steps:
         print(f"stopped at step {step}: --minutes {args.minutes:g} of training reached")
