@@ -20,7 +20,7 @@ from cartoon.twingan.model import SKIP_RESOLUTIONS, Discriminator, MultiScaleCri
 REMOVED_TERMS = ("feature_critic_weight", "likeness_weight", "anime_likeness_weight")
 LAST_WITH_FEATURE_CRITICS_AND_LIKENESS = "2498e62"
 # The last commit whose trainer still has the switches that lost their arms later (docs/twingan-experiments.md):
-# the contrastive term.
+# the contrastive term and the training portraits cut to the photos' framing.
 LAST_WITH_LOST_TRAINER_SWITCHES = "6cc29a0"
 
 
@@ -53,6 +53,8 @@ def refuse_lost_trainer_switches(recorded: dict) -> None:
     """Stop a run that trained with a trainer switch since removed (`recorded`: its arguments): on, it would go on
     without it. Off, an older run's record of it is ignored."""
     on = [f"--nce-weight {recorded['nce_weight']:g}"] if recorded.get("nce_weight") else []
+    if recorded.get("anime_framing", "raw") != "raw":
+        on.append(f"--anime-framing {recorded['anime_framing']}")
     if on:
         raise SystemExit(f"this run was recorded with {', '.join(on)}: switches that lost their arms have left the TwinGAN "
                          f"trainer (docs/twingan-experiments.md); commit {LAST_WITH_LOST_TRAINER_SWITCHES} still trains them")
@@ -152,6 +154,8 @@ def exported_generator(payload: dict, args) -> TwinGAN:
     model = checkpoint_generator(payload)
     if payload.get("frozen_statistics"):
         return model.eval()
+    # statistics measured on portraits the run never saw would not be its own (`evaluate --run-dir` comes here)
+    refuse_lost_trainer_switches(payload.get("training_data") or {})
     return with_own_statistics(model, with_training_data(args, payload.get("training_data")))
 
 
@@ -178,7 +182,6 @@ def export(args):
 
 
 def recalibrate(args):
-    """Re-estimate a saved model's batch-norm statistics, in place, over the data the flags name (a model
-    trained on framed portraits needs `--anime-framing photos` here: the folder does not say)."""
+    """Re-estimate a saved model's batch-norm statistics, in place, over the data the flags name."""
     with_own_statistics(TwinGAN.from_pretrained(args.recalibrate), with_training_data(args)).save_pretrained(args.recalibrate)
     print(f"re-estimated the batch-norm statistics of {args.recalibrate} over {args.norm_batches} batches")

@@ -1,8 +1,8 @@
 """The TwinGAN trainer's flags: data, model and critics, losses, schedule, export.
 
 A `--resume` keeps the checkpoint's sizes, encoder and colour condition whatever the flags
-here say (`cartoon.twingan.checkpoint.adopt_generator_config`), and its data (folders, batch size,
-anime framing) unless a flag names them; `--resume-from` takes an export's recorded arguments as the
+here say (`cartoon.twingan.checkpoint.adopt_generator_config`), and its data (folders, batch size)
+unless a flag names them; `--resume-from` takes an export's recorded arguments as the
 defaults (`parse_args`).
 """
 
@@ -12,7 +12,6 @@ import argparse
 
 from cartoon.training import add_common_args
 from cartoon.training_state import parse_resumable
-from cartoon.twingan.framing import FRAMINGS
 from cartoon.twingan.model import ENCODERS, SKIP_RESOLUTIONS
 
 
@@ -24,10 +23,6 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         "else the selfie2anime photos and UTKFace)")
     parser.add_argument("--anime", nargs="+", help="anime portrait folders (default: a resumed or exported run's own, "
                         "else the selfie2anime drawings)")
-    parser.add_argument("--anime-framing", choices=FRAMINGS, help="the portraits as they are ('raw'), or cut to frame "
-                        "the face as the selfie photos do ('photos': cartoon.twingan.framing; UTKFace's crops stay "
-                        "tighter), so the critic asks less of a selfie's translation to move the face (default: a "
-                        "resumed or exported run's own, else raw)")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)

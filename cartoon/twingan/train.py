@@ -145,7 +145,7 @@ def train(args):
         seed_everything(args.seed + step)
     training_step = TrainingStep(args, dist, generator, ema, critics, opt_g, opt_d, bool(init_from), fmt)
     photos = face_dataset(args.photos, args.resolution)
-    anime = face_dataset(args.anime, args.resolution, anime_tag_confidence(args), framing=args.anime_framing)
+    anime = face_dataset(args.anime, args.resolution, anime_tag_confidence(args))
     photo_batches = forever(dist.loader(photos, args.batch_size, args.workers, args.seed + step))
     anime_batches = forever(dist.loader(anime, args.batch_size, args.workers, args.seed + step + 1))
 
@@ -156,7 +156,7 @@ def train(args):
     # The same faces in every grid of the run, across resumes (spread over both photo folders).
     fixed_photos, fixed_anime = spread(photos), spread(anime)
     if dist.main:
-        print(f"{len(photos)} photos, {len(anime)} anime images ({args.anime_framing} framing), {sum(p.numel() for p in generator.parameters()) / 1e6:.1f}M generator parameters")
+        print(f"{len(photos)} photos, {len(anime)} anime images, {sum(p.numel() for p in generator.parameters()) / 1e6:.1f}M generator parameters")
 
     # --minutes bounds the training time of all the run's sessions together, so a killed run resumed goes on
     # with what is left of it; the checkpoint keeps the seconds spent
