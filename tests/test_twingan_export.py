@@ -195,9 +195,9 @@ def test_a_removed_term_recorded_on_is_refused_and_recorded_off_is_ignored(train
 
 
 def test_a_lost_trainer_switch_recorded_on_is_refused_and_recorded_off_is_ignored(trained, tmp_path):
-    # The contrastive term and the training portraits' framing lost their arms and left the trainer. A run recorded
-    # with one on stops with a message instead of going on without it; recorded off, it goes on, and heads a
-    # checkpoint still holds are left unread.
+    # The contrastive term, the training portraits' framing and the skip flag lost their arms and left the trainer. A
+    # run recorded with one on stops with a message instead of going on without it; recorded off (the default skips),
+    # it goes on, and heads a checkpoint still holds are left unread.
     run, exported, went_on = tmp_path / "run", tmp_path / "export", tmp_path / "went-on"
     run.mkdir()
     shutil.copytree(trained / "export", exported)
@@ -209,13 +209,15 @@ def test_a_lost_trainer_switch_recorded_on_is_refused_and_recorded_off_is_ignore
         (exported / "training.json").write_text(json.dumps({**record, "args": {**record["args"], **switches}}))
 
     unframed = {"training_data": {**payload["training_data"], "anime_framing": "raw"}}
-    recorded({"nce": {"heads.8.0.weight": torch.zeros(256, 32)}, **unframed}, nce_weight=0.0, nce_sides=[8], anime_framing="raw")
+    recorded({"nce": {"heads.8.0.weight": torch.zeros(256, 32)}, **unframed}, nce_weight=0.0, nce_sides=[8], anime_framing="raw",
+             skip_resolutions=[8, 16, 32])
     train_main(["--run-dir", str(run), "--export", str(tmp_path / "off")] + NORM_BATCHES)
     train_main(TINY + ["--run-dir", str(run), "--resume", "--steps", "5"])
     train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "5"] + MACHINE)
     assert [r["step"] for r in read_log(run)] == [r["step"] for r in read_log(went_on)] == [5]  # went on from step 4
 
-    for switches, named in ((dict(nce_weight=1.0), "--nce-weight 1"), (dict(anime_framing="photos"), "--anime-framing photos")):
+    for switches, named in ((dict(nce_weight=1.0), "--nce-weight 1"), (dict(anime_framing="photos"), "--anime-framing photos"),
+                            (dict(skip_resolutions=[8, 16]), "--skip-resolutions 8 16")):
         recorded(**switches)
         for flags in (["--run-dir", str(run), "--resume", "--steps", "6"], ["--run-dir", str(run), "--export", str(tmp_path / "none")],
                       ["--resume-from", str(exported), "--run-dir", str(tmp_path / "refused"), "--steps", "6"]):

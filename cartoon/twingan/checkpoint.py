@@ -20,13 +20,13 @@ from cartoon.twingan.model import SKIP_RESOLUTIONS, Discriminator, MultiScaleCri
 REMOVED_TERMS = ("feature_critic_weight", "likeness_weight", "anime_likeness_weight")
 LAST_WITH_FEATURE_CRITICS_AND_LIKENESS = "2498e62"
 # The last commit whose trainer still has the switches that lost their arms later (docs/twingan-experiments.md):
-# the contrastive term and the training portraits cut to the photos' framing.
+# the contrastive term, the training portraits cut to the photos' framing, and other U-Net skips than the default.
 LAST_WITH_LOST_TRAINER_SWITCHES = "6cc29a0"
 
 
 def model_config(args) -> dict:
     # exports recorded before colours, the critics' scales, the skips and the encoder were options name none of
-    # them; a new run that names no skips has the default ones
+    # them; a new run has the default skips, a resumed or fine-tuned one its model's
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width,
             "skip_resolutions": list(getattr(args, "skip_resolutions", None) or SKIP_RESOLUTIONS),
             "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None,
@@ -49,14 +49,16 @@ def refuse_removed_switches(config: dict) -> None:
                          "still trains them")
 
 
-def refuse_lost_trainer_switches(recorded: dict) -> None:
+def refuse_lost_trainer_switches(recorded: dict, whose: str = "this run was recorded with") -> None:
     """Stop a run that trained with a trainer switch since removed (`recorded`: its arguments): on, it would go on
-    without it. Off, an older run's record of it is ignored."""
+    without it. Off or at the default, an older run's record of it is ignored."""
     on = [f"--nce-weight {recorded['nce_weight']:g}"] if recorded.get("nce_weight") else []
     if recorded.get("anime_framing", "raw") != "raw":
         on.append(f"--anime-framing {recorded['anime_framing']}")
+    if (skips := recorded.get("skip_resolutions")) is not None and list(skips) != list(SKIP_RESOLUTIONS):
+        on.append(f"--skip-resolutions {' '.join(map(str, skips))}")
     if on:
-        raise SystemExit(f"this run was recorded with {', '.join(on)}: switches that lost their arms have left the TwinGAN "
+        raise SystemExit(f"{whose} {', '.join(on)}: switches that lost their arms have left the TwinGAN "
                          f"trainer (docs/twingan-experiments.md); commit {LAST_WITH_LOST_TRAINER_SWITCHES} still trains them")
 
 

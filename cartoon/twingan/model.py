@@ -281,29 +281,6 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         return F.normalize(code.mean(dim=(2, 3)), dim=1)
 
 
-def load_with_fewer_skips(model: TwinGAN, state: dict) -> None:
-    """Load `state`, saved by a TwinGAN of `model`'s size with more U-Net skips, into `model`.
-
-    A generator block that no longer gets a skip keeps the input weights that read the upsampled
-    features (they come first in the concatenation) and loses those that read the skip; every other
-    weight fits as saved. So a trained model can go on as the coarser-skip design, not from scratch.
-    """
-    own = model.state_dict()
-    fitted = {}
-    for name, saved in state.items():
-        wanted = own.get(name)
-        if wanted is None:
-            raise ValueError(f"{name} is not part of this TwinGAN")
-        if saved.shape != wanted.shape:
-            dropped_skip = (name.startswith("generator.") and name.endswith(".conv1.weight")
-                            and saved.shape[1] > wanted.shape[1] and saved.shape[0] == wanted.shape[0])
-            if not dropped_skip:
-                raise ValueError(f"{name} is {tuple(saved.shape)} where this TwinGAN has {tuple(wanted.shape)}")
-            saved = saved[:, :wanted.shape[1]]
-        fitted[name] = saved
-    model.load_state_dict(fitted)
-
-
 class Discriminator(nn.Module):
     """Spectral-norm convolutional critic for one domain: one unbounded score per image, shape (N,)."""
 

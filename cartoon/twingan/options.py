@@ -12,7 +12,7 @@ import argparse
 
 from cartoon.training import add_common_args
 from cartoon.training_state import parse_resumable
-from cartoon.twingan.model import ENCODERS, SKIP_RESOLUTIONS
+from cartoon.twingan.model import ENCODERS
 
 
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -26,10 +26,6 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
-    parser.add_argument("--skip-resolutions", type=int, nargs="+", metavar="RES",
-                        help="encoder resolutions whose features the generator is handed (U-Net skips); fewer and "
-                        "coarser skips leave the generator more of the drawing to do (default: "
-                        f"{' '.join(map(str, SKIP_RESOLUTIONS))}, or an --init-from model's; fewer than its drop the others' weights)")
     parser.add_argument("--encoder", choices=ENCODERS, default="own", help="the shared encoder: 'own', trained from "
                         "the pixels, or 'vgg16', a frozen ImageNet VGG16 (up to relu4_3) whose activations at each skip's "
                         "side reach the generator through trained 1×1 convolutions, and trained blocks from relu4_3 down "

@@ -30,9 +30,10 @@ A `--resume` keeps the checkpoint's data folders, batch size, model and critic s
 and how the run began: a fine-tune's average (`--init-from`) needs no warm-up, frozen statistics stay
 frozen. `--freeze-norm-statistics` on a `--resume` freezes them from there on, both models taking the
 statistics an export of the checkpoint would write. `--resume-from` takes every argument the export
-recorded unless a flag here names it. A run that recorded a switch since removed is refused.
-`--minutes` bounds the training time of all a run's sessions together. Export writes the moving
-average with batch-norm statistics estimated over `--norm-batches` training passes of its own
+recorded unless a flag here names it. A run that recorded a switch since removed is refused, and so is
+`--init-from` a model with other U-Net skips than the default (only the removed `--skip-resolutions`
+made one). `--minutes` bounds the training time of all a run's sessions together. Export writes the
+moving average with batch-norm statistics estimated over `--norm-batches` training passes of its own
 weights, or as trained if the run froze them.
 
 To compare design switches at a small size, each trained and scored alike, use
@@ -61,12 +62,13 @@ from cartoon.twingan.checkpoint import (
     export,
     exported_state,
     recalibrate,
+    refuse_lost_trainer_switches,
     refuse_recorded_switches,
     with_own_statistics,
 )
 from cartoon.twingan.colour import HAIR_COLOURS, keep_index
 from cartoon.twingan.data import anime_batch, anime_tag_confidence, face_dataset, with_training_data
-from cartoon.twingan.model import ANIME, HUMAN, TwinGAN, load_with_fewer_skips
+from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
 from cartoon.twingan.step import TrainingStep, freeze_batch_norms
 
 GRID_NORM_BATCHES = 25  # batch-norm statistics for a sample grid: enough for a picture, cheap beside 250 steps
@@ -98,10 +100,11 @@ def train(args):
     else:
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         args = with_training_data(args)
-        if init_from:  # sized as the saved model, with fewer skips if asked for
-            asked_skips, asked_encoder = args.skip_resolutions, args.encoder
+        if init_from:  # sized and built as the saved model
+            asked_encoder = args.encoder
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
-            args.skip_resolutions = asked_skips or args.skip_resolutions
+            # other skips than the default came from the removed flag: the run would record them and could not resume
+            refuse_lost_trainer_switches({"skip_resolutions": args.skip_resolutions}, f"{init_from} was trained with")
             if asked_encoder != "own" and asked_encoder != args.encoder:  # "own" is also the flag's default
                 raise SystemExit(f"{init_from} was trained with the {args.encoder} encoder; it cannot go on with --encoder {asked_encoder}")
     # the arguments the checkpoint records say how the run began too, so an export's training.json does
@@ -111,11 +114,9 @@ def train(args):
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(critics.parameters(), lr=args.critic_lr or args.lr, betas=(0.5, 0.99))
     if init_from and not resuming:
-        saved = TwinGAN.from_pretrained(init_from)
-        load_with_fewer_skips(generator, saved.state_dict())
+        generator.load_state_dict(TwinGAN.from_pretrained(init_from).state_dict())
         if dist.main:
-            dropped = sorted(set(saved.skip_resolutions) - set(generator.skip_resolutions))
-            print(f"fine-tuning {init_from} with new critics" + (f", its skips at {dropped} dropped" if dropped else ""))
+            print(f"fine-tuning {init_from} with new critics")
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     step = 0
     if resuming:
