@@ -29,8 +29,6 @@ ARMS = {
     "baseline": [],
     "critic-2-scales": ["--critic-scales", "2"],
     "width 16": ["--width", "16", "--max-width", "256"],
-    "nce": ["--nce-weight", "1"],
-    "framed": ["--anime-framing", "photos"],
 }
 
 

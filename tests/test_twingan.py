@@ -13,7 +13,7 @@ from PIL import Image
 from cartoon.images import ImageError, to_image
 from cartoon.twingan import anime_photo, square_tensor, to_anime
 from cartoon.twingan.gallery import Gallery, gallery_from_upload, open_gallery
-from cartoon.twingan.model import ANIME, HUMAN, DomainNorm, Discriminator, MultiScaleCritic, TwinGAN, load_with_fewer_skips
+from cartoon.twingan.model import ANIME, HUMAN, DomainNorm, Discriminator, MultiScaleCritic, TwinGAN
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -112,21 +112,13 @@ def test_save_load_round_trip(tmp_path):
     assert torch.equal(model.embed(images), loaded.embed(images))
 
 
-def test_a_model_goes_on_with_fewer_skips_as_if_the_dropped_ones_were_blank():
-    model = tiny_model().eval()
-    randomise_domain_norms(model)
-    coarser = TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8,)).eval()
-    load_with_fewer_skips(coarser, model.state_dict())
-    images = torch.rand(2, 3, 32, 32) * 2 - 1
-    code, skips = model.encode(images)
-    blank_16 = {8: skips[8], 16: torch.zeros_like(skips[16])}
-    assert torch.allclose(coarser(images, ANIME), model.decode(code, blank_16, ANIME), atol=1e-5)
-    assert torch.equal(coarser.embed(images), model.embed(images))  # the shared encoder is the saved one
-    # a skip the saved model never had, or another size, cannot be made up
-    with pytest.raises(ValueError, match="generator.32.conv1.weight"):
-        load_with_fewer_skips(TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8, 16, 32)), model.state_dict())
-    with pytest.raises(ValueError, match="where this TwinGAN has"):
-        load_with_fewer_skips(TwinGAN(resolution=32, width=4, max_width=32, skip_resolutions=(8,)), model.state_dict())
+def test_only_the_blocks_at_the_skip_resolutions_join_encoder_features():
+    # saved configs name their skips (the 64² skips-8 arm's: 8 alone), and every one builds as it was saved
+    model = TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8,))
+    assert model.generator["8"].conv1.in_channels > model.start.out_channels
+    assert model.generator["16"].conv1.in_channels == model.generator["8"].conv1.out_channels
+    assert model.generator["32"].conv1.in_channels == model.generator["16"].conv1.out_channels
+    assert list(model.encode(torch.zeros(1, 3, 32, 32))[1]) == [8]
 
 
 def test_the_shipped_config_loads_and_a_removed_switch_is_refused(tmp_path):

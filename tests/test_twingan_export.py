@@ -55,7 +55,7 @@ def test_a_run_is_exported_and_evaluated_on_its_own_data_unless_told_otherwise(t
     norm_batches = ["--norm-batches", "3", "--threads", "1"]
     fixture_export = TwinGAN.from_pretrained(str(trained / "export")).state_dict()  # its folders and batch size named outright
     recorded = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)["training_data"]
-    assert recorded == {"photos": [str(trained / "photos")], "anime": [str(trained / "anime")], "batch_size": 2, "anime_framing": "raw"}
+    assert recorded == {"photos": [str(trained / "photos")], "anime": [str(trained / "anime")], "batch_size": 2}
 
     train_main(["--run-dir", run, "--export", str(tmp_path / "own")] + norm_batches)
     own = TwinGAN.from_pretrained(str(tmp_path / "own")).state_dict()
@@ -76,8 +76,7 @@ def test_a_run_is_exported_and_evaluated_on_its_own_data_unless_told_otherwise(t
 def test_statistics_are_drawn_from_folders_smaller_than_a_batch(tmp_path):
     write_faces(tmp_path / "photos", 3, 4)
     write_faces(tmp_path / "anime", 9, 5)
-    flags = argparse.Namespace(photos=[str(tmp_path / "photos")], anime=[str(tmp_path / "anime")], batch_size=8, seed=0,
-                               anime_framing="raw")
+    flags = argparse.Namespace(photos=[str(tmp_path / "photos")], anime=[str(tmp_path / "anime")], batch_size=8, seed=0)
     photos, anime = training_batches(flags, 16)
     assert [len(next(photos)) for _ in range(3)] == [3, 3, 3]  # one short batch an epoch, as training draws it
     assert [len(next(anime)) for _ in range(3)] == [8, 8, 8]
@@ -192,6 +191,42 @@ def test_a_removed_term_recorded_on_is_refused_and_recorded_off_is_ignored(train
     torch.save({**legacy, "feature_critic_weight": 1.0}, run / "checkpoint.pt")
     with pytest.raises(SystemExit, match="recorded with --feature-critic-weight 1: "):
         train_main(["--run-dir", str(run), "--resume", "--steps", "6"] + MACHINE)
+    assert not (tmp_path / "none").exists() and not (tmp_path / "refused" / "checkpoint.pt").exists()
+
+
+def test_a_lost_trainer_switch_recorded_on_is_refused_and_recorded_off_is_ignored(trained, tmp_path):
+    # The contrastive term, the training portraits' framing and the skip flag lost their arms and left the trainer. A
+    # run recorded with one on stops with a message instead of going on without it; recorded off (the default skips),
+    # it goes on, and heads a checkpoint still holds are left unread.
+    run, exported, went_on = tmp_path / "run", tmp_path / "export", tmp_path / "went-on"
+    run.mkdir()
+    shutil.copytree(trained / "export", exported)
+    payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    record = json.loads((exported / "training.json").read_text())
+
+    def recorded(kept=None, **switches):
+        torch.save({**payload, **(kept or {}), "args": {**payload["args"], **switches}}, run / "checkpoint.pt")
+        (exported / "training.json").write_text(json.dumps({**record, "args": {**record["args"], **switches}}))
+
+    unframed = {"training_data": {**payload["training_data"], "anime_framing": "raw"}}
+    recorded({"nce": {"heads.8.0.weight": torch.zeros(256, 32)}, **unframed}, nce_weight=0.0, nce_sides=[8], anime_framing="raw",
+             skip_resolutions=[8, 16, 32])
+    train_main(["--run-dir", str(run), "--export", str(tmp_path / "off")] + NORM_BATCHES)
+    train_main(TINY + ["--run-dir", str(run), "--resume", "--steps", "5"])
+    train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "5"] + MACHINE)
+    assert [r["step"] for r in read_log(run)] == [r["step"] for r in read_log(went_on)] == [5]  # went on from step 4
+
+    for switches, named in ((dict(nce_weight=1.0), "--nce-weight 1"), (dict(anime_framing="photos"), "--anime-framing photos"),
+                            (dict(skip_resolutions=[8, 16]), "--skip-resolutions 8 16")):
+        recorded(**switches)
+        for flags in (["--run-dir", str(run), "--resume", "--steps", "6"], ["--run-dir", str(run), "--export", str(tmp_path / "none")],
+                      ["--resume-from", str(exported), "--run-dir", str(tmp_path / "refused"), "--steps", "6"]):
+            with pytest.raises(SystemExit, match=f"recorded with {named}: .*commit 6cc29a0 still trains them"):
+                train_main(flags + MACHINE)
+    # evaluated, a framed run's batch-norm statistics would be measured on portraits it never saw
+    recorded({"training_data": {**payload["training_data"], "anime_framing": "photos"}})
+    with pytest.raises(SystemExit, match="recorded with --anime-framing photos"):
+        load_generator(argparse.Namespace(run=str(run), weights=None, norm_batches=3, threads=1))
     assert not (tmp_path / "none").exists() and not (tmp_path / "refused" / "checkpoint.pt").exists()
 
 

@@ -1,13 +1,9 @@
-"""The anime portraits framed as the photos are: the crop, how it is fitted, and where training and evaluation apply it."""
-
-import argparse
+"""The anime portraits framed as the photos are: the crop, how it is fitted, and the evaluation's reference cut by it."""
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from cartoon.twingan.data import face_dataset, training_data, with_training_data
 from cartoon.twingan.framing import ANIME_CROP, framed, matching_crop
 from cartoon.twingan.held_out import load_faces
 
@@ -43,21 +39,7 @@ def test_the_fitted_crop_puts_the_portraits_face_where_the_photos_is():
     assert matching_crop(photos, photos) == pytest.approx((0.0, 0.0, 1.0, 1.0))
 
 
-def test_training_and_evaluation_see_the_portraits_in_the_framing_asked_for(tmp_path):
-    folder = tmp_path / "anime"
-    folder.mkdir()
-    portrait_with_a_white_face_box().save(folder / "0.png")
-    torch.manual_seed(0)
-    raw, cut = (face_dataset([folder], 32, framing=framing)[0] for framing in ("raw", "photos"))
-    assert raw.min() == -1 and cut.min() > 0.9  # the raw portrait keeps its black border; the cut is the white box
-    assert load_faces([folder / "0.png"], 32, "photos").min() > 0.9
-    assert load_faces([folder / "0.png"], 32).min() == -1
-
-
-def test_a_run_records_its_framing_and_one_recorded_before_the_option_is_raw():
-    unset = argparse.Namespace(photos=None, anime=None, batch_size=None, anime_framing=None)
-    older = {"photos": ["p"], "anime": ["a"], "batch_size": 8}  # a checkpoint's record from before --anime-framing
-    assert with_training_data(unset, older).anime_framing == "raw"
-    asked = with_training_data(argparse.Namespace(**{**vars(unset), "anime_framing": "photos"}), older)
-    assert asked.anime_framing == "photos" and training_data(asked)["anime_framing"] == "photos"
-    assert training_data(argparse.Namespace(**older))["anime_framing"] == "raw"
+def test_the_evaluation_sees_the_portraits_in_the_framing_asked_for(tmp_path):
+    portrait_with_a_white_face_box().save(tmp_path / "0.png")
+    assert load_faces([tmp_path / "0.png"], 32, "photos").min() > 0.9  # the cut is the white box
+    assert load_faces([tmp_path / "0.png"], 32).min() == -1  # the raw portrait keeps its black border

@@ -14,17 +14,19 @@ from cartoon.twingan.colour import COLOUR_CLASSES, random_colours
 from cartoon.twingan.data import anime_batch, training_batches, training_data, with_training_data
 from cartoon.twingan.losses import DOMAINS, translate_both_ways
 from cartoon.twingan.model import SKIP_RESOLUTIONS, Discriminator, MultiScaleCritic, TwinGAN, removed_switch
-from cartoon.twingan.nce import PatchNCE
 
 # The feature critics' and likeness terms' weights, which every run recorded (the current line's at 0, off) until the
 # terms lost and were removed (docs/twingan-experiments.md), and the last commit that still trains them.
 REMOVED_TERMS = ("feature_critic_weight", "likeness_weight", "anime_likeness_weight")
 LAST_WITH_FEATURE_CRITICS_AND_LIKENESS = "2498e62"
+# The last commit whose trainer still has the switches that lost their arms later (docs/twingan-experiments.md):
+# the contrastive term, the training portraits cut to the photos' framing, and other U-Net skips than the default.
+LAST_WITH_LOST_TRAINER_SWITCHES = "6cc29a0"
 
 
 def model_config(args) -> dict:
     # exports recorded before colours, the critics' scales, the skips and the encoder were options name none of
-    # them; a new run that names no skips has the default ones
+    # them; a new run has the default skips, a resumed or fine-tuned one its model's
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width,
             "skip_resolutions": list(getattr(args, "skip_resolutions", None) or SKIP_RESOLUTIONS),
             "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None,
@@ -47,10 +49,26 @@ def refuse_removed_switches(config: dict) -> None:
                          "still trains them")
 
 
-def recorded_switches(payload: dict) -> dict:
-    """The arguments a checkpoint or an export's training state recorded; a checkpoint from before they were
-    recorded names only its feature critics' weight, and only when it had them."""
-    return {"feature_critic_weight": payload.get("feature_critic_weight", 0.0), **payload.get("args", {})}
+def refuse_lost_trainer_switches(recorded: dict, whose: str = "this run was recorded with") -> None:
+    """Stop a run that trained with a trainer switch since removed (`recorded`: its arguments): on, it would go on
+    without it. Off or at the default, an older run's record of it is ignored."""
+    on = [f"--nce-weight {recorded['nce_weight']:g}"] if recorded.get("nce_weight") else []
+    if recorded.get("anime_framing", "raw") != "raw":
+        on.append(f"--anime-framing {recorded['anime_framing']}")
+    if (skips := recorded.get("skip_resolutions")) is not None and list(skips) != list(SKIP_RESOLUTIONS):
+        on.append(f"--skip-resolutions {' '.join(map(str, skips))}")
+    if on:
+        raise SystemExit(f"{whose} {', '.join(on)}: switches that lost their arms have left the TwinGAN "
+                         f"trainer (docs/twingan-experiments.md); commit {LAST_WITH_LOST_TRAINER_SWITCHES} still trains them")
+
+
+def refuse_recorded_switches(payload: dict) -> None:
+    """Stop a resume or export of a checkpoint or an export's training state whose recorded arguments name a
+    removed switch on; a checkpoint from before they were recorded names only its feature critics' weight, and
+    only when it had them."""
+    recorded = {"feature_critic_weight": payload.get("feature_critic_weight", 0.0), **payload.get("args", {})}
+    refuse_removed_switches(recorded)
+    refuse_lost_trainer_switches(recorded)
 
 
 def adopt_generator_config(args, config: dict) -> None:
@@ -70,15 +88,6 @@ def build_models(args, device="cpu"):
     critics = nn.ModuleList((MultiScaleCritic(args.resolution, critic_width, critic_max_width, scales) if scales > 1
                              else Discriminator(args.resolution, critic_width, critic_max_width)) for _ in DOMAINS)
     return generator.to(device, memory_format=memory_format(args)), critics.to(device, memory_format=memory_format(args))
-
-
-def build_nce(args, generator: TwinGAN, device="cpu") -> dict:
-    """The contrastive term's projection heads and their optimiser, keyed as a checkpoint keeps them; none when
-    the run has no such term (runs recorded before it had none)."""
-    if not args.nce_weight:
-        return {}
-    nce = PatchNCE(generator, args.nce_sides).to(device)
-    return {"nce": nce, "opt_nce": torch.optim.Adam(nce.parameters(), lr=args.lr, betas=(0.5, 0.99))}
 
 
 def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
@@ -147,6 +156,8 @@ def exported_generator(payload: dict, args) -> TwinGAN:
     model = checkpoint_generator(payload)
     if payload.get("frozen_statistics"):
         return model.eval()
+    # statistics measured on portraits the run never saw would not be its own (`evaluate --run-dir` comes here)
+    refuse_lost_trainer_switches(payload.get("training_data") or {})
     return with_own_statistics(model, with_training_data(args, payload.get("training_data")))
 
 
@@ -157,7 +168,7 @@ def export(args):
     if not run.checkpoint_path.is_file():
         raise SystemExit(f"no checkpoint at {run.checkpoint_path}")
     payload = run.read_checkpoint()
-    refuse_removed_switches(recorded_switches(payload))
+    refuse_recorded_switches(payload)
     exported_generator(payload, args).save_pretrained(args.export)
     # the run's own arguments, not this command's, built the models and go into training.json
     recorded = recorded_args(payload, args)
@@ -166,8 +177,6 @@ def export(args):
     # The most needed first: moments beyond the state's budget are left out in this order. Their
     # hyper-parameters come with their saved state.
     optimisers = {name: torch.optim.Adam(modules[models].parameters()) for name, models in (("opt_d", "critics"), ("opt_g", "generator"))}
-    if contrastive := build_nce(recorded, generator):
-        modules["nce"], optimisers["opt_nce"] = contrastive["nce"], contrastive["opt_nce"]
     step = Run.restore(payload, **modules, **optimisers)
     written = export_training_state(args.export, step, recorded, **modules, **optimisers)
     left_out = f", {', '.join(written['moments_omitted'])} moments left out" if written["moments_omitted"] else ""
@@ -175,7 +184,6 @@ def export(args):
 
 
 def recalibrate(args):
-    """Re-estimate a saved model's batch-norm statistics, in place, over the data the flags name (a model
-    trained on framed portraits needs `--anime-framing photos` here: the folder does not say)."""
+    """Re-estimate a saved model's batch-norm statistics, in place, over the data the flags name."""
     with_own_statistics(TwinGAN.from_pretrained(args.recalibrate), with_training_data(args)).save_pretrained(args.recalibrate)
     print(f"re-estimated the batch-norm statistics of {args.recalibrate} over {args.norm_batches} batches")

@@ -6,7 +6,6 @@ With the project's own data folders only their train split is used (`cartoon.dat
 from __future__ import annotations
 
 import argparse
-import functools
 from pathlib import Path
 
 import torch
@@ -15,7 +14,6 @@ from torchvision import transforms
 
 from cartoon import data
 from cartoon.training import ImageFolder, forever, seed_everything
-from cartoon.twingan.framing import framed
 
 
 def training_files(folder) -> list:
@@ -43,11 +41,9 @@ class TaggedImages(ImageFolder):
         return super().__getitem__(index), self.hair[index], self.eyes[index]
 
 
-def face_dataset(folders, resolution: int, tag_confidence: float | None = None, framing: str = "raw"):
-    """Faces of `folders` as training sees them; with `tag_confidence`, each with its colour tags (`TaggedImages`);
-    `framing` "photos" cuts anime portraits to the photos' framing (`cartoon.twingan.framing`)."""
+def face_dataset(folders, resolution: int, tag_confidence: float | None = None):
+    """Faces of `folders` as training sees them; with `tag_confidence`, each with its colour tags (`TaggedImages`)."""
     transform = transforms.Compose([
-        functools.partial(framed, framing=framing),
         transforms.Resize(resolution, antialias=True),
         transforms.CenterCrop(resolution),
         transforms.RandomHorizontalFlip(),
@@ -60,19 +56,19 @@ def face_dataset(folders, resolution: int, tag_confidence: float | None = None, 
 
 
 def with_training_data(args, recorded: dict | None = None) -> argparse.Namespace:
-    """`args` with the data flags left unset (--photos, --anime, --batch-size, --anime-framing) filled from `recorded`,
-    a run's own as its checkpoint names them, else from the defaults: the selfie2anime photos with
-    UTKFace, its drawings as they are framed, batches of 8."""
-    defaults = {"photos": [str(data.SELFIE_PHOTOS), str(data.UTKFACE)], "anime": [str(data.SELFIE_ANIME)], "batch_size": 8,
-                "anime_framing": "raw", **(recorded or {})}
-    return argparse.Namespace(**{**vars(args), **{name: value for name, value in defaults.items() if getattr(args, name) is None}})
+    """`args` with the data flags left unset (--photos, --anime, --batch-size) filled from `recorded`, a run's
+    own as its checkpoint names them, else from the defaults: the selfie2anime photos with UTKFace, its
+    drawings, batches of 8. Only these are taken from `recorded`: an older one also names the portraits'
+    framing, which the trainer no longer has."""
+    defaults = {"photos": [str(data.SELFIE_PHOTOS), str(data.UTKFACE)], "anime": [str(data.SELFIE_ANIME)], "batch_size": 8}
+    recorded = recorded or {}
+    return argparse.Namespace(**{**vars(args), **{name: recorded.get(name, default) for name, default in defaults.items()
+                                                  if getattr(args, name) is None}})
 
 
 def training_data(args) -> dict:
     """What a checkpoint records of a run's data."""
-    # arguments recorded before --anime-framing existed trained on the portraits as they are
-    return {"photos": args.photos, "anime": args.anime, "batch_size": args.batch_size,
-            "anime_framing": getattr(args, "anime_framing", None) or "raw"}
+    return {"photos": args.photos, "anime": args.anime, "batch_size": args.batch_size}
 
 
 def anime_batch(batch, device) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None]:
@@ -92,8 +88,7 @@ def training_batches(args, resolution: int):
     """Endless shuffled training batches of photos and of anime portraits, as training draws them (the
     anime ones (images, hair, eyes) in a colour-conditioned run)."""
     seed_everything(args.seed)
-    datasets = [face_dataset(args.photos, resolution),
-                face_dataset(args.anime, resolution, anime_tag_confidence(args), framing=args.anime_framing)]
+    datasets = [face_dataset(args.photos, resolution), face_dataset(args.anime, resolution, anime_tag_confidence(args))]
     # A folder smaller than a batch gives one short batch per epoch, as in training, not none.
     return tuple(forever(DataLoader(faces, args.batch_size, shuffle=True, drop_last=len(faces) >= args.batch_size))
                  for faces in datasets)

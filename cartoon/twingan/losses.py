@@ -77,20 +77,14 @@ class SourceTerms:
     - cycle content: the same between each photo and its round trip, so the way back keeps what the
       photo's features say of the face (gender, age) and not only its pixels;
     - landmark: each anime translation keeps its photo's five RetinaFace landmarks, or only the head's
-      pose (`cartoon.faces.LandmarkLoss`);
-    - nce: the patchwise contrastive term on the generator's own encoder (`cartoon.twingan.nce`), whose
-      projection heads `nce` the run trains beside the generator.
+      pose (`cartoon.faces.LandmarkLoss`).
 
     VGG sees every image at `args.vgg_size`². `weights` maps each term's name, as `__call__` returns it, to its weight.
     """
 
-    def __init__(self, args: argparse.Namespace, device, memory_format, generator=None, nce=None):
+    def __init__(self, args: argparse.Namespace, device, memory_format):
         self.side = args.vgg_size
-        self.weights = {"content": args.content_weight, "cycle_content": args.cycle_content_weight, "landmark": args.landmark_weight,
-                        "nce": args.nce_weight}
-        if self.weights["nce"] and (generator is None or nce is None):
-            raise ValueError("the nce term needs the generator and its projection heads")
-        self.generator, self.nce = generator, nce
+        self.weights = {"content": args.content_weight, "cycle_content": args.cycle_content_weight, "landmark": args.landmark_weight}
         self.content = None
         if args.content_weight or args.cycle_content_weight:
             self.content = ContentLoss(VGG16Features("relu4_3").to(device, memory_format=memory_format))
@@ -114,8 +108,6 @@ class SourceTerms:
                     losses[name] = self.content.from_features(vgg(at_side(judged, self.side)), photos)[0]
         if self.landmarks is not None:
             losses["landmark"] = self.landmarks(reals[HUMAN], out.human_to_anime)
-        if self.weights["nce"]:
-            losses["nce"] = self.nce(self.generator, reals[HUMAN], out.human_to_anime)
         return losses
 
     def weighted(self, losses: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -239,9 +239,8 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         # built after the init above, which would overwrite its ImageNet weights
         self.vgg = as_constants(VGG16Features("relu4_3")) if encoder == "vgg16" else None
 
-    def encode(self, images: torch.Tensor, every_side: bool = False) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
-        """The shared code: a 4×4 bottleneck and the skip features the generator reuses (`every_side`: every
-        block's, skip or not, which only `features` wants)."""
+    def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
+        """The shared code: a 4×4 bottleneck and the skip features the generator reuses."""
         if images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
             raise ValueError(f"TwinGAN expects {self.resolution}×{self.resolution} images, got {tuple(images.shape[-2:])}")
         if self.vgg is None:
@@ -254,22 +253,8 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         for res, block in self.encoder.items():
             skip, x = block(x)
             skips.setdefault(int(res), skip)  # the VGG's projection, where there is one, is that side's feature
-        skips = {res: skip for res, skip in skips.items() if every_side or res in self.skip_resolutions}
+        skips = {res: skip for res, skip in skips.items() if res in self.skip_resolutions}
         return self.bottleneck(x), skips  # linear: a code centred near zero, good for cosine search
-
-    def feature_widths(self) -> dict[int, int]:
-        """The channels of `features` at each side."""
-        widths = {int(side): block.conv1.out_channels for side, block in self.encoder.items()}
-        if self.vgg is not None:
-            widths |= {int(side): project.out_channels for side, project in self.from_vgg.items()}
-        return widths | {4: self.embedding_size}
-
-    def features(self, images: torch.Tensor) -> dict[int, torch.Tensor]:
-        """The encoder's activations by side, each block's first convolution's (with the VGG16 encoder its
-        projections where it has them), and the code at 4: what the patchwise contrastive term compares
-        (`cartoon.twingan.nce`)."""
-        code, activations = self.encode(images, every_side=True)
-        return {**activations, 4: code}
 
     def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float, colours=None):
         x = F.leaky_relu(self.start_norm(self.start(code), domain, colours), 0.2)
@@ -294,29 +279,6 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         """L2-normalised mean-pooled bottleneck: where look-alikes are searched, for both domains."""
         code, _ = self.encode(images)
         return F.normalize(code.mean(dim=(2, 3)), dim=1)
-
-
-def load_with_fewer_skips(model: TwinGAN, state: dict) -> None:
-    """Load `state`, saved by a TwinGAN of `model`'s size with more U-Net skips, into `model`.
-
-    A generator block that no longer gets a skip keeps the input weights that read the upsampled
-    features (they come first in the concatenation) and loses those that read the skip; every other
-    weight fits as saved. So a trained model can go on as the coarser-skip design, not from scratch.
-    """
-    own = model.state_dict()
-    fitted = {}
-    for name, saved in state.items():
-        wanted = own.get(name)
-        if wanted is None:
-            raise ValueError(f"{name} is not part of this TwinGAN")
-        if saved.shape != wanted.shape:
-            dropped_skip = (name.startswith("generator.") and name.endswith(".conv1.weight")
-                            and saved.shape[1] > wanted.shape[1] and saved.shape[0] == wanted.shape[0])
-            if not dropped_skip:
-                raise ValueError(f"{name} is {tuple(saved.shape)} where this TwinGAN has {tuple(wanted.shape)}")
-            saved = saved[:, :wanted.shape[1]]
-        fitted[name] = saved
-    model.load_state_dict(fitted)
 
 
 class Discriminator(nn.Module):

@@ -1,8 +1,8 @@
 """The TwinGAN trainer's flags: data, model and critics, losses, schedule, export.
 
-A `--resume` keeps the checkpoint's sizes, encoder, colour condition and contrastive heads whatever the flags
-here say (`cartoon.twingan.checkpoint.adopt_generator_config`), and its data (folders, batch size,
-anime framing) unless a flag names them; `--resume-from` takes an export's recorded arguments as the
+A `--resume` keeps the checkpoint's sizes, encoder and colour condition whatever the flags
+here say (`cartoon.twingan.checkpoint.adopt_generator_config`), and its data (folders, batch size)
+unless a flag names them; `--resume-from` takes an export's recorded arguments as the
 defaults (`parse_args`).
 """
 
@@ -12,9 +12,7 @@ import argparse
 
 from cartoon.training import add_common_args
 from cartoon.training_state import parse_resumable
-from cartoon.twingan.framing import FRAMINGS
-from cartoon.twingan.model import ENCODERS, SKIP_RESOLUTIONS
-from cartoon.twingan.nce import SIDES as NCE_SIDES
+from cartoon.twingan.model import ENCODERS
 
 
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -25,17 +23,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
                         "else the selfie2anime photos and UTKFace)")
     parser.add_argument("--anime", nargs="+", help="anime portrait folders (default: a resumed or exported run's own, "
                         "else the selfie2anime drawings)")
-    parser.add_argument("--anime-framing", choices=FRAMINGS, help="the portraits as they are ('raw'), or cut to frame "
-                        "the face as the selfie photos do ('photos': cartoon.twingan.framing; UTKFace's crops stay "
-                        "tighter), so the critic asks less of a selfie's translation to move the face (default: a "
-                        "resumed or exported run's own, else raw)")
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
-    parser.add_argument("--skip-resolutions", type=int, nargs="+", metavar="RES",
-                        help="encoder resolutions whose features the generator is handed (U-Net skips); fewer and "
-                        "coarser skips leave the generator more of the drawing to do (default: "
-                        f"{' '.join(map(str, SKIP_RESOLUTIONS))}, or an --init-from model's; fewer than its drop the others' weights)")
     parser.add_argument("--encoder", choices=ENCODERS, default="own", help="the shared encoder: 'own', trained from "
                         "the pixels, or 'vgg16', a frozen ImageNet VGG16 (up to relu4_3) whose activations at each skip's "
                         "side reach the generator through trained 1×1 convolutions, and trained blocks from relu4_3 down "
@@ -74,10 +64,6 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--landmark-measure", choices=["points", "pose"], default="points", help="what the landmark "
                         "term keeps: the 5 points where they are, or the head's pose (eye, nose and mouth centres, eye "
                         "and mouth lines), which leaves anime eye spacing and mouth width free")
-    parser.add_argument("--nce-weight", type=float, default=0.0, help="patchwise contrastive term (CUT's PatchNCE) between "
-                        "each photo and its anime translation on the generator's own encoder (cartoon.twingan.nce; 0: off)")
-    parser.add_argument("--nce-sides", type=int, nargs="+", default=list(NCE_SIDES), metavar="SIDE",
-                        help="encoder sides the contrastive term compares (4: the code)")
     parser.add_argument("--vgg-size", type=int, default=64, help="side at which the VGG16 content terms see images")
     parser.add_argument("--critic-lr", type=float, help="the critics' learning rate (default: --lr, the generator's)")
     parser.add_argument("--ema-decay", type=float, default=0.999)

@@ -28,17 +28,13 @@ class TrainingStep:
     """The run's models, optimisers and frozen networks, and one step of training them.
 
     `fine_tuning` (the run began from a trained model) lets the average follow the generator without a warm-up.
-    `nce` and `opt_nce`: the contrastive term's projection heads and their optimiser, with `--nce-weight`.
     """
 
-    def __init__(self, args, dist, generator, ema, critics, opt_g, opt_d, fine_tuning: bool, fmt, nce=None, opt_nce=None):
+    def __init__(self, args, dist, generator, ema, critics, opt_g, opt_d, fine_tuning: bool, fmt):
         self.args, self.generator, self.ema, self.critics, self.opt_g, self.opt_d = args, generator, ema, critics, opt_g, opt_d
         self.fine_tuning, self.device = fine_tuning, dist.device
-        if nce is not None and dist.enabled:  # it calls the encoder outside the wrapped forward, which torchrun would not synchronise
-            raise SystemExit("--nce-weight trains in one process only, not under torchrun")
-        self.generator_optimisers = [opt_g] + ([opt_nce] if opt_nce is not None else [])
         self.g = dist.wrap(generator)
-        self.source_terms = SourceTerms(args, self.device, fmt, generator, nce)
+        self.source_terms = SourceTerms(args, self.device, fmt)
         self.wrapped_critics = [dist.wrap(c) for c in critics]  # synchronised in the critic step
         # Colour-conditioned, each anime portrait comes with its tags, and the frozen judge that read them holds
         # every photo's anime translation to the colours it was asked for.
@@ -79,11 +75,9 @@ class TrainingStep:
             loss_g = (loss_gan + RECONSTRUCTION_WEIGHT * loss_recon + CYCLE_WEIGHT * loss_cycle + args.colour_weight * loss_colour
                       + self.source_terms.weighted(held))
         if training_generator:
-            for optimiser in self.generator_optimisers:
-                optimiser.zero_grad(set_to_none=True)
+            self.opt_g.zero_grad(set_to_none=True)
             loss_g.backward()
-            for optimiser in self.generator_optimisers:
-                optimiser.step()
+            self.opt_g.step()
             # Warm-up: early on the average follows the generator closely instead of the random
             # init. A fine-tuned model's average starts at trained weights and needs none.
             decay = args.ema_decay if self.fine_tuning else min(args.ema_decay, (1 + step) / (10 + step))

@@ -30,9 +30,10 @@ A `--resume` keeps the checkpoint's data folders, batch size, model and critic s
 and how the run began: a fine-tune's average (`--init-from`) needs no warm-up, frozen statistics stay
 frozen. `--freeze-norm-statistics` on a `--resume` freezes them from there on, both models taking the
 statistics an export of the checkpoint would write. `--resume-from` takes every argument the export
-recorded unless a flag here names it. A run that recorded a switch since removed is refused.
-`--minutes` bounds the training time of all a run's sessions together. Export writes the moving
-average with batch-norm statistics estimated over `--norm-batches` training passes of its own
+recorded unless a flag here names it. A run that recorded a switch since removed is refused, and so is
+`--init-from` a model with other U-Net skips than the default (only the removed `--skip-resolutions`
+made one). `--minutes` bounds the training time of all a run's sessions together. Export writes the
+moving average with batch-norm statistics estimated over `--norm-batches` training passes of its own
 weights, or as trained if the run froze them.
 
 To compare design switches at a small size, each trained and scored alike, use
@@ -56,19 +57,18 @@ from cartoon.twingan import options
 from cartoon.twingan.checkpoint import (
     adopt_generator_config,
     build_models,
-    build_nce,
     checkpoint_extras,
     estimate_norm_statistics,
     export,
     exported_state,
     recalibrate,
-    recorded_switches,
-    refuse_removed_switches,
+    refuse_lost_trainer_switches,
+    refuse_recorded_switches,
     with_own_statistics,
 )
 from cartoon.twingan.colour import HAIR_COLOURS, keep_index
 from cartoon.twingan.data import anime_batch, anime_tag_confidence, face_dataset, with_training_data
-from cartoon.twingan.model import ANIME, HUMAN, TwinGAN, load_with_fewer_skips
+from cartoon.twingan.model import ANIME, HUMAN, TwinGAN
 from cartoon.twingan.step import TrainingStep, freeze_batch_norms
 
 GRID_NORM_BATCHES = 25  # batch-norm statistics for a sample grid: enough for a picture, cheap beside 250 steps
@@ -89,7 +89,7 @@ def train(args):
     resuming = payload is not None
     freezing_now = False
     if resuming:
-        refuse_removed_switches(recorded_switches(payload))
+        refuse_recorded_switches(payload)
         init_from, frozen_statistics = payload.get("init_from"), payload.get("frozen_statistics", False)
         freezing_now = args.freeze_norm_statistics and not frozen_statistics
         frozen_statistics |= freezing_now
@@ -97,17 +97,14 @@ def train(args):
         # older checkpoints: the flags say the critics' widths, and they had one scale
         vars(args).update({"critic_scales": 1, **payload.get("critic_config", {})})
         args = with_training_data(args, payload.get("training_data"))
-        if "nce" in payload:  # the heads are built as recorded: their layout is the run's, like the critics'
-            args.nce_sides = payload.get("args", {}).get("nce_sides", args.nce_sides)
-            if not args.nce_weight and dist.main:
-                print("this run trained the nce term's heads; without --nce-weight they are left out from here on")
     else:
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         args = with_training_data(args)
-        if init_from:  # sized as the saved model, with fewer skips if asked for
-            asked_skips, asked_encoder = args.skip_resolutions, args.encoder
+        if init_from:  # sized and built as the saved model
+            asked_encoder = args.encoder
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
-            args.skip_resolutions = asked_skips or args.skip_resolutions
+            # other skips than the default came from the removed flag: the run would record them and could not resume
+            refuse_lost_trainer_switches({"skip_resolutions": args.skip_resolutions}, f"{init_from} was trained with")
             if asked_encoder != "own" and asked_encoder != args.encoder:  # "own" is also the flag's default
                 raise SystemExit(f"{init_from} was trained with the {args.encoder} encoder; it cannot go on with --encoder {asked_encoder}")
     # the arguments the checkpoint records say how the run began too, so an export's training.json does
@@ -117,16 +114,15 @@ def train(args):
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(critics.parameters(), lr=args.critic_lr or args.lr, betas=(0.5, 0.99))
     if init_from and not resuming:
-        saved = TwinGAN.from_pretrained(init_from)
-        load_with_fewer_skips(generator, saved.state_dict())
+        generator.load_state_dict(TwinGAN.from_pretrained(init_from).state_dict())
         if dist.main:
-            dropped = sorted(set(saved.skip_resolutions) - set(generator.skip_resolutions))
-            print(f"fine-tuning {init_from} with new critics" + (f", its skips at {dropped} dropped" if dropped else ""))
+            print(f"fine-tuning {init_from} with new critics")
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
-    contrastive = build_nce(args, generator, device)  # the nce term's heads and optimiser, or nothing
     step = 0
     if resuming:
-        step = Run.restore(payload, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **contrastive)
+        # the models and optimisers the trainer has; anything else a checkpoint holds (the removed contrastive
+        # term's "nce" heads) is left unread
+        step = Run.restore(payload, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d)
         if frozen_statistics and not freezing_now:
             # Frozen, both models hold the same statistics, and an export keeps the average's in full precision.
             for frozen, kept in zip(generator.buffers(), ema.buffers()):
@@ -148,9 +144,9 @@ def train(args):
     if step:
         # A new shuffle per saved state taken up: short sessions would otherwise replay the same first batches.
         seed_everything(args.seed + step)
-    training_step = TrainingStep(args, dist, generator, ema, critics, opt_g, opt_d, bool(init_from), fmt, **contrastive)
+    training_step = TrainingStep(args, dist, generator, ema, critics, opt_g, opt_d, bool(init_from), fmt)
     photos = face_dataset(args.photos, args.resolution)
-    anime = face_dataset(args.anime, args.resolution, anime_tag_confidence(args), framing=args.anime_framing)
+    anime = face_dataset(args.anime, args.resolution, anime_tag_confidence(args))
     photo_batches = forever(dist.loader(photos, args.batch_size, args.workers, args.seed + step))
     anime_batches = forever(dist.loader(anime, args.batch_size, args.workers, args.seed + step + 1))
 
@@ -161,7 +157,7 @@ def train(args):
     # The same faces in every grid of the run, across resumes (spread over both photo folders).
     fixed_photos, fixed_anime = spread(photos), spread(anime)
     if dist.main:
-        print(f"{len(photos)} photos, {len(anime)} anime images ({args.anime_framing} framing), {sum(p.numel() for p in generator.parameters()) / 1e6:.1f}M generator parameters")
+        print(f"{len(photos)} photos, {len(anime)} anime images, {sum(p.numel() for p in generator.parameters()) / 1e6:.1f}M generator parameters")
 
     # --minutes bounds the training time of all the run's sessions together, so a killed run resumed goes on
     # with what is left of it; the checkpoint keeps the seconds spent
@@ -173,9 +169,8 @@ def train(args):
 
     # a session with any budget left takes at least one step, and so checkpoints what it spent
     started, last_step, spent = time.time(), step, bool(args.minutes) and trained_seconds >= args.minutes * 60
-    # every optimiser at the rate it was built with (generator --lr, critics --critic-lr), decayed alike
-    # (the nce heads' too, built at --lr; DecayingRates takes the optimisers among what it is given)
-    rates = DecayingRates([opt_g, opt_d, *contrastive.values()], args.lr_decay_from, args.steps)
+    # both optimisers at the rate each was built with (generator --lr, critics --critic-lr), decayed alike
+    rates = DecayingRates([opt_g, opt_d], args.lr_decay_from, args.steps)
     while step < args.steps and not spent:
         lr = args.lr * rates(step)
         human = next(photo_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
@@ -210,7 +205,7 @@ def train(args):
                 grid = torch.cat(grid)
             run.save_grid(step, grid, rows=len(fixed_photos))
         if step % args.save_every == 0 or stopping:
-            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d, **contrastive,
+            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
                                 trained_seconds=trained_seconds + time.time() - session_start, **checkpoint_extras(args))
     if dist.main and step < args.steps:
         print(f"stopped at step {step}: --minutes {args.minutes:g} of training reached")
