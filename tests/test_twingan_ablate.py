@@ -83,6 +83,11 @@ def test_an_arm_trains_is_scored_on_held_out_faces_writes_its_row_and_resumes(pr
     kept = harness("--arm", "two-scales", "--resume", "--against", "kept")
     assert kept["evaluation"]["against"] == "kept"
     assert kept["against"]["selfie2anime photos"]["kid_x100_difference"] == pytest.approx(0, abs=1e-9)
+    # a reference that is not one, or whose statistics came from other batches than the arm's, is refused before any training
+    for against, reason in (("nowhere", "neither a run"), ("kept", "from 2 batches, this arm's from 3")):
+        with pytest.raises(SystemExit, match=reason):
+            ablate.main(["--arm", "untrained", "--steps", "1", "--norm-batches", "3", "--against", against, *TINY])
+    assert not (project_data / "runs/ablate-untrained").exists()
 
 
 def test_an_arm_needs_a_budget(project_data):

@@ -252,3 +252,5 @@ def test_a_vgg16_encoder_run_trains_resumes_and_exports_without_the_vgg(trained,
     assert saved.vgg is not None and all(torch.equal(saved.state_dict()[name], checkpoint["ema"][name]) for name, _ in saved.named_parameters())
     train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "4"] + MACHINE)
     assert torch.load(went_on / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["encoder"] == "vgg16"
+    with pytest.raises(SystemExit, match="vgg16 encoder"):  # asked for the own encoder by name, as for any other
+        train_main(TINY + folders + ["--run-dir", str(tmp_path / "own"), "--init-from", str(exported), "--encoder", "own", "--steps", "1"])

@@ -11,6 +11,7 @@ Markdown row for docs/twingan-experiments.md:
     python -m cartoon.twingan.ablate --arm colour --minutes 60 --colour-condition
     python -m cartoon.twingan.ablate --arm colour --resume    # a killed arm goes on with what is left of its budget
     python -m cartoon.twingan.ablate --arm colour --resume --against runs/ablate-baseline   # and paired with the baseline
+    python -m cartoon.twingan.ablate --arm wide --steps 11572 --width 16 --max-width 256 --against weights/twingan-harness/baseline-64
 
 Flags the harness does not know go to the trainer (model, critics, losses, data loading). The arm's
 size, budget and trainer flags are kept in RUN/ablate.json; `--resume` takes them from there, and a
@@ -28,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from cartoon.training import Run
+from cartoon.training_state import ARGS_FILE
 from cartoon.twingan import evaluate, train
 from cartoon.twingan.framing import FRAMINGS
 from cartoon.twingan.model import TwinGAN
@@ -53,11 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--norm-batches", type=int, default=100, help="training batches whose batch-norm statistics the "
                         "scored generator gets, as export does")
     parser.add_argument("--eval-framing", choices=FRAMINGS, default="raw", help="the held-out portraits' framing every "
-                        "arm is scored against (cartoon.twingan.framing), whatever framing it trained on: one reference "
-                        "for arms that are to be compared")
+                        "arm is scored against (cartoon.twingan.framing; every arm trains on the portraits as they are): one "
+                        "reference for arms that are to be compared")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-cache", action="store_true", help="do not keep Inception features of the held-out faces on disk")
-    parser.add_argument("--against", metavar="RUN", help="also compare paired with another arm of the same size on the "
+    parser.add_argument("--against", metavar="RUN_OR_EXPORT", help="also compare paired with another arm of the same size on the "
                         "same faces: differences with 90%% intervals, and a PNG. Its run (e.g. runs/ablate-baseline) or its "
                         "export made with --norm-batches as here (e.g. weights/twingan-harness/baseline-64), which outlives the machine")
     parser.add_argument("--results", default="runs/ablate/results.jsonl")
@@ -91,6 +93,24 @@ def trainer_argv(args, settings: dict) -> list[str]:
     return argv + (["--resume"] if Run(args.run, main=False).checkpoint_path.is_file() else [])
 
 
+def reference_refusal(against: str, norm_batches: int) -> str | None:
+    """Why `--against` cannot serve as the paired reference (None: it can), asked before the arm trains: a run
+    folder with a checkpoint is exported as this evaluation scores its own arm; an export must have been made so."""
+    folder = Path(against)
+    if Run(against, main=False).checkpoint_path.is_file():
+        return None
+    if not (folder / "model.safetensors").is_file():
+        return f"--against {against}: neither a run with a checkpoint nor an exported model"
+    record = folder / ARGS_FILE
+    if not record.is_file():
+        return f"--against {against}: no {ARGS_FILE}, so how its batch-norm statistics were made is unknown"
+    recorded = json.loads(record.read_text())["args"]
+    if not recorded.get("freeze_norm_statistics") and recorded.get("norm_batches") != norm_batches:
+        return (f"--against {against}: its batch-norm statistics come from {recorded.get('norm_batches')} batches, this "
+                f"arm's from {norm_batches}; export the reference with --norm-batches {norm_batches}")
+    return None
+
+
 def commit() -> str | None:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
@@ -109,7 +129,7 @@ def result_row(settings: dict, payload: dict, scores: dict, evaluation: dict) ->
         "arm": settings["arm"], "size": settings["size"], "trainer_flags": settings["trainer_flags"],
         "generator_parameters": sum(p.numel() for p in generator.parameters()),
         # a frozen encoder's weights are buffers, trained by no step but paid for in every pass
-        "frozen_parameters": sum(b.numel() for b in generator.vgg.buffers()) if generator.vgg is not None else 0,
+        "frozen_parameters": sum(b.numel() for b in generator.vgg.layers.buffers()) if generator.vgg is not None else 0,
         "steps": steps, "seconds_trained": seconds, "seconds_per_step": seconds / max(steps, 1),
         "selfie_kid_x100": selfie["kid_x100"], "selfie_kid_x100_std": selfie["kid_x100_std"], "selfie_fid": selfie["fid"],
         # against the held-out portraits with no near-duplicate in training (None: scored before that reference)
@@ -145,6 +165,8 @@ def markdown_row(row: dict) -> str:
 def main(argv=None) -> dict:
     args, trainer_flags = build_parser().parse_known_args(argv)
     args.run = args.run or f"runs/ablate-{args.arm}"
+    if args.against and (reason := reference_refusal(args.against, args.norm_batches)):
+        raise SystemExit(reason)
     settings = arm_settings(args, trainer_flags)
     train.main(trainer_argv(args, settings))
 
@@ -154,7 +176,7 @@ def main(argv=None) -> dict:
              "--probe-train", str(args.probe_train), "--norm-batches", str(args.norm_batches), "--threads", str(args.threads),
              "--anime-framing", args.eval_framing, "--out", str(out)] + (["--no-cache"] if args.no_cache else [])
     started = time.time()
-    if args.against and (Path(args.against) / "model.safetensors").is_file():  # an arm exported as it is scored, kept in git
+    if args.against and not Run(args.against, main=False).checkpoint_path.is_file():  # an arm exported as it is scored, kept in git
         flags += ["--against", args.against]
     elif args.against:  # the other arm's generator as this evaluation scores its own: statistics over as many batches
         other = str(Path(args.run) / "against")

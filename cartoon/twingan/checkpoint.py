@@ -30,7 +30,7 @@ def model_config(args) -> dict:
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width,
             "skip_resolutions": list(getattr(args, "skip_resolutions", None) or SKIP_RESOLUTIONS),
             "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None,
-            "encoder": getattr(args, "encoder", "own")}
+            "encoder": getattr(args, "encoder", None) or "own"}
 
 
 def critic_config(args) -> dict:
@@ -55,7 +55,7 @@ def refuse_lost_trainer_switches(recorded: dict, whose: str = "this run was reco
     on = [f"--nce-weight {recorded['nce_weight']:g}"] if recorded.get("nce_weight") else []
     if recorded.get("anime_framing", "raw") != "raw":
         on.append(f"--anime-framing {recorded['anime_framing']}")
-    if (skips := recorded.get("skip_resolutions")) is not None and list(skips) != list(SKIP_RESOLUTIONS):
+    if (skips := recorded.get("skip_resolutions")) is not None and sorted(skips) != sorted(SKIP_RESOLUTIONS):
         on.append(f"--skip-resolutions {' '.join(map(str, skips))}")
     if on:
         raise SystemExit(f"{whose} {', '.join(on)}: switches that lost their arms have left the TwinGAN "
@@ -170,8 +170,10 @@ def export(args):
     payload = run.read_checkpoint()
     refuse_recorded_switches(payload)
     exported_generator(payload, args).save_pretrained(args.export)
-    # the run's own arguments, not this command's, built the models and go into training.json
+    # the run's own arguments, not this command's, built the models and go into training.json; but the statistics
+    # written are this command's, so it records the batches they were estimated over (the harness checks them)
     recorded = recorded_args(payload, args)
+    recorded.norm_batches = args.norm_batches
     generator, critics = build_models(recorded)
     modules = dict(generator=generator, critics=critics)
     # The most needed first: moments beyond the state's budget are left out in this order. Their

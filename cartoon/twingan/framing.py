@@ -7,8 +7,10 @@ selfie2anime frames its portraits looser than its photos: RetinaFace on the trai
 portraits' eyes 0.20 of the side apart and 0.40 of the way down, the photos' 0.27 apart and 0.35 down
 (UTKFace's tight crops: 0.39 apart, 0.30 down). A critic that only ever sees the looser framing asks every
 translation to shrink and lower the face, and a pose term asks it to stay where the photo has it: the
-two pull against each other. `ANIME_CROP` cuts each portrait to the selfie photos' framing instead
-(the app aligns every face in that framing too, `cartoon.twingan.FRAMING`); UTKFace's photos, half
+two pull against each other. `ANIME_CROP` cuts each portrait to the selfie photos' framing instead.
+Training on portraits cut so lost its arm and left the trainer (docs/twingan-experiments.md); the
+crop stays as a reference the evaluation can score against (`evaluate --anime-framing photos`), and
+the app aligns every face in the photos' framing (`cartoon.twingan.FRAMING`). UTKFace's photos, half
 the training photos, stay tighter than either.
 
 RetinaFace finds about half the portraits (the more human-drawn ones), so the crop is fitted on those

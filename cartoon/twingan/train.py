@@ -105,7 +105,7 @@ def train(args):
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
             # other skips than the default came from the removed flag: the run would record them and could not resume
             refuse_lost_trainer_switches({"skip_resolutions": args.skip_resolutions}, f"{init_from} was trained with")
-            if asked_encoder != "own" and asked_encoder != args.encoder:  # "own" is also the flag's default
+            if asked_encoder is not None and asked_encoder != args.encoder:
                 raise SystemExit(f"{init_from} was trained with the {args.encoder} encoder; it cannot go on with --encoder {asked_encoder}")
     # the arguments the checkpoint records say how the run began too, so an export's training.json does
     args.init_from, args.freeze_norm_statistics = init_from, frozen_statistics
