@@ -224,6 +224,16 @@ def test_full_training_lowers_the_generator_loss_and_exports(tmp_path):
     photo = torch.rand(1, 3, 20, 20) * 2 - 1
     assert torch.equal(exported(photo), trained(photo))
 
+    # exported without naming a filter: the run's own; a run that goes on from an export has that export's
+    train.main(args + COMMON + ["--export", str(tmp_path / "unnamed")])
+    unnamed = Generator.from_pretrained(str(tmp_path / "unnamed"))
+    assert (unnamed.radius, unnamed.eps) == train.EXPORT_FILTER
+    went_on = tmp_path / "went-on"
+    train.main(["--resume-from", str(tmp_path / "export"), "--run-dir", str(went_on), "--steps", "21", "--save-every", "21"] + COMMON)
+    train.main(["--run-dir", str(went_on), "--export", str(tmp_path / "again")] + COMMON)
+    again = Generator.from_pretrained(str(tmp_path / "again"))
+    assert (again.radius, again.eps) == (3, 0.05)
+
 
 def test_structure_takes_bfloat16_batches():
     image = torch.rand(2, 3, 24, 24) * 2 - 1

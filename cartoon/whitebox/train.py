@@ -47,6 +47,9 @@ from cartoon.whitebox.losses import (PatchDiscriminator, colour_drift, discrimin
                                      skin_luma_drift, total_variation)
 from cartoon.whitebox.model import Generator
 
+# (radius, eps) of the output guided filter an export gets when neither the command nor the run names one
+EXPORT_FILTER = (4, 0.02)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "and its training state to FOLDER")
     # Training keeps the paper's output filter (radius 1, eps 5e-3); a wider one at inference
     # flattens colour regions while faces stay put (weights/whitebox/README.md has the figures).
-    parser.add_argument("--export-radius", type=int, default=4, help="radius of the exported model's output guided filter")
-    parser.add_argument("--export-eps", type=float, default=0.02, help="eps of the exported model's output guided filter")
+    parser.add_argument("--export-radius", type=int, help="radius of the exported model's output guided filter "
+                        f"(default: the run's own, else {EXPORT_FILTER[0]})")
+    parser.add_argument("--export-eps", type=float, help=f"eps of the exported model's output guided filter (default: the run's own, else {EXPORT_FILTER[1]})")
     parser.add_argument("--w0", type=float, default=0.5, help="surface GAN weight")
     parser.add_argument("--w1", type=float, default=1.0, help="texture GAN weight")
     parser.add_argument("--w2", type=float, default=1.0, help="structure (superpixel) content weight")
@@ -225,8 +229,12 @@ def export(args) -> Path:
     recorded = Run.arguments(payload, args)
     models = build_models(recorded, "cpu")
     step = Run.restore(payload, **models)
-    # a fresh model: the inference filter of this command, and contiguous weights, which safetensors requires
-    generator = Generator(channels=recorded.channels, blocks=recorded.blocks, radius=args.export_radius, eps=args.export_eps)
+    # a fresh model, with contiguous weights, which safetensors requires, and the inference filter this command
+    # names, else the run's: an export of a run that went on from an export keeps the filter that one shipped with
+    radius, eps = (value if value is not None else own if own is not None else default for value, own, default in
+                   zip((args.export_radius, args.export_eps), (recorded.export_radius, recorded.export_eps), EXPORT_FILTER))
+    generator = Generator(channels=recorded.channels, blocks=recorded.blocks, radius=radius, eps=eps)
+    recorded.export_radius, recorded.export_eps = radius, eps  # so a run that goes on from this export keeps it
     generator.load_state_dict(models.pop("ema").state_dict())
     folder = Path(args.export)
     generator.save_pretrained(str(folder))
