@@ -163,18 +163,27 @@ def test_a_run_or_export_of_a_removed_design_is_refused_before_any_state_loads(t
     assert not (tmp_path / "none").exists() and not (tmp_path / "went-on" / "checkpoint.pt").exists()
 
 
-def test_a_removed_term_recorded_on_is_refused_and_recorded_off_is_ignored(trained, tmp_path):
-    # The feature critics and likeness terms lost and were removed. Every run recorded their weights, the current
-    # line's at 0 (off), and those go on; a run that trained with one stops with a message instead of dropping it.
+def recording_copies(trained, tmp_path):
+    """A copy of the trained run and of its export, and `recorded(kept=None, **args)`, which rewrites both as if the
+    run had recorded `args` (and its checkpoint held `kept` too); the folder a run going on from the export uses, and
+    the run's checkpoint as trained."""
     run, exported, went_on = tmp_path / "run", tmp_path / "export", tmp_path / "went-on"
     run.mkdir()
     shutil.copytree(trained / "export", exported)
     payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
     record = json.loads((exported / "training.json").read_text())
 
-    def recorded(**weights):
-        torch.save({**payload, "args": {**payload["args"], **weights}}, run / "checkpoint.pt")
-        (exported / "training.json").write_text(json.dumps({**record, "args": {**record["args"], **weights}}))
+    def recorded(kept=None, **args):
+        torch.save({**payload, **(kept or {}), "args": {**payload["args"], **args}}, run / "checkpoint.pt")
+        (exported / "training.json").write_text(json.dumps({**record, "args": {**record["args"], **args}}))
+
+    return run, exported, went_on, payload, recorded
+
+
+def test_a_removed_term_recorded_on_is_refused_and_recorded_off_is_ignored(trained, tmp_path):
+    # The feature critics and likeness terms lost and were removed. Every run recorded their weights, the current
+    # line's at 0 (off), and those go on; a run that trained with one stops with a message instead of dropping it.
+    run, exported, went_on, payload, recorded = recording_copies(trained, tmp_path)
 
     recorded(feature_critic_weight=0.0, likeness_weight=0.0, anime_likeness_weight=0.0)
     train_main(TINY + ["--run-dir", str(run), "--resume", "--steps", "5"])
@@ -198,15 +207,7 @@ def test_a_lost_trainer_switch_recorded_on_is_refused_and_recorded_off_is_ignore
     # The contrastive term, the training portraits' framing and the skip flag lost their arms and left the trainer. A
     # run recorded with one on stops with a message instead of going on without it; recorded off (the default skips),
     # it goes on, and heads a checkpoint still holds are left unread.
-    run, exported, went_on = tmp_path / "run", tmp_path / "export", tmp_path / "went-on"
-    run.mkdir()
-    shutil.copytree(trained / "export", exported)
-    payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
-    record = json.loads((exported / "training.json").read_text())
-
-    def recorded(kept=None, **switches):
-        torch.save({**payload, **(kept or {}), "args": {**payload["args"], **switches}}, run / "checkpoint.pt")
-        (exported / "training.json").write_text(json.dumps({**record, "args": {**record["args"], **switches}}))
+    run, exported, went_on, payload, recorded = recording_copies(trained, tmp_path)
 
     unframed = {"training_data": {**payload["training_data"], "anime_framing": "raw"}}
     recorded({"nce": {"heads.8.0.weight": torch.zeros(256, 32)}, **unframed}, nce_weight=0.0, nce_sides=[8], anime_framing="raw",
