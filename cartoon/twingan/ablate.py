@@ -167,6 +167,7 @@ def main(argv=None) -> dict:
     args.run = args.run or f"runs/ablate-{args.arm}"
     if args.against and (reason := reference_refusal(args.against, args.norm_batches)):
         raise SystemExit(reason)
+    against_export = bool(args.against) and not Run(args.against, main=False).checkpoint_path.is_file()
     settings = arm_settings(args, trainer_flags)
     train.main(trainer_argv(args, settings))
 
@@ -176,7 +177,7 @@ def main(argv=None) -> dict:
              "--probe-train", str(args.probe_train), "--norm-batches", str(args.norm_batches), "--threads", str(args.threads),
              "--anime-framing", args.eval_framing, "--out", str(out)] + (["--no-cache"] if args.no_cache else [])
     started = time.time()
-    if args.against and not Run(args.against, main=False).checkpoint_path.is_file():  # an arm exported as it is scored, kept in git
+    if against_export:  # an arm exported as it is scored, kept in git
         flags += ["--against", args.against]
     elif args.against:  # the other arm's generator as this evaluation scores its own: statistics over as many batches
         other = str(Path(args.run) / "against")

@@ -231,8 +231,8 @@ def export(args) -> Path:
     step = Run.restore(payload, **models)
     # a fresh model, with contiguous weights, which safetensors requires, and the inference filter this command
     # names, else the run's: an export of a run that went on from an export keeps the filter that one shipped with
-    radius, eps = (value if value is not None else own if own is not None else default for value, own, default in
-                   zip((args.export_radius, args.export_eps), (recorded.export_radius, recorded.export_eps), EXPORT_FILTER))
+    radius = next(r for r in (args.export_radius, recorded.export_radius, EXPORT_FILTER[0]) if r is not None)
+    eps = next(e for e in (args.export_eps, recorded.export_eps, EXPORT_FILTER[1]) if e is not None)
     generator = Generator(channels=recorded.channels, blocks=recorded.blocks, radius=radius, eps=eps)
     recorded.export_radius, recorded.export_eps = radius, eps  # so a run that goes on from this export keeps it
     generator.load_state_dict(models.pop("ema").state_dict())
