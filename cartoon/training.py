@@ -14,6 +14,8 @@ import argparse
 import json
 import os
 import random
+import signal
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -140,6 +142,64 @@ class Distributed:
     def close(self):
         if self.enabled:
             dist.destroy_process_group()
+
+
+class StopRequest:
+    """`kill` (SIGTERM) or Ctrl-C (SIGINT) asks a training loop to finish its step, save a checkpoint
+    and stop, so a stopped run resumes at the step it stopped at rather than at its last periodic
+    save. The process then exits as the signal would have (status 128 + its number), so nothing
+    chained after the training (an evaluation, a shell's `&&`) takes the stopped run for a finished
+    one. A second signal stops at once. Under `torchrun` every rank stops at the same step.
+
+        with StopRequest(dist) as stop_requested:
+            while step < args.steps:
+                ...
+                stopped = stop_requested()
+                ...  # log and checkpoint when stopped, then break
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, distributed: Distributed | None = None):
+        self.distributed = distributed
+        self.number = None  # the signal received here, if any
+        self.stopped = False  # whether the loop was told to stop (on every rank alike)
+        self._previous: dict = {}
+
+    def __enter__(self) -> "StopRequest":
+        # Python sets handlers from the main thread only; elsewhere a loop runs as it did without one
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {number: signal.signal(number, self._ask) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, kind=None, *exception):
+        self._restore()
+        if self.stopped and kind is None:
+            print("stopped with a checkpoint; --resume goes on from it", flush=True)
+            raise SystemExit(128 + (self.number or signal.SIGTERM))
+
+    def _restore(self):
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous = {}
+
+    def _ask(self, number, frame):
+        if self.number is not None:  # asked twice: whatever the signal did before, now
+            self._restore()
+            signal.raise_signal(number)
+            return
+        self.number = number
+        print(f"\n{signal.Signals(number).name}: stopping after this step with a checkpoint; "
+              "send it again to stop at once", flush=True)
+
+    def __call__(self) -> bool:
+        asked = self.number is not None
+        if self.distributed is not None and self.distributed.enabled:
+            flag = torch.tensor(float(asked), device=self.distributed.device)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            asked = bool(flag)
+        self.stopped = asked
+        return asked
 
 
 def forever(loader: DataLoader):

@@ -2,6 +2,7 @@
 and a killed arm goes on; the trainer's time budget and the redesign switches it passes on."""
 
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 from cartoon import data
 from cartoon.twingan import ablate
 from cartoon.twingan.model import MultiScaleCritic
+from cartoon.twingan import train as train_module
 from cartoon.twingan.train import main as train_main
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -106,6 +108,28 @@ def test_the_trainer_stops_at_its_minutes_and_a_resume_spends_only_what_is_left(
     assert torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["step"] == 1
     train_main(common + ["--resume", "--steps", "3"])  # no budget: on to --steps
     assert torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["step"] == 3
+
+
+def test_an_arm_stopped_by_a_signal_keeps_its_step_and_is_not_scored_until_it_resumes(project_data, monkeypatch):
+    drawn = train_module.anime_batch
+    calls = []
+
+    def killed_during_the_second_step(*batch):
+        calls.append(1)
+        if len(calls) == 2:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C while the second step trains
+        return drawn(*batch)
+
+    monkeypatch.setattr(train_module, "anime_batch", killed_during_the_second_step)
+    with pytest.raises(SystemExit) as stopped:
+        harness("--arm", "stopped", "--steps", "4", *TINY)
+    assert stopped.value.code == 128 + signal.SIGINT
+    run = project_data / "runs/ablate-stopped"
+    assert torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["step"] == 2
+    assert not (run / "eval.json").exists()  # a half-trained arm is not scored as if its budget were spent
+
+    monkeypatch.setattr(train_module, "anime_batch", drawn)
+    assert harness("--arm", "stopped", "--resume")["steps"] == 4
 
 
 def test_a_run_with_two_critic_scales_builds_a_multi_scale_critic_per_domain():

@@ -1,6 +1,7 @@
 """White-box representations and training: colouring rules, and short runs that learn."""
 
 import json
+import signal
 
 import numpy as np
 import pytest
@@ -406,3 +407,29 @@ def test_the_face_score_weight_reaches_the_landmark_term_and_defaults_to_landmar
     scored = train.Trainer(train.parse_args(["--w-landmark", "10", "--landmark-face-score", "0.5"] + COMMON), "cpu")
     plain = train.Trainer(train.parse_args(["--w-landmark", "10"] + COMMON), "cpu")
     assert scored.landmarks.confidence_weight == 0.5 and plain.landmarks.confidence_weight == 0.0
+
+
+def test_a_killed_run_checkpoints_the_step_it_stopped_at_and_resumes_from_it(tmp_path, monkeypatch):
+    photos = make_images(tmp_path / "photos", 6, seed=0)
+    cartoons = make_images(tmp_path / "cartoons", 6, seed=1)
+    run = tmp_path / "train"
+    args = COMMON + ["--photos", str(photos), "--cartoons", str(cartoons), "--run-dir", str(run), "--segments", "10",
+                     "--steps", "6", "--log-every", "5", "--save-every", "5", "--sample-every", "5"]
+    step = train.Trainer.step
+
+    def killed_during_the_third(self, *batch):
+        if batch[-1] == 2:  # `kill` arrives while the third step trains
+            signal.raise_signal(signal.SIGTERM)
+        return step(self, *batch)
+
+    monkeypatch.setattr(train.Trainer, "step", killed_during_the_third)
+    with pytest.raises(SystemExit) as stopped:
+        train.main(args)
+    assert stopped.value.code == 128 + signal.SIGTERM
+    assert Run(run, main=False).read_checkpoint()["step"] == 3  # not 0: the periodic save was at 5
+    assert [r["step"] for r in read_log(run)] == [3]
+
+    monkeypatch.setattr(train.Trainer, "step", step)
+    train.main(args + ["--resume"])
+    assert Run(run, main=False).read_checkpoint()["step"] == 6
+    assert [r["step"] for r in read_log(run)] == [3, 5]

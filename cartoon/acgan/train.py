@@ -36,6 +36,7 @@ from cartoon.training import (
     DecayingRates,
     Distributed,
     Run,
+    StopRequest,
     add_common_args,
     autocast,
     evaluating,
@@ -266,29 +267,33 @@ def train(args: argparse.Namespace) -> dict:
     started, started_step = time.time(), step
     rates = DecayingRates(models.values(), args.lr_decay_from, args.steps)
     progress = tqdm(total=args.steps, initial=step, disable=not dist.main, desc="acgan", dynamic_ncols=True)
-    while step < args.steps:
-        lr = args.lr * rates(step)
-        measured = train_step(args, models_wrapped, *(t.to(device) for t in next(batches)), step)
-        step += 1
-        progress.update(1)
+    with StopRequest(dist) as stop_requested:
+        while step < args.steps:
+            lr = args.lr * rates(step)
+            measured = train_step(args, models_wrapped, *(t.to(device) for t in next(batches)), step)
+            step += 1
+            progress.update(1)
+            stopped = stop_requested()
 
-        for key, value in measured.items():
-            sums[key] = sums.get(key, 0.0) + float(dist.mean(value.detach()))
-        if step % args.log_every == 0 or step == args.steps:
-            count = args.log_every if step % args.log_every == 0 else step % args.log_every
-            values = {key: total / count for key, total in sums.items()}
-            values["steps_per_second"] = (step - started_step) / (time.time() - started)
-            run.log(step, **values, lr=lr)
-            progress.set_postfix(d=f"{values['loss_d']:.2f}", g=f"{values['loss_g']:.2f}", hair=f"{values['acc_hair_fake']:.2f}")
-            sums = {}
-        if step % args.sample_every == 0 or step == args.steps:
-            sampler = recalibrate_batchnorm(ema)
-            with evaluating(sampler):
-                run.save_grid(step, sampler(*grid_inputs), rows=10)
-        if step % args.snapshot_every == 0 and dist.main:
-            recalibrate_batchnorm(ema).save_pretrained(str(run.folder / "snapshots" / f"step_{step:06d}"))
-        if step % args.save_every == 0 or step == args.steps:
-            run.save_checkpoint(step, **models, args=vars(args))
+            for key, value in measured.items():
+                sums[key] = sums.get(key, 0.0) + float(dist.mean(value.detach()))
+            if step % args.log_every == 0 or step == args.steps or stopped:
+                count = args.log_every if step % args.log_every == 0 else step % args.log_every
+                values = {key: total / count for key, total in sums.items()}
+                values["steps_per_second"] = (step - started_step) / (time.time() - started)
+                run.log(step, **values, lr=lr)
+                progress.set_postfix(d=f"{values['loss_d']:.2f}", g=f"{values['loss_g']:.2f}", hair=f"{values['acc_hair_fake']:.2f}")
+                sums = {}
+            if step % args.sample_every == 0 or step == args.steps:
+                sampler = recalibrate_batchnorm(ema)
+                with evaluating(sampler):
+                    run.save_grid(step, sampler(*grid_inputs), rows=10)
+            if step % args.snapshot_every == 0 and dist.main:
+                recalibrate_batchnorm(ema).save_pretrained(str(run.folder / "snapshots" / f"step_{step:06d}"))
+            if step % args.save_every == 0 or step == args.steps or stopped:
+                run.save_checkpoint(step, **models, args=vars(args))
+            if stopped:
+                break
     progress.close()
     dist.close()
     return values

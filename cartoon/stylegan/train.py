@@ -57,7 +57,7 @@ from cartoon.stylegan.colour_readers import ThumbnailHair, TwinClassifier
 from cartoon.stylegan.critic import Discriminator
 from cartoon.stylegan.model import CONDITION_PARTS, Generator
 from cartoon.stylegan.step import train_step
-from cartoon.training import DecayingRates, Run, add_common_args, evaluating, forever, memory_format, seed_everything, set_threads
+from cartoon.training import DecayingRates, Run, StopRequest, add_common_args, evaluating, forever, memory_format, seed_everything, set_threads
 from cartoon.training_state import export_run, parse_resumable, read_training_state
 
 GRID_SIDE = 8  # the sample grid: 8×8 faces of fixed z and fixed noise
@@ -235,28 +235,32 @@ def train(args: argparse.Namespace) -> dict:
     started, started_step = time.time(), step
     rates = DecayingRates(models.values(), args.lr_decay_from, args.steps)
     progress = tqdm(total=args.steps, initial=step, desc="stylegan", dynamic_ncols=True)
-    while step < args.steps:
-        lr = args.lr * rates(step)
-        real, hair, eyes = (t.to(device) for t in next(batches))
-        measured = train_step(args, models, real, step, None if pairs is None else (hair, eyes, pairs))
-        step += 1
-        progress.update(1)
+    with StopRequest() as stop_requested:
+        while step < args.steps:
+            lr = args.lr * rates(step)
+            real, hair, eyes = (t.to(device) for t in next(batches))
+            measured = train_step(args, models, real, step, None if pairs is None else (hair, eyes, pairs))
+            step += 1
+            progress.update(1)
+            stopped = stop_requested()
 
-        for key, value in measured.items():
-            sums[key] = sums.get(key, 0.0) + float(value.detach())
-            counts[key] = counts.get(key, 0) + 1
-        if step % args.log_every == 0 or step == args.steps:
-            values = {key: total / counts[key] for key, total in sums.items()}
-            values["steps_per_second"] = (step - started_step) / (time.time() - started)
-            run.log(step, **values, lr=lr)
-            progress.set_postfix(d=f"{values['loss_d']:.2f}", g=f"{values['loss_g']:.2f}")
-            sums, counts = {}, {}
-        if step % args.sample_every == 0 or step == args.steps:
-            run.save_grid(step, grid_faces(models["ema"], device), rows=GRID_SIDE)
-        if step % args.snapshot_every == 0:
-            shippable(models["ema"]).save_pretrained(str(run.folder / "snapshots" / f"step_{step:06d}"))
-        if step % args.save_every == 0 or step == args.steps:
-            run.save_checkpoint(step, **models, args=vars(args))
+            for key, value in measured.items():
+                sums[key] = sums.get(key, 0.0) + float(value.detach())
+                counts[key] = counts.get(key, 0) + 1
+            if step % args.log_every == 0 or step == args.steps or stopped:
+                values = {key: total / counts[key] for key, total in sums.items()}
+                values["steps_per_second"] = (step - started_step) / (time.time() - started)
+                run.log(step, **values, lr=lr)
+                progress.set_postfix(d=f"{values['loss_d']:.2f}", g=f"{values['loss_g']:.2f}")
+                sums, counts = {}, {}
+            if step % args.sample_every == 0 or step == args.steps:
+                run.save_grid(step, grid_faces(models["ema"], device), rows=GRID_SIDE)
+            if step % args.snapshot_every == 0:
+                shippable(models["ema"]).save_pretrained(str(run.folder / "snapshots" / f"step_{step:06d}"))
+            if step % args.save_every == 0 or step == args.steps or stopped:
+                run.save_checkpoint(step, **models, args=vars(args))
+            if stopped:
+                break
     progress.close()
     return values
 

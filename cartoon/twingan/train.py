@@ -52,7 +52,7 @@ from pathlib import Path
 
 import torch
 
-from cartoon.training import DecayingRates, Distributed, Run, evaluating, forever, memory_format, seed_everything, set_threads
+from cartoon.training import DecayingRates, Distributed, Run, StopRequest, evaluating, forever, memory_format, seed_everything, set_threads
 from cartoon.twingan import options
 from cartoon.twingan.checkpoint import (
     adopt_generator_config,
@@ -171,42 +171,45 @@ def train(args):
     started, last_step, spent = time.time(), step, bool(args.minutes) and trained_seconds >= args.minutes * 60
     # both optimisers at the rate each was built with (generator --lr, critics --critic-lr), decayed alike
     rates = DecayingRates([opt_g, opt_d], args.lr_decay_from, args.steps)
-    while step < args.steps and not spent:
-        lr = args.lr * rates(step)
-        human = next(photo_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
-        drawn, drawn_colours = anime_batch(next(anime_batches), device)
-        losses = training_step(human, drawn.contiguous(memory_format=fmt), drawn_colours, step)
-        step += 1
-        spent = out_of_time()
-        stopping = step == args.steps or spent
+    with StopRequest(dist) as stop_requested:
+        stopped = False
+        while step < args.steps and not (spent or stopped):
+            lr = args.lr * rates(step)
+            human = next(photo_batches).to(device, non_blocking=True).contiguous(memory_format=fmt)
+            drawn, drawn_colours = anime_batch(next(anime_batches), device)
+            losses = training_step(human, drawn.contiguous(memory_format=fmt), drawn_colours, step)
+            step += 1
+            spent, stopped = out_of_time(), stop_requested()
+            stopping = step == args.steps or spent or stopped
 
-        if step % args.log_every == 0 or stopping:
-            elapsed = time.time() - started
-            rate = (step - last_step) / max(elapsed, 1e-9)
-            started, last_step = time.time(), step
-            values = {name: dist.mean(torch.as_tensor(float(v.detach()))) for name, v in losses.items()}
-            run.log(step, it_per_s=rate, lr=lr, **values)
-            if dist.main:
-                print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
-        if step % args.sample_every == 0 or stopping:
-            # Drawn as export would write the average: with statistics of its own weights (fewer
-            # batches than export's, enough for a grid), not the copied running estimates.
-            sampler = ema
-            if args.norm_batches and not frozen_statistics:
-                sampler = estimate_norm_statistics(copy.deepcopy(ema), photo_batches, anime_batches,
-                                                   min(args.norm_batches, GRID_NORM_BATCHES))
-            with evaluating(sampler):
-                to_anime = sampler(fixed_photos, ANIME)
-                to_human = sampler(fixed_anime, HUMAN)
-                grid = [fixed_photos, to_anime, sampler(to_anime, HUMAN), fixed_anime, to_human, sampler(to_human, ANIME)]
-                if training_step.judge is not None:  # and the photos asked for hair colours in turn, their eyes kept
-                    hair = torch.arange(len(fixed_photos), device=device) % len(HAIR_COLOURS)
-                    grid.append(sampler(fixed_photos, ANIME, colours=(hair, torch.full_like(hair, keep_index("eyes")))))
-                grid = torch.cat(grid)
-            run.save_grid(step, grid, rows=len(fixed_photos))
-        if step % args.save_every == 0 or stopping:
-            run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
-                                trained_seconds=trained_seconds + time.time() - session_start, **checkpoint_extras(args))
+            if step % args.log_every == 0 or stopping:
+                elapsed = time.time() - started
+                rate = (step - last_step) / max(elapsed, 1e-9)
+                started, last_step = time.time(), step
+                values = {name: dist.mean(torch.as_tensor(float(v.detach()))) for name, v in losses.items()}
+                run.log(step, it_per_s=rate, lr=lr, **values)
+                if dist.main:
+                    print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
+            # not on a signal's stop: Ctrl-C also ends the loaders' workers, and the checkpoint is what matters
+            if step % args.sample_every == 0 or step == args.steps or spent:
+                # Drawn as export would write the average: with statistics of its own weights (fewer
+                # batches than export's, enough for a grid), not the copied running estimates.
+                sampler = ema
+                if args.norm_batches and not frozen_statistics:
+                    sampler = estimate_norm_statistics(copy.deepcopy(ema), photo_batches, anime_batches,
+                                                       min(args.norm_batches, GRID_NORM_BATCHES))
+                with evaluating(sampler):
+                    to_anime = sampler(fixed_photos, ANIME)
+                    to_human = sampler(fixed_anime, HUMAN)
+                    grid = [fixed_photos, to_anime, sampler(to_anime, HUMAN), fixed_anime, to_human, sampler(to_human, ANIME)]
+                    if training_step.judge is not None:  # and the photos asked for hair colours in turn, their eyes kept
+                        hair = torch.arange(len(fixed_photos), device=device) % len(HAIR_COLOURS)
+                        grid.append(sampler(fixed_photos, ANIME, colours=(hair, torch.full_like(hair, keep_index("eyes")))))
+                    grid = torch.cat(grid)
+                run.save_grid(step, grid, rows=len(fixed_photos))
+            if step % args.save_every == 0 or stopping:
+                run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
+                                    trained_seconds=trained_seconds + time.time() - session_start, **checkpoint_extras(args))
     if dist.main and step < args.steps:
         print(f"stopped at step {step}: --minutes {args.minutes:g} of training reached")
     dist.close()

@@ -20,6 +20,7 @@ from cartoon.training import (
     DecayingRates,
     Distributed,
     Run,
+    StopRequest,
     add_common_args,
     autocast,
     evaluating,
@@ -103,20 +104,24 @@ def main(argv=None):
 
     bar = tqdm(range(step, args.steps), initial=step, total=args.steps, disable=not dist.main, desc="pretrain")
     rates = DecayingRates([optimizer], args.lr_decay_from, args.steps)
-    for step in bar:
-        lr = args.lr * rates(step)
-        loss = reconstruction_step(args, model, optimizer, next(photos).to(dist.device))
+    with StopRequest(dist) as stop_requested:
+        for step in bar:
+            lr = args.lr * rates(step)
+            loss = reconstruction_step(args, model, optimizer, next(photos).to(dist.device))
 
-        done = step + 1
-        if done % args.log_every == 0:
-            value = dist.mean(loss.detach()).item()
-            run.log(done, reconstruction=value, lr=lr)
-            bar.set_postfix(l1=f"{value:.4f}")
-        if done % args.sample_every == 0 or done == args.steps:
-            with evaluating(generator):
-                run.save_grid(done, torch.cat([preview, generator(preview)]), rows=len(preview))
-        if done % args.save_every == 0 or done == args.steps:
-            run.save_checkpoint(done, generator=unwrap(model), optimizer=optimizer, args=vars(args))
+            done = step + 1
+            stopped = stop_requested()
+            if done % args.log_every == 0 or stopped:
+                value = dist.mean(loss.detach()).item()
+                run.log(done, reconstruction=value, lr=lr)
+                bar.set_postfix(l1=f"{value:.4f}")
+            if done % args.sample_every == 0 or done == args.steps:
+                with evaluating(generator):
+                    run.save_grid(done, torch.cat([preview, generator(preview)]), rows=len(preview))
+            if done % args.save_every == 0 or done == args.steps or stopped:
+                run.save_checkpoint(done, generator=unwrap(model), optimizer=optimizer, args=vars(args))
+            if stopped:
+                break
     dist.close()
 
 

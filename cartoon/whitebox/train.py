@@ -30,6 +30,7 @@ from cartoon.training import (
     DecayingRates,
     Distributed,
     Run,
+    StopRequest,
     add_common_args,
     autocast,
     evaluating,
@@ -268,20 +269,24 @@ def main(argv=None):
 
     bar = tqdm(range(step, args.steps), initial=step, total=args.steps, disable=not dist.main, desc="whitebox")
     rates = DecayingRates(trainer.state().values(), args.lr_decay_from, args.steps)
-    for step in bar:
-        lr = args.lr * rates(step)
-        losses = trainer.step(next(photos).to(dist.device), next(cartoons).to(dist.device), step)
-        done = step + 1
-        if done % args.log_every == 0:
-            values = {k: dist.mean(v).item() for k, v in losses.items()}
-            run.log(done, **values, lr=lr)
-            bar.set_postfix(g=f"{values['total']:.3f}", d=f"{values['d_surface'] + values['d_texture']:.3f}")
-        if done % args.sample_every == 0 or done == args.steps:
-            with evaluating(trainer.generator):
-                grid = torch.cat([preview, trainer.generator(preview), trainer.ema(preview)])
-            run.save_grid(done, grid, rows=len(preview))
-        if done % args.save_every == 0 or done == args.steps:
-            run.save_checkpoint(done, args=vars(args), **trainer.state())
+    with StopRequest(dist) as stop_requested:
+        for step in bar:
+            lr = args.lr * rates(step)
+            losses = trainer.step(next(photos).to(dist.device), next(cartoons).to(dist.device), step)
+            done = step + 1
+            stopped = stop_requested()
+            if done % args.log_every == 0 or stopped:
+                values = {k: dist.mean(v).item() for k, v in losses.items()}
+                run.log(done, **values, lr=lr)
+                bar.set_postfix(g=f"{values['total']:.3f}", d=f"{values['d_surface'] + values['d_texture']:.3f}")
+            if done % args.sample_every == 0 or done == args.steps:
+                with evaluating(trainer.generator):
+                    grid = torch.cat([preview, trainer.generator(preview), trainer.ema(preview)])
+                run.save_grid(done, grid, rows=len(preview))
+            if done % args.save_every == 0 or done == args.steps or stopped:
+                run.save_checkpoint(done, args=vars(args), **trainer.state())
+            if stopped:
+                break
     dist.close()
 
 
