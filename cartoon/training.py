@@ -130,6 +130,7 @@ class Distributed:
             num_workers=workers,
             drop_last=len(dataset) >= batch_size,
             persistent_workers=workers > 0,
+            worker_init_fn=ignore_stop_signals,
         )
 
     def mean(self, value: torch.Tensor) -> torch.Tensor:
@@ -139,17 +140,34 @@ class Distributed:
             value /= self.world
         return value
 
+    def any(self, flag: bool) -> bool:
+        """Whether `flag` is true on any rank: a decision every rank must take alike."""
+        if not self.enabled:
+            return flag
+        value = torch.tensor(float(flag), device=self.device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value)
+
     def close(self):
         if self.enabled:
             dist.destroy_process_group()
 
 
+def ignore_stop_signals(worker_id: int = 0):
+    """A DataLoader worker's `worker_init_fn`: SIGTERM and SIGINT are the training loop's to handle
+    (`StopRequest`). A worker they reached (a process-group kill, `pkill -f`, torchrun stopping its
+    ranks) would otherwise die, and its loader would fail the step before it is checkpointed."""
+    for number in StopRequest.SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+
+
 class StopRequest:
     """`kill` (SIGTERM) or Ctrl-C (SIGINT) asks a training loop to finish its step, save a checkpoint
     and stop, so a stopped run resumes at the step it stopped at rather than at its last periodic
-    save. The process then exits as the signal would have (status 128 + its number), so nothing
-    chained after the training (an evaluation, a shell's `&&`) takes the stopped run for a finished
-    one. A second signal stops at once. Under `torchrun` every rank stops at the same step.
+    save. The process then exits with the signal's status (128 + its number), so what is chained
+    after the training with `&&` (an evaluation, an export) does not take the stopped run for a
+    finished one. A second signal stops at once. A signal the process was started ignoring (SIGINT
+    for a shell's background job) stays ignored. Under `torchrun` every rank stops at the same step.
 
         with StopRequest(dist) as stop_requested:
             while step < args.steps:
@@ -163,43 +181,44 @@ class StopRequest:
     def __init__(self, distributed: Distributed | None = None):
         self.distributed = distributed
         self.number = None  # the signal received here, if any
-        self.stopped = False  # whether the loop was told to stop (on every rank alike)
+        self._told = False
         self._previous: dict = {}
 
     def __enter__(self) -> "StopRequest":
         # Python sets handlers from the main thread only; elsewhere a loop runs as it did without one
         if threading.current_thread() is threading.main_thread():
-            self._previous = {number: signal.signal(number, self._ask) for number in self.SIGNALS}
+            for number in self.SIGNALS:
+                if signal.getsignal(number) is not signal.SIG_IGN:
+                    self._previous[number] = signal.signal(number, self._ask)
         return self
 
-    def __exit__(self, kind=None, *exception):
+    def __exit__(self, kind, value, traceback):
         self._restore()
-        if self.stopped and kind is None:
+        # a signal after the loop's last look at it came during the final step's saves: those are done
+        if self.number is not None and kind is None:
             print("stopped with a checkpoint; --resume goes on from it", flush=True)
-            raise SystemExit(128 + (self.number or signal.SIGTERM))
+            raise SystemExit(128 + self.number)
 
     def _restore(self):
         for number, handler in self._previous.items():
-            signal.signal(number, handler)
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)  # None: set outside Python
         self._previous = {}
 
     def _ask(self, number, frame):
+        # only a flag here: printing from a handler can interrupt a print already under way
         if self.number is not None:  # asked twice: whatever the signal did before, now
             self._restore()
             signal.raise_signal(number)
             return
         self.number = number
-        print(f"\n{signal.Signals(number).name}: stopping after this step with a checkpoint; "
-              "send it again to stop at once", flush=True)
 
     def __call__(self) -> bool:
         asked = self.number is not None
-        if self.distributed is not None and self.distributed.enabled:
-            flag = torch.tensor(float(asked), device=self.distributed.device)
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-            asked = bool(flag)
-        self.stopped = asked
-        return asked
+        if asked and not self._told:
+            self._told = True
+            print(f"\n{signal.Signals(self.number).name}: stopping after this step with a checkpoint; "
+                  "send it again to stop at once", flush=True)
+        return self.distributed.any(asked) if self.distributed is not None else asked
 
 
 def forever(loader: DataLoader):

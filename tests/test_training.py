@@ -65,19 +65,55 @@ def test_a_signal_asks_the_loop_to_stop_and_the_process_then_exits_as_the_signal
 
 
 def test_without_a_signal_the_loop_ends_as_usual_and_the_handlers_come_back():
-    before = signal.getsignal(signal.SIGINT)
+    before = signal.getsignal(signal.SIGTERM)
     with StopRequest() as stop_requested:
-        assert signal.getsignal(signal.SIGINT) is not before
+        assert signal.getsignal(signal.SIGTERM) is not before
         assert not stop_requested()
-    assert signal.getsignal(signal.SIGINT) is before
+    assert signal.getsignal(signal.SIGTERM) is before
 
 
 def test_a_second_signal_does_at_once_what_it_did_before():
-    with pytest.raises(KeyboardInterrupt):  # SIGINT's own handler, not a SystemExit after the step
-        with StopRequest():
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever pytest was started with
+    try:
+        with pytest.raises(KeyboardInterrupt):  # SIGINT's own handler, not a SystemExit after the step
+            with StopRequest():
+                signal.raise_signal(signal.SIGINT)
+                signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_signal_the_process_ignores_stays_ignored():
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a shell starts a background job
+    try:
+        with StopRequest() as stop_requested:
             signal.raise_signal(signal.SIGINT)
-            signal.raise_signal(signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            assert not stop_requested()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_signal_during_the_last_steps_saves_still_exits_as_the_signal_would():
+    with pytest.raises(SystemExit) as stopped:
+        with StopRequest() as stop_requested:
+            assert not stop_requested()  # the loop's last look, then its final checkpoint…
+            signal.raise_signal(signal.SIGTERM)  # …during which the signal comes
+    assert stopped.value.code == 128 + signal.SIGTERM
+
+
+class HandlerInWorker(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, index):
+        return torch.tensor([signal.getsignal(number) is signal.SIG_IGN for number in StopRequest.SIGNALS])
+
+
+def test_loader_workers_leave_the_stop_signals_to_the_training_loop():
+    loader = Distributed("cpu").loader(HandlerInWorker(), batch_size=2, workers=1, seed=0)
+    assert all(bool(batch.all()) for batch in loader)
 
 
 AVATAR_RUNS = {  # tiny runs of the two avatar trainers on 12 made-up 64² faces, checkpointing only every 100 steps

@@ -264,7 +264,7 @@ def train(args: argparse.Namespace) -> dict:
 
     values: dict = {}
     sums: dict = {}
-    started, started_step = time.time(), step
+    started, started_step, logged_at = time.time(), step, step
     rates = DecayingRates(models.values(), args.lr_decay_from, args.steps)
     progress = tqdm(total=args.steps, initial=step, disable=not dist.main, desc="acgan", dynamic_ncols=True)
     with StopRequest(dist) as stop_requested:
@@ -278,12 +278,12 @@ def train(args: argparse.Namespace) -> dict:
             for key, value in measured.items():
                 sums[key] = sums.get(key, 0.0) + float(dist.mean(value.detach()))
             if step % args.log_every == 0 or step == args.steps or stopped:
-                count = args.log_every if step % args.log_every == 0 else step % args.log_every
-                values = {key: total / count for key, total in sums.items()}
+                # steps since the last log: a run resumed from a stop starts between multiples of --log-every
+                values = {key: total / (step - logged_at) for key, total in sums.items()}
                 values["steps_per_second"] = (step - started_step) / (time.time() - started)
                 run.log(step, **values, lr=lr)
                 progress.set_postfix(d=f"{values['loss_d']:.2f}", g=f"{values['loss_g']:.2f}", hair=f"{values['acc_hair_fake']:.2f}")
-                sums = {}
+                sums, logged_at = {}, step
             if step % args.sample_every == 0 or step == args.steps:
                 sampler = recalibrate_batchnorm(ema)
                 with evaluating(sampler):
@@ -294,8 +294,8 @@ def train(args: argparse.Namespace) -> dict:
                 run.save_checkpoint(step, **models, args=vars(args))
             if stopped:
                 break
-    progress.close()
-    dist.close()
+        progress.close()
+        dist.close()
     return values
 
 

@@ -57,7 +57,18 @@ from cartoon.stylegan.colour_readers import ThumbnailHair, TwinClassifier
 from cartoon.stylegan.critic import Discriminator
 from cartoon.stylegan.model import CONDITION_PARTS, Generator
 from cartoon.stylegan.step import train_step
-from cartoon.training import DecayingRates, Run, StopRequest, add_common_args, evaluating, forever, memory_format, seed_everything, set_threads
+from cartoon.training import (
+    DecayingRates,
+    Run,
+    StopRequest,
+    add_common_args,
+    evaluating,
+    forever,
+    ignore_stop_signals,
+    memory_format,
+    seed_everything,
+    set_threads,
+)
 from cartoon.training_state import export_run, parse_resumable, read_training_state
 
 GRID_SIDE = 8  # the sample grid: 8×8 faces of fixed z and fixed noise
@@ -207,7 +218,7 @@ def train(args: argparse.Namespace) -> dict:
 
     dataset = training_faces(args, size=args.resolution)
     loader = DataLoader(dataset, args.batch_size, shuffle=True, num_workers=args.workers, drop_last=len(dataset) >= args.batch_size,
-                        generator=torch.Generator().manual_seed(args.seed))
+                        generator=torch.Generator().manual_seed(args.seed), worker_init_fn=ignore_stop_signals)
     models = build_models(args, device)
     step, payload = 0, {}
     if args.resume:
@@ -261,7 +272,7 @@ def train(args: argparse.Namespace) -> dict:
                 run.save_checkpoint(step, **models, args=vars(args))
             if stopped:
                 break
-    progress.close()
+        progress.close()
     return values
 
 

@@ -179,7 +179,7 @@ def train(args):
             drawn, drawn_colours = anime_batch(next(anime_batches), device)
             losses = training_step(human, drawn.contiguous(memory_format=fmt), drawn_colours, step)
             step += 1
-            spent, stopped = out_of_time(), stop_requested()
+            spent, stopped = dist.any(out_of_time()), stop_requested()  # every rank by the same clock
             stopping = step == args.steps or spent or stopped
 
             if step % args.log_every == 0 or stopping:
@@ -190,7 +190,7 @@ def train(args):
                 run.log(step, it_per_s=rate, lr=lr, **values)
                 if dist.main:
                     print(f"step {step}/{args.steps}  {rate:.3f} it/s  " + "  ".join(f"{k} {float(v):.3f}" for k, v in values.items()), flush=True)
-            # not on a signal's stop: Ctrl-C also ends the loaders' workers, and the checkpoint is what matters
+            # not on a signal's stop: one who stops a run wants it stopped, not grids first
             if step % args.sample_every == 0 or step == args.steps or spent:
                 # Drawn as export would write the average: with statistics of its own weights (fewer
                 # batches than export's, enough for a grid), not the copied running estimates.
@@ -210,9 +210,9 @@ def train(args):
             if step % args.save_every == 0 or stopping:
                 run.save_checkpoint(step, generator=generator, ema=ema, critics=critics, opt_g=opt_g, opt_d=opt_d,
                                     trained_seconds=trained_seconds + time.time() - session_start, **checkpoint_extras(args))
-    if dist.main and step < args.steps:
-        print(f"stopped at step {step}: --minutes {args.minutes:g} of training reached")
-    dist.close()
+        if dist.main and spent and step < args.steps:
+            print(f"stopped at step {step}: --minutes {args.minutes:g} of training reached")
+        dist.close()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -122,7 +122,7 @@ def main(argv=None):
                 run.save_checkpoint(done, generator=unwrap(model), optimizer=optimizer, args=vars(args))
             if stopped:
                 break
-    dist.close()
+        dist.close()
 
 
 if __name__ == "__main__":

@@ -287,7 +287,7 @@ def main(argv=None):
                 run.save_checkpoint(done, args=vars(args), **trainer.state())
             if stopped:
                 break
-    dist.close()
+        dist.close()
 
 
 if __name__ == "__main__":
