@@ -181,6 +181,7 @@ class StopRequest:
     def __init__(self, distributed: Distributed | None = None):
         self.distributed = distributed
         self.number = None  # the signal received here, if any
+        self.stopped = False  # whether the loop was told to stop: under torchrun, also when another rank was signalled
         self._told = False
         self._previous: dict = {}
 
@@ -195,9 +196,9 @@ class StopRequest:
     def __exit__(self, kind, value, traceback):
         self._restore()
         # a signal after the loop's last look at it came during the final step's saves: those are done
-        if self.number is not None and kind is None:
+        if (self.number is not None or self.stopped) and kind is None:
             print("stopped with a checkpoint; --resume goes on from it", flush=True)
-            raise SystemExit(128 + self.number)
+            raise SystemExit(128 + (self.number or signal.SIGTERM))  # a rank not signalled itself exits as if killed
 
     def _restore(self):
         for number, handler in self._previous.items():
@@ -218,7 +219,8 @@ class StopRequest:
             self._told = True
             print(f"\n{signal.Signals(self.number).name}: stopping after this step with a checkpoint; "
                   "send it again to stop at once", flush=True)
-        return self.distributed.any(asked) if self.distributed is not None else asked
+        self.stopped = self.distributed.any(asked) if self.distributed is not None else asked
+        return self.stopped
 
 
 def forever(loader: DataLoader):

@@ -95,6 +95,20 @@ def test_a_signal_the_process_ignores_stays_ignored():
         signal.signal(signal.SIGINT, before)
 
 
+class SignalledElsewhere:
+    """A `Distributed` stand-in whose other rank received the signal."""
+
+    def any(self, flag: bool) -> bool:
+        return True
+
+
+def test_a_rank_stopped_because_another_was_signalled_exits_as_that_one_does():
+    with pytest.raises(SystemExit) as stopped:
+        with StopRequest(SignalledElsewhere()) as stop_requested:
+            assert stop_requested()
+    assert stopped.value.code == 128 + signal.SIGTERM
+
+
 def test_a_signal_during_the_last_steps_saves_still_exits_as_the_signal_would():
     with pytest.raises(SystemExit) as stopped:
         with StopRequest() as stop_requested:
