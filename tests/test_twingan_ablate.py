@@ -52,7 +52,7 @@ def test_an_arm_trains_is_scored_on_held_out_faces_writes_its_row_and_resumes(pr
     assert row["steps"] == 2 and row["size"] == 32
     assert row["seconds_trained"] > 0 and row["seconds_per_step"] == row["seconds_trained"] / 2
     assert row["trainer_flags"][:2] == ["--critic-scales", "2"]
-    assert row["generator_parameters"] > 0 and row["frozen_parameters"] == 0  # its own encoder: nothing frozen
+    assert row["generator_parameters"] > 0
     # scored on the held-out faces only (every selfie and portrait, 3 UTKFace faces) by the evaluation the long run uses
     scores = json.loads((project_data / "runs/ablate-two-scales/eval.json").read_text())
     assert scores["resolution"] == 32 and scores["held_out"] == {"selfie_photos": 4, "anime": 4, "anime_strict": 4, "utkface": 3}

@@ -12,7 +12,7 @@ from cartoon import data
 from cartoon.augment import diff_augment
 from cartoon.training import linear_decay
 from cartoon.twingan.losses import critic_loss
-from cartoon.twingan.model import Discriminator, TwinGAN
+from cartoon.twingan.model import LAST_WITH_VGG_ENCODER, Discriminator, TwinGAN
 from cartoon.twingan.train import main as train_main
 from cartoon.vgg import VGG16Features
 
@@ -99,7 +99,7 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     saved = saved_model.state_dict()
     warmed = torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)
     config = json.loads((exported / "config.json").read_text())
-    assert warmed["config"] == {key: config.get(key) for key in ("resolution", "width", "max_width", "skip_resolutions", "colour_classes", "encoder")}
+    assert warmed["config"] == {key: config.get(key) for key in ("resolution", "width", "max_width", "skip_resolutions", "colour_classes")}
     assert warmed["init_from"] == str(exported)
     # two critic steps; the average untouched, and the generator's weights (its batch-norm running
     # statistics follow the batches, as in any forward pass in training mode)
@@ -222,12 +222,20 @@ def test_the_landmark_term_measures_translations_of_faces_only_and_needs_the_det
                            "--steps", "1", "--landmark-weight", "1"])
 
 
-def test_fine_tuning_refuses_an_encoder_the_saved_model_was_not_trained_with(trained, tmp_path):
-    assert TwinGAN.from_pretrained(str(trained / "export")).vgg is None
-    with pytest.raises(SystemExit, match="own encoder"):
+def test_a_model_saved_with_the_removed_vgg16_encoder_is_refused_naming_the_commit_that_builds_it(trained, tmp_path):
+    exported = trained / "export"
+    (tmp_path / "vgg").mkdir()
+    config = {**json.loads((exported / "config.json").read_text()), "encoder": "vgg16"}
+    (tmp_path / "vgg" / "config.json").write_text(json.dumps(config))
+    (tmp_path / "vgg" / "model.safetensors").write_bytes((exported / "model.safetensors").read_bytes())
+    with pytest.raises(ValueError, match=f"encoder='vgg16'.*commit {LAST_WITH_VGG_ENCODER}"):
+        TwinGAN.from_pretrained(str(tmp_path / "vgg"))
+    with pytest.raises(SystemExit, match=f"commit {LAST_WITH_VGG_ENCODER} still builds the frozen VGG16 encoder"):
         train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(tmp_path / "run"),
-                           "--init-from", str(trained / "export"), "--encoder", "vgg16", "--steps", "1"])
+                           "--init-from", str(tmp_path / "vgg"), "--steps", "1"])
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    # configs saved while the option was there name the own encoder, and build as before
+    assert TwinGAN(**{**config, "encoder": "own"}).state_dict().keys() == TwinGAN.from_pretrained(str(exported)).state_dict().keys()
 
 
 def test_fine_tuning_refuses_a_model_with_other_skips_than_the_default(trained, tmp_path):
@@ -237,20 +245,3 @@ def test_fine_tuning_refuses_a_model_with_other_skips_than_the_default(trained, 
         train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(tmp_path / "run"),
                            "--init-from", str(tmp_path / "coarser"), "--steps", "1"])
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
-
-
-def test_a_vgg16_encoder_run_trains_resumes_and_exports_without_the_vgg(trained, tmp_path):
-    run, exported, went_on = (tmp_path / name for name in ("run", "export", "went-on"))
-    folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
-    train_main(TINY + folders + ["--run-dir", str(run), "--steps", "2", "--encoder", "vgg16"])
-    train_main(TINY + ["--run-dir", str(run), "--resume", "--steps", "3"])  # the checkpoint says which encoder
-    checkpoint = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)
-    assert checkpoint["step"] == 3 and checkpoint["config"]["encoder"] == "vgg16"
-    assert "from_vgg.16.weight" in checkpoint["ema"] and not any(name.startswith("vgg.") for name in checkpoint["ema"])
-    train_main(["--run-dir", str(run), "--export", str(exported)] + NORM_BATCHES)
-    saved = TwinGAN.from_pretrained(str(exported))
-    assert saved.vgg is not None and all(torch.equal(saved.state_dict()[name], checkpoint["ema"][name]) for name, _ in saved.named_parameters())
-    train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "4"] + MACHINE)
-    assert torch.load(went_on / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["encoder"] == "vgg16"
-    with pytest.raises(SystemExit, match="vgg16 encoder"):  # asked for the own encoder by name, as for any other
-        train_main(TINY + folders + ["--run-dir", str(tmp_path / "own"), "--init-from", str(exported), "--encoder", "own", "--steps", "1"])

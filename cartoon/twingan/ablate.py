@@ -128,8 +128,6 @@ def result_row(settings: dict, payload: dict, scores: dict, evaluation: dict) ->
     return {
         "arm": settings["arm"], "size": settings["size"], "trainer_flags": settings["trainer_flags"],
         "generator_parameters": sum(p.numel() for p in generator.parameters()),
-        # a frozen encoder's weights are buffers, trained by no step but paid for in every pass
-        "frozen_parameters": sum(b.numel() for b in generator.vgg.layers.buffers()) if generator.vgg is not None else 0,
         "steps": steps, "seconds_trained": seconds, "seconds_per_step": seconds / max(steps, 1),
         "selfie_kid_x100": selfie["kid_x100"], "selfie_kid_x100_std": selfie["kid_x100_std"], "selfie_fid": selfie["fid"],
         # against the held-out portraits with no near-duplicate in training (None: scored before that reference)

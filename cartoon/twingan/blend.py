@@ -26,10 +26,10 @@ from cartoon.twingan.model import TwinGAN
 
 
 def working_side(key: str, resolution: int) -> int:
-    """The side of the feature map a weight works at: its block's (or VGG16 projection's), the image's for
-    the colour convolutions, and 4 for the code (bottleneck and the generator's start)."""
+    """The side of the feature map a weight works at: its block's, the image's for the colour
+    convolutions, and 4 for the code (bottleneck and the generator's start)."""
     part, _, rest = key.partition(".")
-    if part in ("encoder", "generator", "from_vgg"):
+    if part in ("encoder", "generator"):
         return int(rest.split(".")[0])
     if part in ("from_rgb", "to_rgb"):
         return resolution

@@ -25,12 +25,11 @@ LAST_WITH_LOST_TRAINER_SWITCHES = "6cc29a0"
 
 
 def model_config(args) -> dict:
-    # exports recorded before colours, the critics' scales, the skips and the encoder were options name none of
-    # them; a new run has the default skips, a resumed or fine-tuned one its model's
+    # exports recorded before colours, the critics' scales and the skips were options name none of them; a new
+    # run has the default skips, a resumed or fine-tuned one its model's
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width,
             "skip_resolutions": list(getattr(args, "skip_resolutions", None) or SKIP_RESOLUTIONS),
-            "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None,
-            "encoder": getattr(args, "encoder", None) or "own"}
+            "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None}
 
 
 def critic_config(args) -> dict:
@@ -39,9 +38,9 @@ def critic_config(args) -> dict:
 
 def refuse_removed_switches(config: dict) -> None:
     """Stop a run, export or evaluation of a model saved with a switch since removed before any state is
-    half-loaded: `config` is its saved config (AdaLIN, CAM) or recorded arguments, which also name the removed
-    terms (on, the run would go on without them; off, 0, they are ignored)."""
-    if reason := removed_switch(config.get("norm", "batch"), config.get("attention")):
+    half-loaded: `config` is its saved config (AdaLIN, CAM, the VGG16 encoder) or recorded arguments, which also
+    name the removed terms (on, the run would go on without them; off, 0, they are ignored)."""
+    if reason := removed_switch(config.get("norm", "batch"), config.get("attention"), config.get("encoder", "own")):
         raise SystemExit(reason)
     if on := [f"--{name.replace('_', '-')} {config[name]:g}" for name in REMOVED_TERMS if config.get(name)]:
         raise SystemExit(f"this run was recorded with {', '.join(on)}: the feature critics and likeness terms lost and were removed "
@@ -72,12 +71,11 @@ def refuse_recorded_switches(payload: dict) -> None:
 
 
 def adopt_generator_config(args, config: dict) -> None:
-    """Build the generator as a saved one is built (its `config`), whatever the size, colour and encoder flags say."""
+    """Build the generator as a saved one is built (its `config`), whatever the size and colour flags say."""
     refuse_removed_switches(config)
     args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
     args.skip_resolutions = list(config.get("skip_resolutions", SKIP_RESOLUTIONS))  # older saves name none
     args.colour_condition = bool(config.get("colour_classes"))
-    args.encoder = config.get("encoder", "own")
 
 
 def build_models(args, device="cpu"):

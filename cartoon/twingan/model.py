@@ -12,12 +12,6 @@ seed's TwinGAN was on its tagger's tags: every switch adds to the anime domain's
 learned per-colour offset (conditional normalisation, `ColourOffsets`), zero at the start, so a
 conditioned model begins as the unconditioned one. The human side takes no colours.
 
-With `encoder="vgg16"` the encoder is a frozen ImageNet VGG16 up to relu4_3 instead of trained convolutions:
-the skips are its activations at the generator's sides (relu1_2 at the full side, relu2_2 at ½, relu3_3 at ¼,
-relu4_3 at ⅛), each through a trained 1×1 convolution, and trained encoder blocks go on from relu4_3 down to
-the 4×4 code (and give the skips below ⅛ of the side). The VGG's weights come from `cartoon.vgg` whenever the
-model is built and are never saved with it.
-
 Domains: 0 = human, 1 = anime. Images are (N, 3, R, R) in [-1, 1].
 """
 
@@ -31,20 +25,13 @@ from huggingface_hub import PyTorchModelHubMixin
 from torch import nn
 from torch.nn.utils import spectral_norm
 
-from cartoon.vgg import RELU_CHANNELS, VGG16Features
-
 HUMAN, ANIME = 0, 1
 # Encoder resolutions whose features the generator is handed (U-Net skips), as every model shipped so far.
 SKIP_RESOLUTIONS = (8, 16, 32)
 # The last commit that still builds the 64² arms' AdaLIN switch and CAM attention, which lost (docs/twingan-experiments.md).
 LAST_WITH_ADALIN_AND_CAM = "81f239b"
-ENCODERS = ("own", "vgg16")
-# The VGG16 activation at each fraction of the image's side: 1/1, 1/2, 1/4, 1/8.
-VGG_AT_FRACTION = {1: "relu1_2", 2: "relu2_2", 4: "relu3_3", 8: "relu4_3"}
-# Their root-mean-square on faces (48 training photos at 64²). Divided by it, the VGG's skips enter the generator
-# at about the scale of its own batch-normed features; raw, they are 3 to 6 times larger and would start the
-# generator copying the photo's structure before it has learnt anything else.
-VGG_RMS = {"relu1_2": 1.4, "relu2_2": 2.9, "relu3_3": 5.5, "relu4_3": 3.8}
+# The last commit that still builds the frozen VGG16 encoder, whose 64² arm lost (docs/twingan-experiments.md).
+LAST_WITH_VGG_ENCODER = "3e2987d"
 
 
 def _widths(resolution: int, width: int, max_width: int) -> dict[int, int]:
@@ -113,36 +100,20 @@ class DomainNorm(nn.Module):
         return self.norms[domain](x) * scale + shift
 
 
-def removed_switch(norm: str = "batch", attention: str | None = None) -> str | None:
-    """Why a saved config's domain switch or attention is not built (None: it is, per-domain batch norm
-    without attention). The others lost and were removed, so a config naming one is refused rather than
-    half-loaded."""
+def removed_switch(norm: str = "batch", attention: str | None = None, encoder: str = "own") -> str | None:
+    """Why a saved config's domain switch, attention or encoder is not built (None: it is, per-domain batch
+    norm without attention, with the encoder trained from the pixels). The others lost and were removed, so
+    a config naming one is refused rather than half-loaded."""
+    if encoder != "own":
+        return (f"encoder={encoder!r} was saved by a TwinGAN design that lost and was removed: only the encoder "
+                f"trained from the pixels is built now (docs/twingan-experiments.md; commit {LAST_WITH_VGG_ENCODER} "
+                "still builds the frozen VGG16 encoder)")
     if norm == "batch" and attention is None:
         return None
     named = f"norm={norm!r}" if norm != "batch" else f"attention={attention!r}"
     return (f"{named} was saved by a TwinGAN design that lost and was removed: only per-domain batch norm without "
             f"attention is built now (docs/twingan-experiments.md; commit {LAST_WITH_ADALIN_AND_CAM} still builds AdaLIN "
             f"and CAM, 39e6b49 the older switches)")
-
-
-def as_constants(module: nn.Module) -> nn.Module:
-    """`module` with its weights held as non-persistent buffers: they move with the model (device, channels-last)
-    and pass gradients on to its input, but no optimiser, moving average or saved state dict sees them."""
-    for layer in module.modules():
-        for name, weight in list(layer.named_parameters(recurse=False)):
-            delattr(layer, name)
-            layer.register_buffer(name, weight.detach(), persistent=False)
-    return module
-
-
-def vgg_encoder_refusal(resolution: int, skip_resolutions) -> str | None:
-    """Why the VGG16 encoder cannot serve a model of this size and these skips (None: it can)."""
-    if resolution < 32:
-        return "the vgg16 encoder needs a resolution of at least 32: its relu4_3, at 1/8 of the side, feeds the 4×4 code"
-    sides = [2**k for k in range(3, resolution.bit_length())]  # the generator's blocks: 8 up to the resolution
-    if stray := sorted(set(skip_resolutions) - set(sides)):
-        return f"the vgg16 encoder has skips only at the generator's sides {sides}, not {stray}"
-    return None
 
 
 class EncoderBlock(nn.Module):
@@ -184,8 +155,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
     `norm` and `attention` are in saved configs from when the switch had rivals: "batch" and None are
     built, and a config naming a removed design is refused (`removed_switch`).
     `colour_classes=(hair, eyes)` conditions the anime side on colour indices (None: unconditioned, as shipped).
-    `encoder`: "own", trained from the pixels (every model so far; configs saved before the option name none), or
-    "vgg16", a frozen ImageNet VGG16 with trained projections (see the module's docstring).
+    `encoder` is in the configs saved while a frozen VGG16 encoder was its rival: "own" is built.
     """
 
     def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=SKIP_RESOLUTIONS, domains: int = 2,
@@ -193,11 +163,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError("resolution must be a power of two ≥ 8")
-        if reason := removed_switch(norm, attention):
-            raise ValueError(reason)
-        if encoder not in ENCODERS:
-            raise ValueError(f"encoder must be one of {ENCODERS}, not {encoder!r}")
-        if encoder == "vgg16" and (reason := vgg_encoder_refusal(resolution, skip_resolutions)):
+        if reason := removed_switch(norm, attention, encoder):
             raise ValueError(reason)
         self.resolution = resolution
         self.colour_classes = tuple(colour_classes) if colour_classes else None  # a saved config.json holds a list
@@ -205,17 +171,9 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         widths = _widths(resolution, width, max_width)
         self.embedding_size = widths[4]
 
-        if encoder == "own":
-            self.from_rgb = nn.Conv2d(3, widths[resolution], 1)
-            trunk_side = resolution
-        else:
-            # relu4_3 always feeds the trained trunk; the shallower activations only where the generator takes a skip
-            trunk_side = resolution // 8
-            tapped = [trunk_side] + [side for side in self.skip_resolutions if side > trunk_side]
-            self.vgg_layers = {side: VGG_AT_FRACTION[resolution // side] for side in sorted(tapped, reverse=True)}  # shallowest first
-            self.from_vgg = nn.ModuleDict({str(side): nn.Conv2d(RELU_CHANNELS[layer], widths[side], 1) for side, layer in self.vgg_layers.items()})
+        self.from_rgb = nn.Conv2d(3, widths[resolution], 1)
         self.encoder = nn.ModuleDict()
-        res = trunk_side
+        res = resolution
         while res > 4:
             self.encoder[str(res)] = EncoderBlock(widths[res], widths[res // 2])
             res //= 2
@@ -236,24 +194,16 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
                 # torch's default shrinks them about 3× per layer, leaving a near-constant bottleneck.
                 nn.init.kaiming_normal_(module.weight, a=0.2)
                 nn.init.zeros_(module.bias)
-        # built after the init above, which would overwrite its ImageNet weights
-        self.vgg = as_constants(VGG16Features("relu4_3")) if encoder == "vgg16" else None
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """The shared code: a 4×4 bottleneck and the skip features the generator reuses."""
         if images.shape[-1] != self.resolution or images.shape[-2] != self.resolution:
             raise ValueError(f"TwinGAN expects {self.resolution}×{self.resolution} images, got {tuple(images.shape[-2:])}")
-        if self.vgg is None:
-            x, skips = F.leaky_relu(self.from_rgb(images), 0.2), {}
-        else:
-            activations = self.vgg.activations(images, self.vgg_layers.values())
-            skips = {side: F.leaky_relu(self.from_vgg[str(side)](a / VGG_RMS[layer]), 0.2)
-                     for (side, layer), a in zip(self.vgg_layers.items(), activations)}
-            x = skips[self.resolution // 8]
+        x, skips = F.leaky_relu(self.from_rgb(images), 0.2), {}
         for res, block in self.encoder.items():
             skip, x = block(x)
-            skips.setdefault(int(res), skip)  # the VGG's projection, where there is one, is that side's feature
-        skips = {res: skip for res, skip in skips.items() if res in self.skip_resolutions}
+            if int(res) in self.skip_resolutions:
+                skips[int(res)] = skip
         return self.bottleneck(x), skips  # linear: a code centred near zero, good for cosine search
 
     def decode(self, code: torch.Tensor, skips: dict[int, torch.Tensor], domain: int | float, colours=None):

