@@ -17,7 +17,7 @@ from cartoon.twingan.checkpoint import estimate_norm_statistics
 from cartoon.twingan.data import training_batches
 from cartoon.twingan.held_out import load_generator
 from cartoon.twingan.losses import translate_both_ways
-from cartoon.twingan.model import ANIME, TwinGAN
+from cartoon.twingan.model import ANIME, LAST_WITH_VGG_ENCODER, TwinGAN
 from cartoon.twingan.train import main as train_main
 
 
@@ -228,6 +228,23 @@ def test_a_lost_trainer_switch_recorded_on_is_refused_and_recorded_off_is_ignore
     recorded({"training_data": {**payload["training_data"], "anime_framing": "photos"}})
     with pytest.raises(SystemExit, match="recorded with --anime-framing photos"):
         load_generator(argparse.Namespace(run=str(run), weights=None, norm_batches=3, threads=1))
+    assert not (tmp_path / "none").exists() and not (tmp_path / "refused" / "checkpoint.pt").exists()
+
+
+def test_the_removed_vgg16_encoder_recorded_is_refused_and_a_run_recorded_without_one_goes_on(trained, tmp_path):
+    # While the frozen VGG16 encoder was an option, a run begun without --init-from recorded its encoder as None (its
+    # own); such runs go on. A run recorded with the VGG16 encoder stops, naming the commit that still builds it.
+    run, exported, went_on, _, recorded = recording_copies(trained, tmp_path)
+    recorded(encoder=None)
+    train_main(TINY + ["--run-dir", str(run), "--resume", "--steps", "5"])
+    train_main(["--resume-from", str(exported), "--run-dir", str(went_on), "--steps", "5"] + MACHINE)
+    assert [r["step"] for r in read_log(run)] == [r["step"] for r in read_log(went_on)] == [5]  # went on from step 4
+
+    recorded(encoder="vgg16")
+    for flags in (["--run-dir", str(run), "--resume", "--steps", "6"], ["--run-dir", str(run), "--export", str(tmp_path / "none")],
+                  ["--resume-from", str(exported), "--run-dir", str(tmp_path / "refused"), "--steps", "6"]):
+        with pytest.raises(SystemExit, match=f"encoder='vgg16' .*commit {LAST_WITH_VGG_ENCODER} still builds"):
+            train_main(flags + MACHINE)
     assert not (tmp_path / "none").exists() and not (tmp_path / "refused" / "checkpoint.pt").exists()
 
 

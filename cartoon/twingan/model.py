@@ -155,7 +155,8 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
     `norm` and `attention` are in saved configs from when the switch had rivals: "batch" and None are
     built, and a config naming a removed design is refused (`removed_switch`).
     `colour_classes=(hair, eyes)` conditions the anime side on colour indices (None: unconditioned, as shipped).
-    `encoder` is in the configs saved while a frozen VGG16 encoder was its rival: "own" is built.
+    `encoder` names the encoder trained from the pixels, "own", the only one built since the frozen VGG16
+    encoder lost; saved configs record it, and one naming the VGG16 encoder is refused.
     """
 
     def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=SKIP_RESOLUTIONS, domains: int = 2,
