@@ -110,7 +110,11 @@ def test_the_trainer_stops_at_its_minutes_and_a_resume_spends_only_what_is_left(
     assert torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=True)["step"] == 3
 
 
-def test_an_arm_stopped_by_a_signal_keeps_its_step_and_is_not_scored_until_it_resumes(project_data, monkeypatch):
+def test_an_arm_stopped_by_a_signal_keeps_its_step_and_is_not_scored_until_it_resumes(project_data, monkeypatch, request):
+    # Ctrl-C as a terminal delivers it, whatever pytest was started with: a background job's ignored SIGINT stays
+    # ignored by the trainer, rightly, and would leave nothing to test
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, before))
     drawn = train_module.anime_batch
     calls = []
 
