@@ -40,8 +40,8 @@ def refuse_removed_switches(config: dict) -> None:
     """Stop a run, export or evaluation of a model saved with a switch since removed before any state is
     half-loaded: `config` is its saved config (AdaLIN, CAM, the VGG16 encoder) or recorded arguments, which also
     name the removed terms (on, the run would go on without them; off, 0, they are ignored)."""
+    # runs begun without --init-from while the VGG16 encoder was an option recorded their own as None
     if reason := removed_switch(config.get("norm", "batch"), config.get("attention"), config.get("encoder") or "own"):
-        # (runs begun without --init-from while the VGG16 encoder was an option recorded None: their own)
         raise SystemExit(reason)
     if on := [f"--{name.replace('_', '-')} {config[name]:g}" for name in REMOVED_TERMS if config.get(name)]:
         raise SystemExit(f"this run was recorded with {', '.join(on)}: the feature critics and likeness terms lost and were removed "
