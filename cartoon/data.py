@@ -1,4 +1,5 @@
-"""The project's own datasets (`../shared/data`) and the held-out splits every evaluation uses.
+"""Images for training and evaluation: folders as datasets, endless batches, and the project's own
+datasets (`../shared/data`) with the held-out splits every evaluation uses.
 
 Held-out files are chosen once, deterministically, and never reach any training script, so
 the figures in model cards are measured on faces the models have not seen.
@@ -7,9 +8,58 @@ the figures in model cards are measured on faces the models have not seen.
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
-from cartoon.training import IMAGE_EXTENSIONS, split_files
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+
+
+class ImageFolder(Dataset):
+    """Every image below one or more folders, as float tensors in [-1, 1].
+
+    `files` may be given instead of folders, to train on an explicit split.
+    """
+
+    def __init__(self, folders=(), transform=None, files=None):
+        if files is None:
+            files = []
+            for folder in folders:
+                files.extend(sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS))
+        self.files = [Path(f) for f in files]
+        if not self.files:
+            raise FileNotFoundError(f"no images found in {', '.join(map(str, folders))}")
+        self.transform = transform
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, index):
+        image = Image.open(self.files[index]).convert("RGB")
+        return self.transform(image) if self.transform else image
+
+
+def split_files(files, holdout: int, seed: int = 0):
+    """Deterministic (train, held-out) split of a file list; held-out files never reach training."""
+    files = sorted(Path(f) for f in files)
+    order = random.Random(seed).sample(range(len(files)), len(files))
+    held = {files[i] for i in order[:holdout]}
+    return [f for f in files if f not in held], [f for f in files if f in held]
+
+
+def forever(loader: DataLoader):
+    """Endless batches; reshuffles each epoch (and tells a DistributedSampler which epoch it is)."""
+    if len(loader) == 0:  # it would otherwise spin for ever without yielding
+        raise ValueError(f"fewer images than one batch of {loader.batch_size}, and incomplete batches are dropped")
+    epoch = 0
+    while True:
+        if isinstance(loader.sampler, DistributedSampler):
+            loader.sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
 
 DATA_ROOT = Path(os.environ.get("CARTOON_DATA", Path(__file__).resolve().parent.parent.parent / "shared" / "data"))
 

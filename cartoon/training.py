@@ -1,4 +1,6 @@
-"""What every training script here shares: data folders, `torchrun`, checkpoints, logs and grids.
+"""What every training script here shares: arguments, `torchrun`, stop signals, checkpoints, logs and
+grids, and the bookkeeping of GAN training (averaged weights, decaying rates, the hinge loss).
+Images and batches are `cartoon.data`'s.
 
 A run lives in one folder (`runs/<name>` by default, ignored by git):
     checkpoint.pt   latest full training state (models, optimisers, step), for `--resume`
@@ -23,46 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.distributed as dist
-from PIL import Image
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler
 from torchvision.utils import save_image
 
 from cartoon.runtime import PRECISIONS
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
-
-
-class ImageFolder(Dataset):
-    """Every image below one or more folders, as float tensors in [-1, 1].
-
-    `files` may be given instead of folders, to train on an explicit split.
-    """
-
-    def __init__(self, folders=(), transform=None, files=None):
-        if files is None:
-            files = []
-            for folder in folders:
-                files.extend(sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS))
-        self.files = [Path(f) for f in files]
-        if not self.files:
-            raise FileNotFoundError(f"no images found in {', '.join(map(str, folders))}")
-        self.transform = transform
-
-    def __len__(self):
-        return len(self.files)
-
-    def __getitem__(self, index):
-        image = Image.open(self.files[index]).convert("RGB")
-        return self.transform(image) if self.transform else image
-
-
-def split_files(files, holdout: int, seed: int = 0):
-    """Deterministic (train, held-out) split of a file list; held-out files never reach training."""
-    files = sorted(Path(f) for f in files)
-    order = random.Random(seed).sample(range(len(files)), len(files))
-    held = {files[i] for i in order[:holdout]}
-    return [f for f in files if f not in held], [f for f in files if f in held]
-
 
 def add_common_args(parser: argparse.ArgumentParser, default_run: str) -> argparse.ArgumentParser:
     """Flags every training script takes, with the same names and meanings."""
@@ -221,18 +187,6 @@ class StopRequest:
                   "send it again to stop at once", flush=True)
         self.stopped = self.distributed.any(asked) if self.distributed is not None else asked
         return self.stopped
-
-
-def forever(loader: DataLoader):
-    """Endless batches; reshuffles each epoch (and tells a DistributedSampler which epoch it is)."""
-    if len(loader) == 0:  # it would otherwise spin for ever without yielding
-        raise ValueError(f"fewer images than one batch of {loader.batch_size}, and incomplete batches are dropped")
-    epoch = 0
-    while True:
-        if isinstance(loader.sampler, DistributedSampler):
-            loader.sampler.set_epoch(epoch)
-        yield from loader
-        epoch += 1
 
 
 def seed_everything(seed: int):

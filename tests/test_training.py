@@ -8,7 +8,8 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
-from cartoon.training import DecayingRates, Distributed, Run, StopRequest, forever
+from cartoon.data import forever
+from cartoon.training import DecayingRates, Distributed, Run, StopRequest
 
 
 def first_batches(seed: int, draws_before: int) -> torch.Tensor:

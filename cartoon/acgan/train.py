@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from cartoon.acgan.data import HELD_OUT_PER_PAIR, TaggedFaces, read_tags, split_tags
 from cartoon.acgan.model import Discriminator, Generator
-from cartoon.data import ANIME_TAGS
+from cartoon.data import ANIME_TAGS, forever
 from cartoon.training import (
     DecayingRates,
     Distributed,
@@ -40,7 +40,6 @@ from cartoon.training import (
     add_common_args,
     autocast,
     evaluating,
-    forever,
     hinge_critic_loss,
     measure_batchnorm_statistics,
     memory_format,

@@ -53,6 +53,7 @@ from tqdm import tqdm
 from cartoon.acgan.data import add_data_args, training_faces
 from cartoon.acgan.evaluate import GRID_PAIRS
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
+from cartoon.data import forever
 from cartoon.stylegan.colour_readers import ThumbnailHair, TwinClassifier
 from cartoon.stylegan.critic import Discriminator
 from cartoon.stylegan.model import CONDITION_PARTS, Generator
@@ -63,7 +64,6 @@ from cartoon.training import (
     StopRequest,
     add_common_args,
     evaluating,
-    forever,
     ignore_stop_signals,
     memory_format,
     seed_everything,

@@ -13,7 +13,8 @@ from torch.utils.data import ConcatDataset, DataLoader
 from torchvision import transforms
 
 from cartoon import data
-from cartoon.training import ImageFolder, forever, seed_everything
+from cartoon.data import ImageFolder, forever
+from cartoon.training import seed_everything
 
 
 def training_files(folder) -> list:

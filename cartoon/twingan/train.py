@@ -52,7 +52,8 @@ from pathlib import Path
 
 import torch
 
-from cartoon.training import DecayingRates, Distributed, Run, StopRequest, evaluating, forever, memory_format, seed_everything, set_threads
+from cartoon.data import forever
+from cartoon.training import DecayingRates, Distributed, Run, StopRequest, evaluating, memory_format, seed_everything, set_threads
 from cartoon.twingan import options
 from cartoon.twingan.checkpoint import (
     adopt_generator_config,

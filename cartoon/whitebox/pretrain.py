@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from cartoon.data import forever
 from cartoon.training import (
     DecayingRates,
     Distributed,
@@ -24,7 +25,6 @@ from cartoon.training import (
     add_common_args,
     autocast,
     evaluating,
-    forever,
     memory_format,
     seed_everything,
     set_threads,
