@@ -1,6 +1,6 @@
 """What every training script here shares: arguments, `torchrun`, stop signals, checkpoints, logs and
 grids, and the bookkeeping of GAN training (averaged weights, decaying rates, the hinge loss).
-Images and batches are `cartoon.data`'s.
+Image folders and endless batches are `cartoon.data`'s.
 
 A run lives in one folder (`runs/<name>` by default, ignored by git):
     checkpoint.pt   latest full training state (models, optimisers, step), for `--resume`
@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from torchvision.utils import save_image
 
 from cartoon.runtime import PRECISIONS
+
 
 def add_common_args(parser: argparse.ArgumentParser, default_run: str) -> argparse.ArgumentParser:
     """Flags every training script takes, with the same names and meanings."""

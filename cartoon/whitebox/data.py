@@ -10,8 +10,7 @@ from pathlib import Path
 
 from torchvision import transforms
 
-from cartoon.data import HOLDOUT, SELFIE_ANIME, SELFIE_PHOTOS, UTKFACE, images_in, split
-from cartoon.data import ImageFolder
+from cartoon.data import HOLDOUT, SELFIE_ANIME, SELFIE_PHOTOS, UTKFACE, ImageFolder, images_in, split
 
 DEFAULT_PHOTOS = (SELFIE_PHOTOS, UTKFACE)  # selfies are all women: UTKFace adds men, children, older people
 DEFAULT_CARTOONS = (SELFIE_ANIME,)
