@@ -25,9 +25,7 @@ class ImageFolder(Dataset):
 
     def __init__(self, folders=(), transform=None, files=None):
         if files is None:
-            files = []
-            for folder in folders:
-                files.extend(sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS))
+            files = [path for folder in folders for path in images_in(folder)]
         self.files = [Path(f) for f in files]
         if not self.files:
             raise FileNotFoundError(f"no images found in {', '.join(map(str, folders))}")
