@@ -121,6 +121,28 @@ def test_only_the_blocks_at_the_skip_resolutions_join_encoder_features():
     assert list(model.encode(torch.zeros(1, 3, 32, 32))[1]) == [8]
 
 
+def test_domain_skips_start_as_the_shared_skips_and_then_change_only_their_own_domain(tmp_path):
+    shared = tiny_model().eval()
+    randomise_domain_norms(shared)
+    torch.manual_seed(0)
+    viewed = TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8, 16), domain_skips=True).eval()
+    missing, unexpected = viewed.load_state_dict(shared.state_dict(), strict=False)
+    assert not unexpected and missing and all(".skip_view.views." in name for name in missing)
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    # identity views: the same translation, at either end and blended
+    for domain in (HUMAN, ANIME, 0.4):
+        assert torch.allclose(viewed(images, domain), shared(images, domain), atol=1e-5)
+    with torch.no_grad():
+        for block in viewed.generator.values():
+            if block.skip_view is not None:
+                block.skip_view.views[ANIME].weight.normal_()
+    assert torch.allclose(viewed(images, HUMAN), shared(images, HUMAN), atol=1e-5)
+    assert (viewed(images, ANIME) - shared(images, ANIME)).abs().mean() > 1e-3
+    viewed.save_pretrained(tmp_path)
+    loaded = TwinGAN.from_pretrained(str(tmp_path), strict=True).eval()
+    assert loaded.domain_skips and torch.equal(loaded(images, ANIME), viewed(images, ANIME))
+
+
 def test_the_shipped_config_loads_and_a_removed_switch_is_refused(tmp_path):
     # weights/twingan/config.json names its switch ("norm": "batch"), as every export does
     shipped = TwinGAN.from_pretrained(str(Path(__file__).parent.parent / "weights" / "twingan"), strict=True).eval()

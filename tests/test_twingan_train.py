@@ -100,7 +100,7 @@ def test_fine_tuning_warms_new_critics_up_on_the_saved_generator_then_trains_it(
     saved = saved_model.state_dict()
     warmed = torch.load(tuned_run / "checkpoint.pt", map_location="cpu", weights_only=True)
     config = json.loads((exported / "config.json").read_text())
-    assert warmed["config"] == {key: config.get(key) for key in ("resolution", "width", "max_width", "skip_resolutions", "colour_classes")}
+    assert warmed["config"] == {key: config.get(key) for key in ("resolution", "width", "max_width", "skip_resolutions", "colour_classes", "domain_skips")}
     assert warmed["init_from"] == str(exported)
     # two critic steps; the average untouched, and the generator's weights (its batch-norm running
     # statistics follow the batches, as in any forward pass in training mode)
@@ -248,3 +248,15 @@ def test_fine_tuning_refuses_a_model_with_other_skips_than_the_default(trained, 
         train_main(TINY + ["--photos", str(trained / "photos"), "--anime", str(trained / "anime"), "--run-dir", str(tmp_path / "run"),
                            "--init-from", str(tmp_path / "coarser"), "--steps", "1"])
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_a_run_with_domain_skips_resumes_and_exports_with_them(trained, tmp_path):
+    folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
+    run = ["--run-dir", str(tmp_path / "run")]
+    train_main(TINY + folders + run + ["--domain-skips", "--steps", "1"])
+    train_main(TINY + run + ["--resume", "--steps", "2"])  # the flag not given again: the checkpoint says the model
+    payload = torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert payload["config"]["domain_skips"] and any(".skip_view.views.1." in name for name in payload["generator"])
+    train_main(run + ["--export", str(tmp_path / "export")] + NORM_BATCHES + folders)
+    exported = TwinGAN.from_pretrained(str(tmp_path / "export"), strict=True)
+    assert exported.domain_skips and exported.generator["8"].skip_view is not None

@@ -25,11 +25,12 @@ LAST_WITH_LOST_TRAINER_SWITCHES = "6cc29a0"
 
 
 def model_config(args) -> dict:
-    # exports recorded before colours, the critics' scales and the skips were options name none of them; a new
-    # run has the default skips, a resumed or fine-tuned one its model's
+    # exports recorded before colours, the critics' scales, the skips and their domain views were options name none
+    # of them; a new run has the default skips, a resumed or fine-tuned one its model's
     return {"resolution": args.resolution, "width": args.width, "max_width": args.max_width,
             "skip_resolutions": list(getattr(args, "skip_resolutions", None) or SKIP_RESOLUTIONS),
-            "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None}
+            "colour_classes": COLOUR_CLASSES if getattr(args, "colour_condition", False) else None,
+            "domain_skips": bool(getattr(args, "domain_skips", False))}
 
 
 def critic_config(args) -> dict:
@@ -77,6 +78,7 @@ def adopt_generator_config(args, config: dict) -> None:
     args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
     args.skip_resolutions = list(config.get("skip_resolutions", SKIP_RESOLUTIONS))  # older saves name none
     args.colour_condition = bool(config.get("colour_classes"))
+    args.domain_skips = bool(config.get("domain_skips"))
 
 
 def build_models(args, device="cpu"):

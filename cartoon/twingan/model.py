@@ -131,11 +131,39 @@ class EncoderBlock(nn.Module):
         return skip, F.avg_pool2d(F.leaky_relu(self.conv2(skip), 0.2), 2)
 
 
-class GeneratorBlock(nn.Module):
-    """Double the resolution, join the encoder's skip features, two 3×3 convolutions with domain norm."""
+class DomainSkip(nn.Module):
+    """The encoder's skip features seen through a 1×1 convolution per output domain, identity at the start.
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int, colour_classes: Sequence[int] | None = None):
+    With shared convolutions after the skip, the anime side can only rescale the photo's features channel by
+    channel (the norm's switch), so the photo's eyes and texture come through under the drawn ones; its own
+    mixing lets it choose what of the photo it keeps. A float domain mixes the two views as the norms do.
+    """
+
+    def __init__(self, channels: int, domains: int):
         super().__init__()
+        self.views = nn.ModuleList(nn.Conv2d(channels, channels, 1) for _ in range(domains))
+        self.reset_to_identity()
+
+    def reset_to_identity(self) -> None:
+        for view in self.views:
+            nn.init.eye_(view.weight[:, :, 0, 0])
+            nn.init.zeros_(view.bias)
+
+    def forward(self, skip: torch.Tensor, domain) -> torch.Tensor:
+        if isinstance(domain, float) and not domain.is_integer():
+            return torch.lerp(self.views[HUMAN](skip), self.views[ANIME](skip), domain)
+        return self.views[int(domain)](skip)
+
+
+class GeneratorBlock(nn.Module):
+    """Double the resolution, join the encoder's skip features, two 3×3 convolutions with domain norm.
+
+    With `domain_skips` each domain reads the skip through its own 1×1 convolution (`DomainSkip`)."""
+
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, domains: int, colour_classes: Sequence[int] | None = None,
+                 domain_skips: bool = False):
+        super().__init__()
+        self.skip_view = DomainSkip(skip_channels, domains) if domain_skips and skip_channels else None
         self.conv1 = nn.Conv2d(in_channels + skip_channels, out_channels, 3, padding=1)
         self.norm1 = DomainNorm(out_channels, domains, colour_classes)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
@@ -144,7 +172,7 @@ class GeneratorBlock(nn.Module):
     def forward(self, x, skip, domain, colours=None):
         x = F.interpolate(x, scale_factor=2, mode="nearest")
         if skip is not None:
-            x = torch.cat([x, skip], 1)
+            x = torch.cat([x, self.skip_view(skip, domain) if self.skip_view else skip], 1)
         x = F.leaky_relu(self.norm1(self.conv1(x), domain, colours), 0.2)
         return F.leaky_relu(self.norm2(self.conv2(x), domain, colours), 0.2)
 
@@ -157,10 +185,12 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
     `colour_classes=(hair, eyes)` conditions the anime side on colour indices (None: unconditioned, as shipped).
     `encoder` names the encoder trained from the pixels, "own", the only one built since the frozen VGG16
     encoder lost; saved configs record it, and one naming the VGG16 encoder is refused.
+    `domain_skips` gives each domain its own 1×1 view of the skips (`DomainSkip`; off in every model shipped so far).
     """
 
     def __init__(self, resolution: int = 128, width: int = 16, max_width: int = 256, skip_resolutions=SKIP_RESOLUTIONS, domains: int = 2,
-                 norm: str = "batch", attention: str | None = None, colour_classes: Sequence[int] | None = None, encoder: str = "own"):
+                 norm: str = "batch", attention: str | None = None, colour_classes: Sequence[int] | None = None, encoder: str = "own",
+                 domain_skips: bool = False):
         super().__init__()
         if resolution < 8 or resolution & (resolution - 1):
             raise ValueError("resolution must be a power of two ≥ 8")
@@ -169,6 +199,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         self.resolution = resolution
         self.colour_classes = tuple(colour_classes) if colour_classes else None  # a saved config.json holds a list
         self.skip_resolutions = tuple(skip_resolutions)
+        self.domain_skips = domain_skips
         widths = _widths(resolution, width, max_width)
         self.embedding_size = widths[4]
 
@@ -186,7 +217,7 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
         res = 8
         while res <= resolution:
             skip = widths[res] if res in self.skip_resolutions else 0
-            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains, self.colour_classes)
+            self.generator[str(res)] = GeneratorBlock(widths[res // 2], skip, widths[res], domains, self.colour_classes, domain_skips)
             res *= 2
         self.to_rgb = nn.Conv2d(widths[resolution], 3, 1)
         for module in self.modules():
@@ -195,6 +226,9 @@ class TwinGAN(nn.Module, PyTorchModelHubMixin):
                 # torch's default shrinks them about 3× per layer, leaving a near-constant bottleneck.
                 nn.init.kaiming_normal_(module.weight, a=0.2)
                 nn.init.zeros_(module.bias)
+        for module in self.modules():
+            if isinstance(module, DomainSkip):  # the He init above is not where a skip's view starts
+                module.reset_to_identity()
 
     def encode(self, images: torch.Tensor) -> tuple[torch.Tensor, dict[int, torch.Tensor]]:
         """The shared code: a 4×4 bottleneck and the skip features the generator reuses."""

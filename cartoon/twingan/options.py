@@ -25,6 +25,9 @@ def build_parser(description: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--resolution", type=int, default=128)
     parser.add_argument("--width", type=int, default=8, help="channels at full resolution, doubling per halving (8 and 128: the shipped model)")
     parser.add_argument("--max-width", type=int, default=128)
+    parser.add_argument("--domain-skips", action="store_true", help="each domain reads the encoder's U-Net skips through its "
+                        "own 1×1 convolution, identity at the start (cartoon.twingan.model.DomainSkip), so the anime side "
+                        "can choose what of the photo's features it keeps")
     parser.add_argument("--colour-condition", action="store_true", help="condition the anime side on hair and eye "
                         "colour (cartoon.twingan.colour): portraits are reconstructed with their tags, photos translated "
                         "with random requests, and the colour classifier holds the translations to them")
