@@ -13,7 +13,8 @@ from cartoon import data
 from cartoon.augment import diff_augment
 from cartoon.training import linear_decay
 from cartoon.twingan.losses import critic_loss
-from cartoon.twingan.model import LAST_WITH_VGG_ENCODER, Discriminator, TwinGAN
+from cartoon.twingan.checkpoint import with_domain_skips
+from cartoon.twingan.model import ANIME, LAST_WITH_VGG_ENCODER, Discriminator, TwinGAN
 from cartoon.twingan.train import main as train_main
 from cartoon.vgg import VGG16Features
 
@@ -260,3 +261,30 @@ def test_a_run_with_domain_skips_resumes_and_exports_with_them(trained, tmp_path
     train_main(run + ["--export", str(tmp_path / "export")] + NORM_BATCHES + folders)
     exported = TwinGAN.from_pretrained(str(tmp_path / "export"), strict=True)
     assert exported.domain_skips and exported.generator["8"].skip_view is not None
+
+
+def test_a_resume_that_adds_domain_skips_goes_on_from_the_model_it_saved(trained, tmp_path):
+    payload = torch.load(trained / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert not payload["config"].get("domain_skips")
+    converted = with_domain_skips(payload)
+    saved, viewed = TwinGAN(**payload["config"]).eval(), TwinGAN(**converted["config"]).eval()
+    saved.load_state_dict(payload["ema"])
+    viewed.load_state_dict(converted["ema"])
+    images = torch.rand(2, 3, 32, 32) * 2 - 1
+    assert viewed.domain_skips and torch.allclose(viewed(images, ANIME), saved(images, ANIME), atol=1e-5)
+    # every saved parameter keeps its Adam moments in its new place; the views start without any
+    adam = torch.optim.Adam(viewed.parameters())
+    adam.load_state_dict(converted["opt_g"])
+    names = [name for name, _ in saved.named_parameters()]
+    old = {names[index]: moments for index, moments in payload["opt_g"]["state"].items()}
+    for name, parameter in viewed.named_parameters():
+        if ".skip_view." in name:
+            assert parameter not in adam.state
+        else:
+            assert torch.equal(adam.state[parameter]["exp_avg"], old[name]["exp_avg"])
+    # the trainer does the same on a resume asked for the views, and the run goes on with them
+    (tmp_path / "run").mkdir()
+    shutil.copy(trained / "run" / "checkpoint.pt", tmp_path / "run")
+    train_main(TINY + ["--run-dir", str(tmp_path / "run"), "--resume", "--domain-skips", "--steps", "5"])
+    resumed = torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert resumed["step"] == 5 and resumed["config"]["domain_skips"]

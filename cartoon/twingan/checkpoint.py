@@ -99,6 +99,26 @@ def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
     return model
 
 
+
+def with_domain_skips(payload: dict) -> dict:
+    """A checkpoint payload whose generator has no domain views of its skips, as one whose generator has them at
+    the identity (a resume that adds them, `--domain-skips`): it translates exactly as saved. The generator's Adam
+    moments follow its parameters to their new places; the views have none, so Adam starts theirs at zero."""
+    before, config = TwinGAN(**payload["config"]), {**payload["config"], "domain_skips": True}
+    after = TwinGAN(**config)
+    saved = before.state_dict()
+    views = {name: value for name, value in after.state_dict().items() if name not in saved}
+    converted = {**payload, "config": config}
+    for key in ("generator", "ema"):
+        converted[key] = {**payload[key], **views}
+    if "opt_g" in payload:
+        (group,) = payload["opt_g"]["param_groups"]
+        names = [name for name, _ in before.named_parameters()]
+        place = {name: index for index, (name, _) in enumerate(after.named_parameters())}
+        converted["opt_g"] = {"state": {place[names[int(index)]]: moments for index, moments in payload["opt_g"]["state"].items()},
+                              "param_groups": [{**group, "params": list(range(len(place)))}]}
+    return converted
+
 def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batches: int) -> TwinGAN:
     """Set every batch norm's running statistics to their mean over `batches` training passes of
     `model` itself, and return it in eval mode.

@@ -65,6 +65,7 @@ from cartoon.twingan.checkpoint import (
     recalibrate,
     refuse_lost_trainer_switches,
     refuse_recorded_switches,
+    with_domain_skips,
     with_own_statistics,
 )
 from cartoon.twingan.colour import HAIR_COLOURS, keep_index
@@ -91,6 +92,8 @@ def train(args):
     freezing_now = False
     if resuming:
         refuse_recorded_switches(payload)
+        if args.domain_skips and not payload["config"].get("domain_skips"):
+            payload = with_domain_skips(payload)  # added at the identity: the run goes on from the model it saved
         init_from, frozen_statistics = payload.get("init_from"), payload.get("frozen_statistics", False)
         freezing_now = args.freeze_norm_statistics and not frozen_statistics
         frozen_statistics |= freezing_now
