@@ -281,10 +281,27 @@ def test_a_resume_that_adds_domain_skips_goes_on_from_the_model_it_saved(trained
         if ".skip_view." in name:
             assert parameter not in adam.state
         else:
-            assert torch.equal(adam.state[parameter]["exp_avg"], old[name]["exp_avg"])
+            assert all(torch.equal(adam.state[parameter][key], old[name][key]) for key in ("exp_avg", "exp_avg_sq", "step"))
     # the trainer does the same on a resume asked for the views, and the run goes on with them
     (tmp_path / "run").mkdir()
     shutil.copy(trained / "run" / "checkpoint.pt", tmp_path / "run")
     train_main(TINY + ["--run-dir", str(tmp_path / "run"), "--resume", "--domain-skips", "--steps", "5"])
     resumed = torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
     assert resumed["step"] == 5 and resumed["config"]["domain_skips"]
+    view = resumed["generator"]["generator.8.skip_view.views.1.weight"][:, :, 0, 0]
+    assert not torch.equal(view, torch.eye(len(view)))  # the step trained the views
+    # so does a resume from an export's training state, the way a new machine goes on
+    train_main(TINY + ["--run-dir", str(tmp_path / "elsewhere"), "--resume-from", str(trained / "export"), "--domain-skips", "--steps", "5"])
+    assert torch.load(tmp_path / "elsewhere" / "checkpoint.pt", map_location="cpu", weights_only=True)["config"]["domain_skips"]
+
+
+def test_fine_tuning_with_domain_skips_adds_them_to_the_saved_model(trained, tmp_path):
+    folders = ["--photos", str(trained / "photos"), "--anime", str(trained / "anime")]
+    train_main(TINY + folders + ["--run-dir", str(tmp_path / "run"), "--init-from", str(trained / "export"), "--domain-skips",
+                                 "--critic-warmup", "1", "--steps", "1"])
+    tuned = torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu", weights_only=True)
+    saved = TwinGAN.from_pretrained(str(trained / "export")).state_dict()
+    # one critic step only: the generator is the saved one, with the views at the identity
+    assert tuned["config"]["domain_skips"] and all(torch.equal(tuned["ema"][name], saved[name]) for name in saved)
+    view = tuned["ema"]["generator.8.skip_view.views.1.weight"][:, :, 0, 0]
+    assert torch.equal(view, torch.eye(len(view)))

@@ -73,7 +73,7 @@ def refuse_recorded_switches(payload: dict) -> None:
 
 
 def adopt_generator_config(args, config: dict) -> None:
-    """Build the generator as a saved one is built (its `config`), whatever the size and colour flags say."""
+    """Build the generator as a saved one is built (its `config`), whatever the size, colour and views flags say."""
     refuse_removed_switches(config)
     args.resolution, args.width, args.max_width = config["resolution"], config["width"], config["max_width"]
     args.skip_resolutions = list(config.get("skip_resolutions", SKIP_RESOLUTIONS))  # older saves name none
@@ -99,11 +99,12 @@ def checkpoint_generator(payload: dict, key: str = "ema") -> TwinGAN:
     return model
 
 
-
 def with_domain_skips(payload: dict) -> dict:
     """A checkpoint payload whose generator has no domain views of its skips, as one whose generator has them at
     the identity (a resume that adds them, `--domain-skips`): it translates exactly as saved. The generator's Adam
-    moments follow its parameters to their new places; the views have none, so Adam starts theirs at zero."""
+    moments follow its parameters to their new places (one parameter group, numbered in `parameters()` order, as the
+    trainer builds it); the views have none, so Adam starts theirs at zero and moves them by about the rate from
+    the first step."""
     before, config = TwinGAN(**payload["config"]), {**payload["config"], "domain_skips": True}
     after = TwinGAN(**config)
     saved = before.state_dict()
@@ -118,6 +119,7 @@ def with_domain_skips(payload: dict) -> dict:
         converted["opt_g"] = {"state": {place[names[int(index)]]: moments for index, moments in payload["opt_g"]["state"].items()},
                               "param_groups": [{**group, "params": list(range(len(place)))}]}
     return converted
+
 
 def estimate_norm_statistics(model: TwinGAN, photo_batches, anime_batches, batches: int) -> TwinGAN:
     """Set every batch norm's running statistics to their mean over `batches` training passes of

@@ -172,7 +172,7 @@ class GeneratorBlock(nn.Module):
     def forward(self, x, skip, domain, colours=None):
         x = F.interpolate(x, scale_factor=2, mode="nearest")
         if skip is not None:
-            x = torch.cat([x, self.skip_view(skip, domain) if self.skip_view else skip], 1)
+            x = torch.cat([x, self.skip_view(skip, domain) if self.skip_view is not None else skip], 1)
         x = F.leaky_relu(self.norm1(self.conv1(x), domain, colours), 0.2)
         return F.leaky_relu(self.norm2(self.conv2(x), domain, colours), 0.2)
 

@@ -104,8 +104,10 @@ def train(args):
     else:
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         args = with_training_data(args)
-        if init_from:  # sized and built as the saved model
+        if init_from:  # sized and built as the saved model, plus the views if asked for (at the identity)
+            views = args.domain_skips
             adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
+            args.domain_skips |= views
             # other skips than the default came from the removed flag: the run would record them and could not resume
             refuse_lost_trainer_switches({"skip_resolutions": args.skip_resolutions}, f"{init_from} was trained with")
     # the arguments the checkpoint records say how the run began too, so an export's training.json does
@@ -115,7 +117,7 @@ def train(args):
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.5, 0.99))
     opt_d = torch.optim.Adam(critics.parameters(), lr=args.critic_lr or args.lr, betas=(0.5, 0.99))
     if init_from and not resuming:
-        generator.load_state_dict(TwinGAN.from_pretrained(init_from).state_dict())
+        generator.load_state_dict({**generator.state_dict(), **TwinGAN.from_pretrained(init_from).state_dict()})
         if dist.main:
             print(f"fine-tuning {init_from} with new critics")
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
