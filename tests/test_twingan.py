@@ -124,7 +124,6 @@ def test_only_the_blocks_at_the_skip_resolutions_join_encoder_features():
 def test_domain_skips_start_as_the_shared_skips_and_then_change_only_their_own_domain(tmp_path):
     shared = tiny_model().eval()
     randomise_domain_norms(shared)
-    torch.manual_seed(0)
     viewed = TwinGAN(resolution=32, width=8, max_width=32, skip_resolutions=(8, 16), domain_skips=True).eval()
     missing, unexpected = viewed.load_state_dict(shared.state_dict(), strict=False)
     assert not unexpected and missing and all(".skip_view.views." in name for name in missing)

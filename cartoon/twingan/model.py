@@ -43,6 +43,10 @@ def _widths(resolution: int, width: int, max_width: int) -> dict[int, int]:
     return widths
 
 
+def is_blend(domain) -> bool:
+    """A float domain strictly between the two: both domains' outputs mixed. A whole float (0.0, 1.0) is that index."""
+    return isinstance(domain, float) and not domain.is_integer()
+
 class ColourOffsets(nn.Module):
     """Per hair colour and per eye colour, an offset to one switch's anime scale and shift (the two added).
 
@@ -88,7 +92,7 @@ class DomainNorm(nn.Module):
         A whole float (0.0, 1.0) is that domain's index: exact, and no second norm to compute.
         `colours` (hair, eyes) index tensors condition the anime domain of a colour-conditioned switch.
         """
-        if isinstance(domain, float) and not domain.is_integer():
+        if is_blend(domain):
             if self.training:  # one batch would update both domains' running statistics
                 raise ValueError("a blended domain is for inference: call .eval() first")
             return torch.lerp(self(x, 0), self(x, 1, colours), domain)
@@ -150,7 +154,7 @@ class DomainSkip(nn.Module):
             nn.init.zeros_(view.bias)
 
     def forward(self, skip: torch.Tensor, domain) -> torch.Tensor:
-        if isinstance(domain, float) and not domain.is_integer():
+        if is_blend(domain):
             return torch.lerp(self.views[HUMAN](skip), self.views[ANIME](skip), domain)
         return self.views[int(domain)](skip)
 
