@@ -47,6 +47,7 @@ def is_blend(domain) -> bool:
     """A float domain strictly between the two: both domains' outputs mixed. A whole float (0.0, 1.0) is that index."""
     return isinstance(domain, float) and not domain.is_integer()
 
+
 class ColourOffsets(nn.Module):
     """Per hair colour and per eye colour, an offset to one switch's anime scale and shift (the two added).
 

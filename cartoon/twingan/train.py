@@ -105,9 +105,8 @@ def train(args):
         init_from, frozen_statistics = args.init_from, args.freeze_norm_statistics
         args = with_training_data(args)
         if init_from:  # sized and built as the saved model, plus the views if asked for (at the identity)
-            views = args.domain_skips
-            adopt_generator_config(args, json.loads((Path(init_from) / "config.json").read_text()))
-            args.domain_skips |= views
+            saved = json.loads((Path(init_from) / "config.json").read_text())
+            adopt_generator_config(args, {**saved, "domain_skips": saved.get("domain_skips") or args.domain_skips})
             # other skips than the default came from the removed flag: the run would record them and could not resume
             refuse_lost_trainer_switches({"skip_resolutions": args.skip_resolutions}, f"{init_from} was trained with")
     # the arguments the checkpoint records say how the run began too, so an export's training.json does
