@@ -43,6 +43,8 @@ NEW_IMAGE_OR_ERROR = """([panel, selector, before, sources, toasts]) =>
     || panel.querySelectorAll(selector).length > before
     || [...panel.querySelectorAll(selector)].some(i => !sources.includes(i.src))"""
 ALL_LOADED = "([panel, selector]) => [...panel.querySelectorAll(selector)].every(i => i.complete && i.naturalWidth > 0)"
+# no event of the tab still queued or running: Gradio hides every output's status tracker when done
+ALL_IDLE = "panel => [...panel.querySelectorAll('[data-testid=status-tracker]')].every(t => t.classList.contains('hide'))"
 
 
 def tab_labels() -> list[str]:
@@ -118,6 +120,10 @@ def test_tab_example_runs_in_browser(page, label, tmp_path):
         before = images.count()
         examples.first.click()
         wait_for_new_image(page, panel, before, label, "loading its first example")
+        # An example can start several events (the Latent Lab's draws the face and its feature map):
+        # one still running when the seed is typed would overwrite it, and the button would redraw
+        # the example's very picture, which the wait below could not tell from no picture at all.
+        page.wait_for_function(ALL_IDLE, arg=panel.element_handle(), timeout=RESULT_TIMEOUT_MS)
     seed = panel.get_by_label("Seed", exact=True)
     if seed.count():  # another seed, so the button draws pictures the example did not
         seed.fill("8")
