@@ -6,9 +6,11 @@
 Each family's real training step (generator, critics and every loss term the shipped training
 used, VGG and landmark terms included) and each app model's inference are timed in four
 settings: fp32, bf16 autocast, channels-last, and both (`--compile` adds torch.compile on top of
-both). The settings take turns within every round, so a machine that slows down mid-run slows
-them all alike; each row gives the median over rounds, the spread (min–max), images per second
-and the ratio to fp32 measured in the same run. A data row gives the time to fetch one real
+the fastest precision with channels-last). Where the CPU only emulates bf16 (no AVX-512 BF16 or
+AMX), its two settings are left out unless `--emulated` asks for them. The settings take turns
+within every round, so a machine that slows down mid-run slows them all alike; each row gives the
+median over rounds, the spread (min–max), images per second and the ratio to fp32 measured in the
+same run. A data row gives the time to fetch one real
 training batch, as a share of the fastest step. docs/training-speed.md keeps the figures.
 """
 
@@ -31,6 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cartoon.data import forever  # noqa: E402
+from cartoon.training import native_precision  # noqa: E402
 
 SETTINGS = {  # name: (precision, channels_last)
     "fp32": ("fp32", False),
@@ -207,13 +210,17 @@ def main() -> int:
     parser.add_argument("--only", nargs="+", choices=list(BENCHES), help="bench these only")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--compile", action="store_true", help="also torch.compile the models in the bf16 + channels-last setting")
+    parser.add_argument("--compile", action="store_true", help="also torch.compile the models in the fastest precision with channels-last")
+    parser.add_argument("--emulated", action="store_true",
+                        help="measure bf16 even where the CPU only emulates it (each step then takes minutes)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    settings = {label: (*value, False) for label, value in SETTINGS.items()}
+    native = native_precision() == "bf16"
+    settings = {label: (*value, False) for label, value in SETTINGS.items() if native or args.emulated or value[0] == "fp32"}
     if args.compile:
-        settings["compiled"] = ("bf16", True, True)
-    print(f"torch {torch.__version__}, {args.threads} threads, {args.rounds} rounds, CPU {torch.backends.cpu.get_cpu_capability()}")
+        settings["compiled"] = (native_precision(), True, True)
+    print(f"torch {torch.__version__}, {args.threads} threads, {args.rounds} rounds, CPU {torch.backends.cpu.get_cpu_capability()}, "
+          f"bf16 {'native' if native else 'emulated' + ('' if args.emulated else ', not measured (--emulated measures it)')}")
     for name in args.only or BENCHES:
         fastest = min(measure(name, BENCHES[name], settings, args.rounds).values())
         family = name.split()[0].replace("-pretrain", "")

@@ -39,8 +39,10 @@ MODEL_FILE = "model.safetensors"
 STATE_BUDGET = 3.0  # × the shipped model's bytes
 FILE_LIMIT = 45_000_000  # bytes: under the host's 50 MB per file, with a margin
 SHORT_MEMORY = 0.5  # Adam's β₁ at or below which the first moment is not worth storing
-# Arguments that belong to a machine or an invocation, never carried from one run to the next.
-NOT_CARRIED = {"run", "resume", "resume_from", "export", "device", "threads", "workers"}
+# Arguments that belong to a machine or an invocation, never carried from one run to the next. The
+# precision is the machine's: bf16 and fp32 train alike (docs/training-speed.md), but bf16 is slow
+# wherever the CPU only emulates it, so a run resumed on another machine takes that machine's default.
+NOT_CARRIED = {"run", "resume", "resume_from", "export", "device", "threads", "workers", "precision"}
 DATA_MARK = "$CARTOON_DATA"  # stands for cartoon.data.DATA_ROOT, which differs between machines
 
 

@@ -124,6 +124,19 @@ def test_a_switch_the_run_was_started_with_can_be_turned_off_on_resume(tmp_path)
     assert not parse_resumable(build_parser(), ["--resume-from", str(tmp_path), "--no-landmark-own-anchors"]).landmark_own_anchors
 
 
+@pytest.mark.parametrize("native", ["fp32", "bf16"])
+def test_a_resumed_run_trains_in_its_new_machines_precision_unless_told(tmp_path, monkeypatch, native):
+    from cartoon import training
+    from cartoon.whitebox.train import build_parser
+
+    models, optimisers = trained()
+    export(tmp_path, models, optimisers, precision="bf16" if native == "fp32" else "fp32")
+    monkeypatch.setattr(training, "native_precision", lambda: native)  # the machine the run moves to
+    assert parse_resumable(build_parser(), ["--resume-from", str(tmp_path)]).precision == native
+    for asked in ("fp32", "bf16"):
+        assert parse_resumable(build_parser(), ["--resume-from", str(tmp_path), "--precision", asked]).precision == asked
+
+
 def test_a_folder_without_state_is_refused_with_a_reason(tmp_path):
     with pytest.raises(FileNotFoundError, match="no training state"):
         read_training_state(tmp_path)
