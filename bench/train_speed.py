@@ -33,7 +33,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cartoon.data import forever  # noqa: E402
-from cartoon.training import native_precision  # noqa: E402
+from cartoon.runtime import cpu_has_bf16  # noqa: E402
 
 SETTINGS = {  # name: (precision, channels_last)
     "fp32": ("fp32", False),
@@ -215,10 +215,10 @@ def main() -> int:
                         help="measure bf16 even where the CPU only emulates it (each step then takes minutes)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    native = native_precision() == "bf16"
+    native = cpu_has_bf16()  # the bench runs on the CPU
     settings = {label: (*value, False) for label, value in SETTINGS.items() if native or args.emulated or value[0] == "fp32"}
     if args.compile:
-        settings["compiled"] = (native_precision(), True, True)
+        settings["compiled"] = ("bf16" if native else "fp32", True, True)
     print(f"torch {torch.__version__}, {args.threads} threads, {args.rounds} rounds, CPU {torch.backends.cpu.get_cpu_capability()}, "
           f"bf16 {'native' if native else 'emulated' + ('' if args.emulated else ', not measured (--emulated measures it)')}")
     for name in args.only or BENCHES:

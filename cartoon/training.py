@@ -49,7 +49,7 @@ def add_common_args(parser: argparse.ArgumentParser, default_run: str) -> argpar
     # bench/train_speed.py measured each family; docs/training-speed.md has the figures behind the defaults
     parser.add_argument("--precision", choices=PRECISIONS, default=native_precision(),
                         help="bf16: autocast matmuls and convolutions to bfloat16 (weights and optimiser stay fp32); "
-                             "default: bf16 on a GPU or a CPU that computes it natively, else fp32, whatever a resumed run used")
+                             "default: bf16 on a GPU or a CPU that computes it natively, else fp32; a resumed run also takes this machine's default")
     parser.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=True,
                         help="keep images and conv weights in channels-last (NHWC) memory order")
     parser.add_argument("--steps", type=int, default=10000, help="total optimiser steps")

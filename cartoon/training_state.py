@@ -39,10 +39,12 @@ MODEL_FILE = "model.safetensors"
 STATE_BUDGET = 3.0  # × the shipped model's bytes
 FILE_LIMIT = 45_000_000  # bytes: under the host's 50 MB per file, with a margin
 SHORT_MEMORY = 0.5  # Adam's β₁ at or below which the first moment is not worth storing
-# Arguments that belong to a machine or an invocation, never carried from one run to the next. The
-# precision is the machine's: bf16 and fp32 train alike (docs/training-speed.md), but bf16 is slow
-# wherever the CPU only emulates it, so a run resumed on another machine takes that machine's default.
-NOT_CARRIED = {"run", "resume", "resume_from", "export", "device", "threads", "workers", "precision"}
+# Arguments that belong to a machine or an invocation, never carried from one run to the next.
+NOT_CARRIED = {"run", "resume", "resume_from", "export", "device", "threads", "workers"}
+# Recorded, so an export says how it trained, but not carried either: the precision is the machine's.
+# bf16 and fp32 train alike (docs/training-speed.md), but bf16 is slow wherever the CPU only emulates
+# it, so a run resumed on another machine takes that machine's default.
+RECORDED_ONLY = {"precision"}
 DATA_MARK = "$CARTOON_DATA"  # stands for cartoon.data.DATA_ROOT, which differs between machines
 
 
@@ -198,6 +200,11 @@ def parse_resumable(parser: argparse.ArgumentParser, argv=None, checkpoint_defau
             recorded = run.read_checkpoint().get("args", {})
     if recorded:
         known = set(vars(args))
-        parser.set_defaults(**{k: _local(v) for k, v in recorded.items() if k in known and k not in NOT_CARRIED})
+        defaults = {k: _local(v) for k, v in recorded.items() if k in known and k not in NOT_CARRIED | RECORDED_ONLY}
+        if "render_precision" in known and "render_precision" not in recorded and "precision" in recorded:
+            defaults["render_precision"] = recorded["precision"]  # an avatar run from before it was its own flag
+        parser.set_defaults(**defaults)
         args = parser.parse_args(argv)
+    if getattr(args, "render_precision", "") is None:  # a run's start: its avatars draw as it trains
+        args.render_precision = args.precision
     return args

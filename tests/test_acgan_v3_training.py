@@ -255,7 +255,7 @@ def test_colour_training_starts_from_an_unconditional_export_resumes_and_exports
                    str(tmp_path / "plain-export"))
 
     run = tmp_path / "v3"
-    flags = tiny_flags(faces, run) + ["--condition", "colours"]
+    flags = tiny_flags(faces, run) + ["--condition", "colours", "--precision", "bf16"]  # as on a machine with native bf16
     assert train_main(flags + ["--init-from", str(tmp_path / "plain-export"), "--steps", "2"]) == 0
     assert train_main(flags + ["--steps", "4", "--resume"]) == 0
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]

@@ -38,13 +38,16 @@ RESULT_TIMEOUT_MS = 180_000  # first request of a tab loads its model on a share
 PANEL_IMAGES = "img:not(.gallery-item img)"  # every picture in a tab except its examples' thumbnails
 # a new picture, or a picture whose source changed (a tab whose example already drew its outputs
 # redraws them in place), or an error toast
-NEW_IMAGE_OR_ERROR = """([panel, selector, before, sources, toasts]) =>
+NEW_IMAGE_OR_ERROR = """([panel, toasts, selector, sources]) =>
     document.querySelectorAll('[data-testid=toast-body]').length > toasts
-    || panel.querySelectorAll(selector).length > before
+    || panel.querySelectorAll(selector).length > sources.length
     || [...panel.querySelectorAll(selector)].some(i => !sources.includes(i.src))"""
+# no event of the tab still queued or running (Gradio hides every output's status tracker when done;
+# a failed one keeps it, so an error toast ends the wait too)
+IDLE_OR_ERROR = """([panel, toasts]) =>
+    document.querySelectorAll('[data-testid=toast-body]').length > toasts
+    || [...panel.querySelectorAll('[data-testid=status-tracker]')].every(t => t.classList.contains('hide'))"""
 ALL_LOADED = "([panel, selector]) => [...panel.querySelectorAll(selector)].every(i => i.complete && i.naturalWidth > 0)"
-# no event of the tab still queued or running: Gradio hides every output's status tracker when done
-ALL_IDLE = "panel => [...panel.querySelectorAll('[data-testid=status-tracker]')].every(t => t.classList.contains('hide'))"
 
 
 def tab_labels() -> list[str]:
@@ -100,36 +103,38 @@ def test_every_tab_is_listed(page):
     assert shown == TABS
 
 
-def wait_for_new_image(page, panel, before: int, label: str, after: str):
-    """Until the tab shows more pictures than `before`; an error toast fails the test with its text."""
+def wait_for(page, panel, script: str, extra: list, toasts: int, label: str, after: str):
+    """Until `script` holds in the tab; an error toast newer than the first `toasts` fails the test with its text."""
+    page.wait_for_function(script, arg=[panel.element_handle(), toasts, *extra], timeout=RESULT_TIMEOUT_MS)
     errors = page.get_by_test_id("toast-body")
-    toasts = errors.count()
-    sources = panel.locator(PANEL_IMAGES).evaluate_all("images => images.map(i => i.src)")
-    page.wait_for_function(NEW_IMAGE_OR_ERROR, arg=[panel.element_handle(), PANEL_IMAGES, before, sources, toasts], timeout=RESULT_TIMEOUT_MS)
     if errors.count() > toasts:
         pytest.fail(f"{label}: the app showed an error after {after}: {errors.last.inner_text()}")
+
+
+def click_and_wait(page, panel, target, label: str, after: str):
+    """Click `target`, then wait for a new or changed picture and for every event the click started to end.
+
+    An example can start several events (the Latent Lab's draws the face and its feature map): one
+    still running when the test types a seed would overwrite it, and the button would then redraw
+    the example's very picture, which the wait for a changed picture cannot tell from none at all."""
+    toasts = page.get_by_test_id("toast-body").count()
+    sources = panel.locator(PANEL_IMAGES).evaluate_all("images => images.map(i => i.src)")
+    target.click()
+    wait_for(page, panel, NEW_IMAGE_OR_ERROR, [PANEL_IMAGES, sources], toasts, label, after)
+    wait_for(page, panel, IDLE_OR_ERROR, [], toasts, label, after)
 
 
 @pytest.mark.parametrize("label", TABS)
 def test_tab_example_runs_in_browser(page, label, tmp_path):
     page.get_by_role("tab", name=label, exact=True).click()
     panel = page.locator(".tabitem:visible")
-    images = panel.locator(PANEL_IMAGES)
     examples = panel.locator("button.gallery-item")
     if examples.count():
-        before = images.count()
-        examples.first.click()
-        wait_for_new_image(page, panel, before, label, "loading its first example")
-        # An example can start several events (the Latent Lab's draws the face and its feature map):
-        # one still running when the seed is typed would overwrite it, and the button would redraw
-        # the example's very picture, which the wait below could not tell from no picture at all.
-        page.wait_for_function(ALL_IDLE, arg=panel.element_handle(), timeout=RESULT_TIMEOUT_MS)
+        click_and_wait(page, panel, examples.first, label, "loading its first example")
     seed = panel.get_by_label("Seed", exact=True)
     if seed.count():  # another seed, so the button draws pictures the example did not
         seed.fill("8")
-    before = images.count()
-    panel.locator("button.primary").first.click()
-    wait_for_new_image(page, panel, before, label, "pressing its button")
+    click_and_wait(page, panel, panel.locator("button.primary").first, label, "pressing its button")
     page.wait_for_function(ALL_LOADED, arg=[panel.element_handle(), PANEL_IMAGES])
 
     shot = tmp_path / f"{re.sub(r'[^a-z0-9]+', '-', label.lower()).strip('-')}.png"

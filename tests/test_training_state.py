@@ -130,11 +130,29 @@ def test_a_resumed_run_trains_in_its_new_machines_precision_unless_told(tmp_path
     from cartoon.whitebox.train import build_parser
 
     models, optimisers = trained()
-    export(tmp_path, models, optimisers, precision="bf16" if native == "fp32" else "fp32")
+    other = "bf16" if native == "fp32" else "fp32"
+    export(tmp_path, models, optimisers, precision=other)
+    assert json.loads((tmp_path / ARGS_FILE).read_text())["args"]["precision"] == other  # the export says how it trained
     monkeypatch.setattr(training, "native_precision", lambda: native)  # the machine the run moves to
     assert parse_resumable(build_parser(), ["--resume-from", str(tmp_path)]).precision == native
     for asked in ("fp32", "bf16"):
         assert parse_resumable(build_parser(), ["--resume-from", str(tmp_path), "--precision", asked]).precision == asked
+
+
+@pytest.mark.parametrize("recorded", [{"precision": "bf16", "render_precision": "bf16"}, {"precision": "bf16"}],
+                         ids=["recorded", "from-before-the-flag"])
+def test_an_avatar_run_draws_in_the_precision_it_started_in_wherever_it_resumes(tmp_path, monkeypatch, recorded):
+    from cartoon import training
+    from cartoon.stylegan.train import build_parser
+
+    monkeypatch.setattr(training, "native_precision", lambda: "fp32")
+    fresh = parse_resumable(build_parser(), [])
+    assert fresh.precision == fresh.render_precision == "fp32"
+    assert parse_resumable(build_parser(), ["--precision", "bf16"]).render_precision == "bf16"
+    models, optimisers = trained()
+    export(tmp_path, models, optimisers, **recorded)  # started in bf16 on a machine that has it
+    resumed = parse_resumable(build_parser(), ["--resume-from", str(tmp_path)])
+    assert resumed.precision == "fp32" and resumed.render_precision == "bf16"  # trains as this machine does, draws as before
 
 
 def test_a_folder_without_state_is_refused_with_a_reason(tmp_path):

@@ -32,6 +32,7 @@ from tqdm import tqdm
 from cartoon.acgan.data import HELD_OUT_PER_PAIR, TaggedFaces, read_tags, split_tags
 from cartoon.acgan.model import Discriminator, Generator
 from cartoon.data import ANIME_TAGS, forever
+from cartoon.runtime import PRECISIONS
 from cartoon.training import (
     DecayingRates,
     Distributed,
@@ -164,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--width", type=int, default=64, help="generator trunk channels")
     parser.add_argument("--blocks", type=int, default=16, help="generator residual blocks")
     parser.add_argument("--upsample", choices=["resize", "pixel_shuffle"], default="resize", help="generator upsampling")
+    parser.add_argument("--render-precision", choices=PRECISIONS,
+                        help="how the exported generator draws avatars, part of what their recipes' pixels are: "
+                             "default the --precision the run started in, kept by every resume whatever the machine")
     parser.add_argument("--d-width", type=int, default=32, help="discriminator base channels")
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
     parser.add_argument("--mode-seeking", type=float, default=1.0,
@@ -183,9 +187,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def build_models(args, device):
     """Generator, discriminator, EMA generator and both optimisers, in the run's memory order."""
     fmt = memory_format(args)
-    # a generator trained in bf16 also draws its faces in bf16 (its exported config says so)
+    # a generator that started training in bf16 also draws its faces in bf16 (its exported config says so)
     generator = Generator(args.noise_dim, width=args.width, blocks=args.blocks, upsample=args.upsample,
-                          render_precision=args.precision).to(device, memory_format=fmt)
+                          render_precision=args.render_precision).to(device, memory_format=fmt)
     discriminator = Discriminator(width=args.d_width).to(device, memory_format=fmt)
     ema = copy.deepcopy(generator).eval().requires_grad_(False)
     opt_g = torch.optim.Adam(generator.parameters(), lr=args.lr, betas=(0.0, 0.99))

@@ -54,6 +54,7 @@ from cartoon.acgan.data import add_data_args, training_faces
 from cartoon.acgan.evaluate import GRID_PAIRS
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.data import forever
+from cartoon.runtime import PRECISIONS
 from cartoon.stylegan.colour_readers import ThumbnailHair, TwinClassifier
 from cartoon.stylegan.critic import Discriminator
 from cartoon.stylegan.model import CONDITION_PARTS, Generator
@@ -92,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "and its training state to FOLDER")
     parser.add_argument("--condition", choices=("none", "colours"), default="none",
                         help="colours: condition on hair and eye colour, with the critic's ACGAN heads (avatars v3)")
+    parser.add_argument("--render-precision", choices=PRECISIONS,
+                        help="how the exported generator draws avatars, part of what their recipes' pixels are: "
+                             "default the --precision the run started in, kept by every resume whatever the machine")
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
     parser.add_argument("--mode-seeking", type=float, default=0.0, help="with --condition: lambda on MSGAN's mode-seeking "
                         "term against faces repeating inside a colour pair (0: off)")
@@ -122,8 +126,8 @@ def build_models(args, device) -> dict:
     colour readers the flags ask for: twin heads, thumbnail reader, frozen critic."""
     fmt = memory_format(args)
     classes = dict(hair_classes=len(HAIR_COLOURS), eye_classes=len(EYE_COLOURS)) if args.condition == "colours" else {}
-    # avatars (the conditional generator's use) are drawn in the precision the run trained in
-    avatar = dict(render_precision=args.precision, colour_styles=args.colour_styles) if classes else {}
+    # avatars (the conditional generator's use) are drawn in the precision the run started in
+    avatar = dict(render_precision=args.render_precision, colour_styles=args.colour_styles) if classes else {}
     generator = Generator(args.resolution, args.latent_dim, args.mapping_layers, args.max_channels, **classes, **avatar)
     generator = generator.to(device, memory_format=fmt)
     discriminator = Discriminator(args.resolution, args.max_channels, **classes).to(device, memory_format=fmt)
