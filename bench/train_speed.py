@@ -10,8 +10,8 @@ the fastest precision with channels-last). Where the CPU only emulates bf16 (no 
 AMX), its two settings are left out unless `--emulated` asks for them. The settings take turns
 within every round, so a machine that slows down mid-run slows them all alike; each row gives the
 median over rounds, the spread (min–max), images per second and the ratio to fp32 measured in the
-same run. A data row gives the time to fetch one real
-training batch, as a share of the fastest step. docs/training-speed.md keeps the figures.
+same run. A data row gives the time to fetch one real training batch, as a share of the fastest
+step. docs/training-speed.md keeps the figures.
 """
 
 from __future__ import annotations
