@@ -37,6 +37,14 @@ def native_precision() -> str:
     return "bf16" if torch.cuda.is_available() or cpu_has_bf16() else "fp32"
 
 
+def add_render_precision_arg(parser: argparse.ArgumentParser) -> None:
+    """The avatar trainers' `--render-precision`: unlike `--precision`, a property of the model, not
+    the machine. `cartoon.training_state.parse_resumable` sets it at a run's start and carries it."""
+    parser.add_argument("--render-precision", choices=PRECISIONS,
+                        help="how the exported generator draws avatars, part of what their recipes' pixels are: "
+                             "default the --precision the run started in, kept by every resume whatever the machine")
+
+
 def add_common_args(parser: argparse.ArgumentParser, default_run: str) -> argparse.ArgumentParser:
     """Flags every training script takes, with the same names and meanings."""
     # not "--run": torchrun reads that as an abbreviation of its own --run-path, even after the module

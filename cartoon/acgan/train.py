@@ -32,13 +32,13 @@ from tqdm import tqdm
 from cartoon.acgan.data import HELD_OUT_PER_PAIR, TaggedFaces, read_tags, split_tags
 from cartoon.acgan.model import Discriminator, Generator
 from cartoon.data import ANIME_TAGS, forever
-from cartoon.runtime import PRECISIONS
 from cartoon.training import (
     DecayingRates,
     Distributed,
     Run,
     StopRequest,
     add_common_args,
+    add_render_precision_arg,
     autocast,
     evaluating,
     hinge_critic_loss,
@@ -165,9 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--width", type=int, default=64, help="generator trunk channels")
     parser.add_argument("--blocks", type=int, default=16, help="generator residual blocks")
     parser.add_argument("--upsample", choices=["resize", "pixel_shuffle"], default="resize", help="generator upsampling")
-    parser.add_argument("--render-precision", choices=PRECISIONS,
-                        help="how the exported generator draws avatars, part of what their recipes' pixels are: "
-                             "default the --precision the run started in, kept by every resume whatever the machine")
+    add_render_precision_arg(parser)
     parser.add_argument("--d-width", type=int, default=32, help="discriminator base channels")
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
     parser.add_argument("--mode-seeking", type=float, default=1.0,

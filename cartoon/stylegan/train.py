@@ -54,7 +54,6 @@ from cartoon.acgan.data import add_data_args, training_faces
 from cartoon.acgan.evaluate import GRID_PAIRS
 from cartoon.acgan.model import EYE_COLOURS, HAIR_COLOURS
 from cartoon.data import forever
-from cartoon.runtime import PRECISIONS
 from cartoon.stylegan.colour_readers import ThumbnailHair, TwinClassifier
 from cartoon.stylegan.critic import Discriminator
 from cartoon.stylegan.model import CONDITION_PARTS, Generator
@@ -64,6 +63,7 @@ from cartoon.training import (
     Run,
     StopRequest,
     add_common_args,
+    add_render_precision_arg,
     evaluating,
     ignore_stop_signals,
     memory_format,
@@ -93,9 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "and its training state to FOLDER")
     parser.add_argument("--condition", choices=("none", "colours"), default="none",
                         help="colours: condition on hair and eye colour, with the critic's ACGAN heads (avatars v3)")
-    parser.add_argument("--render-precision", choices=PRECISIONS,
-                        help="how the exported generator draws avatars, part of what their recipes' pixels are: "
-                             "default the --precision the run started in, kept by every resume whatever the machine")
+    add_render_precision_arg(parser)
     parser.add_argument("--cls-weight", type=float, default=1.0, help="lambda on the hair and eye classification terms")
     parser.add_argument("--mode-seeking", type=float, default=0.0, help="with --condition: lambda on MSGAN's mode-seeking "
                         "term against faces repeating inside a colour pair (0: off)")
